@@ -1,0 +1,228 @@
+// Package config loads the server configuration from environment variables and equal
+// command-line flags (a flag wins over its variable). Every bad value is reported with the
+// name of the variable or flag it came from, so a failed start says what to fix.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated server configuration.
+type Config struct {
+	Secrets            [][]byte // WEBHOOK_SECRET, at least one
+	APITokens          []string // API_TOKEN, none disables the read API
+	Database           Database // DATABASE_URL
+	ListenAddr         string   // LISTEN_ADDR
+	MaxBodyBytes       int64    // MAX_BODY_BYTES
+	SignatureTolerance time.Duration
+	LogLevel           slog.Level
+	LogFormat          string // "json" or "text"
+	ShutdownTimeout    time.Duration
+}
+
+// Database says which store to open.
+type Database struct {
+	Driver string // "sqlite"
+	// Path is the SQLite file.
+	Path string
+	// Synchronous is SQLite's synchronous pragma: FULL (the default) makes every commit
+	// durable across power loss; NORMAL only across process crashes.
+	Synchronous string
+}
+
+// LogValue keeps secrets and tokens out of logs: only their number is shown.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("secrets", len(c.Secrets)),
+		slog.Int("api_tokens", len(c.APITokens)),
+		slog.String("database", c.Database.Driver+":"+c.Database.Path),
+		slog.String("listen_addr", c.ListenAddr),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.String("signature_tolerance", c.SignatureTolerance.String()),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
+	)
+}
+
+// setting is one variable with its flag: the single table that Load, the usage text and
+// the README agree on.
+type setting struct {
+	env, flag, def, usage string
+	apply             func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"WEBHOOK_SECRET", "webhook-secret", "", "one or more webhook secrets, comma-separated (required; prefer the variable: flags show in ps)", func(c *Config, v string) error {
+		parts, err := list(v)
+		if err != nil {
+			return err
+		}
+		if len(parts) == 0 {
+			return errors.New("is required: set one or more secrets, comma-separated")
+		}
+		for _, p := range parts {
+			c.Secrets = append(c.Secrets, []byte(p))
+		}
+		return nil
+	}},
+	{"API_TOKEN", "api-token", "", "bearer tokens for the read API, comma-separated (none: read API answers 401)", func(c *Config, v string) (err error) {
+		c.APITokens, err = list(v)
+		return err
+	}},
+	{"DATABASE_URL", "database-url", "sqlite:data/hookvault.db", "sqlite:PATH, sqlite:///relative or sqlite:////absolute; ?synchronous=NORMAL trades power-loss durability for speed", func(c *Config, v string) (err error) {
+		c.Database, err = parseDatabaseURL(v)
+		return err
+	}},
+	{"LISTEN_ADDR", "listen-addr", ":8000", "address to serve on", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%q is not host:port: %w", v, err)
+		}
+		c.ListenAddr = v
+		return nil
+	}},
+	{"MAX_BODY_BYTES", "max-body-bytes", "1048576", "request body limit in bytes", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive number of bytes", v)
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"SIGNATURE_TOLERANCE", "signature-tolerance", "5m", "Standard Webhooks timestamp tolerance", func(c *Config, v string) (err error) {
+		c.SignatureTolerance, err = positiveDuration(v)
+		return err
+	}},
+	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+		}
+		return nil
+	}},
+	{"LOG_FORMAT", "log-format", "json", "json or text", func(c *Config, v string) error {
+		switch v {
+		case "json", "text":
+			c.LogFormat = v
+			return nil
+		}
+		return fmt.Errorf("%q is not one of json, text", v)
+	}},
+	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "drain time on SIGTERM/SIGINT", func(c *Config, v string) (err error) {
+		c.ShutdownTimeout, err = positiveDuration(v)
+		return err
+	}},
+}
+
+// Load reads the configuration from args (without the program name) and getenv. It returns
+// flag.ErrHelp after printing usage to out when -h or -help is given.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("hookvault", flag.ContinueOnError)
+	fs.SetOutput(out)
+	values := make([]string, len(settings))
+	for i, s := range settings {
+		fs.StringVar(&values[i], s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var c Config
+	var errs []error
+	for i, s := range settings {
+		value, source := s.def, s.env
+		if v := getenv(s.env); v != "" {
+			value = v
+		}
+		if given[s.flag] {
+			value, source = values[i], "--"+s.flag
+		}
+		if err := s.apply(&c, value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source, err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// list splits a comma-separated list, trimming spaces; an empty member is an error because
+// it is almost always a typo (a trailing comma) that would otherwise pass silently.
+func list(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+		if parts[i] == "" {
+			return nil, fmt.Errorf("member %d of the comma-separated list is empty", i+1)
+		}
+	}
+	return parts, nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 30s or 5m", v)
+	}
+	return d, nil
+}
+
+// parseDatabaseURL accepts sqlite:PATH, and SQLAlchemy's sqlite:///relative and
+// sqlite:////absolute forms that users of the Python seed have in their environment.
+func parseDatabaseURL(v string) (Database, error) {
+	scheme, rest, ok := strings.Cut(v, ":")
+	switch {
+	case !ok:
+		return Database{}, fmt.Errorf("%q has no scheme; use sqlite:PATH", v)
+	case scheme == "postgres" || scheme == "postgresql":
+		return Database{}, errors.New("the PostgreSQL backend is not available in this version; use sqlite:PATH")
+	case scheme != "sqlite":
+		return Database{}, fmt.Errorf("scheme %q is not supported; use sqlite:PATH", scheme)
+	}
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	if strings.HasPrefix(path, "//") { // sqlite:///rel or sqlite:////abs: drop the empty authority
+		path = path[2:]
+		if strings.HasPrefix(path, "//") {
+			path = path[1:]
+		} else {
+			path = strings.TrimPrefix(path, "/")
+		}
+	}
+	if path == "" || path == ":memory:" {
+		return Database{}, errors.New("needs a file path: the store must be durable (sqlite:data/hookvault.db)")
+	}
+	db := Database{Driver: "sqlite", Path: filepath.Clean(path), Synchronous: "FULL"}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return Database{}, fmt.Errorf("bad query: %w", err)
+	}
+	for k, vs := range q {
+		switch k {
+		case "synchronous":
+			switch s := strings.ToUpper(vs[0]); s {
+			case "FULL", "NORMAL", "EXTRA":
+				db.Synchronous = s
+			default:
+				return Database{}, fmt.Errorf("synchronous=%q is not one of FULL, NORMAL, EXTRA", vs[0])
+			}
+		default:
+			return Database{}, fmt.Errorf("unknown parameter %q (supported: synchronous)", k)
+		}
+	}
+	return db, nil
+}

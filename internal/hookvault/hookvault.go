@@ -1,0 +1,75 @@
+// Package hookvault holds the domain of the service: the stored message, the outcome of an
+// insert, the Store every backend implements, and the error codes the HTTP edge maps to
+// statuses. It imports nothing of this module, so every other package can depend on it.
+package hookvault
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one verified webhook delivery as it is stored.
+type Message struct {
+	ID      string
+	Sender  string
+	Content string
+	// ReceivedAt is set by the store when the message is committed; it orders the messages.
+	ReceivedAt time.Time
+	// Payload is the request body exactly as received, byte for byte.
+	Payload []byte
+}
+
+// Outcome says what an insert did.
+type Outcome int
+
+const (
+	// Created means the id was new and the message is now committed.
+	Created Outcome = iota + 1
+	// Duplicate means the id was stored before with the same payload.
+	Duplicate
+	// Conflict means the id was stored before with a different payload; the first is kept.
+	Conflict
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Duplicate:
+		return "duplicate"
+	case Conflict:
+		return "conflict"
+	}
+	return "unknown"
+}
+
+// Store keeps messages durably and exactly once per id.
+//
+// Implementations must let the database decide uniqueness, so that concurrent inserts of one
+// id store one row, and must return from Insert with a nil error only after the commit is
+// durable. Failures of the underlying database are reported as errors with code EUNAVAILABLE.
+type Store interface {
+	// Insert stores m unless its id exists. It sets nothing on m; the stored arrival time is
+	// in the returned Receipt.
+	Insert(ctx context.Context, m Message) (Receipt, error)
+	// Get returns the message with the given id, or an error with code ENOTFOUND.
+	Get(ctx context.Context, id string) (Message, error)
+	// Ping reports whether the store can serve; it must not wait behind writes.
+	Ping(ctx context.Context) error
+	// Close waits for running operations and releases the database.
+	Close() error
+}
+
+// Receipt is the result of an insert.
+type Receipt struct {
+	Outcome Outcome
+	// ReceivedAt is the arrival time of the stored message: the new one for Created, the
+	// first one for Duplicate and Conflict.
+	ReceivedAt time.Time
+}
+
+// CommitObserver is told about every commit of the write path, so that metrics can show
+// batch sizes and commit latency without the store knowing about Prometheus.
+type CommitObserver interface {
+	ObserveCommit(messages int, took time.Duration)
+}

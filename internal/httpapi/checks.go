@@ -1,0 +1,238 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/signature"
+)
+
+// This file is the request path of every operation in the spec, in the contract's order:
+//
+//  1. body size   413  (declared length at once; otherwise while reading)
+//  2. media type  415
+//  3. signature   401  (on the raw bytes, before anything parses them)
+//  4. JSON/schema 422  (kin-openapi against api/openapi.yaml)
+//
+// then the generated strict handler. Which steps apply to an operation is read from the spec:
+// a request body means steps 1–2, a signature security scheme means step 3.
+
+const webhookRoute = "/webhook"
+
+// signatureSchemes are the spec's security schemes that the signature step verifies. A scheme
+// in the spec that is not listed here is a start-up error, so no operation can be declared
+// secured without being checked.
+var signatureSchemes = map[string]bool{"webhookSignature": true, "githubSignature": true}
+
+// operation is what the request path needs to know about one operation of the spec.
+type operation struct {
+	route  *routers.Route
+	body   bool
+	signed bool
+}
+
+// operations maps "METHOD /chi/pattern" to an operation. OpenAPI paths and chi patterns are
+// written the same way, so the route that chi found is the spec's path: no second router.
+type operations map[string]*operation
+
+func loadOperations(doc *openapi3.T) (operations, error) {
+	ops := operations{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			reqs := op.Security
+			if reqs == nil {
+				reqs = &doc.Security
+			}
+			o := &operation{body: op.RequestBody != nil}
+			for _, req := range *reqs {
+				for name := range req {
+					if !signatureSchemes[name] {
+						return nil, fmt.Errorf("%s %s: security scheme %q has no verifier", method, path, name)
+					}
+					o.signed = true
+				}
+			}
+			// kin-openapi would check security again, after reading the body once more; the
+			// signature step has done it, so kin gets the operation without requirements.
+			unsecured := *op
+			unsecured.Security = &openapi3.SecurityRequirements{}
+			o.route = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &unsecured}
+			ops[method+" "+path] = o
+		}
+	}
+	return ops, nil
+}
+
+// checks runs steps 1–4 for the operation chi routed to.
+func (a *api) checks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := a.ops[r.Method+" "+chi.RouteContext(r.Context()).RoutePattern()]
+		if op == nil {
+			fail(w, r, fmt.Errorf("route %s %s is not in the spec", r.Method, r.URL.Path))
+			return
+		}
+		info := infoFrom(r.Context())
+		if op.body {
+			raw, err := readBody(w, r, a.maxBodyBytes)
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			info.raw = raw
+			if err := checkJSONMediaType(r); err != nil {
+				fail(w, r, err)
+				return
+			}
+		}
+		if op.signed {
+			scheme, err := a.verifier.Verify(r.Header, info.raw)
+			info.sigScheme = scheme
+			if err != nil {
+				fail(w, r, a.signatureError(info, err))
+				return
+			}
+		}
+		if err := a.validate(r, op, info.raw); err != nil {
+			fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads the whole body once, refusing more than limit bytes, and rewinds r.Body so
+// that the validator and the handler read the same bytes again.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := hookvault.Errorf(hookvault.ETOOLARGE, "request body is larger than %d bytes", limit)
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var raw []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// net/http delivers exactly ContentLength bytes, so one exact allocation suffices.
+		raw = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, raw)
+	} else {
+		raw, err = io.ReadAll(body)
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
+		}
+		return nil, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request body could not be read", Err: err}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
+	return raw, nil
+}
+
+// checkJSONMediaType accepts application/json and any */*+json, with any parameters, and
+// then names the type application/json for the validator, which matches media types exactly.
+func checkJSONMediaType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		if len(ct) > 100 {
+			ct = ct[:100] + "…"
+		}
+		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not JSON; send application/json", ct)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	return nil
+}
+
+// signatureError records the precise reason for logs and metrics and tells the caller only
+// whether the signature was missing or wrong.
+func (a *api) signatureError(info *requestInfo, err error) error {
+	msg := "invalid signature"
+	if se, ok := errors.AsType[*signature.Error](err); ok {
+		info.sigReason = se.Reason
+		a.metrics.SignatureFailures.WithLabelValues(string(se.Scheme), string(se.Reason)).Inc()
+		if se.Missing() {
+			msg = "missing signature"
+		}
+	}
+	return &hookvault.Error{Code: hookvault.EUNAUTHORIZED, Message: msg, Err: err}
+}
+
+// validate checks parameters and body against the spec. Malformed JSON is caught first with
+// a byte offset in the detail, and because kin-openapi's decoder ignores trailing data.
+func (a *api) validate(r *http.Request, op *operation, raw []byte) error {
+	if op.body {
+		if len(raw) == 0 {
+			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
+		}
+		if !json.Valid(raw) {
+			return malformedJSON(raw)
+		}
+	}
+	var params map[string]string
+	if rc := chi.RouteContext(r.Context()); len(rc.URLParams.Keys) > 0 {
+		params = make(map[string]string, len(rc.URLParams.Keys))
+		for i, k := range rc.URLParams.Keys {
+			params[k] = rc.URLParams.Values[i]
+		}
+	}
+	err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: params, Route: op.route, Options: &a.validation,
+	})
+	if err != nil {
+		return validationError(err)
+	}
+	return nil
+}
+
+func malformedJSON(raw []byte) error {
+	var v any
+	err := json.Unmarshal(raw, &v)
+	detail := "malformed JSON"
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		detail = fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())
+	}
+	return &hookvault.Error{Code: hookvault.EINVALID, Message: detail, Err: err}
+}
+
+// validationError turns a kin-openapi error into a detail that names the field or parameter.
+// kin's own Error() is multi-line and quotes the schema, so it goes to the log only.
+func validationError(err error) error {
+	re, ok := errors.AsType[*openapi3filter.RequestError](err)
+	switch {
+	case !ok:
+		return &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request does not match the API contract", Err: err}
+	case re.Parameter != nil:
+		return &hookvault.Error{Code: hookvault.EBADREQUEST,
+			Message: fmt.Sprintf("parameter %q: %s", re.Parameter.Name, reason(re)), Err: err}
+	}
+	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
+		field := "body"
+		if ptr := se.JSONPointer(); len(ptr) > 0 {
+			field = "body field /" + strings.Join(ptr, "/")
+		}
+		return &hookvault.Error{Code: hookvault.EINVALID, Message: field + ": " + se.Reason, Err: err}
+	}
+	return &hookvault.Error{Code: hookvault.EINVALID, Message: "body: " + reason(re), Err: err}
+}
+
+func reason(re *openapi3filter.RequestError) string {
+	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
+		return se.Reason
+	}
+	if re.Reason != "" {
+		return re.Reason
+	}
+	return "invalid value"
+}

@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/hookvault/hookvault/internal/signature"
+)
+
+// requestInfo collects what inner layers learn about a request, for the one access log line
+// and the metrics written by the outermost layer after the response.
+type requestInfo struct {
+	requestID string
+	raw       []byte // the body as received, for the signature and the store
+
+	messageID string
+	result    string // webhook_requests_total's label, set on POST /webhook
+	dup       bool
+	sigScheme signature.Scheme
+	sigReason signature.Reason
+	err       error // the cause of an error answer, for the log only
+}
+
+type infoKey struct{}
+
+func withInfo(ctx context.Context, info *requestInfo) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// infoFrom returns the request's info, or a throwaway one so that callers never check nil.
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}

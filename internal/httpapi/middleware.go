@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/metrics"
+)
+
+const headerRequestID = "X-Request-Id"
+
+// requestIDs hands out ids "<random prefix>-<counter>": unique across restarts without a
+// random read per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return &requestIDs{prefix: hex.EncodeToString(b)}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 10)
+}
+
+// requestID keeps a caller's X-Request-Id when it is short and printable, so that a trace
+// through a proxy stays joined, and makes one otherwise.
+func requestID(r *http.Request, g *requestIDs) string {
+	id := r.Header.Get(headerRequestID)
+	if id == "" || len(id) > 128 {
+		return g.next()
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return g.next()
+		}
+	}
+	return id
+}
+
+// methodLabel bounds the method label to the methods HTTP defines.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// observe is the outermost layer: it gives the request its id, and after the response it
+// writes the metrics and the one access log line, with what inner layers put in requestInfo.
+func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			info := &requestInfo{requestID: requestID(r, ids)}
+			w.Header().Set(headerRequestID, info.requestID)
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			r = r.WithContext(withInfo(r.Context(), info))
+
+			next.ServeHTTP(ww, r)
+
+			took := time.Since(start)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			// The pattern is complete only after routing, so read it after next.
+			route := chi.RouteContext(r.Context()).RoutePattern()
+			if route == "" {
+				route = "unmatched"
+			}
+			method := methodLabel(r.Method)
+			m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			m.HTTPDuration.WithLabelValues(route, method).Observe(took.Seconds())
+			if route == webhookRoute && info.result != "" {
+				m.Webhook(info.result)
+			}
+
+			attrs := make([]slog.Attr, 0, 14)
+			attrs = append(attrs,
+				slog.String("request_id", info.requestID),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Float64("latency_ms", float64(took.Microseconds())/1000),
+			)
+			if route == webhookRoute {
+				attrs = append(attrs,
+					slog.String("message_id", info.messageID),
+					slog.Bool("dup", info.dup),
+					slog.String("result", info.result))
+			}
+			if info.sigReason != "" {
+				attrs = append(attrs,
+					slog.String("signature_scheme", string(info.sigScheme)),
+					slog.String("signature_failure", string(info.sigReason)))
+			}
+			if info.err != nil {
+				attrs = append(attrs, slog.String("error", info.err.Error()))
+			}
+			log.LogAttrs(r.Context(), logLevel(status), "request", attrs...)
+		})
+	}
+}
+
+// recoverer turns a panic into a logged 500 problem, inside observe so the answer is
+// measured and logged like any other.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				v := recover()
+				if v == nil {
+					return
+				}
+				if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request",
+					slog.String("request_id", infoFrom(r.Context()).requestID),
+					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				fail(w, r, &hookvault.Error{Code: hookvault.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic: %v", v)})
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,123 @@
+// Package httpapi is the HTTP edge: the router, the request path of every operation, the
+// strict handlers generated from api/openapi.yaml, and the one table that turns errors into
+// problem+json answers.
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/go-chi/chi/v5"
+	httpSwagger "github.com/swaggo/http-swagger/v2"
+
+	spec "github.com/hookvault/hookvault/api"
+	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/signature"
+)
+
+// Deps is what the HTTP API is built from.
+type Deps struct {
+	Store        hookvault.Store
+	Verifier     *signature.Verifier
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+	MaxBodyBytes int64
+	// Draining reports whether the server is shutting down; readiness then answers 503.
+	Draining func() bool
+}
+
+type api struct {
+	store        hookvault.Store
+	verifier     *signature.Verifier
+	metrics      *metrics.Metrics
+	log          *slog.Logger
+	maxBodyBytes int64
+	draining     func() bool
+	ops          operations
+	validation   openapi3filter.Options
+}
+
+// New returns the root handler.
+//
+// Layers, outermost first: observe (request id, metrics, access log) → recoverer → routes.
+// Operator endpoints (/metrics, /docs, /openapi.*) sit at the root; the operations of the
+// spec sit in a group behind checks (see checks.go for their order).
+func New(d Deps) (http.Handler, error) {
+	doc, err := gen.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	ops, err := loadOperations(doc)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	specJSON, err := gen.GetSpecJSON()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	draining := d.Draining
+	if draining == nil {
+		draining = func() bool { return false }
+	}
+	a := &api{
+		store: d.Store, verifier: d.Verifier, metrics: d.Metrics, log: d.Logger,
+		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops,
+		// Defaults would make kin re-encode the body; the handler stores the raw bytes.
+		validation: openapi3filter.Options{SkipSettingDefaults: true},
+	}
+
+	r := chi.NewRouter()
+	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()), recoverer(d.Logger))
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed(func(req *http.Request) []string { return allowedMethods(r, req) }))
+
+	r.Handle("/metrics", d.Metrics.Handler())
+	r.Get("/openapi.yaml", serveBytes("application/yaml", spec.Spec))
+	r.Get("/openapi.json", serveBytes("application/json", specJSON))
+	// Swagger UI's assets are relative to index.html, so every entry point lands there.
+	toIndex := http.RedirectHandler("/docs/index.html", http.StatusMovedPermanently).ServeHTTP
+	r.Get("/docs", toIndex)
+	r.Get("/docs/", toIndex)
+	r.Get("/docs/*", httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true)))
+
+	r.Group(func(g chi.Router) {
+		g.Use(a.checks)
+		strict := gen.NewStrictHandlerWithOptions(a, nil, gen.StrictHTTPServerOptions{
+			RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+				fail(w, r, &hookvault.Error{Code: hookvault.EINVALID, Message: "malformed JSON body", Err: err})
+			},
+			ResponseErrorHandlerFunc: fail,
+		})
+		gen.HandlerWithOptions(strict, gen.ChiServerOptions{
+			BaseRouter: g,
+			ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+				fail(w, r, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: err.Error(), Err: err})
+			},
+		})
+	})
+	return r, nil
+}
+
+func serveBytes(contentType string, b []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(b)
+	}
+}
+
+// allowedMethods lists the methods routed for the request's path, for the Allow header of a
+// 405 (chi adds it only with its own plain-text handler).
+func allowedMethods(routes chi.Routes, r *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}

@@ -1,0 +1,103 @@
+// Package metrics defines the metric set of the contract on an explicit registry, so that
+// every server (and every test) has its own and nothing leaks through globals.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Results are the values of webhook_requests_total's result label, one per row of the
+// contract's table; they are created at zero so that rate() works from the first scrape.
+var Results = []string{
+	"created", "duplicate", "conflict", "too_large", "unsupported_media_type",
+	"invalid_signature", "validation_error", "unavailable", "error",
+}
+
+// Metrics is the service's metric set.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	WebhookRequests   *prometheus.CounterVec // result
+	MessagesReceived  prometheus.Counter
+	SignatureFailures *prometheus.CounterVec // scheme, reason
+	HTTPRequests      *prometheus.CounterVec // route, method, code
+	HTTPDuration      *prometheus.HistogramVec
+	CommitBatchSize   prometheus.Histogram
+	CommitDuration    prometheus.Histogram
+
+	results map[string]prometheus.Counter
+}
+
+// New registers the metric set and the Go and process collectors on a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_requests_total",
+			Help: "Webhook deliveries by outcome.",
+		}, []string{"result"}),
+		MessagesReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webhook_messages_received_total",
+			Help: "Webhook messages newly stored and committed.",
+		}),
+		SignatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_signature_failures_total",
+			Help: "Rejected webhook signatures by scheme and precise reason.",
+		}, []string{"scheme", "reason"}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		CommitBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "store_commit_batch_size",
+			Help:    "Messages written per store commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512
+		}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "store_commit_duration_seconds",
+			Help:    "Time from the start of a store write transaction to its durable commit.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		results: map[string]prometheus.Counter{},
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.WebhookRequests, m.MessagesReceived, m.SignatureFailures,
+		m.HTTPRequests, m.HTTPDuration, m.CommitBatchSize, m.CommitDuration,
+	)
+	for _, r := range Results {
+		m.results[r] = m.WebhookRequests.WithLabelValues(r)
+	}
+	return m
+}
+
+// Webhook counts one delivery by result; the counters are looked up once, not per request.
+func (m *Metrics) Webhook(result string) {
+	if c, ok := m.results[result]; ok {
+		c.Inc()
+		return
+	}
+	m.WebhookRequests.WithLabelValues(result).Inc()
+}
+
+// ObserveCommit implements hookvault.CommitObserver.
+func (m *Metrics) ObserveCommit(messages int, took time.Duration) {
+	m.CommitBatchSize.Observe(float64(messages))
+	m.CommitDuration.Observe(took.Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}

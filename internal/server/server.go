@@ -1,0 +1,149 @@
+// Package server runs hookvault: it opens the store named by the configuration, builds the
+// HTTP API on it, serves, and drains on shutdown. It is the only package that knows the
+// concrete store backends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/config"
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/httpapi"
+	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sqlite"
+)
+
+// HTTP server limits: generous for a webhook sender on a slow link, short enough that a
+// client dribbling bytes cannot hold a connection for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	storeWriteTimeout = 10 * time.Second
+)
+
+// Server is a running hookvault.
+type Server struct {
+	log      *slog.Logger
+	store    hookvault.Store
+	Metrics  *metrics.Metrics
+	http     *http.Server
+	ln       net.Listener
+	draining atomic.Bool
+	served   chan error
+}
+
+// NewLogger returns the structured logger the configuration asks for.
+func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Open opens the store, listens on cfg.ListenAddr (":0" picks a free port, for tests) and
+// starts serving.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	verifier, err := signature.NewVerifier(cfg.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
+	}
+	s := &Server{log: log, Metrics: metrics.New(), served: make(chan error, 1)}
+	s.store, err = openStore(ctx, cfg.Database, s.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := httpapi.New(httpapi.Deps{
+		Store: s.store, Verifier: verifier, Metrics: s.Metrics, Logger: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, Draining: s.draining.Load,
+	})
+	if err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { s.served <- s.http.Serve(s.ln) }()
+	return s, nil
+}
+
+func openStore(ctx context.Context, db config.Database, m *metrics.Metrics) (hookvault.Store, error) {
+	switch db.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{
+			Synchronous: db.Synchronous, Observer: m, WriteTimeout: storeWriteTimeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("DATABASE_URL: no store for driver %q", db.Driver)
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops taking new connections, turns readiness to 503, lets in-flight requests
+// finish until ctx ends, then closes the store. Requests still running at the deadline are
+// cut off and reported as an error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		err = fmt.Errorf("drain: %w", err)
+		_ = s.http.Close()
+	}
+	if cerr := s.store.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	}
+	return err
+}
+
+// Run serves until ctx is cancelled (by SIGTERM or SIGINT in main), then drains within
+// cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	s, err := Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg))
+	select {
+	case <-ctx.Done():
+	case err := <-s.served:
+		_ = s.Shutdown(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("shutting down: draining connections", slog.String("timeout", cfg.ShutdownTimeout.String()))
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(dctx); err != nil {
+		return err
+	}
+	log.Info("hookvault stopped cleanly")
+	return nil
+}
