@@ -59,7 +59,7 @@ func (c Config) LogValue() slog.Value {
 // the README agree on.
 type setting struct {
 	env, flag, def, usage string
-	apply             func(c *Config, v string) error
+	apply                 func(c *Config, v string) error
 }
 
 var settings = []setting{
