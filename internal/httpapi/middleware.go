@@ -107,10 +107,11 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 					slog.Bool("dup", info.dup),
 					slog.String("result", info.result))
 			}
+			if info.sigScheme != "" {
+				attrs = append(attrs, slog.String("signature_scheme", string(info.sigScheme)))
+			}
 			if info.sigReason != "" {
-				attrs = append(attrs,
-					slog.String("signature_scheme", string(info.sigScheme)),
-					slog.String("signature_failure", string(info.sigReason)))
+				attrs = append(attrs, slog.String("signature_failure", string(info.sigReason)))
 			}
 			if info.err != nil {
 				attrs = append(attrs, slog.String("error", info.err.Error()))

@@ -18,6 +18,12 @@ var Results = []string{
 	"invalid_signature", "validation_error", "unavailable", "error",
 }
 
+// signatureFailures are the scheme and reason pairs that a signature can fail with, created at
+// zero like Results. Kept as strings so this package does not depend on the verifier.
+var signatureFailures = [][2]string{
+	{"none", "missing"}, {"hmac_sha256", "malformed"}, {"hmac_sha256", "mismatch"},
+}
+
 // Metrics is the service's metric set.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -78,6 +84,9 @@ func New() *Metrics {
 	)
 	for _, r := range Results {
 		m.results[r] = m.WebhookRequests.WithLabelValues(r)
+	}
+	for _, sr := range signatureFailures {
+		m.SignatureFailures.WithLabelValues(sr[0], sr[1])
 	}
 	return m
 }

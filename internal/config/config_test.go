@@ -1,0 +1,149 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/config"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Secrets:            [][]byte{[]byte("s")},
+		Database:           config.Database{Driver: "sqlite", Path: "data/hookvault.db", Synchronous: "FULL"},
+		ListenAddr:         ":8000",
+		MaxBodyBytes:       1 << 20,
+		SignatureTolerance: 5 * time.Minute,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "json",
+		ShutdownTimeout:    15 * time.Second,
+	}
+	if got := c.LogValue().String(); got != want.LogValue().String() {
+		t.Errorf("config = %s\nwant     %s", got, want.LogValue())
+	}
+	if string(c.Secrets[0]) != "s" || c.Database != want.Database || len(c.APITokens) != 0 {
+		t.Errorf("secrets %q, database %+v, tokens %q", c.Secrets, c.Database, c.APITokens)
+	}
+}
+
+func TestFlagOverridesEnvironment(t *testing.T) {
+	c, err := config.Load(
+		[]string{"--listen-addr", "127.0.0.1:9000", "--webhook-secret=a, b", "--api-token=t1,t2"},
+		env(map[string]string{"WEBHOOK_SECRET": "from-env", "LISTEN_ADDR": ":1", "MAX_BODY_BYTES": "2048", "LOG_LEVEL": "debug"}),
+		io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:9000" {
+		t.Errorf("ListenAddr = %q, want the flag's value", c.ListenAddr)
+	}
+	if len(c.Secrets) != 2 || string(c.Secrets[0]) != "a" || string(c.Secrets[1]) != "b" {
+		t.Errorf("Secrets = %q, want [a b] from the flag, trimmed", c.Secrets)
+	}
+	if strings.Join(c.APITokens, ",") != "t1,t2" {
+		t.Errorf("APITokens = %q", c.APITokens)
+	}
+	if c.MaxBodyBytes != 2048 || c.LogLevel != slog.LevelDebug {
+		t.Errorf("MaxBodyBytes = %d, LogLevel = %v: the environment should apply where no flag is given", c.MaxBodyBytes, c.LogLevel)
+	}
+}
+
+func TestDatabaseURL(t *testing.T) {
+	tests := []struct {
+		url      string
+		wantPath string
+		wantSync string
+	}{
+		{"sqlite:data/x.db", "data/x.db", "FULL"},
+		{"sqlite:/var/lib/hv.db", "/var/lib/hv.db", "FULL"},
+		{"sqlite:///relative/x.db", "relative/x.db", "FULL"},
+		{"sqlite:////absolute/x.db", "/absolute/x.db", "FULL"},
+		{"sqlite:x.db?synchronous=normal", "x.db", "NORMAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": tt.url}), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Database.Path != tt.wantPath || c.Database.Synchronous != tt.wantSync {
+				t.Errorf("got path %q sync %q, want %q %q", c.Database.Path, c.Database.Synchronous, tt.wantPath, tt.wantSync)
+			}
+		})
+	}
+}
+
+// Every bad value names its variable (or flag), and all of them are reported at once.
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want []string
+	}{
+		{"no secret", nil, nil, []string{"WEBHOOK_SECRET: is required"}},
+		{"empty secret member", nil, map[string]string{"WEBHOOK_SECRET": "a,,b"}, []string{"WEBHOOK_SECRET: member 2"}},
+		{"bad body limit", nil, map[string]string{"WEBHOOK_SECRET": "s", "MAX_BODY_BYTES": "1MB"}, []string{`MAX_BODY_BYTES: "1MB"`}},
+		{"zero body limit", nil, map[string]string{"WEBHOOK_SECRET": "s", "MAX_BODY_BYTES": "0"}, []string{"MAX_BODY_BYTES"}},
+		{"bad tolerance", nil, map[string]string{"WEBHOOK_SECRET": "s", "SIGNATURE_TOLERANCE": "5"}, []string{"SIGNATURE_TOLERANCE"}},
+		{"negative shutdown", nil, map[string]string{"WEBHOOK_SECRET": "s", "SHUTDOWN_TIMEOUT": "-1s"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"bad level", nil, map[string]string{"WEBHOOK_SECRET": "s", "LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+		{"bad format", nil, map[string]string{"WEBHOOK_SECRET": "s", "LOG_FORMAT": "xml"}, []string{"LOG_FORMAT"}},
+		{"bad listen addr", nil, map[string]string{"WEBHOOK_SECRET": "s", "LISTEN_ADDR": "8000"}, []string{"LISTEN_ADDR"}},
+		{"memory database", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite::memory:"}, []string{"DATABASE_URL: needs a file path"}},
+		{"unknown scheme", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}},
+		{"unknown sqlite option", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite:x.db?cache=shared"}, []string{"DATABASE_URL", "cache"}},
+		{"flag is named", []string{"--max-body-bytes=-5"}, map[string]string{"WEBHOOK_SECRET": "s"}, []string{"--max-body-bytes"}},
+		{"several at once", nil, map[string]string{"LOG_FORMAT": "xml"}, []string{"WEBHOOK_SECRET", "LOG_FORMAT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.args, env(tt.vars), io.Discard)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsStayOutOfLogValue(t *testing.T) {
+	c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "hunter2-secret", "API_TOKEN": "tok-123"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.LogValue().String()
+	if strings.Contains(s, "hunter2") || strings.Contains(s, "tok-123") {
+		t.Fatalf("LogValue leaks a secret: %s", s)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := config.Load([]string{"-h"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"WEBHOOK_SECRET", "DATABASE_URL", "-shutdown-timeout"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("usage does not mention %s", name)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/sqlite"
+	"github.com/hookvault/hookvault/internal/storetest"
+)
+
+// MustOpen opens a store on a new file in the test's temporary folder.
+func MustOpen(tb testing.TB, path string, opts sqlite.Options) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), path, opts)
+	if err != nil {
+		tb.Fatalf("open %s: %v", path, err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) hookvault.Store {
+		return MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Now: now})
+	})
+}
+
+// What was committed is there after the store is closed and opened again, and opening an
+// existing file does not migrate it twice.
+func TestReopenKeepsMessages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dir", "hv.db")
+	s := MustOpen(t, path, sqlite.Options{})
+	if _, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpen(t, path, sqlite.Options{})
+	got, err := s.Get(context.Background(), "1")
+	if err != nil || string(got.Payload) != `{"x":1}` {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	r, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)})
+	if err != nil || r.Outcome != hookvault.Duplicate {
+		t.Fatalf("insert after reopen: %v, %v; want duplicate", r.Outcome, err)
+	}
+}
+
+func TestSchemaIsMigratedAndWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hv.db")
+	MustOpen(t, path, sqlite.Options{})
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
+	}
+	var version int
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 1 {
+		t.Fatalf("migration version = %d (%v), want 1", version, err)
+	}
+}
+
+type commits struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *commits) ObserveCommit(n int, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sizes = append(c.sizes, n)
+}
+
+func TestObserverSeesEveryCommitAndNoDuplicate(t *testing.T) {
+	obs := &commits{}
+	s := MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Observer: obs})
+	for _, id := range []string{"a", "b", "a"} {
+		if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "s", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(obs.sizes) != 2 || obs.sizes[0] != 1 || obs.sizes[1] != 1 {
+		t.Fatalf("commits observed = %v, want [1 1] (a duplicate writes nothing)", obs.sizes)
+	}
+}
+
+func TestOpenFailsOnUnusablePath(t *testing.T) {
+	dir := t.TempDir()
+	// A folder where the file should be: SQLite cannot open it as a database.
+	if _, err := sqlite.Open(context.Background(), dir, sqlite.Options{}); err == nil {
+		t.Fatal("Open on a directory succeeded, want an error")
+	}
+}
+
+func BenchmarkInsert(b *testing.B) {
+	s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+	payload := []byte(`{"id":"x","sender":"bench","content":"hello"}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		id := "bench-" + strconv.Itoa(i)
+		if _, err := s.Insert(ctx, hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
