@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hookvault/hookvault/internal/signature"
+)
+
+func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no secret", nil, "WEBHOOK_SECRET"},
+		{"bad duration", map[string]string{"WEBHOOK_SECRET": "s", "SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
+		{"postgres not yet", map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres://localhost/x"}, "DATABASE_URL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			code := run(context.Background(), nil, func(k string) string { return tt.env[k] }, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 naming %s", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// The real binary: it serves, logs one JSON line per request, and on SIGTERM drains, closes
+// the store and exits 0.
+func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hookvault")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"WEBHOOK_SECRET=e2e-secret", "LISTEN_ADDR=127.0.0.1:0",
+		"DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"), "SHUTDOWN_TIMEOUT=10s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(stderr)
+
+	// The first line says where it listens (":0" picked a free port).
+	var addr string
+	var seen []string
+	for addr == "" && lines.Scan() {
+		seen = append(seen, lines.Text())
+		var l struct{ Msg, Addr string }
+		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "hookvault listening" {
+			addr = l.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no listening line; output:\n%s", strings.Join(seen, "\n"))
+	}
+
+	body := `{"id":"e2e-1","sender":"alice","content":"hello"}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Signature", signature.Sign([]byte("e2e-secret"), []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /webhook = %d %s", resp.StatusCode, answer)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; output:\n%s", err, strings.Join(rest, "\n"))
+	}
+	out := strings.Join(rest, "\n")
+	for _, want := range []string{`"msg":"request"`, `"message_id":"e2e-1"`, `"result":"created"`, `"msg":"hookvault stopped cleanly"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "e2e-secret") {
+		t.Error("the secret appears in the output")
+	}
+}
