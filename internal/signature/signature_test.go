@@ -122,7 +122,7 @@ func TestRequestSignerSignsTheBytesSent(t *testing.T) {
 		name   string
 		reader io.Reader
 	}{
-		{"replayable body", bytes.NewReader(body)},              // NewRequest sets GetBody
+		{"replayable body", bytes.NewReader(body)},               // NewRequest sets GetBody
 		{"one-shot body", io.MultiReader(bytes.NewReader(body))}, // no GetBody
 	} {
 		t.Run(tt.name, func(t *testing.T) {

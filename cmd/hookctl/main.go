@@ -1,0 +1,178 @@
+// Command hookctl is the command-line client of hookvault: it signs bodies and posts signed
+// messages through the generated SDK, so what it sends is what a real webhook sender sends.
+//
+// Flags may also come from the environment: --url from HOOKVAULT_URL and --secret from
+// WEBHOOK_SECRET, the same variable the server reads, so one exported value serves both.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit statuses: 1 for a failed operation, 2 for a command line (or environment) that
+// cannot work, so scripts can tell "fix the call" from "the call failed".
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// envTag names the struct tag that ties a flag to its environment variable. kong's own `env`
+// tag is not used because kong reads it with os.LookupEnv, which run's getenv could not
+// replace, so tests would see the developer's environment.
+const envTag = "envvar"
+
+type cli struct {
+	Sign signCmd `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
+	Send sendCmd `cmd:"" help:"Sign one message and post it to the server's /webhook."`
+}
+
+// streams is what a subcommand may touch of the process, bound into Run so tests can
+// supply their own.
+type streams struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// usageError is a failure the user fixes by changing the command line or the environment.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitSignal carries kong's requested exit status out of the parser, which would otherwise
+// carry on after --help as if Exit had returned.
+type exitSignal int
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run is main without the process: it returns the exit status, so tests call it in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			sig, ok := r.(exitSignal)
+			if !ok {
+				panic(r)
+			}
+			code = int(sig)
+		}
+	}()
+
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("hookctl"),
+		kong.Description("Command-line client of hookvault, the signed webhook receiver."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(status int) { panic(exitSignal(status)) }),
+		kong.Resolvers(envResolver(getenv)),
+		kong.ValueFormatter(helpWithEnv),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil { // a mistake in the grammar above, not in the user's call
+		fmt.Fprintf(stderr, "hookctl: %v\n", err)
+		return exitFailure
+	}
+
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		// kong exits 80 on a parse error; 2 is what shells and scripts expect of a bad call.
+		fmt.Fprintf(stderr, "hookctl: %v\n", err)
+		fmt.Fprintf(stderr, "Run \"%s --help\" for usage.\n", helpPath(err))
+		return exitUsage
+	}
+
+	err = kctx.Run(&streams{stdin: stdin, stdout: stdout, stderr: stderr})
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "hookctl: %v\n", err)
+	var uerr *usageError
+	if errors.As(err, &uerr) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// helpPath names the command whose help fits a parse error: the subcommand when one was
+// recognised, else the program.
+func helpPath(err error) string {
+	var perr *kong.ParseError
+	if errors.As(err, &perr) && perr.Context != nil {
+		if node := perr.Context.Selected(); node != nil {
+			return node.FullPath()
+		}
+	}
+	return "hookctl"
+}
+
+// envResolver fills a flag the command line left unset from the variable named by its
+// envvar tag. An empty variable counts as unset, as it does for the server.
+func envResolver(getenv func(string) string) kong.Resolver {
+	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+		name := flag.Tag.Get(envTag)
+		if name == "" {
+			return nil, nil
+		}
+		if v := getenv(name); v != "" {
+			return v, nil
+		}
+		return nil, nil
+	})
+}
+
+// helpWithEnv shows a flag's variable in --help the way kong shows its own env tag.
+func helpWithEnv(value *kong.Value) string {
+	name := value.Tag.Get(envTag)
+	if name == "" {
+		return kong.DefaultHelpValueFormatter(value)
+	}
+	help := strings.TrimSuffix(value.Help, ".")
+	return help + " ($" + name + ")."
+}
+
+// secretFlag is the webhook secret, shared by every subcommand that signs.
+type secretFlag struct {
+	Secret string `envvar:"WEBHOOK_SECRET" placeholder:"SECRET" help:"Webhook secret; with several comma-separated secrets, the first signs. Prefer the variable: flags show in ps."`
+}
+
+// key returns the signing key. The server splits WEBHOOK_SECRET on commas and trims each
+// member, so the same value exported for both must yield the same first key here.
+func (f secretFlag) key() ([]byte, error) {
+	if strings.TrimSpace(f.Secret) == "" {
+		return nil, usagef("no webhook secret: set WEBHOOK_SECRET or pass --secret")
+	}
+	first, _, _ := strings.Cut(f.Secret, ",")
+	first = strings.TrimSpace(first)
+	if first == "" {
+		return nil, usagef("the first secret in WEBHOOK_SECRET / --secret is empty (a leading comma?)")
+	}
+	return []byte(first), nil
+}
+
+// readInput reads a whole file, or standard input for "-".
+func readInput(path string, stdin io.Reader) ([]byte, error) {
+	if path == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read standard input: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	return b, nil
+}
