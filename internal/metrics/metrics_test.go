@@ -1,0 +1,57 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hookvault/hookvault/internal/metrics"
+)
+
+// promtool check metrics runs the same linter; the contract says it must report nothing.
+func TestMetricsPassPromlint(t *testing.T) {
+	m := metrics.New()
+	m.Webhook("created")
+	m.ObserveCommit(3, 2*time.Millisecond)
+	m.HTTPRequests.WithLabelValues("/webhook", "POST", "200").Inc()
+	m.HTTPDuration.WithLabelValues("/webhook", "POST").Observe(0.001)
+	problems, err := testutil.GatherAndLint(m.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestContractNamesAreRegistered(t *testing.T) {
+	m := metrics.New()
+	m.HTTPRequests.WithLabelValues("/webhook", "POST", "200").Inc()
+	m.HTTPDuration.WithLabelValues("/webhook", "POST").Observe(0.001)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range families {
+		have[f.GetName()] = true
+	}
+	for _, name := range []string{
+		"webhook_requests_total", "webhook_messages_received_total", "webhook_signature_failures_total",
+		"http_requests_total", "http_request_duration_seconds", "store_commit_batch_size",
+		"store_commit_duration_seconds", "go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !have[name] {
+			t.Errorf("metric %s is not registered", name)
+		}
+	}
+	// Every result label exists from the start, so rate() works before the first event.
+	if got := testutil.CollectAndCount(m.WebhookRequests); got != len(metrics.Results) {
+		t.Errorf("webhook_requests_total has %d series, want %d", got, len(metrics.Results))
+	}
+	if !strings.Contains(strings.Join(metrics.Results, ","), "invalid_signature") {
+		t.Error("results lack invalid_signature")
+	}
+}
