@@ -207,24 +207,24 @@ func malformedJSON(raw []byte) error {
 }
 
 // validationError turns a kin-openapi error into a detail that names the field or parameter.
-// kin's own Error() is multi-line and quotes the schema, so it goes to the log only.
+// kin's own Error() is multi-line and quotes the schema and the offending value (which may be
+// most of a megabyte), so neither the caller nor the log gets it whole.
 func validationError(err error) error {
 	re, ok := errors.AsType[*openapi3filter.RequestError](err)
 	switch {
 	case !ok:
-		return &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request does not match the API contract", Err: err}
+		return &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request does not match the API contract", Err: brief(err)}
 	case re.Parameter != nil:
-		return &hookvault.Error{Code: hookvault.EBADREQUEST,
-			Message: fmt.Sprintf("parameter %q: %s", re.Parameter.Name, reason(re)), Err: err}
+		return hookvault.Errorf(hookvault.EBADREQUEST, "parameter %q: %s", re.Parameter.Name, reason(re))
 	}
 	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
 		field := "body"
 		if ptr := se.JSONPointer(); len(ptr) > 0 {
 			field = "body field /" + strings.Join(ptr, "/")
 		}
-		return &hookvault.Error{Code: hookvault.EINVALID, Message: field + ": " + se.Reason, Err: err}
+		return hookvault.Errorf(hookvault.EINVALID, "%s: %s", field, se.Reason)
 	}
-	return &hookvault.Error{Code: hookvault.EINVALID, Message: "body: " + reason(re), Err: err}
+	return hookvault.Errorf(hookvault.EINVALID, "body: %s", reason(re))
 }
 
 func reason(re *openapi3filter.RequestError) string {
@@ -235,4 +235,13 @@ func reason(re *openapi3filter.RequestError) string {
 		return re.Reason
 	}
 	return "invalid value"
+}
+
+// brief keeps the first line of an error, at most 200 bytes, for the log.
+func brief(err error) error {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return errors.New(s)
 }

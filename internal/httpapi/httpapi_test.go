@@ -615,3 +615,21 @@ func BenchmarkPostWebhookDuplicate(b *testing.B) {
 		benchPost(b, h, body)
 	}
 }
+
+// kin-openapi quotes the offending value in its errors; a large body must not end up in the
+// log line, nor in the answer.
+func TestValidationErrorsStayBrief(t *testing.T) {
+	ts := newServer(t)
+	body := `["` + strings.Repeat("x", 3000) + `"]`
+	resp, answer := ts.post(t, delivery{body: body})
+	if resp.StatusCode != 422 || len(answer) > 300 {
+		t.Fatalf("status %d, answer of %d bytes", resp.StatusCode, len(answer))
+	}
+	lines := ts.logs.lines(t, "request")
+	if len(lines) != 1 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if e, _ := lines[0]["error"].(string); e == "" || strings.Contains(e, "xxxxxxxxxx") {
+		t.Fatalf("logged error %q: want a brief reason without the value", e)
+	}
+}
