@@ -54,6 +54,7 @@ type Store interface {
 	Insert(ctx context.Context, m Message) (Receipt, error)
 	// Get returns the message with the given id, or an error with code ENOTFOUND.
 	Get(ctx context.Context, id string) (Message, error)
+	Reader
 	// Ping reports whether the store can serve; it must not wait behind writes.
 	Ping(ctx context.Context) error
 	// Close waits for running operations and releases the database.
@@ -72,4 +73,54 @@ type Receipt struct {
 // batch sizes and commit latency without the store knowing about Prometheus.
 type CommitObserver interface {
 	ObserveCommit(messages int, took time.Duration)
+}
+
+// Cursor is a position in the arrival order: the last message of a page.
+type Cursor struct {
+	ReceivedAt time.Time
+	ID         string
+}
+
+// ListFilter selects and pages messages. Zero fields do not filter.
+type ListFilter struct {
+	Sender string
+	Since  time.Time // inclusive
+	Until  time.Time // exclusive
+	// Q is a substring of content, matched literally and case-sensitively.
+	Q     string
+	Limit int
+	// After continues a walk after this position.
+	After *Cursor
+}
+
+// Page is one page of a listing. Messages carry no Payload.
+type Page struct {
+	Messages []Message
+	// Next is the position to continue from, nil on the last page.
+	Next *Cursor
+}
+
+// SenderCount is one row of the top senders.
+type SenderCount struct {
+	Sender string
+	Count  int64
+}
+
+// Stats summarises what is stored.
+type Stats struct {
+	TotalMessages int64
+	SendersCount  int64
+	// TopSenders holds up to ten senders by count, ties by name.
+	TopSenders []SenderCount
+	// FirstReceivedAt and LastReceivedAt are zero when nothing is stored.
+	FirstReceivedAt time.Time
+	LastReceivedAt  time.Time
+}
+
+// Reader is the read side of a store, served from connections that never wait for writes.
+type Reader interface {
+	// List returns messages in (ReceivedAt, ID) order that match f, at most f.Limit.
+	List(ctx context.Context, f ListFilter) (Page, error)
+	// Stats returns the totals.
+	Stats(ctx context.Context) (Stats, error)
 }

@@ -61,6 +61,10 @@ func Run(t *testing.T, open Opener) {
 		{"GetUnknown", testGetUnknown},
 		{"ArrivalNeverGoesBackwards", testArrivalMonotonic},
 		{"PayloadBytesExact", testPayloadBytesExact},
+		{"ListPagesInOrder", testListPagesInOrder},
+		{"ListFilters", testListFilters},
+		{"ListWhileInserting", testListWhileInserting},
+		{"Stats", testStats},
 		{"ClosedStoreIsUnavailable", testClosedIsUnavailable},
 	}
 	for _, c := range cases {
@@ -246,5 +250,216 @@ func testClosedIsUnavailable(t *testing.T, open Opener) {
 	}
 	if code := hookvault.ErrorCode(s.Ping(context.Background())); code != hookvault.EUNAVAILABLE {
 		t.Errorf("Ping after Close: code %q, want %q", code, hookvault.EUNAVAILABLE)
+	}
+	if _, err := s.List(context.Background(), hookvault.ListFilter{Limit: 1}); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+		t.Errorf("List after Close: %v, want %q", err, hookvault.EUNAVAILABLE)
+	}
+	if _, err := s.Stats(context.Background()); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+		t.Errorf("Stats after Close: %v, want %q", err, hookvault.EUNAVAILABLE)
+	}
+}
+
+// seed inserts messages at one-second steps of the clock from epoch: sender, content pairs.
+func seed(t *testing.T, s hookvault.Store, clock *Clock, msgs ...[2]string) []string {
+	t.Helper()
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		clock.Set(epoch.Add(time.Duration(i) * time.Second))
+		ids[i] = fmt.Sprintf("m%02d", i)
+		mustInsert(t, s, hookvault.Message{ID: ids[i], Sender: m[0], Content: m[1], Payload: []byte(`{}`)})
+	}
+	return ids
+}
+
+// walk follows cursors from the first page to the last and returns the ids in order.
+func walk(t *testing.T, s hookvault.Store, f hookvault.ListFilter) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatal("walk does not end")
+		}
+		p, err := s.List(context.Background(), f)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", f, err)
+		}
+		if len(p.Messages) > f.Limit {
+			t.Fatalf("page of %d messages, limit %d", len(p.Messages), f.Limit)
+		}
+		for _, m := range p.Messages {
+			ids = append(ids, m.ID)
+		}
+		if p.Next == nil {
+			return ids
+		}
+		f.After = p.Next
+	}
+}
+
+func testListPagesInOrder(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	for i := range 7 {
+		// Pairs share an arrival time, and their ids run against arrival order.
+		clock.Set(epoch.Add(time.Duration(i/2) * time.Second))
+		mustInsert(t, s, message(fmt.Sprintf("id-%d", 6-i), `{}`))
+	}
+	// Within each tie the smaller id comes first.
+	want := []string{"id-5", "id-6", "id-3", "id-4", "id-1", "id-2", "id-0"}
+	for _, limit := range []int{1, 2, 3, 7, 100} {
+		got := walk(t, s, hookvault.ListFilter{Limit: limit})
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("limit %d: walked %v, want %v", limit, got, want)
+		}
+	}
+	p, err := s.List(context.Background(), hookvault.ListFilter{Limit: 7})
+	if err != nil || p.Next != nil {
+		t.Errorf("a page holding the last message must have no next cursor: %+v, %v", p.Next, err)
+	}
+	if m := p.Messages[0]; m.Sender != "alice" || m.Content != "hello" || !m.ReceivedAt.Equal(epoch) || m.Payload != nil {
+		t.Errorf("listed message = %+v, want fields without payload", m)
+	}
+}
+
+func testListFilters(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	ids := seed(t, s, clock,
+		[2]string{"alice", "invoice paid"},     // m00 at +0s
+		[2]string{"bob", "100% done"},          // m01 at +1s
+		[2]string{"alice", "snake_case"},       // m02 at +2s
+		[2]string{"bob", `it's "quoted"`},      // m03 at +3s
+		[2]string{"alice", "Invoice upper"},    // m04 at +4s
+		[2]string{"carol", "100 percent done"}, // m05 at +5s
+	)
+	at := func(sec int) time.Time { return epoch.Add(time.Duration(sec) * time.Second) }
+	tests := []struct {
+		name string
+		f    hookvault.ListFilter
+		want []string
+	}{
+		{"all", hookvault.ListFilter{}, ids},
+		{"sender", hookvault.ListFilter{Sender: "alice"}, []string{"m00", "m02", "m04"}},
+		{"unknown sender", hookvault.ListFilter{Sender: "zed"}, nil},
+		{"since is inclusive", hookvault.ListFilter{Since: at(4)}, []string{"m04", "m05"}},
+		{"until is exclusive", hookvault.ListFilter{Until: at(2)}, []string{"m00", "m01"}},
+		{"window", hookvault.ListFilter{Since: at(1), Until: at(4)}, []string{"m01", "m02", "m03"}},
+		{"q substring", hookvault.ListFilter{Q: "done"}, []string{"m01", "m05"}},
+		{"q is case-sensitive", hookvault.ListFilter{Q: "invoice"}, []string{"m00"}},
+		{"q percent is literal", hookvault.ListFilter{Q: "%"}, []string{"m01"}},
+		{"q underscore is literal", hookvault.ListFilter{Q: "_"}, []string{"m02"}},
+		{"q quotes are literal", hookvault.ListFilter{Q: `'s "quoted"`}, []string{"m03"}},
+		{"q like-pattern matches nothing", hookvault.ListFilter{Q: "1%done"}, nil},
+		{"combined", hookvault.ListFilter{Sender: "alice", Since: at(1), Q: "nvoice"}, []string{"m04"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, limit := range []int{1, 2, 50} {
+				f := tt.f
+				f.Limit = limit
+				if got := walk(t, s, f); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+					t.Fatalf("limit %d: got %v, want %v", limit, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// A walk that runs while messages keep arriving sees every message stored before it began
+// exactly once, in order: arrival stamps follow commit order, so nothing lands behind a
+// cursor.
+func testListWhileInserting(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	const before = 60
+	for i := range before {
+		mustInsert(t, s, message(fmt.Sprintf("old-%03d", i), `{}`))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Insert(context.Background(), message(fmt.Sprintf("new-%d-%d", w, i), `{}`)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	got := walk(t, s, hookvault.ListFilter{Limit: 7})
+	close(stop)
+	wg.Wait()
+
+	seen := map[string]int{}
+	old := 0
+	for _, id := range got {
+		seen[id]++
+		if seen[id] > 1 {
+			t.Fatalf("%s listed twice", id)
+		}
+		if strings.HasPrefix(id, "old-") {
+			old++
+		}
+	}
+	if old != before {
+		t.Fatalf("walk saw %d of the %d messages stored before it began", old, before)
+	}
+	// The walk's order is the store's order.
+	all := walk(t, s, hookvault.ListFilter{Limit: 1000})
+	pos := map[string]int{}
+	for i, id := range all {
+		pos[id] = i
+	}
+	for i := 1; i < len(got); i++ {
+		if pos[got[i]] <= pos[got[i-1]] {
+			t.Fatalf("walk order %s then %s differs from the store's order", got[i-1], got[i])
+		}
+	}
+}
+
+func testStats(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TotalMessages != 0 || st.SendersCount != 0 || len(st.TopSenders) != 0 || !st.FirstReceivedAt.IsZero() || !st.LastReceivedAt.IsZero() {
+		t.Fatalf("empty store stats = %+v", st)
+	}
+
+	var load [][2]string
+	for i := range 12 { // senders s00..s11 once each
+		load = append(load, [2]string{fmt.Sprintf("s%02d", i), ""})
+	}
+	load = append(load, [2]string{"alice", ""}, [2]string{"alice", ""}, [2]string{"alice", ""},
+		[2]string{"bob", ""}, [2]string{"bob", ""}, [2]string{"carol", ""}, [2]string{"carol", ""})
+	seed(t, s, clock, load...)
+	// Repeats change nothing.
+	mustInsert(t, s, hookvault.Message{ID: "m00", Sender: "s00", Payload: []byte(`{}`)})
+	mustInsert(t, s, hookvault.Message{ID: "m01", Sender: "mallory", Payload: []byte(`{"other":1}`)})
+
+	st, err = s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TotalMessages != 19 || st.SendersCount != 15 {
+		t.Errorf("total %d senders %d, want 19 and 15", st.TotalMessages, st.SendersCount)
+	}
+	var top []string
+	for _, sc := range st.TopSenders {
+		top = append(top, fmt.Sprintf("%s:%d", sc.Sender, sc.Count))
+	}
+	want := "alice:3,bob:2,carol:2,s00:1,s01:1,s02:1,s03:1,s04:1,s05:1,s06:1"
+	if strings.Join(top, ",") != want {
+		t.Errorf("top senders = %v, want %s (by count, ties by name, ten)", top, want)
+	}
+	if !st.FirstReceivedAt.Equal(epoch) || !st.LastReceivedAt.Equal(epoch.Add(18*time.Second)) {
+		t.Errorf("first %v last %v", st.FirstReceivedAt, st.LastReceivedAt)
 	}
 }
