@@ -9,12 +9,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -64,6 +66,37 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// MessageDetail defines model for MessageDetail.
+type MessageDetail struct {
+	Content string `json:"content"`
+	Id      string `json:"id"`
+
+	// Payload The request body exactly as received.
+	Payload json.RawMessage `json:"payload"`
+
+	// ReceivedAt When the message was committed (UTC); orders the list.
+	ReceivedAt time.Time `json:"received_at"`
+	Sender     string    `json:"sender"`
+}
+
+// MessageList defines model for MessageList.
+type MessageList struct {
+	Data []MessageSummary `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// MessageSummary defines model for MessageSummary.
+type MessageSummary struct {
+	Content string `json:"content"`
+	Id      string `json:"id"`
+
+	// ReceivedAt When the message was committed (UTC); orders the list.
+	ReceivedAt time.Time `json:"received_at"`
+	Sender     string    `json:"sender"`
+}
+
 // Problem RFC 9457 problem details.
 type Problem struct {
 	// Detail What went wrong in this request, and what to fix.
@@ -88,6 +121,24 @@ type Problem struct {
 	//
 	// Example: about:blank
 	Type string `json:"type"`
+}
+
+// SenderCount defines model for SenderCount.
+type SenderCount struct {
+	Count  int64  `json:"count"`
+	Sender string `json:"sender"`
+}
+
+// Stats defines model for Stats.
+type Stats struct {
+	// FirstReceivedAt Null when nothing is stored.
+	FirstReceivedAt *time.Time `json:"first_received_at"`
+	LastReceivedAt  *time.Time `json:"last_received_at"`
+	SendersCount    int64      `json:"senders_count"`
+
+	// TopSenders Up to ten senders by message count, ties by name.
+	TopSenders    []SenderCount `json:"top_senders"`
+	TotalMessages int64         `json:"total_messages"`
 }
 
 // WebhookAccepted defines model for WebhookAccepted.
@@ -121,8 +172,17 @@ type WebhookMessage struct {
 	Sender string `json:"sender"`
 }
 
+// BadRequest RFC 9457 problem details.
+type BadRequest = Problem
+
+// BearerUnauthorized RFC 9457 problem details.
+type BearerUnauthorized = Problem
+
 // Error RFC 9457 problem details.
 type Error = Problem
+
+// NotFound RFC 9457 problem details.
+type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
@@ -138,6 +198,27 @@ type UnprocessableEntity = Problem
 
 // UnsupportedMediaType RFC 9457 problem details.
 type UnsupportedMediaType = Problem
+
+// ListMessagesParams defines parameters for ListMessages.
+type ListMessagesParams struct {
+	// Limit Messages per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; opaque.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Sender Only messages from this sender (exact match).
+	Sender *string `form:"sender,omitempty" json:"sender,omitempty"`
+
+	// Since Only messages that arrived at or after this time (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only messages that arrived before this time (RFC 3339).
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Q Only messages whose content contains this text, matched literally and case-sensitively (`%`, `_` and quotes are ordinary characters).
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+}
 
 // PostWebhookJSONRequestBody defines body for PostWebhook for application/json ContentType.
 type PostWebhookJSONRequestBody = WebhookMessage
@@ -230,6 +311,30 @@ type ClientInterface interface {
 	// Corresponds with GET /health/ready (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListMessages List stored messages
+	//
+	// Messages in arrival order (then by id), filtered and paginated with a keyset cursor.
+	// Pass `next_cursor` from a page as `cursor` to get the next one, with the same
+	// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
+	// a walk sees every message stored before it began exactly once.
+	//
+	// Corresponds with GET /messages (the `ListMessages` operationId).
+	ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMessage Get one message with its raw payload
+	//
+	// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+	//
+	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+	GetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetStats Totals, senders and arrival range
+	//
+	// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+	//
+	// Corresponds with GET /stats (the `GetStats` operationId).
+	GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostWebhookWithBody Ingest one signed webhook message
 	//
 	// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
@@ -291,6 +396,60 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 // Corresponds with GET /health/ready (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadinessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMessages List stored messages
+//
+// Messages in arrival order (then by id), filtered and paginated with a keyset cursor.
+// Pass `next_cursor` from a page as `cursor` to get the next one, with the same
+// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
+// a walk sees every message stored before it began exactly once.
+//
+// Corresponds with GET /messages (the `ListMessages` operationId).
+func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMessagesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMessage Get one message with its raw payload
+//
+// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+//
+// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+func (c *Client) GetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMessageRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetStats Totals, senders and arrival range
+//
+// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+//
+// Corresponds with GET /stats (the `GetStats` operationId).
+func (c *Client) GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetStatsRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +570,181 @@ func NewGetReadinessRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListMessagesRequest constructs an http.Request for the ListMessages method
+func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/messages")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sender != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sender", *params.Sender, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Q != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "q", *params.Q, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMessageRequest constructs an http.Request for the GetMessage method
+func NewGetMessageRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/messages/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetStatsRequest constructs an http.Request for the GetStats method
+func NewGetStatsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostWebhookRequest calls the generic PostWebhook builder with application/json body
 func NewPostWebhookRequest(server string, body PostWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -512,6 +846,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /health/ready (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
+
+	// ListMessagesWithResponse List stored messages
+	//
+	// Messages in arrival order (then by id), filtered and paginated with a keyset cursor.
+	// Pass `next_cursor` from a page as `cursor` to get the next one, with the same
+	// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
+	// a walk sees every message stored before it began exactly once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /messages (the `ListMessages` operationId).
+	ListMessagesWithResponse(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*ListMessagesResponse, error)
+
+	// GetMessageWithResponse Get one message with its raw payload
+	//
+	// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+	GetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+
+	// GetStatsWithResponse Totals, senders and arrival range
+	//
+	// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /stats (the `GetStats` operationId).
+	GetStatsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatsResponse, error)
 
 	// PostWebhookWithBodyWithResponse Ingest one signed webhook message
 	//
@@ -646,6 +1010,255 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+// ListMessagesResponse401Headers the declared response headers of an HTTP 401 response for ListMessages
+type ListMessagesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListMessagesResponse503Headers the declared response headers of an HTTP 503 response for ListMessages
+type ListMessagesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListMessagesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MessageList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListMessagesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListMessagesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMessagesResponse) GetJSON200() *MessageList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMessagesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMessagesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMessagesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMessagesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMessageResponse401Headers the declared response headers of an HTTP 401 response for GetMessage
+type GetMessageResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetMessageResponse503Headers the declared response headers of an HTTP 503 response for GetMessage
+type GetMessageResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MessageDetail
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMessageResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMessageResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMessageResponse) GetJSON200() *MessageDetail {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetStatsResponse401Headers the declared response headers of an HTTP 401 response for GetStats
+type GetStatsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetStatsResponse503Headers the declared response headers of an HTTP 503 response for GetStats
+type GetStatsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetStatsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Stats
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetStatsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetStatsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetStatsResponse) GetJSON200() *Stats {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetStatsResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetStatsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetStatsResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetStatsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetStatsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetStatsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetStatsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostWebhookResponse503Headers the declared response headers of an HTTP 503 response for PostWebhook
 type PostWebhookResponse503Headers struct {
 	RetryAfter *int
@@ -764,6 +1377,54 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseGetReadinessResponse(rsp)
+}
+
+// ListMessagesWithResponse List stored messages
+//
+// Messages in arrival order (then by id), filtered and paginated with a keyset cursor.
+// Pass `next_cursor` from a page as `cursor` to get the next one, with the same
+// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
+// a walk sees every message stored before it began exactly once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /messages (the `ListMessages` operationId).
+func (c *ClientWithResponses) ListMessagesWithResponse(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*ListMessagesResponse, error) {
+	rsp, err := c.ListMessages(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMessagesResponse(rsp)
+}
+
+// GetMessageWithResponse Get one message with its raw payload
+//
+// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
+func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
+	rsp, err := c.GetMessage(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMessageResponse(rsp)
+}
+
+// GetStatsWithResponse Totals, senders and arrival range
+//
+// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /stats (the `GetStats` operationId).
+func (c *ClientWithResponses) GetStatsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatsResponse, error) {
+	rsp, err := c.GetStats(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetStatsResponse(rsp)
 }
 
 // PostWebhookWithBodyWithResponse Ingest one signed webhook message
@@ -886,6 +1547,237 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 	return response, nil
 }
 
+// ParseListMessagesResponse parses an HTTP response from a ListMessagesWithResponse call
+func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMessagesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MessageList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListMessagesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListMessagesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMessageResponse parses an HTTP response from a GetMessageWithResponse call
+func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MessageDetail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMessageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMessageResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetStatsResponse parses an HTTP response from a GetStatsWithResponse call
+func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetStatsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Stats
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetStatsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetStatsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostWebhookResponse parses an HTTP response from a PostWebhookWithResponse call
 func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -975,6 +1867,15 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /health/ready)
 	GetReadiness(w http.ResponseWriter, r *http.Request)
+	// ListMessages List stored messages
+	// (GET /messages)
+	ListMessages(w http.ResponseWriter, r *http.Request, params ListMessagesParams)
+	// GetMessage Get one message with its raw payload
+	// (GET /messages/{id})
+	GetMessage(w http.ResponseWriter, r *http.Request, id string)
+	// GetStats Totals, senders and arrival range
+	// (GET /stats)
+	GetStats(w http.ResponseWriter, r *http.Request)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
 	PostWebhook(w http.ResponseWriter, r *http.Request)
@@ -993,6 +1894,24 @@ func (_ Unimplemented) GetLiveness(w http.ResponseWriter, r *http.Request) {
 // GetReadiness Readiness probe
 // (GET /health/ready)
 func (_ Unimplemented) GetReadiness(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListMessages List stored messages
+// (GET /messages)
+func (_ Unimplemented) ListMessages(w http.ResponseWriter, r *http.Request, params ListMessagesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetMessage Get one message with its raw payload
+// (GET /messages/{id})
+func (_ Unimplemented) GetMessage(w http.ResponseWriter, r *http.Request, id string) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetStats Totals, senders and arrival range
+// (GET /stats)
+func (_ Unimplemented) GetStats(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1030,6 +1949,144 @@ func (siw *ServerInterfaceWrapper) GetReadiness(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetReadiness(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListMessages operation middleware
+func (siw *ServerInterfaceWrapper) ListMessages(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMessagesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "sender" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "sender", r.URL.Query(), &params.Sender, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "sender"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "sender", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", r.URL.Query(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "until"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "until", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", r.URL.Query(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "q"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "q", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMessages(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetMessage operation middleware
+func (siw *ServerInterfaceWrapper) GetMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMessage(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetStats operation middleware
+func (siw *ServerInterfaceWrapper) GetStats(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetStats(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1170,6 +2227,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/webhook", wrapper.PostWebhook)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/messages", wrapper.ListMessages)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/messages/{id}", wrapper.GetMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/stats", wrapper.GetStats)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/health/live", wrapper.GetLiveness)
 	})
 	r.Group(func(r chi.Router) {
@@ -1179,7 +2245,20 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type BearerUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type BearerUnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers BearerUnauthorizedResponseHeaders
+}
+
 type ErrorApplicationProblemPlusJSONResponse Problem
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -1260,6 +2339,284 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessagesRequestObject struct {
+	Params ListMessagesParams
+}
+
+type ListMessagesResponseObject interface {
+	VisitListMessagesResponse(w http.ResponseWriter) error
+}
+
+type ListMessages200JSONResponse MessageList
+
+func (response ListMessages200JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMessages400ApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListMessages401ApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMessages503ApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessagesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListMessagesdefaultApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessageRequestObject struct {
+	Id string `json:"id"`
+}
+
+type GetMessageResponseObject interface {
+	VisitGetMessageResponse(w http.ResponseWriter) error
+}
+
+type GetMessage200JSONResponse MessageDetail
+
+func (response GetMessage200JSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage400ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage401ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage404ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessage503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage503ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMessagedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetMessagedefaultApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatsRequestObject struct {
+}
+
+type GetStatsResponseObject interface {
+	VisitGetStatsResponse(w http.ResponseWriter) error
+}
+
+type GetStats200JSONResponse Stats
+
+func (response GetStats200JSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStats401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetStats401ApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStats503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetStats503ApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetStatsdefaultApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1394,6 +2751,15 @@ type StrictServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /health/ready)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
+	// ListMessages List stored messages
+	// (GET /messages)
+	ListMessages(ctx context.Context, request ListMessagesRequestObject) (ListMessagesResponseObject, error)
+	// GetMessage Get one message with its raw payload
+	// (GET /messages/{id})
+	GetMessage(ctx context.Context, request GetMessageRequestObject) (GetMessageResponseObject, error)
+	// GetStats Totals, senders and arrival range
+	// (GET /stats)
+	GetStats(ctx context.Context, request GetStatsRequestObject) (GetStatsResponseObject, error)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
 	PostWebhook(ctx context.Context, request PostWebhookRequestObject) (PostWebhookResponseObject, error)
@@ -1486,6 +2852,82 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListMessages operation middleware
+func (sh *strictHandler) ListMessages(w http.ResponseWriter, r *http.Request, params ListMessagesParams) {
+	var request ListMessagesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMessages(ctx, request.(ListMessagesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMessages")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMessagesResponseObject); ok {
+		if err := validResponse.VisitListMessagesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetMessage operation middleware
+func (sh *strictHandler) GetMessage(w http.ResponseWriter, r *http.Request, id string) {
+	var request GetMessageRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMessage(ctx, request.(GetMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMessageResponseObject); ok {
+		if err := validResponse.VisitGetMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetStats operation middleware
+func (sh *strictHandler) GetStats(w http.ResponseWriter, r *http.Request) {
+	var request GetStatsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetStats(ctx, request.(GetStatsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetStats")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetStatsResponseObject); ok {
+		if err := validResponse.VisitGetStatsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // PostWebhook operation middleware
 func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 	var request PostWebhookRequestObject
@@ -1522,56 +2964,82 @@ func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"tFrrcttGsn6VLpxURcqBKIqSnHOo2h+yo6y0iS9lyRtnTZc5BJrERMAMMjMQxbhUtU+zD7ZPstU9gxsv",
-	"vqydfxQ56OnL191fN/Q+SnRRaoXK2Wj8PspQpGj440t0ZnU+d2jorxRtYmTppFbROLrGRKvUgtOwFNLB",
-	"DOfaIBh6RKrFIIojvBdFmWM0Po0jm2RYCBJTSCWLqojGwzhyqxKjcSSVwwWa6OHhIY4M2lIri6zBhTGa",
-	"L0+0cqgcfRRlmctEkB6HpdGzHIv//c2SUu/bK0ldJ2QepBslckAWFkfWCVfZaHw6JBWko/PRVX3qGs0d",
-	"GrgIh4OKYqYrN57lQt1GD11zvjE4j8bR/xy2Xjz0v9rDF147b1fffecKKoX3JSYOU6/ZgAS/EKtci/RG",
-	"65+FWeAXmm7w9wqtg5lOVyAt5CTTgMuEgqPhyf+dfv8IZiuHtuOVk6Pj1isvg4AL5aRbwY3W4PX60xxz",
-	"k+FWdadPz1+/e/z8h1/fPf715uJ6yt6iWMkEXylxJ2QuZvmXOsxlCAVaKxYI1hGgpYWqFX/mAQ65oKTo",
-	"QqnjtKAVdNX6U/21TVPQBvQdGkITprXegpIZppzYB5zZU7A+kylj13P/oEn+bdqF04edMsEKvlKicpk2",
-	"8g9MPz8efLtUdyKX/PSdyKv1hOYfwcqFEq4y2EXv8KgNRE+R7RF4iKNCWivVYvtd4cevc9dXi3etDMW8",
-	"1lAbSDVaUNpBIVySnQGh2VsCVqwsaJWvYJnJJOPseaVKoxNC+yxHn+H/ZbgKkc+1KXBHwJqf4W/Xz5+B",
-	"cFx04Gg0hjqWSSaMSAic3z58C7nWt2TTXBuY4UIqxRbOwcvuhGA06oagY08oWR8N+48S8x1qUxkaQ2l0",
-	"icatYBJZVCmaSdRx+9fQ5WuXTUIAO5q8Z1DcWkaCl9JDhRIF+h/n5IaACluVpTYO06eYSnHDKn9RVQ2P",
-	"AlkPk8jhvTsscyGVd2Wt7xmQg6ErnaV2e9Np18WNosCaAqv6p1baniVdV+9N19Wekvun3x1+x66Z7g+i",
-	"NtCcNJcocpfRpwAx6ZMpyTC55U8iTSXJE/mL3olgoHWGELijJQiHlDEokgwMilQqtBZYeAyzFcd+0HpL",
-	"z37DxLGjgrPfR6iIp72J9G0UR53eEr2N13Vg4vZ7JQ3VgDe1jLdbxNce3mCUL398Av9/cvo9BEgFkHJj",
-	"6nuoBta6hF8y4WBJ8VkarRYgFbhMWgg0KAahUljSIadhLu97JPVT033D+UH6O9+uNkNRkzCZxiByq71a",
-	"CK8PArs6uEqhZr3gmyprSodyvRhsu7QN0uaFlzc3L8AfgESn2DPTV6k13t0k1bq4c7CZNg5sVRTCrAhQ",
-	"pFUdIZLTd+KH616rvwtVZf26Vy+vwOAcDaoEifmR31A5OZehUu2+u5vwHwOoC6WCzW7cGdfQ2gbcX3CW",
-	"aX17niRYOt/q1mBZ+QqwxbAbUyEsMwyAlCkshQWRU2KuPH9LfWX2nxsSyqQuyYRaYNoBwkzrHIUitXbB",
-	"TqZ1tPoiPwKnTs5/apazDnHH/A9476lXYlPl5wph6c9Airm8Q7MawFMsZmgszHClfUZYQoVBBGEQRJ7r",
-	"JaacLd7KzWLR6VubTqrdTC3pDAqxghkCFqVb9aGVYZ7rbY7b5v2rFItSO1TJCm5xBUmmLSqquRwNripn",
-	"IMBgiYK6l0zrXhJC5ZYyWQM33rl3R8/MP0a/R3FUiPufUS2oe4xOHxGXUfXfR9uiy1duq5ea1HHQGXvW",
-	"UiqXCX7uhWsoYXAEFeImHJsYYUWTyki3uqYu6cO3kC6rZtcN/d4w4q/SXVazb21dOamvMXFkZ9MfLV0W",
-	"FqavDxphU9ib2kyMTh/9ZVINh8dJhvf8Aaldx5FUHHrhNSfB0Th6fXBZzVoZB6PTRx3OUcqfcEU+D1j+",
-	"gOKXeA+XT8+fHFxfno9OH9XZivcicdCb3CvynbcnE4SPOlEsJgZdDChdhmaiZpQUe9PT9OTo3//813Sf",
-	"KIhU0LiIWHhrc3NsAOdqRdxmLhcVyfdyoRTWoo0nimcGn20WjHbMcgbwRBdl5RCkg6V0GUxJqcTl7HHi",
-	"PxM11SUqa3NIF9bBgb8ZDrJCJDCJvvnl4vHl8+c/vbu+ePLy4mYSTQcTtdvx150hbM3hhB6p5nrTzaTT",
-	"nahy8mmC8g7tep2RaGNqK3fcYYTznElTQRKWbSGXk4EiBGCias83lccCUskCkjeXnQrO8cxXoKmh0fG0",
-	"MmKWr8YgYHR/D0LZJRooUCg7Ud0FhKT2XRTSUY1wGlJpbwcTNVG8m7JcAae7uPgU9mpCtT+AHxpLvYUi",
-	"7AMSoajszOX9RO01BdzGDIZcJo7mrvb7fV91WWNMYTQcnnWcuCE6yPXriZ27iTWhp8PjgKbulsLjgqqR",
-	"spxLARRPr26ImxoaMzLnSjs+PGTI6cokONBmcRgesod0tqU6LTCiOLpDYz1choOjwZCOkRRRymgcHQ+G",
-	"g2PqK8JlXJMOM6buh2Q41yjc0l7O2SBLTqKZO8eavRA7AouG4EZUbQBXzvNy7gEZuRxzizFYzd60ThhH",
-	"aHBGLhbspDDJo+oJ5SNVToSiSm6pglEjZGxcpVQq0f0s75AGgWht0ToaDj8w5G0Z7mrGQEThk6erMPLs",
-	"GK46ZpB7eIvc7QrR+M3bOApUNBpHtS1MCbkmiIWljuPDE72lh+tYMdP6xGAFt3rcCuZ7FpZGcmZQChNG",
-	"lSgoUjw8C5nTZw4iaKrFS0kB9PNGHXvrN8upEVJRaiuFCd1v6+W5ZAJQ2q2Re1nPcF8cunbAtFnlUr1U",
-	"PoxEA7XBNqZfN8Qvmes6DU7cNlzP8s7hdHj86SZ4rk1ODFu7FhHXWeV8ySKj4nans9XkRsZOw7szLyOR",
-	"jv3AT3evbXewzQbOl7OPqtDzeu+2nVp8hUg8045XAqszmHq1pmEVxMMxwdkz6a+xD/5AAjeQ/nAGF+iM",
-	"TEgL+ivU5UFARferlSjy8FWAFw9p2m7J+L/7Pu1nyi4Na9liIGRGLJmGxcCrSuqD/L3fZS4omZlBT9S0",
-	"P+RMw8qtSxK6/b3LDGKaFDClIWEq0ym3eV44+b5gKtVsM7RJ0cTNhmAuDd8fAmcD9OzYc0cr/0DYOzk6",
-	"3o8nqre+2js5Ot2PO/bunQyP9uNgF6nstd87GY32B3DTcQWXaB5VJopXubyoXTnfs4r+0Eb2xDD1E8CU",
-	"JU+DIlNu/bdYOja4MziNu/MRSfCcoOH0rIXoVm2mDA1VGVMnxOnZRG2VIyCVc94yBIrNi5mPy6MwYRl4",
-	"mvd8HU2yS1rI9WJBE6kF0ZCoAZyzTG5syvnu7V/FOF4qEsnzDKdf9l9o6wKmombR9Finq8+sln583axZ",
-	"hchzmjL8Dj5Y0ita9R3NBEwDb3TUTnT1jEiZSj67uHfG7zfbu/i7Bhaiaaq9yZ1cRt7pXi8KXdHtJ6Ph",
-	"MO4oI9Wdpgm5FDxcJpUxBBoakytTK9mbmBttS7Eq+FX3Z1TStd3FQ3/CJWA8fElP9msKwxjtO+4ZLuuo",
-	"xJuzQNdTnd3TXBB57ASq28Yf4v6aqguIdjEVIuJpyY5ryOydt3yua5ul2pZudR3godKOC/a0WVufAQqT",
-	"SzT7zChOhke7rm4Cddh7Z0cPHR1//KH1N/T83OmnXLblvQo9PBp9ysObr+pa3vThZ7e8JGcfz3n2+ejj",
-	"/h8h1tr4+y37jTdvH+It+5o3bx96Tf9KLajk0Hhdj9ZhHG/rT00DapJIROCh+Xpj3+Ylrklr59JBu0No",
-	"BJKqfSnNNEFAM31mwpsT0CbJ0DojHE/fKgUCAsxELlSCpntP4C+bt1yotNRSuSCRq30tzWmd29iPCSno",
-	"ylmZ+smh3gYFAqINt+MVldKJ8hfMMIUMjW/FFMgcXWsP3id5lWIKc6MLFrlARXfzsofHEs6vXKIKnShY",
-	"0jQkGz28ffhPAAAA//8=",
+	"3Hv7cttGlvernMI3X0WahSiSkpyEqvlDtpWxNrHkseR1JqZLaAKHZI+Abri7IYlxqWqfZh9sn2TrdDeu",
+	"BCU5sme2NpUqkyDQOPfzOxd9DmKZ5VKgMDqYfA6WyBJU9uNbNGp1NDeo6FuCOlY8N1yKYBKcYyxFosFI",
+	"uGHcwAznUiEoeoSLxSAIA7xlWZ5iMDkIAx0vMWN0TMYFz4osmAzDwKxyDCYBFwYXqIK7u7swUKhzKTRa",
+	"Cp6z5C1+KlAb+hZLYVDYjyzPUx4zImY3V3KWYvZv/9BE2ef6vUSzYTwNJkHOFMvQoIJpkPKMm2kwAVFk",
+	"M1SQFZroB2Ygk9rAaDgcBmGgDTOFDib7Q6KUGzqRCIKSoop+NpOFmcxSJq6Cuyavf1I4DybB/9utRbzr",
+	"ftW7bxzVjum2bI+gJpdruFFSLA7BLBEcPyBYhhq4GdDrniNTqN4JVpilVPx3TL5cVlbYCddslrrHr1la",
+	"tCVIr1fIEjh6c0JUlXcfgkZDFy8vzn4+PgUpLKUa1TUqMg8UdB9w05LpqJZpi/R+od6FQca15mLRT5z/",
+	"EWZWFmDkFYqnvO5raPFiiS16SGglnVI5rYb0aZNkyYca3vj+/fudo8IsURjSJq77ZORMgQ5Ls79Mg6WU",
+	"V9esSM00iIImR55nbRRJ9M4Sf6yUVE/0MnJkJVgKaA+rFXDQ9KGT8q5zZyPH/uZv5U0CCoG3OcYGE0eZ",
+	"9ZtTaX6ShUieyLOQkKHWbIFww80SeALTYH88DVr2t1+zfyoNuBd/M5ZPa5qWTINZcg08sVy/YatUsuRC",
+	"yl+YWuATmVcuFMJMJisy3ZTOJItmAkbD/R8Ovn8Gs5VB3RTGaK8Who+lcCwMNyu4kBIcXd9MNtYte8iN",
+	"Xh/9evn87OXfL5///eL4PLLSIgvlMb4T7JrxlLzyiQIjXy9Vow1lTK6hqI8/dBkUUkZZt+lADaF5qqBJ",
+	"1jeVVx+lFLnkNSqyJsoCjm5GaAEiixx2LHSIQDuo0AlnjVs2Uefv3m3gEEvgV8h1XFyzlG9Idf5H0Hwh",
+	"mCkU/hMy11d511fTd0lMJ2clEjUIaSBjJl62IIlmKw1SpCu4WfJ4ab3nnciVjMnaZyk6D/+D6spYOpcq",
+	"24RNqp/h38/PTgnIUdCB0XgCpS7jJVMsJuP87u47SKW8Ip7mUsEMF1wIy+Ec3NkNFYzHTRU0+PEh60G1",
+	"/8Qx3UA2haEJ5ErmqMwKpoFGkaCaBg2xfw1avnbYJAuwgibpKWRX2kE+e0oPUKULcxKDtwpd5LlUBpPX",
+	"mHB2YUl+UlT1jwJxD9PA4K3ZzVPGhRNlSS9BVZFA83R7ajM3HTRFXBEKllKwpH7TSNvipCnqrahLdkTi",
+	"j/68+2crmmh7ENSKtk7zCllqlvTJmxh3zhQvMb6yn1iScDqPpW9ad3TwYX9KYAbJY5DFSwtfuUCtwR4e",
+	"wmxldT+opSVn/8DYWEF5YX8OUFAh+CGQV0EYNHJL8DFcw6ihBRtcUQz4UJ7xsef41y69vvTG8TlgaXo2",
+	"DyYf7leMf+y8yDKmVsFd2BVb7pDTOuy+sPi9AYTwlsUmXQHToDBGfu2wfJvSMLjdWcgdf5FUOHjLbjwV",
+	"zV93eEZG6EggfQYoYplwsXDWe9eVTUnounA+1uL5hbuaus1jwoy1YG4w0w+Z8prEKsdQitnvAm/NZVwo",
+	"LXs6CG+Y1iSiyN0Q2WBMoYKegpwt8BBEkaZlRZky7S6TLOkHB8eMKvAha7Fstcm5x3JKhtYdp45Qax7i",
+	"sMTa5VL/l8ysS+D9Eh1rVQHBNMQyy7ihmLP17uLF9iFIRSDIiYBrQ9xTsqMDiTHcMTxrRKX63S6b9NV7",
+	"belwwhP+5rBisk17n7jKULbG19ufXsCP+wffg4/dPhtYBNixt8pJu5JhBm4oENoyGbhwRYx3sxCYSOCG",
+	"bjIS5vy21W56bF7tUZY9/ZI/4OQ8CYGlWjqyEH7d8WXMzkkCZf8KHHq1lFrdycWgV0tVNFx/4auLizfg",
+	"boBYJthi08GBTgetyl6f13pKeimVAe2MmyI3UVVqiM5pC/F+gFHTb3z67r7u3dsTUDhHhSJGKrFIbigM",
+	"n3MPCTa/u5lZH/Jt43OyZbsSZ1iaVp/hnltzeCELYfqc3F+unIwL82w/6JP1Yz2s4Vx0eC9Nhrn+a5ua",
+	"OVfaXN4bRU4pRt5QKBHSLAnHcu0qtmRjrHggfIYBBdvua//YSY53ffklcjUyv/TPrfP7LienNyjA30Jg",
+	"o4yg9i0hkPiaGORR+axpFj3JzEjD0kv/Iv0oTrqm2j6hK5s232GP7nv00mdL73G2lPLqKI4xN65m6oTd",
+	"wkHJHse9UAU6a/JdI5uUWEoIb+XNykF897mSvO0OxEsmFi20M5MyRSbqFLke5XhSRqP2kQ+EywZ4fCxc",
+	"DF2uq9m/R3olElsj+Uwg3Lh7IMGUX6NaDeA1ZjNri7iSLuJrinoKEZhCYGkqbzCx2aD2zY3wYl1IpZip",
+	"tjmEjK1ghoBZblbt0LnENJV9guuT/kmCWS4NingFV7iCeCk1CnIc18InSzwEBgpzZARJeFIWJV5V5obH",
+	"neCN1+ZydKp+G38KwiBjt7+gWBBsHR88o6JYlN9H90KWLh6QRI5poqVOykh5jF/6wkcBoXUbsYTGheJm",
+	"dU6xw6nP9fqPCldyrduMt3E7C9AEHaJqaBLBFsE+tqMxZ8pKmsCwksaWe9sDeM/NEoT0k4RYijlfFFYB",
+	"G4YH1tKY0DdklPvD0aAcAFintKTWVrI0JifxL7hZFrPzqhW1xsdfuXlVzL7TJbih+Frhdk1f6tYRQftf",
+	"d6rDItiK9JKND579ZVoMh3vxEm/tB6TSNQy4sNbLnPDp4GAS/LrzqpjVZ+yMD5416u+c/4w2NHt3vIfw",
+	"V3gLr14fvdg5f3U0PnhWKsNWau3irSD1O36WjCRc+rrGWKEJAblZopqKGfn1VnSQ7I/++z//K9qmcpwL",
+	"qERE2aHmubptAEdi1dSgOxdypjXqcCps/8wFDF2ZwABeyCwvDAI3bs4QEVGxSa3EI5BqKiKZo9A6hWSh",
+	"Dey4N8POMmMxTIM/vT9+/urs7OfL8+MXb48vpkE0mIrNgj9vNCQ7AicH4GIu18VcTZzKwld3QyVHHRLy",
+	"u7YgkBnXP5DCFT/EC4mcGGReAVNRSr4KnhqQoi7QeXPeSEJl5S0Jc9LtSaHYLF1NgMH49tY7BGTIhJ6K",
+	"ZunFm5WXkeRHV4OpmAo7ndI2iEeb+lIRbJU1z/YAXlacOg6Z743HTFDknPPbqdiqcpAOrTGkPDaE3err",
+	"2y5xWIoxgfFweNgQ4trR/lzXqt/Yp+8cejDc89bU7Ng7u6CAKrT1JW8Ur08ugjAoVOpDhp7s7lqTk4WK",
+	"cSDVYtc/pHfp3roaqQ0jCINrVNqZy3AwGgzpNjqF5TyYBHuD4WCPUiMzSxtWd5e2jbVLjNP3BfZkyCMf",
+	"6MbDIdwseYplgUEFjJtFa1tNDeDEuB6VruAyphpD0NJKUxumDFmDUXyxsELyXW1fq5eH2luKlDBREV9R",
+	"BKNcbm3jJKFQieYXfo0CtQ46Ww3j4fCehmdPo7MEPYR1Ht1p9O2/DY3GBhskHruy0UxsweTDxzDQZSsk",
+	"KHmxVZuNCWyhKWk69QQf6eFSVxYsPlJZXqzObpmFrBpuFLeeQS5MNipYRpqyjWTGU/pslQiSYvENJwW6",
+	"lkCpe79/kCjGBbm2EBjT+3W5qcIthsl1r+belv3MJ6uubrbqZWESeSOcGgnJSoW1Tr+uit9auE51Eruq",
+	"4Kq2/feD4d7jWXDlAgnRT7BqizhfFsaFLGIqrOcbvSxXZ2xkvNn/tZZIt720TzdfW88jq2mUC2cPktCS",
+	"euttG6n4Cpo4lcYCtNUhRI6syI9FbP+KzHlt1eMPz0bvceDKpO/34GZ92+u9vi6yCJYpxa9Z6lqUsGWW",
+	"rnjgyXYIc54aGz7JL3O24MLiWp/ar3Cl0YBrxg6mwjaDo0aDNoK5khkw2/FttYmNhAWaulMsBYbu2BKE",
+	"ToV7uT4kL+d0cJGm0XojGd5YTrRhvmnvA4jAmxIYaMckTqaCwQ1LCQdW+KM1yU8akWWGCyZaaMTl1Hag",
+	"+YVr87ruBlRLX9oOKzaIPUdVdcEtdPtUoFrVyM1ut7W2fRKc28w7ORja+sit342Gw2FYb+ON+roXfYVo",
+	"W0lVGxGvuSy0b9vLnH0qNlLoO/CtpcBG1Tbc/+HBsm29vkpXtcas5dj2hSvmYMsp106tt/vrxj5Cq1Kw",
+	"n9BHlJf30+kgnDWvBJghpOb2JyzthmfocOXe3t6PHbLHw/GzndFoZ/zjxXA4sf//tokLLiyHNROPGR98",
+	"Ee3e8B9P9t7wQbILYXj61cm+WUpdT1npX4sPHOV4a0JnJJhAyg0qlqYrG8BipnFHo9Dc8GtMV7AV/f8o",
+	"hOgysj9/KqRBVyRIlXDBCJOXGwe6IwQuruVmo/v0BHv7+FS04uZ/HxqPVA0lThFr1BkLtQxx9P1kf38y",
+	"/mGwt//jaHTwW91MKd2MCGzNBIPXF/H49OXffj97eTI+e/l6eHZxfHt6cXJ7eiFvz/72eCTUnGr2JOEz",
+	"gS6RyHllCxYM7TsJ9R1dSXK3sYVsHxk94pH1pdwaet3/aM/OmeXHB/GHHnfblB0k0O5Offh418H22nR6",
+	"r7qBD6pLbYSw+5kndxthQrNnSR4S+al0FNqEYXcausNybmwToDSw0G3x2B2dlcFeoF7Py+/Nnk1qeGKR",
+	"is8N32ng7S5ox1tHpZ/a4XvlprZXWDcP3fDjX+a397hrY23hnru6jvo0N/9Cr/WrGhsq1ard+0931/3h",
+	"/sOPVmvE/3v9+69oUXJnT9loUOwGSvu4x9+N4jHZJX3znZqBN8LmpRXLUn9Jl9PM3tjwSt5AxkQjLdvO",
+	"np/mUUVvhyYuUjQHfRXKt3+nUT291Rz3bYfVyN0O0Ow3C/l9tTKAnzE3UNgxIkGJcoxv+9dGMaGZbRVQ",
+	"SLLdSS40KmNbRNxUTXVu+/DaMGEs6OmNT26s+1T37pkCP+CR6/PbzgMHw8lwNBjSf6Pf1kaRk3FnCPuh",
+	"GoyPe9y9+nHU+HEmZzbhd+eme48OD054G3eSmeHa8LhM5P/XsvIFyU2HlfHbgY4vuBUTC9zssr7fYwe/",
+	"Uvd44H+4xrnbw2jORerxja/sKERQng7B7tEy4x9yi7YLQs+2Fp+KqD04jfw+aLNr32y4N4vjkPIu1REr",
+	"iHgS2b673YZ0jVpViGoDyLYaui5uyk6KLr1z4sCF5r8jbO2P9rbDqWjtVm7tjw62wwa/W/vD0Xbo+SKS",
+	"HfVb++Px9gAuGqKo9yumooVQbITI2oNg4ieEyCnRFQuRJySy9cIV5sYy3BjGTpozVzqh3d9wVLBmG9X2",
+	"8KvZwQQIj0SHU9F7DoOEz+1mjp952WWmh88jNWHuBydO8k2IxzWkcrGgWlYDq6YaAziyZ7py3Lh2elnn",
+	"op+69LVH3khtvE0F1XLWc5msvrB96cDOehMxY2mK2jjDLjlpdREfj5fuwoBkdnxrlFu+rd9lr1Vmwaou",
+	"d2sbgESm3dpd9XqWuaC6Px4OwwYxvn4c5MyC0LhQiowmmARYqJLI1hS+ojZnq8z+oecXtDY7+xCddVMy",
+	"jLun5De3+qCsjbYFd1p34cL14VxTUo19ljlLNTYV1eyr34Xt1ZemQdTLLq1u3obXOLy/4S1fKtpqUacn",
+	"1Z178xBJczNUqs5KDiBTKUe1/fhkuIZ2R49Ig90/H7PPHTzmZT1L//TwePyYh9f/juRfm7fXFw4+fCQY",
+	"tLZA0U3qJ2JBIYfQeDnr9vPxOv6USb2c2lBSv6sur+3wuBM7p9WD4kFds1YHrnfJ3iLzC7W+pzeAU8RE",
+	"Q3TkjcQ67wT8n5i6FQ67jeKXOFzOkD2LLlPR2HQ5dPcJunHTGktzbcXmBU9/hXLW6a/Gk+Qoqj3qsKsY",
+	"IFW8RG0UM9KDKTJkmLGUiRhVU05+ILL+lmOR5JIL40+02ao8zUjp0Jq6xgRkYTRP0PPl1ks8gJLKwokV",
+	"pYKpcC+YYQK27KFzyRBTNDU/eBunRYJJ2dhGWKBAtyfk55w2PqQchWlJrEqoOrj7ePc/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -24,23 +24,29 @@ import (
 //  1. body size   413  (declared length at once; otherwise while reading)
 //  2. media type  415
 //  3. signature   401  (on the raw bytes, before anything parses them)
-//  4. JSON/schema 422  (kin-openapi against api/openapi.yaml)
+//     or bearer   401  (the read API)
+//  4. JSON/schema 422, parameters 400  (kin-openapi against api/openapi.yaml)
 //
 // then the generated strict handler. Which steps apply to an operation is read from the spec:
-// a request body means steps 1–2, a signature security scheme means step 3.
+// a request body means steps 1–2, a signature or bearer security scheme means step 3.
 
 const webhookRoute = "/webhook"
 
-// signatureSchemes are the spec's security schemes that the signature step verifies. A scheme
-// in the spec that is not listed here is a start-up error, so no operation can be declared
+// securitySchemes says which check enforces each of the spec's security schemes. A scheme in
+// the spec that is not listed here is a start-up error, so no operation can be declared
 // secured without being checked.
-var signatureSchemes = map[string]bool{"webhookSignature": true, "githubSignature": true}
+var securitySchemes = map[string]string{
+	"webhookSignature": "signature",
+	"githubSignature":  "signature",
+	"bearerAuth":       "bearer",
+}
 
 // operation is what the request path needs to know about one operation of the spec.
 type operation struct {
 	route  *routers.Route
 	body   bool
 	signed bool
+	bearer bool
 }
 
 // operations maps "METHOD /chi/pattern" to an operation. OpenAPI paths and chi patterns are
@@ -58,10 +64,14 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 			o := &operation{body: op.RequestBody != nil}
 			for _, req := range *reqs {
 				for name := range req {
-					if !signatureSchemes[name] {
-						return nil, fmt.Errorf("%s %s: security scheme %q has no verifier", method, path, name)
+					switch securitySchemes[name] {
+					case "signature":
+						o.signed = true
+					case "bearer":
+						o.bearer = true
+					default:
+						return nil, fmt.Errorf("%s %s: security scheme %q has no check", method, path, name)
 					}
-					o.signed = true
 				}
 			}
 			// kin-openapi would check security again, after reading the body once more; the
@@ -101,6 +111,12 @@ func (a *api) checks(next http.Handler) http.Handler {
 			info.sigScheme = scheme
 			if err != nil {
 				fail(w, r, a.signatureError(info, err))
+				return
+			}
+		}
+		if op.bearer {
+			if err := a.tokens.check(w, r); err != nil {
+				fail(w, r, err)
 				return
 			}
 		}

@@ -28,6 +28,8 @@ import (
 const (
 	secret    = "test-secret-5f1e"
 	oldSecret = "old-secret-77aa"
+	token     = "read-token-9c2d"
+	oldToken  = "old-read-token-31b0"
 	maxBody   = 4096
 )
 
@@ -76,8 +78,14 @@ type testServer struct {
 	draining atomic.Bool
 }
 
-// newServer serves the real router on a real SQLite file over real HTTP.
+// newServer serves the real router on a real SQLite file over real HTTP, with the read API
+// enabled by two tokens.
 func newServer(t *testing.T) *testServer {
+	t.Helper()
+	return newServerWithTokens(t, token, oldToken)
+}
+
+func newServerWithTokens(t *testing.T, tokens ...string) *testServer {
 	t.Helper()
 	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Observer: ts.metrics})
@@ -93,7 +101,7 @@ func newServer(t *testing.T) *testServer {
 	h, err := httpapi.New(httpapi.Deps{
 		Store: store, Verifier: verifier, Metrics: ts.metrics,
 		Logger:       slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		MaxBodyBytes: maxBody, Draining: ts.draining.Load,
+		MaxBodyBytes: maxBody, APITokens: tokens, Draining: ts.draining.Load,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +421,7 @@ func TestHealth(t *testing.T) {
 }
 
 // Every operation in the spec is served (none answers 404/405), and every operation that
-// the spec secures with a signature refuses an unsigned request with 401.
+// the spec secures refuses a request without credentials with 401.
 func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 	ts := newServer(t)
 	doc, err := gen.GetSpec()
@@ -438,8 +446,12 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 					t.Fatalf("%s %s is in the spec but answers %d", method, path, resp.StatusCode)
 				}
 				if op.Security != nil && len(*op.Security) > 0 {
-					if resp.StatusCode != 401 || decodeProblem(t, resp, body).Detail != "missing signature" {
-						t.Fatalf("unsigned %s %s = %d %s, want 401 missing signature", method, path, resp.StatusCode, body)
+					want := "missing signature"
+					if _, ok := (*op.Security)[0]["bearerAuth"]; ok {
+						want = "missing bearer token"
+					}
+					if resp.StatusCode != 401 || decodeProblem(t, resp, body).Detail != want {
+						t.Fatalf("%s %s without credentials = %d %s, want 401 %s", method, path, resp.StatusCode, body, want)
 					}
 				}
 			})

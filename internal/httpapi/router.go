@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,8 @@ type Deps struct {
 	Metrics      *metrics.Metrics
 	Logger       *slog.Logger
 	MaxBodyBytes int64
+	// APITokens are the bearer tokens of the read API; none disables it.
+	APITokens []string
 	// Draining reports whether the server is shutting down; readiness then answers 503.
 	Draining func() bool
 }
@@ -38,6 +41,7 @@ type api struct {
 	maxBodyBytes int64
 	draining     func() bool
 	ops          operations
+	tokens       tokens
 	validation   openapi3filter.Options
 }
 
@@ -65,7 +69,7 @@ func New(d Deps) (http.Handler, error) {
 	}
 	a := &api{
 		store: d.Store, verifier: d.Verifier, metrics: d.Metrics, log: d.Logger,
-		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops,
+		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		// Defaults would make kin re-encode the body; the handler stores the raw bytes.
 		validation: openapi3filter.Options{SkipSettingDefaults: true},
 	}
@@ -94,12 +98,20 @@ func New(d Deps) (http.Handler, error) {
 		})
 		gen.HandlerWithOptions(strict, gen.ChiServerOptions{
 			BaseRouter: g,
-			ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-				fail(w, r, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: err.Error(), Err: err})
-			},
+			ErrorHandlerFunc: paramError,
 		})
 	})
 	return r, nil
+}
+
+// paramError answers a parameter that the generated wrapper could not bind; kin-openapi has
+// usually rejected it before with a better detail.
+func paramError(w http.ResponseWriter, r *http.Request, err error) {
+	msg := "a parameter is invalid"
+	if pe, ok := errors.AsType[*gen.InvalidParamFormatError](err); ok {
+		msg = fmt.Sprintf("parameter %q: invalid format", pe.ParamName)
+	}
+	fail(w, r, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: msg, Err: brief(err)})
 }
 
 func serveBytes(contentType string, b []byte) http.HandlerFunc {

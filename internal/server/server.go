@@ -67,7 +67,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Metrics: s.Metrics, Logger: log,
-		MaxBodyBytes: cfg.MaxBodyBytes, Draining: s.draining.Load,
+		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
 	})
 	if err != nil {
 		s.store.Close()
