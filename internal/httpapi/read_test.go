@@ -1,0 +1,322 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookvault/hookvault/gen"
+)
+
+// get sends an authorized GET and returns the status, headers and body.
+func (ts *testServer) get(t *testing.T, path, bearer string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func (ts *testServer) list(t *testing.T, query url.Values) gen.MessageList {
+	t.Helper()
+	resp, body := ts.get(t, "/messages?"+query.Encode(), "Bearer "+token)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /messages?%s = %d %s", query.Encode(), resp.StatusCode, body)
+	}
+	var l gen.MessageList
+	if err := json.Unmarshal(body, &l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// walkHTTP follows next_cursor with the same filters and returns the ids in order.
+func (ts *testServer) walkHTTP(t *testing.T, query url.Values) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; pages < 10000; pages++ {
+		l := ts.list(t, query)
+		for _, m := range l.Data {
+			ids = append(ids, m.Id)
+		}
+		if l.NextCursor == nil {
+			return ids
+		}
+		query.Set("cursor", *l.NextCursor)
+	}
+	t.Fatal("walk does not end")
+	return nil
+}
+
+func (ts *testServer) deliver(t *testing.T, body string) {
+	t.Helper()
+	if resp, b := ts.post(t, delivery{body: body}); resp.StatusCode != 200 {
+		t.Fatalf("deliver %s: %d %s", body, resp.StatusCode, b)
+	}
+}
+
+func TestListWalksEveryMessageOnceInOrder(t *testing.T) {
+	ts := newServer(t)
+	var want []string
+	for i := range 23 {
+		id := fmt.Sprintf("w-%02d", i)
+		ts.deliver(t, msg(id))
+		want = append(want, id)
+	}
+	for _, limit := range []string{"1", "5", "23", "1000"} {
+		got := ts.walkHTTP(t, url.Values{"limit": {limit}})
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("limit %s: %v", limit, got)
+		}
+	}
+	l := ts.list(t, url.Values{})
+	if len(l.Data) != 23 || l.NextCursor != nil {
+		t.Errorf("default page: %d messages, next %v; want all 23 (default limit 50) and no cursor", len(l.Data), l.NextCursor)
+	}
+	if m := l.Data[0]; m.Sender != "alice" || m.Content != "hello" || m.ReceivedAt.IsZero() || m.ReceivedAt.Location() != time.UTC {
+		t.Errorf("first message = %+v", m)
+	}
+}
+
+func TestListWhileDeliveriesArrive(t *testing.T) {
+	ts := newServer(t)
+	for i := range 30 {
+		ts.deliver(t, msg(fmt.Sprintf("old-%02d", i)))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ts.deliver(t, msg(fmt.Sprintf("new-%d", i)))
+		}
+	})
+	got := ts.walkHTTP(t, url.Values{"limit": {"4"}})
+	close(stop)
+	wg.Wait()
+	seen := map[string]bool{}
+	old := 0
+	for _, id := range got {
+		if seen[id] {
+			t.Fatalf("%s listed twice", id)
+		}
+		seen[id] = true
+		if strings.HasPrefix(id, "old-") {
+			old++
+		}
+	}
+	if old != 30 {
+		t.Fatalf("walk saw %d of 30 messages stored before it began", old)
+	}
+}
+
+func TestListFiltersThroughHTTP(t *testing.T) {
+	ts := newServer(t)
+	send := func(id, sender, content string) time.Time {
+		b, _ := json.Marshal(map[string]string{"id": id, "sender": sender, "content": content})
+		ts.deliver(t, string(b))
+		r, body := ts.get(t, "/messages/"+id, "Bearer "+token)
+		var m gen.MessageDetail
+		if r.StatusCode != 200 || json.Unmarshal(body, &m) != nil {
+			t.Fatalf("get %s: %d %s", id, r.StatusCode, body)
+		}
+		return m.ReceivedAt
+	}
+	send("a1", "alice", "50% off_today")
+	t2 := send("b1", "bob", "50 percent off")
+	send("a2", "alice", `say "hi" it's me`)
+	t4 := send("c1", "carol", "5_0")
+
+	rfc := func(t time.Time) string { return t.Format(time.RFC3339Nano) }
+	tests := []struct {
+		query url.Values
+		want  string
+	}{
+		{url.Values{"sender": {"alice"}}, "a1,a2"},
+		{url.Values{"since": {rfc(t2)}}, "b1,a2,c1"},
+		{url.Values{"until": {rfc(t4)}}, "a1,b1,a2"},
+		{url.Values{"since": {rfc(t2)}, "until": {rfc(t4)}}, "b1,a2"},
+		{url.Values{"q": {"%"}}, "a1"},
+		{url.Values{"q": {"_"}}, "a1,c1"},
+		{url.Values{"q": {"50%"}}, "a1"},
+		{url.Values{"q": {`"hi" it's`}}, "a2"},
+		{url.Values{"q": {"5%0"}}, ""},
+		{url.Values{"sender": {"alice"}, "q": {"off"}, "since": {rfc(t2)}}, ""},
+		{url.Values{"sender": {"alice"}, "q": {"me"}, "until": {rfc(t4)}, "limit": {"1"}}, "a2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query.Encode(), func(t *testing.T) {
+			q := url.Values{}
+			for k, v := range tt.query {
+				q[k] = v
+			}
+			if got := strings.Join(ts.walkHTTP(t, q), ","); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadAPIBadParametersAre400NamingThem(t *testing.T) {
+	ts := newServer(t)
+	tests := []struct {
+		query, param string
+	}{
+		{"limit=0", "limit"},
+		{"limit=1001", "limit"},
+		{"limit=ten", "limit"},
+		{"since=yesterday", "since"},
+		{"until=2026-13-01T00:00:00Z", "until"},
+		{"cursor=not-a-cursor!", "cursor"},
+		{"cursor=" + url.QueryEscape("bm9wZQ"), "cursor"}, // base64 of "nope"
+		{"sender=" + strings.Repeat("s", 257), "sender"},
+		{"q=" + strings.Repeat("q", 257), "q"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query[:min(len(tt.query), 30)], func(t *testing.T) {
+			resp, body := ts.get(t, "/messages?"+tt.query, "Bearer "+token)
+			if resp.StatusCode != 400 {
+				t.Fatalf("status %d %s, want 400", resp.StatusCode, body)
+			}
+			if p := decodeProblem(t, resp, body); !strings.Contains(p.Detail, `"`+tt.param+`"`) {
+				t.Fatalf("detail %q does not name %s", p.Detail, tt.param)
+			}
+		})
+	}
+}
+
+func TestReadAPITokens(t *testing.T) {
+	ts := newServer(t)
+	ts.deliver(t, msg("tok-1"))
+	for _, path := range []string{"/messages", "/messages/tok-1", "/stats"} {
+		for _, tt := range []struct {
+			name, auth string
+			status     int
+			detail     string
+		}{
+			{"token", "Bearer " + token, 200, ""},
+			{"rotated token", "Bearer " + oldToken, 200, ""},
+			{"scheme is case-insensitive", "bearer " + token, 200, ""},
+			{"missing", "", 401, "missing bearer token"},
+			{"basic", "Basic " + token, 401, "missing bearer token"},
+			{"wrong", "Bearer " + token + "x", 401, "invalid bearer token"},
+			{"prefix of a token", "Bearer " + token[:5], 401, "invalid bearer token"},
+		} {
+			t.Run(path+"/"+tt.name, func(t *testing.T) {
+				resp, body := ts.get(t, path, tt.auth)
+				if resp.StatusCode != tt.status {
+					t.Fatalf("status %d %s, want %d", resp.StatusCode, body, tt.status)
+				}
+				if tt.status == 401 {
+					if p := decodeProblem(t, resp, body); p.Detail != tt.detail {
+						t.Errorf("detail %q, want %q", p.Detail, tt.detail)
+					}
+					if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+						t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+					}
+					if strings.Contains(string(body), token) {
+						t.Error("the answer echoes the token")
+					}
+				}
+			})
+		}
+	}
+	if strings.Contains(ts.logs.String(), token) {
+		t.Error("a token reached the log")
+	}
+}
+
+func TestReadAPIDisabledWithoutTokens(t *testing.T) {
+	ts := newServerWithTokens(t)
+	resp, body := ts.get(t, "/messages", "Bearer anything")
+	if p := decodeProblem(t, resp, body); resp.StatusCode != 401 || !strings.Contains(p.Detail, "set API_TOKEN") {
+		t.Fatalf("%d %s: want 401 saying how to enable the read API", resp.StatusCode, body)
+	}
+}
+
+func TestGetMessageReturnsPayloadByteForByte(t *testing.T) {
+	ts := newServer(t)
+	bodies := map[string]string{
+		"spaced":  "{ \"id\" : \"spaced\",\n  \"sender\":\"a\", \"content\":\"\" , \"n\": 1.50 }",
+		"escaped": `{"id":"escaped","sender":"a","content":"<b>&</b> \u00e9 \ud83d\ude00","html":"</script>"}`,
+		"a b/ü":   `{"id":"a b/ü","sender":"a","content":"path-unsafe id"}`,
+	}
+	for id, body := range bodies {
+		ts.deliver(t, body)
+		resp, got := ts.get(t, "/messages/"+url.PathEscape(id), "Bearer "+token)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", id, resp.StatusCode, got)
+		}
+		var m struct {
+			ID      string          `json:"id"`
+			Sender  string          `json:"sender"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(got, &m); err != nil {
+			t.Fatalf("%s: answer is not JSON: %v\n%s", id, err, got)
+		}
+		if m.ID != id || m.Sender != "a" || string(m.Payload) != body {
+			t.Errorf("%s: payload %q, want the bytes sent %q", id, m.Payload, body)
+		}
+	}
+	resp, body := ts.get(t, "/messages/unknown-id", "Bearer "+token)
+	if p := decodeProblem(t, resp, body); resp.StatusCode != 404 || !strings.Contains(p.Detail, `"unknown-id"`) {
+		t.Fatalf("unknown id: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestStatsAfterAKnownLoad(t *testing.T) {
+	ts := newServer(t)
+	resp, body := ts.get(t, "/stats", "Bearer "+token)
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) !=
+		`{"first_received_at":null,"last_received_at":null,"senders_count":0,"top_senders":[],"total_messages":0}` {
+		t.Fatalf("empty stats: %d %s", resp.StatusCode, body)
+	}
+	load := map[string]int{"alice": 4, "bob": 2, "carol": 2, "dave": 1}
+	n := 0
+	for sender, count := range load {
+		for range count {
+			n++
+			ts.deliver(t, fmt.Sprintf(`{"id":"s-%d","sender":%q,"content":""}`, n, sender))
+		}
+	}
+	ts.deliver(t, `{"id":"s-1","sender":"zed","content":"conflict, not counted"}`)
+	var st gen.Stats
+	resp, body = ts.get(t, "/stats", "Bearer "+token)
+	if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %s %v", resp.StatusCode, body, err)
+	}
+	var top []string
+	for _, s := range st.TopSenders {
+		top = append(top, fmt.Sprintf("%s=%d", s.Sender, s.Count))
+	}
+	if st.TotalMessages != 9 || st.SendersCount != 4 || strings.Join(top, ",") != "alice=4,bob=2,carol=2,dave=1" {
+		t.Fatalf("stats = %+v, top %v", st, top)
+	}
+	if st.FirstReceivedAt == nil || st.LastReceivedAt == nil || st.LastReceivedAt.Before(*st.FirstReceivedAt) {
+		t.Fatalf("arrival range %v – %v", st.FirstReceivedAt, st.LastReceivedAt)
+	}
+}
