@@ -1,7 +1,9 @@
 # hookvault — `make run` starts the server, `make test` runs every test.
 GO ?= go
 DEV_SECRET := dev-secret-change-me
+DEV_TOKEN := dev-token-change-me
 WEBHOOK_SECRET ?= $(DEV_SECRET)
+API_TOKEN ?= $(DEV_TOKEN)
 
 .PHONY: run test generate lint check-generated build bench
 
@@ -11,8 +13,11 @@ ifeq ($(WEBHOOK_SECRET),$(DEV_SECRET))
 else
 	@echo "hookvault: using WEBHOOK_SECRET from the environment"
 endif
+ifeq ($(API_TOKEN),$(DEV_TOKEN))
+	@echo "hookvault: development read token API_TOKEN=$(DEV_TOKEN) (set API_TOKEN to use your own)"
+endif
 	@echo "hookvault: Swagger UI at http://127.0.0.1:8000/docs"
-	WEBHOOK_SECRET='$(WEBHOOK_SECRET)' $(GO) run ./cmd/hookvault
+	@WEBHOOK_SECRET='$(WEBHOOK_SECRET)' API_TOKEN='$(API_TOKEN)' $(GO) run ./cmd/hookvault
 
 test: ## all tests with the race detector
 	$(GO) test -race -count=1 ./...
@@ -32,5 +37,5 @@ check-generated: generate
 build: ## binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
 
-bench: ## Go benchmarks: signature, request path, store insert
+bench: ## Go benchmarks: signature, request path, store insert, list and stats on 1M rows
 	$(GO) test -run '^$$' -bench . -benchmem ./...
