@@ -1,8 +1,10 @@
 // Command hookctl is the command-line client of hookvault: it signs bodies and posts signed
-// messages through the generated SDK, so what it sends is what a real webhook sender sends.
+// messages through the generated SDK, so what it sends is what a real webhook sender sends,
+// and it reads back what was stored (list, get, stats) through the same SDK.
 //
-// Flags may also come from the environment: --url from HOOKVAULT_URL and --secret from
-// WEBHOOK_SECRET, the same variable the server reads, so one exported value serves both.
+// Flags may also come from the environment: --url from HOOKVAULT_URL, --secret from
+// WEBHOOK_SECRET and --token from API_TOKEN, the same variables the server reads, so one
+// exported value serves both.
 package main
 
 import (
@@ -11,8 +13,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/hookvault/hookvault/gen"
 )
 
 // Exit statuses: 1 for a failed operation, 2 for a command line (or environment) that
@@ -29,8 +35,11 @@ const (
 const envTag = "envvar"
 
 type cli struct {
-	Sign signCmd `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
-	Send sendCmd `cmd:"" help:"Sign one message and post it to the server's /webhook."`
+	Sign  signCmd  `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
+	Send  sendCmd  `cmd:"" help:"Sign one message and post it to the server's /webhook."`
+	List  listCmd  `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
+	Get   getCmd   `cmd:"" help:"Show one stored message with its payload as received."`
+	Stats statsCmd `cmd:"" help:"Show totals, top senders and the first and last arrival."`
 }
 
 // streams is what a subcommand may touch of the process, bound into Run so tests can
@@ -159,6 +168,82 @@ func (f secretFlag) key() ([]byte, error) {
 		return nil, usagef("the first secret in WEBHOOK_SECRET / --secret is empty (a leading comma?)")
 	}
 	return []byte(first), nil
+}
+
+// tokenFlag is the bearer token of the read API, shared by list, get and stats.
+type tokenFlag struct {
+	Token string `envvar:"API_TOKEN" placeholder:"TOKEN" help:"Bearer token of the read API; with several comma-separated tokens, the first is used. Prefer the variable: flags show in ps."`
+}
+
+// token returns the token to send. The server splits API_TOKEN on commas and trims each
+// member, so the same value exported for both must yield the same first token here.
+func (f tokenFlag) token() (string, error) {
+	if strings.TrimSpace(f.Token) == "" {
+		return "", usagef("no API token: set API_TOKEN or pass --token")
+	}
+	first, _, _ := strings.Cut(f.Token, ",")
+	first = strings.TrimSpace(first)
+	if first == "" {
+		return "", usagef("the first token in API_TOKEN / --token is empty (a leading comma?)")
+	}
+	if strings.ContainsFunc(first, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", usagef("the token in API_TOKEN / --token contains spaces or control characters")
+	}
+	return first, nil
+}
+
+// outputFlag chooses between a table for people and JSON for programs.
+type outputFlag struct {
+	Output string `short:"o" enum:"table,json" default:"table" help:"Output format: table or json."`
+}
+
+func (f outputFlag) json() bool { return f.Output == "json" }
+
+// readClient returns an SDK client that sends the bearer token, and the URL as it may be
+// shown. The token is checked first, so that a missing one is a usage error whatever the URL.
+func readClient(srv serverFlags, tok tokenFlag) (*gen.ClientWithResponses, string, error) {
+	token, err := tok.token()
+	if err != nil {
+		return nil, "", err
+	}
+	return srv.client(gen.WithBearerToken(token))
+}
+
+// writeBody copies an answer's body to w unchanged, ending it with a newline if it lacks one.
+func writeBody(w io.Writer, body []byte) error {
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	return nil
+}
+
+// timeLayout shows arrival times in tables: UTC, to the millisecond, so that messages of the
+// same second still read in order.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// printable makes text that webhook senders chose safe to show in a table: control
+// characters (a newline or tab would break the columns, an escape sequence would drive the
+// terminal), line separators and bidirectional overrides become spaces.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control, unicode.Zl, unicode.Zp) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// truncate shortens s to at most n runes, marking a cut with an ellipsis.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	runes := []rune(s)
+	return string(runes[:n-1]) + "…"
 }
 
 // readInput reads a whole file, or standard input for "-".

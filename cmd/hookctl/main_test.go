@@ -14,8 +14,12 @@ import (
 	"github.com/hookvault/hookvault/internal/server"
 )
 
-// testSecret is distinctive so that a leak into any output is found by a substring search.
-const testSecret = "test-secret-7f3a9c"
+// testSecret and testToken are distinctive so that a leak into any output is found by a
+// substring search.
+const (
+	testSecret = "test-secret-7f3a9c"
+	testToken  = "test-token-4b8e1d"
+)
 
 type result struct {
 	code           int
@@ -30,21 +34,29 @@ func hookctl(t *testing.T, env map[string]string, stdin string, args ...string) 
 	getenv := func(k string) string { return env[k] }
 	code := run(args, strings.NewReader(stdin), &stdout, &stderr, getenv)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-	if strings.Contains(r.stdout+r.stderr, testSecret) {
-		t.Errorf("hookctl %q printed the secret:\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+	for _, secret := range []string{testSecret, testToken} {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("hookctl %q printed %q:\nstdout: %s\nstderr: %s", args, secret, r.stdout, r.stderr)
+		}
 	}
 	return r
 }
 
-// startServer runs a real hookvault on a free port with a temporary SQLite file and returns
-// its base URL.
+// startServer runs a real hookvault on a free port with a temporary SQLite file, the test
+// secret and the test token, and returns its base URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Load([]string{
+	return startServerWith(t, "--api-token="+testToken)
+}
+
+// startServerWith is startServer with the given server flags instead of the API token.
+func startServerWith(t *testing.T, args ...string) string {
+	t.Helper()
+	cfg, err := config.Load(append([]string{
 		"--listen-addr=127.0.0.1:0",
 		"--database-url=sqlite:" + filepath.Join(t.TempDir(), "hv.db"),
 		"--webhook-secret=" + testSecret,
-	}, func(string) string { return "" }, io.Discard)
+	}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

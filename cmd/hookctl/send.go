@@ -24,8 +24,9 @@ type serverFlags struct {
 	Timeout time.Duration `default:"10s" help:"Give up when the whole exchange takes longer than this."`
 }
 
-// client returns a generated SDK client for the base URL, and the URL as it may be shown.
-func (f serverFlags) client() (*gen.ClientWithResponses, string, error) {
+// client returns a generated SDK client for the base URL, with opts added, and the URL as
+// it may be shown.
+func (f serverFlags) client(opts ...gen.ClientOption) (*gen.ClientWithResponses, string, error) {
 	u, err := url.Parse(f.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, "", fmt.Errorf("bad URL %q: want http://host:port or https://host:port", f.URL)
@@ -36,7 +37,7 @@ func (f serverFlags) client() (*gen.ClientWithResponses, string, error) {
 		// real webhook senders do not follow redirects either, so the 3xx is reported.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	c, err := gen.NewClientWithResponses(f.URL, gen.WithHTTPClient(hc))
+	c, err := gen.NewClientWithResponses(f.URL, append([]gen.ClientOption{gen.WithHTTPClient(hc)}, opts...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("bad URL %s: %w", shown, err)
 	}
@@ -167,7 +168,6 @@ func transportError(err error, shown string, timeout time.Duration) error {
 // report prints the outcome of a delivery: the accepted answer on stdout, anything else as
 // an error.
 func report(resp *gen.PostWebhookResponse, shown string, s *streams) error {
-	status := resp.StatusCode()
 	if resp.JSON200 != nil {
 		var line bytes.Buffer
 		if err := json.Compact(&line, resp.Body); err != nil {
@@ -177,7 +177,24 @@ func report(resp *gen.PostWebhookResponse, shown string, s *streams) error {
 		_, err := s.stdout.Write(line.Bytes())
 		return err
 	}
-	if p := problemOf(resp); p != nil {
+	var retryAfter *int
+	if h := resp.Headers503; h != nil {
+		retryAfter = h.RetryAfter
+	}
+	return answerError(resp.HTTPResponse, shown, retryAfter,
+		resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
+		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+}
+
+// answerError turns an answer other than the expected success into one line: "<status>
+// <title>: <detail>" from the first problem the SDK decoded, or, when there is none, a note
+// that the answer did not come from hookvault.
+func answerError(resp *http.Response, shown string, retryAfter *int, problems ...*gen.Problem) error {
+	status := resp.StatusCode
+	for _, p := range problems {
+		if p == nil {
+			continue
+		}
 		title := p.Title
 		if title == "" {
 			title = http.StatusText(status)
@@ -186,26 +203,14 @@ func report(resp *gen.PostWebhookResponse, shown string, s *streams) error {
 		if p.Detail != "" {
 			msg += ": " + p.Detail
 		}
-		if h := resp.Headers503; h != nil && h.RetryAfter != nil {
-			msg += fmt.Sprintf(" (retry after %ds)", *h.RetryAfter)
+		if retryAfter != nil {
+			msg += fmt.Sprintf(" (retry after %ds)", *retryAfter)
 		}
 		return errors.New(msg)
 	}
 	msg := fmt.Sprintf("%d %s from %s: not a hookvault answer", status, http.StatusText(status), shown)
-	if loc := resp.HTTPResponse.Header.Get("Location"); loc != "" {
+	if loc := resp.Header.Get("Location"); loc != "" {
 		msg += fmt.Sprintf(" (redirect to %s; is --url right?)", loc)
 	}
 	return errors.New(msg)
-}
-
-func problemOf(r *gen.PostWebhookResponse) *gen.Problem {
-	for _, p := range []*gen.Problem{
-		r.ApplicationproblemJSON401, r.ApplicationproblemJSON413, r.ApplicationproblemJSON415,
-		r.ApplicationproblemJSON422, r.ApplicationproblemJSON503, r.ApplicationproblemJSONDefault,
-	} {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
 }

@@ -238,19 +238,30 @@ func validationError(err error) error {
 		if ptr := se.JSONPointer(); len(ptr) > 0 {
 			field = "body field /" + strings.Join(ptr, "/")
 		}
-		return hookvault.Errorf(hookvault.EINVALID, "%s: %s", field, se.Reason)
+		return hookvault.Errorf(hookvault.EINVALID, "%s: %s", field, schemaReason(se))
 	}
 	return hookvault.Errorf(hookvault.EINVALID, "body: %s", reason(re))
 }
 
 func reason(re *openapi3filter.RequestError) string {
 	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
-		return se.Reason
+		return schemaReason(se)
 	}
 	if re.Reason != "" {
 		return re.Reason
 	}
 	return "invalid value"
+}
+
+// schemaReason is kin's reason, except for formats, whose reason quotes a regular expression.
+func schemaReason(se *openapi3.SchemaError) string {
+	if se.SchemaField == "format" && se.Schema != nil {
+		if se.Schema.Format == "date-time" {
+			return "must be an RFC 3339 date-time such as 2026-11-29T17:00:00Z"
+		}
+		return fmt.Sprintf("must be in the %q format", se.Schema.Format)
+	}
+	return se.Reason
 }
 
 // brief keeps the first line of an error, at most 200 bytes, for the log.

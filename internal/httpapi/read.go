@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,6 +43,24 @@ func decodeCursor(s string) (*hookvault.Cursor, error) {
 	return &hookvault.Cursor{ReceivedAt: time.Unix(0, nanos).UTC(), ID: id}, nil
 }
 
+// Arrival times are stored as int64 nanoseconds, which span the years 1677 to 2262.
+var (
+	earliest = time.Unix(0, math.MinInt64).UTC()
+	latest   = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// representable clamps a filter time into the stored range, which keeps its meaning (no
+// arrival is outside it) and keeps it non-zero, so that even year 1 filters.
+func representable(t time.Time) time.Time {
+	if t.Before(earliest) {
+		return earliest
+	}
+	if t.After(latest) {
+		return latest
+	}
+	return t
+}
+
 // ListMessages answers one keyset page.
 func (a *api) ListMessages(ctx context.Context, req gen.ListMessagesRequestObject) (gen.ListMessagesResponseObject, error) {
 	p := req.Params
@@ -56,10 +75,10 @@ func (a *api) ListMessages(ctx context.Context, req gen.ListMessagesRequestObjec
 		f.Q = *p.Q
 	}
 	if p.Since != nil {
-		f.Since = *p.Since
+		f.Since = representable(*p.Since)
 	}
 	if p.Until != nil {
-		f.Until = *p.Until
+		f.Until = representable(*p.Until)
 	}
 	if p.Cursor != nil {
 		c, err := decodeCursor(*p.Cursor)

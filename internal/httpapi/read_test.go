@@ -166,6 +166,11 @@ func TestListFiltersThroughHTTP(t *testing.T) {
 		{url.Values{"q": {"5%0"}}, ""},
 		{url.Values{"sender": {"alice"}, "q": {"off"}, "since": {rfc(t2)}}, ""},
 		{url.Values{"sender": {"alice"}, "q": {"me"}, "until": {rfc(t4)}, "limit": {"1"}}, "a2"},
+		// Times beyond what int64 nanoseconds hold keep their meaning.
+		{url.Values{"since": {"2999-01-01T00:00:00Z"}}, ""},
+		{url.Values{"until": {"2999-01-01T00:00:00Z"}}, "a1,b1,a2,c1"},
+		{url.Values{"since": {"1600-01-01T00:00:00Z"}}, "a1,b1,a2,c1"},
+		{url.Values{"until": {"0001-01-01T00:00:00Z"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query.Encode(), func(t *testing.T) {
@@ -185,6 +190,7 @@ func TestReadAPIBadParametersAre400NamingThem(t *testing.T) {
 	tests := []struct {
 		query, param string
 	}{
+		{"since=2026-11-29", "since"},
 		{"limit=0", "limit"},
 		{"limit=1001", "limit"},
 		{"limit=ten", "limit"},
@@ -201,8 +207,12 @@ func TestReadAPIBadParametersAre400NamingThem(t *testing.T) {
 			if resp.StatusCode != 400 {
 				t.Fatalf("status %d %s, want 400", resp.StatusCode, body)
 			}
-			if p := decodeProblem(t, resp, body); !strings.Contains(p.Detail, `"`+tt.param+`"`) {
+			p := decodeProblem(t, resp, body)
+			if !strings.Contains(p.Detail, `"`+tt.param+`"`) {
 				t.Fatalf("detail %q does not name %s", p.Detail, tt.param)
+			}
+			if strings.Contains(p.Detail, "^") || len(p.Detail) > 120 {
+				t.Errorf("detail %q should say what to send, briefly", p.Detail)
 			}
 		})
 	}

@@ -97,7 +97,7 @@ func New(d Deps) (http.Handler, error) {
 			ResponseErrorHandlerFunc: fail,
 		})
 		gen.HandlerWithOptions(strict, gen.ChiServerOptions{
-			BaseRouter: g,
+			BaseRouter:       g,
 			ErrorHandlerFunc: paramError,
 		})
 	})

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookvault/hookvault/gen"
+)
+
+const (
+	maxLimit = 1000 // the server's largest page
+	// contentWidth is how many runes of content a table row shows; `get` shows all of it.
+	contentWidth = 60
+)
+
+type listCmd struct {
+	serverFlags
+	tokenFlag
+	outputFlag
+
+	// Pointers tell an unset flag from an empty one, which the server rejects with a 400
+	// that names it rather than silently listing everything.
+	Sender *string `placeholder:"SENDER" help:"Only messages from SENDER (exact match)."`
+	Since  string  `placeholder:"TIME" help:"Only messages that arrived at or after TIME (RFC 3339, e.g. 2026-11-29T00:00:00Z)."`
+	Until  string  `placeholder:"TIME" help:"Only messages that arrived before TIME (RFC 3339)."`
+	Q      *string `name:"q" placeholder:"TEXT" help:"Only messages whose content contains TEXT, literally and case-sensitively."`
+	Limit  *int    `placeholder:"N" help:"Messages per page, 1 to 1000 (default: the server's 50; with --all, 1000)."`
+	Cursor *string `placeholder:"CURSOR" help:"Start after the page that answered this next_cursor."`
+	All    bool    `help:"Follow next_cursor to the last page and print every message."`
+
+	since, until *time.Time // parsed by Validate
+}
+
+func (c *listCmd) Help() string {
+	return `Messages come oldest first (by arrival, then id), one page per call. The table shows
+RECEIVED_AT (UTC), ID, SENDER and the first 60 characters of CONTENT; "hookctl get ID" shows
+a whole message. When more pages exist, a line on standard error gives the command for the
+next one; --all follows them instead.
+
+--output json prints the server's page unchanged: {"data":[…],"next_cursor":…}. With --all
+it prints one JSON array of every message instead, one message per line, written as the
+pages arrive; if a page fails, the array is left unclosed (and hookctl exits 1), so a
+truncated listing cannot pass for a whole one. --timeout applies to each page.`
+}
+
+func (c *listCmd) Validate() error {
+	var err error
+	if c.since, err = parseTimeFlag("--since", c.Since); err != nil {
+		return err
+	}
+	if c.until, err = parseTimeFlag("--until", c.Until); err != nil {
+		return err
+	}
+	switch {
+	case c.since != nil && c.until != nil && !c.since.Before(*c.until):
+		return errors.New("--until must be later than --since")
+	case c.Limit != nil && (*c.Limit < 1 || *c.Limit > maxLimit):
+		return fmt.Errorf("--limit must be between 1 and %d", maxLimit)
+	case c.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// parseTimeFlag parses an RFC 3339 time; empty means unset.
+func parseTimeFlag(name, value string) (*time.Time, error) {
+	if value == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, value)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q is not an RFC 3339 time such as 2026-11-29T00:00:00Z or 2026-11-29T01:00:00+01:00", name, value)
+	}
+	return &t, nil
+}
+
+func (c *listCmd) Run(s *streams) error {
+	client, shown, err := readClient(c.serverFlags, c.tokenFlag)
+	if err != nil {
+		return err
+	}
+	params := &gen.ListMessagesParams{
+		Limit: c.Limit, Cursor: c.Cursor, Sender: c.Sender, Since: c.since, Until: c.until, Q: c.Q,
+	}
+	if c.All && params.Limit == nil {
+		params.Limit = new(maxLimit)
+	}
+
+	out := newListing(s.stdout, c.json(), c.All)
+	for {
+		page, err := c.page(client, params, shown)
+		if err != nil {
+			return errors.Join(err, out.abort())
+		}
+		if err := out.page(page); err != nil {
+			return err
+		}
+		next := page.JSON200.NextCursor
+		if next == nil {
+			break
+		}
+		if !c.All {
+			if !c.json() {
+				fmt.Fprintf(s.stderr, "next: %s\n", c.nextCommand(*next))
+			}
+			break
+		}
+		if params.Cursor != nil && *params.Cursor == *next {
+			return errors.Join(fmt.Errorf("%s answered the same next_cursor twice; stopping", shown), out.abort())
+		}
+		params.Cursor = next
+	}
+	return out.close()
+}
+
+// page fetches one page, within the timeout.
+func (c *listCmd) page(client *gen.ClientWithResponses, params *gen.ListMessagesParams, shown string) (*gen.ListMessagesResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	resp, err := client.ListMessagesWithResponse(ctx, params)
+	if err != nil {
+		return nil, transportError(err, shown, c.Timeout)
+	}
+	if resp.JSON200 == nil {
+		var retryAfter *int
+		if h := resp.Headers503; h != nil {
+			retryAfter = h.RetryAfter
+		}
+		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
+			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
+			resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+	}
+	return resp, nil
+}
+
+// nextCommand is the command line that lists the page after this one: the same filters
+// and limit, and the cursor. --url and --token are left out: the token must not reach the
+// terminal, and both usually come from the environment.
+func (c *listCmd) nextCommand(cursor string) string {
+	args := []string{"hookctl", "list"}
+	add := func(flag string, value *string) {
+		if value != nil {
+			args = append(args, flag, shellQuote(*value))
+		}
+	}
+	add("--sender", c.Sender)
+	if c.Since != "" {
+		add("--since", &c.Since)
+	}
+	if c.Until != "" {
+		add("--until", &c.Until)
+	}
+	add("--q", c.Q)
+	if c.Limit != nil {
+		args = append(args, "--limit", strconv.Itoa(*c.Limit))
+	}
+	args = append(args, "--cursor", shellQuote(cursor))
+	return strings.Join(args, " ")
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// shellQuote quotes s for a POSIX shell, unless it needs no quoting.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// listing writes pages as they arrive: a table, the page as the server sent it, or (with
+// --all and --output json) one JSON array.
+type listing struct {
+	w       io.Writer
+	json    bool
+	all     bool
+	table   *tabwriter.Writer // nil until the first page arrives
+	written int               // messages in the JSON array so far
+}
+
+func newListing(w io.Writer, asJSON, all bool) *listing {
+	return &listing{w: w, json: asJSON, all: all}
+}
+
+func (l *listing) page(resp *gen.ListMessagesResponse) error {
+	switch {
+	case !l.json:
+		if l.table == nil {
+			// One table for all pages, aligned when it is flushed at the end; no header
+			// when the first page already fails.
+			l.table = tabwriter.NewWriter(l.w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(l.table, "RECEIVED_AT\tID\tSENDER\tCONTENT")
+		}
+		for _, m := range resp.JSON200.Data {
+			fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
+				printable(m.Id), printable(m.Sender), truncate(printable(m.Content), contentWidth))
+		}
+		return nil
+	case !l.all:
+		return writeBody(l.w, resp.Body)
+	}
+	// The messages as the server wrote them, not re-encoded through gen.MessageSummary.
+	var page struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(resp.Body, &page); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, m := range page.Data {
+		if l.written == 0 {
+			buf.WriteString("[\n")
+		} else {
+			buf.WriteString(",\n")
+		}
+		if err := json.Compact(&buf, m); err != nil {
+			return err
+		}
+		l.written++
+	}
+	_, err := l.w.Write(buf.Bytes())
+	return err
+}
+
+// close ends the output of a complete listing.
+func (l *listing) close() error {
+	switch {
+	case !l.json:
+		return l.table.Flush()
+	case !l.all:
+		return nil
+	case l.written == 0:
+		_, err := io.WriteString(l.w, "[]\n")
+		return err
+	}
+	_, err := io.WriteString(l.w, "\n]\n")
+	return err
+}
+
+// abort ends the output of a listing that failed part way: the rows so far stay visible, but
+// a JSON array stays unclosed.
+func (l *listing) abort() error {
+	if l.table != nil {
+		return l.table.Flush()
+	}
+	return nil
+}
