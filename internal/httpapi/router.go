@@ -86,7 +86,9 @@ func New(d Deps) (http.Handler, error) {
 	toIndex := http.RedirectHandler("/docs/index.html", http.StatusMovedPermanently).ServeHTTP
 	r.Get("/docs", toIndex)
 	r.Get("/docs/", toIndex)
-	r.Get("/docs/*", httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true)))
+	r.Get("/docs/*", httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true),
+		// Keeps the token and signature entered under "Authorize" across page reloads.
+		httpSwagger.PersistAuthorization(true)))
 
 	r.Group(func(g chi.Router) {
 		g.Use(a.checks)
