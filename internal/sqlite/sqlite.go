@@ -2,6 +2,11 @@
 // pure Go). Writes go through one connection in WAL mode with synchronous=FULL, so a nil
 // error from Insert means the message survives a crash or power loss; reads use a separate
 // read-only pool so that they never queue behind the writer.
+//
+// Inserts are group-committed: callers hand their message to a single writer goroutine,
+// which takes whatever is waiting (up to MaxBatch messages or MaxBatchBytes of payload) into
+// one transaction, commits once — one fsync for the batch — and then answers each caller with
+// its own outcome. A lone message is written at once: nothing waits for a batch to fill.
 package sqlite
 
 import (
@@ -37,8 +42,38 @@ type Options struct {
 	Now func() time.Time
 	// Observer is told about every commit.
 	Observer hookvault.CommitObserver
-	// WriteTimeout bounds one insert, including the wait for the writer.
+	// WriteTimeout bounds how long Insert waits for its commit.
 	WriteTimeout time.Duration
+	// MaxBatch and MaxBatchBytes bound one transaction (defaults 256 messages, 1 MiB).
+	MaxBatch      int
+	MaxBatchBytes int
+	// QueueSize bounds the inserts waiting for the writer (default 2048); when it is full,
+	// Insert fails at once with EUNAVAILABLE instead of letting the backlog grow.
+	QueueSize int
+}
+
+func (o *Options) setDefaults() {
+	if o.Synchronous == "" {
+		o.Synchronous = "FULL"
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 1 << 20
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 2048
+	}
 }
 
 // Store is a hookvault.Store on SQLite.
@@ -46,26 +81,37 @@ type Store struct {
 	w, r *sql.DB
 	opts Options
 
-	mu   sync.Mutex
-	last int64 // the newest received_at handed out, so stamps never go backwards
+	insert, existing *sql.Stmt // prepared on the writer connection
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	queue  chan *insertRequest
+	done   chan struct{} // closed when the writer has drained the queue
+
+	last int64 // the newest received_at handed out; only the writer touches it
+
+	beforeBatch func() // tests hold the writer here to let inserts queue up
 }
 
 var _ hookvault.Store = (*Store)(nil)
 
-// Open opens (creating it and its folder if needed) and migrates the database at path.
+// insertRequest is one caller waiting for its message to be committed.
+type insertRequest struct {
+	m      hookvault.Message
+	result chan insertResult // buffered: the writer never waits for a caller
+}
+
+type insertResult struct {
+	receipt hookvault.Receipt
+	err     error
+}
+
+var resultChans = sync.Pool{New: func() any { return make(chan insertResult, 1) }}
+
+// Open opens (creating it and its folder if needed) and migrates the database at path, and
+// starts the writer.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.Synchronous == "" {
-		opts.Synchronous = "FULL"
-	}
-	if opts.ReadConns <= 0 {
-		opts.ReadConns = 4
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = 30 * time.Second
-	}
+	opts.setDefaults()
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create folder for %s: %w", path, err)
@@ -78,7 +124,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1) // SQLite has one writer; queueing here is cheaper than SQLITE_BUSY
+	w.SetMaxOpenConns(1) // SQLite has one writer
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
@@ -91,6 +137,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("read newest arrival in %s: %w", path, err)
 	}
+	if s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, sender, content, received_at, payload)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	if s.existing, err = w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare lookup: %w", err)
+	}
 	// The read pool opens after migration: a read-only connection cannot create the WAL.
 	r, err := sql.Open("sqlite", dsn(path, "mode=ro&_busy_timeout=10000&_query_only=1"))
 	if err != nil {
@@ -100,6 +155,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	s.r = r
+	s.queue = make(chan *insertRequest, opts.QueueSize)
+	s.done = make(chan struct{})
+	go s.writeLoop()
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -128,12 +186,21 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the read pool, then the writer, whose last close checkpoints the WAL.
+// Close stops taking inserts, lets the writer commit everything already queued, then closes
+// the read pool and the writer, whose last close checkpoints the WAL. Closing twice is a
+// no-op.
 func (s *Store) Close() error {
-	var errs []error
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
 	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.done
+
+	errs := []error{s.insert.Close(), s.existing.Close(), s.r.Close()}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
 }
@@ -147,63 +214,137 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// stamp returns the arrival time of the message being written: the clock, but never before
-// an arrival already handed out. It is called inside the write transaction, which the single
-// writer connection serializes, so stamps follow commit order.
-func (s *Store) stamp() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.last = max(s.opts.Now().UnixNano(), s.last)
-	return s.last
+var (
+	errClosed     = errors.New("store is closed")
+	errOverloaded = &hookvault.Error{Code: hookvault.EUNAVAILABLE, Message: "the message store is overloaded; retry later",
+		Err: errors.New("write queue is full")}
+)
+
+// Insert hands m to the writer and returns once its transaction has committed.
+//
+// The wait does not follow ctx: once a delivery has been verified it is written whether or
+// not its sender is still waiting, so that a cancelled request never leaves half a decision.
+// It is bounded by WriteTimeout; a timeout is reported as EUNAVAILABLE (the message may still
+// be committed later, which a retry then sees as a duplicate).
+func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	req := &insertRequest{m: m, result: resultChans.Get().(chan insertResult)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, errClosed))
+	}
+	select {
+	case s.queue <- req:
+		s.mu.RUnlock()
+	default:
+		s.mu.RUnlock()
+		return hookvault.Receipt{}, errOverloaded
+	}
+	timer := time.NewTimer(s.opts.WriteTimeout)
+	defer timer.Stop()
+	select {
+	case res := <-req.result:
+		resultChans.Put(req.result) // drained, so safe to hand to the next caller
+		return res.receipt, res.err
+	case <-timer.C:
+		// The writer still holds the channel and will send on it: it must not be reused.
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no commit within %v", m.ID, s.opts.WriteTimeout))
+	}
 }
 
-// Insert stores m unless its id exists, and returns only after the commit is durable.
-//
-// Once a delivery has been verified it is written whether or not its sender is still
-// waiting: a cancelled request must not leave half a decision, so the write runs on a
-// context detached from the caller's and bounded by WriteTimeout.
-func (s *Store) Insert(ctx context.Context, m hookvault.Message) (hookvault.Receipt, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WriteTimeout)
+// writeLoop is the single writer. It blocks for the first waiting insert, takes whatever
+// else is already queued without waiting for more, and commits the lot.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	batch := make([]*insertRequest, 0, s.opts.MaxBatch)
+	results := make([]insertResult, s.opts.MaxBatch)
+	for first := range s.queue {
+		batch = append(batch[:0], first)
+		size := len(first.m.Payload)
+	fill:
+		for len(batch) < s.opts.MaxBatch && size < s.opts.MaxBatchBytes {
+			select {
+			case req, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+				size += len(req.m.Payload)
+			default:
+				break fill
+			}
+		}
+		if s.beforeBatch != nil {
+			s.beforeBatch()
+		}
+		s.commit(batch, results[:len(batch)])
+	}
+}
+
+// commit writes one batch and answers every caller in it: each with its own outcome when
+// the transaction commits, all with EUNAVAILABLE when it does not.
+func (s *Store) commit(batch []*insertRequest, results []insertResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
+	wrote, err := s.writeBatch(ctx, batch, results)
+	if err == nil && wrote && s.opts.Observer != nil {
+		s.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+	}
+	for i, req := range batch {
+		if err != nil {
+			results[i] = insertResult{err: hookvault.Unavailable(fmt.Errorf("insert %q: %w", req.m.ID, err))}
+		}
+		req.result <- results[i]
+		batch[i] = nil // let the message be collected before the slot is reused
+	}
+}
+
+// writeBatch runs one transaction. The database decides uniqueness: an insert that does
+// nothing met an existing id, whose stored body tells a duplicate from a conflict. That row
+// was committed before, or is written earlier in this same transaction, which commits
+// before anyone is answered. A batch of duplicates only writes nothing and is not committed.
+func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results []insertResult) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: begin: %w", m.ID, err))
+		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	at := s.stamp()
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (id, sender, content, received_at, payload) VALUES (?, ?, ?, ?, ?)
-		 ON CONFLICT (id) DO NOTHING`,
-		m.ID, m.Sender, m.Content, at, m.Payload)
-	if err != nil {
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: rows affected: %w", m.ID, err))
-	}
-	if n == 0 {
-		// The id exists; it was committed before this transaction began, so it is durable.
+	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
+	for i, req := range batch {
+		m := req.m
+		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
+		res, err := insert.ExecContext(ctx, m.ID, m.Sender, m.Content, s.last, m.Payload)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("rows affected: %w", err)
+		}
+		if n == 1 {
+			wrote = true
+			results[i] = insertResult{receipt: hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}}
+			continue
+		}
 		var payload []byte
 		var first int64
-		if err := tx.QueryRowContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`, m.ID).Scan(&payload, &first); err != nil {
-			return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: read existing: %w", m.ID, err))
+		if err := existing.QueryRowContext(ctx, m.ID).Scan(&payload, &first); err != nil {
+			return false, fmt.Errorf("read existing %q: %w", m.ID, err)
 		}
 		outcome := hookvault.Duplicate
 		if !bytes.Equal(payload, m.Payload) {
 			outcome = hookvault.Conflict
 		}
-		return hookvault.Receipt{Outcome: outcome, ReceivedAt: time.Unix(0, first).UTC()}, nil
+		results[i] = insertResult{receipt: hookvault.Receipt{Outcome: outcome, ReceivedAt: time.Unix(0, first).UTC()}}
+	}
+	if !wrote {
+		return false, nil
 	}
 	if err := tx.Commit(); err != nil {
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: commit: %w", m.ID, err))
+		return false, fmt.Errorf("commit: %w", err)
 	}
-	if s.opts.Observer != nil {
-		s.opts.Observer.ObserveCommit(1, time.Since(start))
-	}
-	return hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, at).UTC()}, nil
+	return true, nil
 }
 
 // Get returns one message from the read pool.

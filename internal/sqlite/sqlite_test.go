@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,4 +117,23 @@ func BenchmarkInsert(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkInsertConcurrent is BenchmarkInsert from 64 goroutines, as 64 connections of
+// webhook senders would insert: group commit shares each fsync among the waiting inserts.
+func BenchmarkInsertConcurrent(b *testing.B) {
+	s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+	payload := []byte(`{"id":"x","sender":"bench","content":"hello"}`)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := "bench-" + strconv.FormatInt(n.Add(1), 10)
+			if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
