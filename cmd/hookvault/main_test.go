@@ -4,17 +4,93 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/hookvault/hookvault/internal/signature"
 )
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary builds cmd/hookvault once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookvault-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hookvault")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// start runs cmd and returns the address from its "hookvault listening" line (":0" picks a
+// free port), and a function that waits for the process to close its log and returns the
+// rest of it. The log is read all along, so the server never blocks on a full pipe.
+func start(t *testing.T, cmd *exec.Cmd) (addr string, rest func() string) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	var seen []string
+	for addr == "" && lines.Scan() {
+		seen = append(seen, lines.Text())
+		var l struct{ Msg, Addr string }
+		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "hookvault listening" {
+			addr = l.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no listening line; output:\n%s", strings.Join(seen, "\n"))
+	}
+	done := make(chan string)
+	go func() {
+		var b strings.Builder
+		for lines.Scan() {
+			b.WriteString(lines.Text())
+			b.WriteByte('\n')
+		}
+		done <- b.String()
+	}()
+	return addr, sync.OnceValue(func() string { return <-done })
+}
 
 func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
 	for _, tt := range []struct {
@@ -39,41 +115,12 @@ func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
 // The real binary: it serves, logs one JSON line per request, and on SIGTERM drains, closes
 // the store and exits 0.
 func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "hookvault")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(buildBinary(t))
 	cmd.Env = append(os.Environ(),
 		"WEBHOOK_SECRET=e2e-secret", "LISTEN_ADDR=127.0.0.1:0",
 		"DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"), "SHUTDOWN_TIMEOUT=10s")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := bufio.NewScanner(stderr)
-
-	// The first line says where it listens (":0" picked a free port).
-	var addr string
-	var seen []string
-	for addr == "" && lines.Scan() {
-		seen = append(seen, lines.Text())
-		var l struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "hookvault listening" {
-			addr = l.Addr
-		}
-	}
-	if addr == "" {
-		t.Fatalf("no listening line; output:\n%s", strings.Join(seen, "\n"))
-	}
+	addr, rest := start(t, cmd)
 
 	body := `{"id":"e2e-1","sender":"alice","content":"hello"}`
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", strings.NewReader(body))
@@ -92,14 +139,10 @@ func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var rest []string
-	for lines.Scan() {
-		rest = append(rest, lines.Text())
-	}
+	out := rest()
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v; output:\n%s", err, strings.Join(rest, "\n"))
+		t.Fatalf("exit after SIGTERM: %v; output:\n%s", err, out)
 	}
-	out := strings.Join(rest, "\n")
 	for _, want := range []string{`"msg":"request"`, `"message_id":"e2e-1"`, `"result":"created"`, `"msg":"hookvault stopped cleanly"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s:\n%s", want, out)
