@@ -28,6 +28,7 @@ type Config struct {
 	LogLevel           slog.Level
 	LogFormat          string // "json" or "text"
 	ShutdownTimeout    time.Duration
+	PprofAddr          string // PPROF_ADDR, "" disables /debug/pprof
 }
 
 // Database says which store to open.
@@ -52,6 +53,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
+		slog.String("pprof_addr", c.PprofAddr),
 	)
 }
 
@@ -120,6 +122,16 @@ var settings = []setting{
 	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "drain time on SIGTERM/SIGINT", func(c *Config, v string) (err error) {
 		c.ShutdownTimeout, err = positiveDuration(v)
 		return err
+	}},
+	{"PPROF_ADDR", "pprof-addr", "", "serve /debug/pprof on this separate address, e.g. 127.0.0.1:6060 (off when empty)", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%q is not host:port: %w", v, err)
+		}
+		c.PprofAddr = v
+		return nil
 	}},
 }
 

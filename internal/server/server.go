@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,8 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	http     *http.Server
 	ln       net.Listener
+	pprof    *http.Server // nil unless PPROF_ADDR is set
+	pprofLn  net.Listener
 	draining atomic.Bool
 	served   chan error
 }
@@ -87,8 +90,43 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.PprofAddr != "" {
+		if err := s.servePprof(cfg.PprofAddr); err != nil {
+			s.ln.Close()
+			s.store.Close()
+			return nil, err
+		}
+	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	return s, nil
+}
+
+// servePprof serves the profiler on its own listener, so that it is never reachable through
+// the public address and can be bound to loopback only.
+func (s *Server) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.pprofLn = ln
+	s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go func() { _ = s.pprof.Serve(ln) }()
+	s.log.Info("pprof listening", slog.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// PprofAddr is the profiler's address, "" when it is off.
+func (s *Server) PprofAddr() string {
+	if s.pprofLn == nil {
+		return ""
+	}
+	return s.pprofLn.Addr().String()
 }
 
 func openStore(ctx context.Context, db config.Database, m *metrics.Metrics) (hookvault.Store, error) {
@@ -113,6 +151,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // cut off and reported as an error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	if s.pprof != nil {
+		_ = s.pprof.Close() // profiles in progress are not worth waiting for
+	}
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		err = fmt.Errorf("drain: %w", err)

@@ -146,3 +146,39 @@ func TestOpenFailsOnBusyAddress(t *testing.T) {
 		t.Fatalf("Open on a busy address = %v, want an error naming LISTEN_ADDR", err)
 	}
 }
+
+func TestPprofOnlyOnItsOwnAddress(t *testing.T) {
+	cfg := mustConfig(t, filepath.Join(t.TempDir(), "hv.db"))
+	cfg.PprofAddr = "127.0.0.1:0"
+	s, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	status := func(url string) int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("http://" + s.PprofAddr() + "/debug/pprof/"); got != 200 {
+		t.Errorf("pprof index = %d", got)
+	}
+	if got := status("http://" + s.Addr() + "/debug/pprof/"); got != 404 {
+		t.Errorf("pprof on the public address = %d, want 404", got)
+	}
+}
+
+func TestPprofOffByDefault(t *testing.T) {
+	s, err := server.Open(context.Background(), mustConfig(t, filepath.Join(t.TempDir(), "hv.db")), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if s.PprofAddr() != "" {
+		t.Fatalf("pprof listens on %s without PPROF_ADDR", s.PprofAddr())
+	}
+}
