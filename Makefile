@@ -41,5 +41,7 @@ check-generated:
 build: ## binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
 
-bench: ## Go benchmarks: signature, request path, store insert, list and stats on 1M rows
+# HOOKBENCH_FLAGS passes flags to hookbench, e.g. make bench HOOKBENCH_FLAGS='-n 50000 -c 128'.
+bench: ## Go benchmarks, then hookvault against a bare net/http server on this machine (cmd/hookbench)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/hookbench $(HOOKBENCH_FLAGS)

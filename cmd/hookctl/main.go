@@ -1,6 +1,7 @@
 // Command hookctl is the command-line client of hookvault: it signs bodies and posts signed
 // messages through the generated SDK, so what it sends is what a real webhook sender sends,
-// and it reads back what was stored (list, get, stats) through the same SDK.
+// and it reads back what was stored (list, get, stats) through the same SDK. bulk sends
+// signed load through internal/loadgen, the generator the benchmarks use.
 //
 // Flags may also come from the environment: --url from HOOKVAULT_URL, --secret from
 // WEBHOOK_SECRET and --token from API_TOKEN, the same variables the server reads, so one
@@ -37,6 +38,7 @@ const envTag = "envvar"
 type cli struct {
 	Sign  signCmd  `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
 	Send  sendCmd  `cmd:"" help:"Sign one message and post it to the server's /webhook."`
+	Bulk  bulkCmd  `cmd:"" help:"Send signed load from many connections; report throughput, latency and answers."`
 	List  listCmd  `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
 	Get   getCmd   `cmd:"" help:"Show one stored message with its payload as received."`
 	Stats statsCmd `cmd:"" help:"Show totals, top senders and the first and last arrival."`
@@ -170,7 +172,7 @@ func (f secretFlag) key() ([]byte, error) {
 	return []byte(first), nil
 }
 
-// tokenFlag is the bearer token of the read API, shared by list, get and stats.
+// tokenFlag is the bearer token of the read API, shared by list, get, stats and bulk --verify.
 type tokenFlag struct {
 	Token string `envvar:"API_TOKEN" placeholder:"TOKEN" help:"Bearer token of the read API; with several comma-separated tokens, the first is used. Prefer the variable: flags show in ps."`
 }

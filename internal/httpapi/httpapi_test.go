@@ -645,3 +645,17 @@ func TestValidationErrorsStayBrief(t *testing.T) {
 		t.Fatalf("logged error %q: want a brief reason without the value", e)
 	}
 }
+
+// BenchmarkPostWebhookConcurrent is the whole request path from 64 goroutines, so that the
+// store's group commit shares fsyncs as it does under a real load.
+func BenchmarkPostWebhookConcurrent(b *testing.B) {
+	h := benchHandler(b)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			benchPost(b, h, msg(fmt.Sprintf("bench-%d", n.Add(1))))
+		}
+	})
+}
