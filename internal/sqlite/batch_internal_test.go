@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 
 func msg(i int) hookvault.Message {
 	id := fmt.Sprintf("b-%03d", i)
-	return hookvault.Message{ID: id, Sender: "s", Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
+	return hookvault.Message{ID: id, Sender: fmt.Sprintf("s%d", i%5), Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
 }
 
 // Inserts that arrive while the writer is busy are committed together, in one transaction,
@@ -114,6 +115,18 @@ func TestInsertsWaitingTogetherShareOneCommit(t *testing.T) {
 	}
 	if outcomes[48] != hookvault.Duplicate || outcomes[49] != hookvault.Conflict {
 		t.Errorf("outcomes 48, 49 = %v, %v; want duplicate, conflict", outcomes[48], outcomes[49])
+	}
+	// The counters were added per sender for the whole batch, new senders included.
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top []string
+	for _, sc := range st.TopSenders {
+		top = append(top, fmt.Sprintf("%s=%d", sc.Sender, sc.Count))
+	}
+	if st.TotalMessages != 48 || st.SendersCount != 5 || strings.Join(top, ",") != "s0=10,s1=10,s2=10,s3=9,s4=9" {
+		t.Errorf("stats after the batch: %d messages, %d senders, top %v", st.TotalMessages, st.SendersCount, top)
 	}
 }
 

@@ -82,6 +82,8 @@ type Store struct {
 	opts Options
 
 	insert, existing *sql.Stmt // prepared on the writer connection
+	countSender      *sql.Stmt
+	countTotals      *sql.Stmt
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -89,6 +91,8 @@ type Store struct {
 	done   chan struct{} // closed when the writer has drained the queue
 
 	last int64 // the newest received_at handed out; only the writer touches it
+
+	perSender map[string]int64 // new messages per sender in the batch being written
 
 	beforeBatch func() // tests hold the writer here to let inserts queue up
 }
@@ -128,7 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, opts: opts}
+	s := &Store{w: w, opts: opts, perSender: map[string]int64{}}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -145,6 +149,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.existing, err = w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("prepare lookup: %w", err)
+	}
+	// The returned count equals the added one exactly when the sender is new.
+	if s.countSender, err = w.PrepareContext(ctx, `INSERT INTO sender_counts (sender, n) VALUES (?, ?)
+		ON CONFLICT (sender) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare sender count: %w", err)
+	}
+	if s.countTotals, err = w.PrepareContext(ctx, `UPDATE totals SET messages = messages + ?, senders = senders + ?`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("prepare totals: %w", err)
 	}
 	// The read pool opens after migration: a read-only connection cannot create the WAL.
 	r, err := sql.Open("sqlite", dsn(path, "mode=ro&_busy_timeout=10000&_query_only=1"))
@@ -200,7 +214,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 
-	errs := []error{s.insert.Close(), s.existing.Close(), s.r.Close()}
+	errs := []error{s.insert.Close(), s.existing.Close(), s.countSender.Close(), s.countTotals.Close(), s.r.Close()}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
 }
@@ -304,6 +318,7 @@ func (s *Store) commit(batch []*insertRequest, results []insertResult) {
 // nothing met an existing id, whose stored body tells a duplicate from a conflict. That row
 // was committed before, or is written earlier in this same transaction, which commits
 // before anyone is answered. A batch of duplicates only writes nothing and is not committed.
+// The /stats counters are updated in the same transaction, once per sender of the batch.
 func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results []insertResult) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -311,6 +326,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
+	clear(s.perSender)
 	for i, req := range batch {
 		m := req.m
 		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
@@ -324,6 +340,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 		}
 		if n == 1 {
 			wrote = true
+			s.perSender[m.Sender]++
 			results[i] = insertResult{receipt: hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}}
 			continue
 		}
@@ -341,10 +358,33 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 	if !wrote {
 		return false, nil
 	}
+	if err := s.count(ctx, tx); err != nil {
+		return false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("commit: %w", err)
 	}
 	return true, nil
+}
+
+// count adds the batch's new messages to the /stats counters.
+func (s *Store) count(ctx context.Context, tx *sql.Tx) error {
+	countSender := tx.StmtContext(ctx, s.countSender)
+	var messages, senders int64
+	for sender, added := range s.perSender {
+		var n int64
+		if err := countSender.QueryRowContext(ctx, sender, added).Scan(&n); err != nil {
+			return fmt.Errorf("count sender: %w", err)
+		}
+		messages += added
+		if n == added {
+			senders++
+		}
+	}
+	if _, err := tx.StmtContext(ctx, s.countTotals).ExecContext(ctx, messages, senders); err != nil {
+		return fmt.Errorf("count totals: %w", err)
+	}
+	return nil
 }
 
 // Get returns one message from the read pool.

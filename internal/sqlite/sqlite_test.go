@@ -67,8 +67,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 2 {
-		t.Fatalf("migration version = %d (%v), want 2", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
+		t.Fatalf("migration version = %d (%v), want 3", version, err)
 	}
 }
 
