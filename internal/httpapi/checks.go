@@ -47,6 +47,8 @@ type operation struct {
 	body   bool
 	signed bool
 	bearer bool
+	// fast replaces kin-openapi for a body that is an object of strings (POST /webhook).
+	fast *objectOfStrings
 }
 
 // operations maps "METHOD /chi/pattern" to an operation. OpenAPI paths and chi patterns are
@@ -62,6 +64,11 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 				reqs = &doc.Security
 			}
 			o := &operation{body: op.RequestBody != nil}
+			if o.body && len(op.Parameters)+len(item.Parameters) == 0 && op.RequestBody.Value != nil {
+				if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil && len(op.RequestBody.Value.Content) == 1 {
+					o.fast = compileObjectOfStrings(mt.Schema)
+				}
+			}
 			for _, req := range *reqs {
 				for name := range req {
 					switch securitySchemes[name] {
@@ -120,7 +127,7 @@ func (a *api) checks(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if err := a.validate(r, op, info.raw); err != nil {
+		if err := a.validate(r, op, info); err != nil {
 			fail(w, r, err)
 			return
 		}
@@ -187,7 +194,8 @@ func (a *api) signatureError(info *requestInfo, err error) error {
 
 // validate checks parameters and body against the spec. Malformed JSON is caught first with
 // a byte offset in the detail, and because kin-openapi's decoder ignores trailing data.
-func (a *api) validate(r *http.Request, op *operation, raw []byte) error {
+func (a *api) validate(r *http.Request, op *operation, info *requestInfo) error {
+	raw := info.raw
 	if op.body {
 		if len(raw) == 0 {
 			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
@@ -195,7 +203,16 @@ func (a *api) validate(r *http.Request, op *operation, raw []byte) error {
 		if !json.Valid(raw) {
 			return malformedJSON(raw)
 		}
+		if op.fast != nil {
+			values, err := op.fast.validate(raw)
+			info.values = values
+			return err
+		}
 	}
+	return a.validateWithKin(r, op)
+}
+
+func (a *api) validateWithKin(r *http.Request, op *operation) error {
 	var params map[string]string
 	if rc := chi.RouteContext(r.Context()); len(rc.URLParams.Keys) > 0 {
 		params = make(map[string]string, len(rc.URLParams.Keys))

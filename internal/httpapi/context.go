@@ -10,7 +10,8 @@ import (
 // and the metrics written by the outermost layer after the response.
 type requestInfo struct {
 	requestID string
-	raw       []byte // the body as received, for the signature and the store
+	raw       []byte            // the body as received, for the signature and the store
+	values    map[string]string // the body's members as the validator read them
 
 	messageID string
 	result    string // webhook_requests_total's label, set on POST /webhook

@@ -15,13 +15,14 @@ var _ gen.StrictServerInterface = (*api)(nil)
 // It stores the raw bytes read by the request path, never re-encoded JSON.
 func (a *api) PostWebhook(ctx context.Context, req gen.PostWebhookRequestObject) (gen.PostWebhookResponseObject, error) {
 	info := infoFrom(ctx)
-	info.messageID = req.Body.Id
-	receipt, err := a.store.Insert(ctx, hookvault.Message{
-		ID:      req.Body.Id,
-		Sender:  req.Body.Sender,
-		Content: req.Body.Content,
-		Payload: info.raw,
-	})
+	// The members as validated, with exact names; the generated decoding matches names
+	// case-insensitively and would take {"ID": …} for the id.
+	m := hookvault.Message{ID: req.Body.Id, Sender: req.Body.Sender, Content: req.Body.Content, Payload: info.raw}
+	if v := info.values; v != nil {
+		m.ID, m.Sender, m.Content = v["id"], v["sender"], v["content"]
+	}
+	info.messageID = m.ID
+	receipt, err := a.store.Insert(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -33,10 +34,10 @@ func (a *api) PostWebhook(ctx context.Context, req gen.PostWebhookRequestObject)
 	case hookvault.Conflict:
 		a.log.WarnContext(ctx, "message id reused with a different body; kept the first",
 			slog.String("request_id", info.requestID),
-			slog.String("message_id", req.Body.Id),
+			slog.String("message_id", m.ID),
 			slog.Time("first_received_at", receipt.ReceivedAt))
 	}
-	return gen.PostWebhook200JSONResponse{Status: gen.WebhookAcceptedStatusOk, Id: req.Body.Id, Duplicate: info.dup}, nil
+	return gen.PostWebhook200JSONResponse{Status: gen.WebhookAcceptedStatusOk, Id: m.ID, Duplicate: info.dup}, nil
 }
 
 // GetLiveness answers while the process serves; it deliberately checks nothing else.

@@ -659,3 +659,20 @@ func BenchmarkPostWebhookConcurrent(b *testing.B) {
 		}
 	})
 }
+
+// JSON Schema member names are case-sensitive; encoding/json's struct decoding is not. The
+// message is stored under the "id" that was validated, never under an "ID" beside it.
+func TestCaseVariantMemberDoesNotShadowID(t *testing.T) {
+	ts := newServer(t)
+	body := `{"id":"exact","sender":"alice","content":"x","ID":"shadow"}`
+	resp, answer := ts.post(t, delivery{body: body})
+	if resp.StatusCode != 200 || !strings.Contains(string(answer), `"id":"exact"`) {
+		t.Fatalf("%d %s", resp.StatusCode, answer)
+	}
+	if m, err := ts.store.Get(context.Background(), "exact"); err != nil || string(m.Payload) != body {
+		t.Fatalf("stored under exact: %q, %v", m.Payload, err)
+	}
+	if _, err := ts.store.Get(context.Background(), "shadow"); err == nil {
+		t.Fatal("stored under the case-variant member")
+	}
+}

@@ -70,8 +70,7 @@ func New(d Deps) (http.Handler, error) {
 	a := &api{
 		store: d.Store, verifier: d.Verifier, metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
-		// Defaults would make kin re-encode the body; the handler stores the raw bytes.
-		validation: openapi3filter.Options{SkipSettingDefaults: true},
+		validation: newValidationOptions(),
 	}
 
 	r := chi.NewRouter()
@@ -114,6 +113,12 @@ func paramError(w http.ResponseWriter, r *http.Request, err error) {
 		msg = fmt.Sprintf("parameter %q: invalid format", pe.ParamName)
 	}
 	fail(w, r, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: msg, Err: brief(err)})
+}
+
+// newValidationOptions are kin-openapi's options. Defaults would make kin re-encode the body;
+// the handler stores the raw bytes.
+func newValidationOptions() openapi3filter.Options {
+	return openapi3filter.Options{SkipSettingDefaults: true}
 }
 
 func serveBytes(contentType string, b []byte) http.HandlerFunc {

@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+var fieldInDetail = regexp.MustCompile(`(?:/|")(id|sender|content)\b`)
+
+// The hand validator of POST /webhook must accept and reject exactly what kin-openapi does
+// with the spec, and name the same field: the same bodies go through both.
+func TestFastWebhookValidationMatchesKin(t *testing.T) {
+	doc, err := gen.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := loadOperations(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ops["POST /webhook"]
+	if op == nil || op.fast == nil {
+		t.Fatal("POST /webhook does not use the fast validator; the spec's schema changed shape?")
+	}
+	a := &api{validation: newValidationOptions()}
+	long := strings.Repeat("é", 257)
+	bodies := []string{
+		`{"id":"1","sender":"alice","content":"hello"}`,
+		`{"id":"1","sender":"alice","content":""}`,
+		`{"id":"1","sender":"alice","content":"x","extra":{"nested":[1,null,true]},"n":1e400}`,
+		`{"id":"` + strings.Repeat("é", 256) + `","sender":"` + strings.Repeat("s", 256) + `","content":"x"}`,
+		`{"id":"` + long + `","sender":"a","content":"x"}`,
+		`{"id":"1","sender":"` + long + `","content":"x"}`,
+		`{"id":"","sender":"a","content":"x"}`,
+		`{"id":"1","sender":"","content":"x"}`,
+		`{"sender":"a","content":"x"}`,
+		`{"id":"1","content":"x"}`,
+		`{"id":"1","sender":"a"}`,
+		`{}`,
+		`{"ID":"1","Sender":"a","Content":"x"}`,
+		`{"id":1,"sender":"a","content":"x"}`,
+		`{"id":"1","sender":true,"content":"x"}`,
+		`{"id":"1","sender":"a","content":null}`,
+		`{"id":"1","sender":"a","content":["x"]}`,
+		`{"id":{"x":1},"sender":"a","content":"x"}`,
+		`{"id":"a","id":5,"sender":"a","content":"x"}`,
+		`{"id":5,"id":"a","sender":"a","content":"x"}`,
+		`{"id":"\u0000\ud800","sender":"a","content":"x"}`,
+		`[{"id":"1","sender":"a","content":"x"}]`,
+		`"text"`, `42`, `null`, `true`,
+	}
+	for _, body := range bodies {
+		t.Run(body[:min(len(body), 40)], func(t *testing.T) {
+			_, fastErr := op.fast.validate([]byte(body))
+
+			r := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader([]byte(body)))
+			r.Header.Set("Content-Type", "application/json")
+			rc := chi.NewRouteContext()
+			r = r.WithContext(contextWithRoute(r, rc))
+			kinErr := a.validateWithKin(r, op)
+
+			if (fastErr == nil) != (kinErr == nil) {
+				t.Fatalf("fast: %v; kin: %v", fastErr, kinErr)
+			}
+			if fastErr == nil {
+				return
+			}
+			if hookvault.ErrorCode(fastErr) != hookvault.ErrorCode(kinErr) {
+				t.Errorf("codes differ: fast %v, kin %v", fastErr, kinErr)
+			}
+			f, k := fieldInDetail.FindStringSubmatch(hookvault.ErrorMessage(fastErr)), fieldInDetail.FindStringSubmatch(hookvault.ErrorMessage(kinErr))
+			if (f == nil) != (k == nil) || (f != nil && f[1] != k[1]) {
+				t.Errorf("fields differ: fast %q, kin %q", hookvault.ErrorMessage(fastErr), hookvault.ErrorMessage(kinErr))
+			}
+		})
+	}
+}
+
+func BenchmarkWebhookValidation(b *testing.B) {
+	doc, _ := gen.GetSpec()
+	ops, _ := loadOperations(doc)
+	op := ops["POST /webhook"]
+	body := []byte(`{"id":"evt_1NrZ2q","sender":"payments","content":"invoice.paid","amount":4200}`)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := op.fast.validate(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kin", func(b *testing.B) {
+		a := &api{validation: newValidationOptions()}
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r = r.WithContext(contextWithRoute(r, chi.NewRouteContext()))
+			if err := a.validateWithKin(r, op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func contextWithRoute(r *http.Request, rc *chi.Context) context.Context {
+	return context.WithValue(r.Context(), chi.RouteCtxKey, rc)
+}
