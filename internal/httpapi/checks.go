@@ -81,6 +81,9 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 					}
 				}
 			}
+			if o.signed && o.bearer { // the checks run both; alternatives of two kinds would need OR
+				return nil, fmt.Errorf("%s %s: signature and bearer alternatives in one operation are not supported", method, path)
+			}
 			// kin-openapi would check security again, after reading the body once more; the
 			// signature step has done it, so kin gets the operation without requirements.
 			unsecured := *op
