@@ -85,9 +85,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			if route == "" {
 				route = "unmatched"
 			}
-			method := methodLabel(r.Method)
-			m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			m.HTTPDuration.WithLabelValues(route, method).Observe(took.Seconds())
+			m.HTTP(route, methodLabel(r.Method), status, took)
 			if route == webhookRoute && info.result != "" {
 				m.Webhook(info.result)
 			}

@@ -4,6 +4,8 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,33 @@ type Metrics struct {
 	CommitDuration    prometheus.Histogram
 
 	results map[string]prometheus.Counter
+	https   sync.Map // httpKey → *httpSeries
+}
+
+type httpKey struct {
+	route, method string
+	code          int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// HTTP counts one request and its latency. The series are looked up once per route, method
+// and code and kept, instead of hashing the label values on every request.
+func (m *Metrics) HTTP(route, method string, code int, took time.Duration) {
+	k := httpKey{route, method, code}
+	v, ok := m.https.Load(k)
+	if !ok {
+		v, _ = m.https.LoadOrStore(k, &httpSeries{
+			requests: m.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.HTTPDuration.WithLabelValues(route, method),
+		})
+	}
+	series := v.(*httpSeries)
+	series.requests.Inc()
+	series.duration.Observe(took.Seconds())
 }
 
 // New registers the metric set and the Go and process collectors on a new registry.

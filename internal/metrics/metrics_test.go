@@ -55,3 +55,20 @@ func TestContractNamesAreRegistered(t *testing.T) {
 		t.Error("results lack invalid_signature")
 	}
 }
+
+func TestHTTPSeriesAreCountedOncePerCall(t *testing.T) {
+	m := metrics.New()
+	for range 3 {
+		m.HTTP("/webhook", "POST", 200, time.Millisecond)
+	}
+	m.HTTP("/webhook", "POST", 401, time.Millisecond)
+	if got := testutil.ToFloat64(m.HTTPRequests.WithLabelValues("/webhook", "POST", "200")); got != 3 {
+		t.Errorf("200s = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.HTTPRequests.WithLabelValues("/webhook", "POST", "401")); got != 1 {
+		t.Errorf("401s = %v, want 1", got)
+	}
+	if got := testutil.CollectAndCount(m.HTTPDuration); got != 1 {
+		t.Errorf("%d duration series, want 1 (route and method only)", got)
+	}
+}
