@@ -21,6 +21,16 @@ import (
 
 const testSecret = "loadgen-test-secret"
 
+// engines are the ways of sending, which must not differ in anything a report says.
+var engines = []loadgen.Engine{loadgen.EngineRaw, loadgen.EngineNetHTTP}
+
+// forEngines runs test once per engine.
+func forEngines(t *testing.T, test func(t *testing.T, e loadgen.Engine)) {
+	for _, e := range engines {
+		t.Run(strings.ReplaceAll(e.String(), "/", ""), func(t *testing.T) { test(t, e) })
+	}
+}
+
 // fakeVault answers /webhook the way hookvault does, from memory: 401 for a bad signature,
 // 200 with duplicate:false for a new id and duplicate:true after that.
 type fakeVault struct {
@@ -80,84 +90,88 @@ func serve(t *testing.T, h http.Handler) (string, *atomic.Int64) {
 }
 
 func TestRunOutcomes(t *testing.T) {
-	vault := newFakeVault(t, testSecret)
-	url, _ := serve(t, vault)
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		vault := newFakeVault(t, testSecret)
+		url, _ := serve(t, vault)
 
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Count: 400, Concurrency: 8,
-		DuplicateShare: 0.2, BadSignatureShare: 0.1, KeepAcked: true,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Sent != 400 || rep.Unexpected != 0 || rep.Errors != 0 {
-		t.Fatalf("sent %d, unexpected %d, errors %d, want 400, 0, 0; samples: %q", rep.Sent, rep.Unexpected, rep.Errors, rep.Samples)
-	}
-	if got := rep.Created + rep.Duplicates + rep.Rejected; got != 400 {
-		t.Errorf("created %d + duplicates %d + rejected %d = %d, want 400", rep.Created, rep.Duplicates, rep.Rejected, got)
-	}
-	// With these shares, none of either kind among 400 is a chance of about 1e-18.
-	if rep.Duplicates == 0 || rep.Rejected == 0 {
-		t.Errorf("duplicates %d, rejected %d, want some of each", rep.Duplicates, rep.Rejected)
-	}
-	if got, want := rep.Status[http.StatusOK]+rep.Status[http.StatusUnauthorized], 400; got != want || rep.Status[http.StatusUnauthorized] != rep.Rejected {
-		t.Errorf("status counts %v, want %d answers, %d of them 401", rep.Status, want, rep.Rejected)
-	}
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Count: 400, Concurrency: 8,
+			DuplicateShare: 0.2, BadSignatureShare: 0.1, KeepAcked: true,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sent != 400 || rep.Unexpected != 0 || rep.Errors != 0 {
+			t.Fatalf("sent %d, unexpected %d, errors %d, want 400, 0, 0; samples: %q", rep.Sent, rep.Unexpected, rep.Errors, rep.Samples)
+		}
+		if got := rep.Created + rep.Duplicates + rep.Rejected; got != 400 {
+			t.Errorf("created %d + duplicates %d + rejected %d = %d, want 400", rep.Created, rep.Duplicates, rep.Rejected, got)
+		}
+		// With these shares, none of either kind among 400 is a chance of about 1e-18.
+		if rep.Duplicates == 0 || rep.Rejected == 0 {
+			t.Errorf("duplicates %d, rejected %d, want some of each", rep.Duplicates, rep.Rejected)
+		}
+		if got, want := rep.Status[http.StatusOK]+rep.Status[http.StatusUnauthorized], 400; got != want || rep.Status[http.StatusUnauthorized] != rep.Rejected {
+			t.Errorf("status counts %v, want %d answers, %d of them 401", rep.Status, want, rep.Rejected)
+		}
 
-	// Every acked message is stored with the bytes sent, and nothing else is.
-	if len(rep.Acked) != rep.Created || len(vault.stored) != rep.Created {
-		t.Fatalf("acked %d, stored %d, want %d", len(rep.Acked), len(vault.stored), rep.Created)
-	}
-	for _, a := range rep.Acked {
-		if got := vault.stored[a.ID]; string(got) != string(a.Body) {
-			t.Errorf("%s: stored %s, sent %s", a.ID, got, a.Body)
+		// Every acked message is stored with the bytes sent, and nothing else is.
+		if len(rep.Acked) != rep.Created || len(vault.stored) != rep.Created {
+			t.Fatalf("acked %d, stored %d, want %d", len(rep.Acked), len(vault.stored), rep.Created)
 		}
-		if !strings.HasPrefix(a.ID, rep.Prefix+"-") {
-			t.Errorf("id %q does not start with the run prefix %q", a.ID, rep.Prefix)
+		for _, a := range rep.Acked {
+			if got := vault.stored[a.ID]; string(got) != string(a.Body) {
+				t.Errorf("%s: stored %s, sent %s", a.ID, got, a.Body)
+			}
+			if !strings.HasPrefix(a.ID, rep.Prefix+"-") {
+				t.Errorf("id %q does not start with the run prefix %q", a.ID, rep.Prefix)
+			}
+			var msg struct{ Sender string }
+			if err := json.Unmarshal(a.Body, &msg); err != nil || msg.Sender != rep.Sender {
+				t.Errorf("%s: sender %q (%v), want %q", a.ID, msg.Sender, err, rep.Sender)
+			}
 		}
-		var msg struct{ Sender string }
-		if err := json.Unmarshal(a.Body, &msg); err != nil || msg.Sender != rep.Sender {
-			t.Errorf("%s: sender %q (%v), want %q", a.ID, msg.Sender, err, rep.Sender)
-		}
-	}
 
-	l := rep.Latency
-	if l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
-		t.Errorf("latency p50 %s, p90 %s, p99 %s, max %s: want 0 < p50 <= p90 <= p99 <= max", l.P50, l.P90, l.P99, l.Max)
-	}
-	if got := l.Histogram.TotalCount(); got != 400 {
-		t.Errorf("histogram holds %d latencies, want 400", got)
-	}
-	if rep.Throughput <= 0 || rep.Duration <= 0 {
-		t.Errorf("throughput %f over %s, want positive", rep.Throughput, rep.Duration)
-	}
+		l := rep.Latency
+		if l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
+			t.Errorf("latency p50 %s, p90 %s, p99 %s, max %s: want 0 < p50 <= p90 <= p99 <= max", l.P50, l.P90, l.P99, l.Max)
+		}
+		if got := l.Histogram.TotalCount(); got != 400 {
+			t.Errorf("histogram holds %d latencies, want 400", got)
+		}
+		if rep.Throughput <= 0 || rep.Duration <= 0 {
+			t.Errorf("throughput %f over %s, want positive", rep.Throughput, rep.Duration)
+		}
+	})
 }
 
 func TestRunReusesConnections(t *testing.T) {
-	const concurrency = 8
-	// Answers go out in batches of all workers at once, as they do from a server with group
-	// commit: a pool that keeps fewer idle connections than there are workers closes the
-	// surplus after every batch and dials again for the next.
-	batch := newBarrier(concurrency)
-	vault := newFakeVault(t, testSecret)
-	url, conns := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		batch.wait()
-		vault.ServeHTTP(w, r)
-	}))
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Count: 100 * concurrency, Concurrency: concurrency,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Created != 100*concurrency {
-		t.Fatalf("created %d, want %d; samples: %q", rep.Created, 100*concurrency, rep.Samples)
-	}
-	// The batches also keep a worker from overtaking another's dial at the start, so the
-	// count is exact: Go's default of 2 idle connections per host needs about 20 here.
-	if got := conns.Load(); got != concurrency {
-		t.Errorf("%d connections for %d requests from %d workers, want one per worker", got, rep.Sent, concurrency)
-	}
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		const concurrency = 8
+		// Answers go out in batches of all workers at once, as they do from a server with group
+		// commit: a pool that keeps fewer idle connections than there are workers closes the
+		// surplus after every batch and dials again for the next.
+		batch := newBarrier(concurrency)
+		vault := newFakeVault(t, testSecret)
+		url, conns := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			batch.wait()
+			vault.ServeHTTP(w, r)
+		}))
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Count: 100 * concurrency, Concurrency: concurrency,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Created != 100*concurrency {
+			t.Fatalf("created %d, want %d; samples: %q", rep.Created, 100*concurrency, rep.Samples)
+		}
+		// The batches also keep a worker from overtaking another's dial at the start, so the
+		// count is exact: Go's default of 2 idle connections per host needs about 20 here.
+		if got := conns.Load(); got != concurrency {
+			t.Errorf("%d connections for %d requests from %d workers, want one per worker", got, rep.Sent, concurrency)
+		}
+	})
 }
 
 // barrier holds callers until size of them are waiting, then lets them all go.
@@ -223,31 +237,33 @@ func TestRunUnexpected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := loadgen.Run(t.Context(), loadgen.Config{
-				URL: tt.url, Secret: []byte(testSecret), Count: 50, Concurrency: 4,
-			}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Sent != 50 || rep.Unexpected != 50 || rep.Created != 0 {
-				t.Errorf("sent %d, unexpected %d, created %d, want 50, 50, 0", rep.Sent, rep.Unexpected, rep.Created)
-			}
-			if tt.wantStatus == 0 {
-				if rep.Errors != 50 || len(rep.Status) != 0 {
-					t.Errorf("errors %d, statuses %v, want 50 transport errors", rep.Errors, rep.Status)
+			forEngines(t, func(t *testing.T, e loadgen.Engine) {
+				rep, err := loadgen.Run(t.Context(), loadgen.Config{
+					URL: tt.url, Secret: []byte(testSecret), Count: 50, Concurrency: 4, Engine: e,
+				}, nil)
+				if err != nil {
+					t.Fatal(err)
 				}
-			} else if rep.Status[tt.wantStatus] != 50 {
-				t.Errorf("statuses %v, want 50 × %d", rep.Status, tt.wantStatus)
-			}
-			if got := rep.Overloaded == 50; got != tt.overloaded {
-				t.Errorf("overloaded %d, want all: %t", rep.Overloaded, tt.overloaded)
-			}
-			if len(rep.Samples) == 0 || len(rep.Samples) > 5 || !strings.Contains(rep.Samples[0], tt.wantSample) {
-				t.Errorf("samples %q, want 1 to 5 of them containing %q", rep.Samples, tt.wantSample)
-			}
-			if len(rep.Acked) != 0 {
-				t.Errorf("acked %d, want none", len(rep.Acked))
-			}
+				if rep.Sent != 50 || rep.Unexpected != 50 || rep.Created != 0 {
+					t.Errorf("sent %d, unexpected %d, created %d, want 50, 50, 0", rep.Sent, rep.Unexpected, rep.Created)
+				}
+				if tt.wantStatus == 0 {
+					if rep.Errors != 50 || len(rep.Status) != 0 {
+						t.Errorf("errors %d, statuses %v, want 50 transport errors", rep.Errors, rep.Status)
+					}
+				} else if rep.Status[tt.wantStatus] != 50 {
+					t.Errorf("statuses %v, want 50 × %d", rep.Status, tt.wantStatus)
+				}
+				if got := rep.Overloaded == 50; got != tt.overloaded {
+					t.Errorf("overloaded %d, want all: %t", rep.Overloaded, tt.overloaded)
+				}
+				if len(rep.Samples) == 0 || len(rep.Samples) > 5 || !strings.Contains(rep.Samples[0], tt.wantSample) {
+					t.Errorf("samples %q, want 1 to 5 of them containing %q", rep.Samples, tt.wantSample)
+				}
+				if len(rep.Acked) != 0 {
+					t.Errorf("acked %d, want none", len(rep.Acked))
+				}
+			})
 		})
 	}
 }
@@ -265,120 +281,132 @@ func closedURL(t *testing.T) string {
 }
 
 func TestRunPrefixIsEscaped(t *testing.T) {
-	vault := newFakeVault(t, testSecret)
-	url, _ := serve(t, vault)
-	prefix := `say "<hi>" \ ünï`
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url + "/", Secret: []byte(testSecret), Count: 3, Concurrency: 1, Prefix: prefix, Sender: "bench",
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Created != 3 {
-		t.Fatalf("created %d, want 3; samples %q", rep.Created, rep.Samples)
-	}
-	for _, id := range []string{prefix + "-1", prefix + "-2", prefix + "-3"} {
-		var msg struct{ ID, Sender string }
-		if err := json.Unmarshal(vault.stored[id], &msg); err != nil || msg.ID != id || msg.Sender != "bench" {
-			t.Errorf("stored %s under %q, want a message with that id from bench", vault.stored[id], id)
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		vault := newFakeVault(t, testSecret)
+		url, _ := serve(t, vault)
+		prefix := `say "<hi>" \ ünï`
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url + "/", Secret: []byte(testSecret), Engine: e, Count: 3, Concurrency: 1, Prefix: prefix, Sender: "bench",
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Markup stays as typed in the raw body, which is stored byte for byte.
-	if body := string(vault.stored[prefix+"-1"]); !strings.Contains(body, `<hi>`) {
-		t.Errorf("body %s escapes the prefix's markup", body)
-	}
+		if rep.Created != 3 {
+			t.Fatalf("created %d, want 3; samples %q", rep.Created, rep.Samples)
+		}
+		for _, id := range []string{prefix + "-1", prefix + "-2", prefix + "-3"} {
+			var msg struct{ ID, Sender string }
+			if err := json.Unmarshal(vault.stored[id], &msg); err != nil || msg.ID != id || msg.Sender != "bench" {
+				t.Errorf("stored %s under %q, want a message with that id from bench", vault.stored[id], id)
+			}
+		}
+		// Markup stays as typed in the raw body, which is stored byte for byte.
+		if body := string(vault.stored[prefix+"-1"]); !strings.Contains(body, `<hi>`) {
+			t.Errorf("body %s escapes the prefix's markup", body)
+		}
+	})
 }
 
 func TestRunDurationEndsRun(t *testing.T) {
-	url, _ := serve(t, newFakeVault(t, testSecret))
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Duration: 100 * time.Millisecond, Concurrency: 4,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Sent == 0 || rep.Unexpected != 0 {
-		t.Errorf("sent %d, unexpected %d (%q), want some and none", rep.Sent, rep.Unexpected, rep.Samples)
-	}
-	if rep.Duration < 100*time.Millisecond || rep.Duration > 10*time.Second {
-		t.Errorf("run took %s, want about 100ms", rep.Duration)
-	}
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		url, _ := serve(t, newFakeVault(t, testSecret))
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Duration: 100 * time.Millisecond, Concurrency: 4,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sent == 0 || rep.Unexpected != 0 {
+			t.Errorf("sent %d, unexpected %d (%q), want some and none", rep.Sent, rep.Unexpected, rep.Samples)
+		}
+		if rep.Duration < 100*time.Millisecond || rep.Duration > 10*time.Second {
+			t.Errorf("run took %s, want about 100ms", rep.Duration)
+		}
+	})
 }
 
 func TestRunRate(t *testing.T) {
-	url, _ := serve(t, newFakeVault(t, testSecret))
-	// 20 requests at 200/s take at least 19 intervals of 5ms, however fast the server is.
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Count: 20, Rate: 200, Concurrency: 8,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Created != 20 {
-		t.Fatalf("created %d, want 20; samples %q", rep.Created, rep.Samples)
-	}
-	if min := 19 * 5 * time.Millisecond; rep.Duration < min {
-		t.Errorf("20 requests at 200/s took %s, want at least %s", rep.Duration, min)
-	}
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		url, _ := serve(t, newFakeVault(t, testSecret))
+		// 20 requests at 200/s take at least 19 intervals of 5ms, however fast the server is.
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Count: 20, Rate: 200, Concurrency: 8,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Created != 20 {
+			t.Fatalf("created %d, want 20; samples %q", rep.Created, rep.Samples)
+		}
+		if min := 19 * 5 * time.Millisecond; rep.Duration < min {
+			t.Errorf("20 requests at 200/s took %s, want at least %s", rep.Duration, min)
+		}
+	})
 }
 
 func TestRunRateEndsWithDuration(t *testing.T) {
-	url, _ := serve(t, newFakeVault(t, testSecret))
-	// At 20/s, 100ms leaves room for 2 or 3 requests; a limiter wait must not outlast it.
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Rate: 20, Duration: 100 * time.Millisecond, Concurrency: 8,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Sent < 1 || rep.Sent > 3 || rep.Unexpected != 0 {
-		t.Errorf("sent %d (unexpected %d), want 1 to 3", rep.Sent, rep.Unexpected)
-	}
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		url, _ := serve(t, newFakeVault(t, testSecret))
+		// At 20/s, 100ms leaves room for 2 or 3 requests; a limiter wait must not outlast it.
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Rate: 20, Duration: 100 * time.Millisecond, Concurrency: 8,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Sent < 1 || rep.Sent > 3 || rep.Unexpected != 0 {
+			t.Errorf("sent %d (unexpected %d), want 1 to 3", rep.Sent, rep.Unexpected)
+		}
+	})
 }
 
 func TestRunCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	vault := newFakeVault(t, testSecret)
-	var seen atomic.Int64
-	url, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if seen.Add(1) == 20 {
-			cancel()
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		vault := newFakeVault(t, testSecret)
+		var seen atomic.Int64
+		url, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if seen.Add(1) == 20 {
+				cancel()
+			}
+			vault.ServeHTTP(w, r)
+		}))
+		var lastProgress int
+		rep, err := loadgen.Run(ctx, loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Count: 1_000_000, Concurrency: 4,
+		}, func(done int) { lastProgress = done })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
 		}
-		vault.ServeHTTP(w, r)
-	}))
-	var lastProgress int
-	rep, err := loadgen.Run(ctx, loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Count: 1_000_000, Concurrency: 4,
-	}, func(done int) { lastProgress = done })
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
-	}
-	if rep.Sent >= 1_000_000 || rep.Errors != 0 {
-		t.Errorf("sent %d, errors %d: want the run cut short, abandoned requests not counted", rep.Sent, rep.Errors)
-	}
-	if lastProgress != rep.Sent {
-		t.Errorf("last progress %d, want the final count %d", lastProgress, rep.Sent)
-	}
+		if rep.Sent >= 1_000_000 || rep.Errors != 0 {
+			t.Errorf("sent %d, errors %d: want the run cut short, abandoned requests not counted", rep.Sent, rep.Errors)
+		}
+		if lastProgress != rep.Sent {
+			t.Errorf("last progress %d, want the final count %d", lastProgress, rep.Sent)
+		}
+	})
 }
 
 func TestRunProgress(t *testing.T) {
-	url, _ := serve(t, newFakeVault(t, testSecret))
-	var calls []int // progress is called from one goroutine, and not after Run returns
-	rep, err := loadgen.Run(t.Context(), loadgen.Config{
-		URL: url, Secret: []byte(testSecret), Count: 100, Concurrency: 4,
-	}, func(done int) { calls = append(calls, done) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(calls) == 0 || calls[len(calls)-1] != rep.Sent {
-		t.Errorf("progress calls %v, want the last to be %d", calls, rep.Sent)
-	}
-	for i := 1; i < len(calls); i++ {
-		if calls[i] < calls[i-1] {
-			t.Errorf("progress went back: %v", calls)
+	forEngines(t, func(t *testing.T, e loadgen.Engine) {
+		url, _ := serve(t, newFakeVault(t, testSecret))
+		var calls []int // progress is called from one goroutine, and not after Run returns
+		rep, err := loadgen.Run(t.Context(), loadgen.Config{
+			URL: url, Secret: []byte(testSecret), Engine: e, Count: 100, Concurrency: 4,
+		}, func(done int) { calls = append(calls, done) })
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if len(calls) == 0 || calls[len(calls)-1] != rep.Sent {
+			t.Errorf("progress calls %v, want the last to be %d", calls, rep.Sent)
+		}
+		for i := 1; i < len(calls); i++ {
+			if calls[i] < calls[i-1] {
+				t.Errorf("progress went back: %v", calls)
+			}
+		}
+	})
 }
 
 func TestConfigErrors(t *testing.T) {
