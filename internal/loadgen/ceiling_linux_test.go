@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,13 +30,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var (
-	ceilingAnswer   = []byte(`{"status":"ok","duplicate":false}` + "\n")
-	jsonContentType = []string{"application/json"}
-)
-
-// serveCeiling mirrors cmd/hookbench's ceiling (same handler, same server limits), which
-// this package cannot import; it prints its address on stdout and serves until killed.
+// serveCeiling runs NewCeilingServer, as cmd/hookbench does, in a child process; it prints
+// its address on stdout and serves until killed.
 func serveCeiling() int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,18 +39,7 @@ func serveCeiling() int {
 		return 1
 	}
 	fmt.Println(ln.Addr())
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header()["Content-Type"] = jsonContentType
-			_, _ = w.Write(ceilingAnswer)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := loadgen.NewCeilingServer()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
