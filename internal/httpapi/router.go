@@ -4,11 +4,13 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
 	httpSwagger "github.com/swaggo/http-swagger/v2"
@@ -59,9 +61,9 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
-	specJSON, err := gen.GetSpecJSON()
+	specJSON, err := fullSpecJSON()
 	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
+		return nil, err
 	}
 	draining := d.Draining
 	if draining == nil {
@@ -103,6 +105,20 @@ func New(d Deps) (http.Handler, error) {
 		})
 	})
 	return r, nil
+}
+
+// fullSpecJSON converts api/openapi.yaml to JSON. gen's embedded spec cannot serve: the
+// generator drops the operations it was told not to generate (/metrics, /openapi.*).
+func fullSpecJSON() ([]byte, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(spec.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("load api/openapi.yaml: %w", err)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("api/openapi.yaml to JSON: %w", err)
+	}
+	return b, nil
 }
 
 // paramError answers a parameter that the generated wrapper could not bind; kin-openapi has
