@@ -88,8 +88,11 @@ func New(d Deps) (http.Handler, error) {
 	r.Get("/docs", toIndex)
 	r.Get("/docs/", toIndex)
 	r.Get("/docs/*", httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true),
-		// Keeps the token and signature entered under "Authorize" across page reloads.
-		httpSwagger.PersistAuthorization(true)))
+		// Keeps the token and secret entered under "Authorize" across page reloads (in the
+		// browser's local storage; only the HMAC is ever sent).
+		httpSwagger.PersistAuthorization(true),
+		// "Try it out" on POST /webhook signs the body in the browser (docs.go).
+		httpSwagger.UIConfig(map[string]string{"requestInterceptor": signingInterceptor})))
 
 	r.Group(func(g chi.Router) {
 		g.Use(a.checks)

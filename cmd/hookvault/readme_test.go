@@ -1,0 +1,644 @@
+package main
+
+// The contract and the README, proven with the real tools: Redocly CLI lints
+// api/openapi.yaml, kin-openapi checks what every operation documents, and the README's
+// shell examples are extracted from README.md and run with bash, curl and openssl against
+// the built server, so the README cannot drift from what the server answers.
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// readmeNeedTool returns the path of tool. A missing tool skips the test, except in CI (the
+// CI variable is set), where the test must run, so it fails saying how to install the tool.
+func readmeNeedTool(t *testing.T, tool, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not found (%v) and CI is set, so this test may not skip: %s", tool, err, install)
+	}
+	t.Skipf("%s not found: %s to run this test", tool, install)
+	return ""
+}
+
+// ---------------------------------------------------------------------------------------
+// The spec: Redocly's recommended rules, and what every operation must document.
+
+// redoclyVersion is the @redocly/cli release that lints the spec, pinned so that a new
+// release's rules cannot fail the build on their own. It needs Node.js 20.19+ or 22.12+.
+const redoclyVersion = "2.77.0"
+
+const specPath = "../../api/openapi.yaml"
+
+// specNoErrorResponseTags are the tags whose operations need not document an error response
+// (4xx, 5xx or default): they take no parameters, body or credentials, so no client error is
+// possible, and they are not answered by the API's problem+json error path. Every other
+// operation must document at least one. Redocly's operation-4xx-response warns about these
+// operations, and about nothing else; api/openapi.yaml says why next to each.
+var specNoErrorResponseTags = map[string]string{
+	"health":     "probes: /health/live has no failure of its own (a stuck process does not answer), /health/ready's is its documented 503",
+	"operations": "operator endpoints (/metrics, /openapi.yaml, /openapi.json) served outside the request path",
+}
+
+// specOperation is one operation of the spec.
+type specOperation struct {
+	method, path string
+	op           *openapi3.Operation
+}
+
+func (o specOperation) String() string { return o.method + " " + o.path }
+
+// exempt reports whether the operation needs no error response, and why.
+func (o specOperation) exempt() (string, bool) {
+	for _, tag := range o.op.Tags {
+		if why, ok := specNoErrorResponseTags[tag]; ok {
+			return why, true
+		}
+	}
+	return "", false
+}
+
+// loadSpec loads api/openapi.yaml with kin-openapi, validates it (examples included, with
+// JSON Schema's semantics) and returns its operations in a stable order.
+func loadSpec(t *testing.T) []specOperation {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(specPath)
+	if err != nil {
+		t.Fatalf("load %s: %v", specPath, err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("%s is not valid (kin-openapi, examples included): %v", specPath, err)
+	}
+	var ops []specOperation
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops = append(ops, specOperation{method, path, op})
+		}
+	}
+	slices.SortFunc(ops, func(a, b specOperation) int { return strings.Compare(a.String(), b.String()) })
+	return ops
+}
+
+func hasExample(mt *openapi3.MediaType) bool {
+	return mt != nil && (mt.Example != nil || len(mt.Examples) > 0)
+}
+
+func TestSpecPassesRedoclyLint(t *testing.T) {
+	ops := loadSpec(t)
+
+	t.Run("every operation documented", func(t *testing.T) {
+		if len(ops) == 0 {
+			t.Fatal("the spec has no operations")
+		}
+		for _, o := range ops {
+			op := o.op
+			if op.OperationID == "" {
+				t.Errorf("%s: no operationId", o)
+			}
+			if strings.TrimSpace(op.Summary) == "" {
+				t.Errorf("%s: no summary", o)
+			}
+			if strings.TrimSpace(op.Description) == "" {
+				t.Errorf("%s: no description", o)
+			}
+			if len(op.Tags) == 0 {
+				t.Errorf("%s: no tag (the tag also decides whether it must document error responses)", o)
+			}
+			if op.RequestBody != nil {
+				if op.RequestBody.Value == nil || len(op.RequestBody.Value.Content) == 0 {
+					t.Errorf("%s: the request body has no content", o)
+				} else {
+					for name, mt := range op.RequestBody.Value.Content {
+						if !hasExample(mt) {
+							t.Errorf("%s: request body %s has no example", o, name)
+						}
+					}
+				}
+			}
+			ok := op.Responses.Status(200)
+			if ok == nil || ok.Value == nil || len(ok.Value.Content) == 0 {
+				t.Errorf("%s: no 200 response with content", o)
+			}
+			hasError := false
+			for code, r := range op.Responses.Map() {
+				if code == "default" || strings.HasPrefix(code, "4") || strings.HasPrefix(code, "5") {
+					hasError = true
+				}
+				if r.Value == nil {
+					continue
+				}
+				// Examples on every response that has a body, the 200 and the errors alike.
+				for name, mt := range r.Value.Content {
+					if !hasExample(mt) {
+						t.Errorf("%s: response %s %s has no example", o, code, name)
+					}
+				}
+			}
+			if why, exempt := o.exempt(); !hasError && !exempt {
+				t.Errorf("%s: no error response (4xx, 5xx or default)", o)
+			} else if !hasError {
+				t.Logf("%s: no error response, allowed (%s)", o, why)
+			}
+		}
+	})
+
+	t.Run("redocly lint", func(t *testing.T) {
+		npx := readmeNeedTool(t, "npx", "install Node.js 20.19+ or 22.12+ with npm (Debian: apt-get install -y nodejs npm)")
+		// A fresh npm cache: the pinned release is fetched from the registry, nothing of the
+		// machine's cache is used or changed.
+		cache := t.TempDir()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, npx, "--yes", "@redocly/cli@"+redoclyVersion, "lint",
+			"--config", filepath.Join("testdata", "redocly.yaml"), "--format", "json", specPath)
+		cmd.Env = append(os.Environ(), "npm_config_cache="+cache, "npm_config_update_notifier=false",
+			"REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		runErr := cmd.Run()
+
+		var report struct {
+			Totals   struct{ Errors, Warnings int }
+			Version  string
+			Problems []struct {
+				RuleID   string
+				Severity string
+				Message  string
+				Location []struct {
+					Pointer string
+					Start   struct{ Line, Col int }
+				}
+			}
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+			t.Fatalf("redocly lint: %v (exit: %v); no JSON report: %v\nstdout:\n%s\nstderr:\n%s",
+				cmd.Args, runErr, err, stdout.String(), stderr.String())
+		}
+		t.Logf("@redocly/cli %s: %d errors, %d warnings", report.Version, report.Totals.Errors, report.Totals.Warnings)
+		if runErr != nil || report.Totals.Errors != 0 {
+			t.Errorf("redocly lint exited with %v and %d errors", runErr, report.Totals.Errors)
+		}
+
+		// The warnings that remain are the ones api/openapi.yaml explains: no 4xx on the
+		// operations that need no error response. Any other is to be fixed, or explained in
+		// the spec and added here.
+		allowed := map[string]bool{}
+		for _, o := range ops {
+			if _, exempt := o.exempt(); exempt {
+				esc := strings.NewReplacer("~", "~0", "/", "~1").Replace(o.path)
+				allowed["operation-4xx-response #/paths/"+esc+"/"+strings.ToLower(o.method)+"/responses"] = true
+			}
+		}
+		for _, p := range report.Problems {
+			where, pointer := "", ""
+			if len(p.Location) > 0 {
+				pointer = p.Location[0].Pointer
+				where = fmt.Sprintf("api/openapi.yaml:%d:%d %s", p.Location[0].Start.Line, p.Location[0].Start.Col, pointer)
+			}
+			switch {
+			case p.Severity == "warn" && allowed[p.RuleID+" "+pointer]:
+				t.Logf("documented warning: %s: %s (%s)", where, p.Message, p.RuleID)
+			default:
+				t.Errorf("%s %s: %s (%s)", p.Severity, where, p.Message, p.RuleID)
+			}
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------------------
+// The README's shell examples, run for real.
+//
+// Which blocks: every ```sh block of README.md that talks to http://127.0.0.1:8000, the
+// address of `make run`: the curl examples, and the hookctl block between them (it sets its
+// HOOKVAULT_URL to that address, uses $BODY from the block before and stores the second
+// message the later answers show). They run in README order in one `bash -euo pipefail`
+// session, as a reader pastes them into one terminal, against the built server started with
+// the README's secret and token. The block that POSTs /webhook runs twice, because the prose
+// after it says "Send it again and the answer is "duplicate":true".
+//
+// What is rewritten, and nothing else:
+//   - 127.0.0.1:8000 becomes the test server's address.
+//   - `go build -o bin/ PKGS`: the test runs it from the repository root into a temporary
+//     bin/, and the script runs in the directory holding that bin/, so `bin/hookctl` is
+//     the README's own build, called as written. The line itself becomes a no-op.
+//   - `NEXT=<literal cursor>`: a cursor is a position in one database, so the README's
+//     literal is replaced by the next_cursor of the answer just before it, which the README
+//     says it is ("the next_cursor of the answer above"). The literal must still equal the
+//     next_cursor of that answer's comment.
+//   - event.json is written by the README itself; the test writes the same bytes first, so
+//     that a README without that line still finds the file it names.
+//
+// What is checked: every command's output by hand (below), every curl answer is JSON and
+// not a problem, and every `# {…}` comment under a command is its answer on the first run,
+// where "…" stands for anything, and RFC 3339 times and the next_cursor value match any.
+// curl is wrapped by a shell function that also keeps a copy of each answer (for NEXT).
+
+const (
+	readmeSecret = "dev-secret-change-me"
+	readmeToken  = "dev-token-change-me"
+	readmeAddr   = "127.0.0.1:8000"
+	readmeEvent  = `{"id":"3","sender":"alice","content":"from a file"}`
+)
+
+// readmeStaleAnswers are README answer comments known not to match what the commands
+// print, by a substring of the command, with the reason. A mismatch there is logged, not
+// failed; every entry is a README fix to make, and then to delete here.
+var readmeStaleAnswers = map[string]string{}
+
+type readmeBlock struct {
+	line  int // README line number of the block's first line
+	lines []string
+}
+
+// readmeCommand is one command of a block: its lines (with continuations) and the answer
+// comment under it.
+type readmeCommand struct {
+	line   int // README line number
+	text   string
+	answer string
+}
+
+// readmeServerBlocks returns the ```sh blocks that talk to http://127.0.0.1:8000.
+func readmeServerBlocks(readme string) []readmeBlock {
+	var blocks []readmeBlock
+	var cur *readmeBlock
+	for i, line := range strings.Split(readme, "\n") {
+		switch {
+		case cur == nil && strings.TrimSpace(line) == "```sh":
+			cur = &readmeBlock{line: i + 2}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			if strings.Contains(strings.Join(cur.lines, "\n"), "http://"+readmeAddr) {
+				blocks = append(blocks, *cur)
+			}
+			cur = nil
+		case cur != nil:
+			cur.lines = append(cur.lines, line)
+		}
+	}
+	return blocks
+}
+
+// commands splits a block into commands: a line that is not blank, not a comment and not the
+// continuation of a line ending in a backslash starts one. Comment lines right under a
+// command that start with `# {` are its answer, continued by the comment lines after them.
+func (b readmeBlock) commands() (cmds []readmeCommand, starts map[int]bool) {
+	starts = map[int]bool{}
+	for i := 0; i < len(b.lines); i++ {
+		line := strings.TrimSpace(b.lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c := readmeCommand{line: b.line + i}
+		starts[i] = true
+		text := []string{line}
+		for strings.HasSuffix(b.lines[i], `\`) && i+1 < len(b.lines) {
+			i++
+			text = append(text, strings.TrimSpace(b.lines[i]))
+		}
+		c.text = strings.Join(text, "\n")
+		if i+1 < len(b.lines) && strings.HasPrefix(strings.TrimSpace(b.lines[i+1]), "# {") {
+			var answer []string
+			for i+1 < len(b.lines) && strings.HasPrefix(strings.TrimSpace(b.lines[i+1]), "#") {
+				i++
+				answer = append(answer, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(b.lines[i]), "#")))
+			}
+			c.answer = strings.Join(answer, "")
+		}
+		cmds = append(cmds, c)
+	}
+	return cmds, starts
+}
+
+var (
+	readmeTimeRE   = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"`)
+	readmeCursorRE = regexp.MustCompile(`"next_cursor":"[A-Za-z0-9_-]+"`)
+	readmeNextRE   = regexp.MustCompile(`^NEXT=([A-Za-z0-9_-]+)(\s|$)`)
+	readmeMarkerRE = regexp.MustCompile(`^@@readme (\d+) (\d+)$`)
+)
+
+// readmeAnswerMatches reports whether out is the answer a README comment shows.
+func readmeAnswerMatches(comment, out string) bool {
+	norm := func(s string) string {
+		s = readmeTimeRE.ReplaceAllString(s, `"<time>"`)
+		return readmeCursorRE.ReplaceAllString(s, `"next_cursor":"<cursor>"`)
+	}
+	pattern := strings.ReplaceAll(regexp.QuoteMeta(norm(comment)), "…", ".*")
+	return regexp.MustCompile(`^` + pattern + `$`).MatchString(norm(out))
+}
+
+// readmeAnswer is the JSON answer of a read or a POST, the fields the checks look at.
+type readmeAnswer struct {
+	Status       any
+	ID           string `json:"id"`
+	Duplicate    *bool
+	Data         []struct{ ID string }
+	NextCursor   *string `json:"next_cursor"`
+	Payload      json.RawMessage
+	Title        string
+	Total        *int64 `json:"total_messages"`
+	SendersCount int64  `json:"senders_count"`
+	TopSenders   []struct {
+		Sender string
+		Count  int64
+	} `json:"top_senders"`
+}
+
+func (a readmeAnswer) ids() []string {
+	ids := []string{}
+	for _, m := range a.Data {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func TestReadmeCurlExamples(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "openssl"} {
+		readmeNeedTool(t, tool, fmt.Sprintf("install %s (Debian: apt-get install -y %[1]s)", tool))
+	}
+	bin := buildBinary(t)
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	for _, want := range []string{"SECRET=" + readmeSecret, "TOKEN=" + readmeToken,
+		"Send it again and the answer is `\"duplicate\":true`"} {
+		if !strings.Contains(readme, want) {
+			t.Fatalf("README.md no longer contains %q, which this test relies on; update it", want)
+		}
+	}
+	blocks := readmeServerBlocks(readme)
+	body := regexp.MustCompile(`(?m)^BODY='([^']*)'$`).FindStringSubmatch(readme)
+	if len(blocks) == 0 || body == nil {
+		t.Fatalf("README.md has no sh block that calls http://%s, or no BODY='…' line", readmeAddr)
+	}
+
+	work := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken,
+		"LISTEN_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db"))
+	addr, serverLog := start(t, cmd)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	// The plan: blocks in README order, the /webhook one twice.
+	type run struct{ block, again int }
+	var plan []run
+	for i, b := range blocks {
+		plan = append(plan, run{i, 0})
+		if text := strings.Join(b.lines, "\n"); strings.Contains(text, "curl") && strings.Contains(text, "/webhook") {
+			plan = append(plan, run{i, 1})
+		}
+	}
+
+	// The script, and the commands each marker in its output stands for.
+	var script strings.Builder
+	script.WriteString(`# Written by TestReadmeCurlExamples from README.md; see readme_test.go.
+curl() { command curl "$@" | tee "$README_LAST_ANSWER"; }
+readme_next_cursor() { sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$README_LAST_ANSWER"; }
+`)
+	type ran struct {
+		readmeCommand
+		again int
+	}
+	var ranCmds []ran
+	var nextLiteral string
+	built := false
+	for _, r := range plan {
+		b := blocks[r.block]
+		cmds, starts := b.commands()
+		fmt.Fprintf(&script, "\n# README.md line %d\n", b.line)
+		n := 0
+		for i, line := range b.lines {
+			if starts[i] {
+				fmt.Fprintf(&script, "printf '\\n@@readme %d %d\\n'\n", len(ranCmds), b.line+i)
+				ranCmds = append(ranCmds, ran{cmds[n], r.again})
+				n++
+			}
+			trimmed := strings.TrimSpace(line)
+			switch {
+			case strings.HasPrefix(trimmed, "go build -o bin/ "):
+				if !built {
+					pkgs := strings.Fields(strings.TrimSpace(strings.SplitN(strings.TrimPrefix(trimmed, "go build -o bin/ "), "#", 2)[0]))
+					build := exec.CommandContext(ctx, "go", append([]string{"build", "-o", filepath.Join(work, "bin") + "/"}, pkgs...)...)
+					build.Dir = filepath.Join("..", "..")
+					if out, err := build.CombinedOutput(); err != nil {
+						t.Fatalf("README line %d, %q, run from the repository root into a temporary bin/: %v\n%s", b.line+i, trimmed, err, out)
+					}
+					built = true
+				}
+				line = fmt.Sprintf(": README.md line %d, go build, was run by the test", b.line+i)
+			case readmeNextRE.MatchString(trimmed):
+				nextLiteral = readmeNextRE.FindStringSubmatch(trimmed)[1]
+				line = `NEXT=$(readme_next_cursor); : "${NEXT:?the answer above has no next_cursor}"`
+			}
+			script.WriteString(strings.ReplaceAll(line, readmeAddr, addr) + "\n")
+		}
+	}
+	if !built && strings.Contains(script.String(), "bin/hookctl") {
+		t.Fatal("the README calls bin/hookctl but no `go build -o bin/ …` line builds it")
+	}
+	if err := os.WriteFile(filepath.Join(work, "event.json"), []byte(readmeEvent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scriptPath := filepath.Join(work, "readme.sh")
+	if err := os.WriteFile(scriptPath, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	sh := exec.CommandContext(ctx, "bash", "-euo", "pipefail", scriptPath)
+	sh.Dir = work
+	// Only what the README's reader has: no WEBHOOK_SECRET, API_TOKEN or HOOKVAULT_URL from
+	// this process, no proxy.
+	sh.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "README_LAST_ANSWER=" + filepath.Join(work, "last-answer")}
+	var stdout, stderr bytes.Buffer
+	sh.Stdout, sh.Stderr = &stdout, &stderr
+	if err := sh.Run(); err != nil {
+		var numbered strings.Builder
+		for i, l := range strings.Split(script.String(), "\n") {
+			fmt.Fprintf(&numbered, "%4d  %s\n", i+1, l)
+		}
+		t.Fatalf("bash -euo pipefail readme.sh: %v\nstderr:\n%s\nstdout:\n%s\nscript:\n%s", err, stderr.String(), stdout.String(), numbered.String())
+	}
+
+	// Each command's output, by the marker printed before it.
+	outputs := make([]string, len(ranCmds))
+	cur := -1
+	var seg []string
+	flush := func() {
+		if cur >= 0 {
+			outputs[cur] = strings.TrimSpace(strings.Join(seg, "\n"))
+		}
+		seg = nil
+	}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if m := readmeMarkerRE.FindStringSubmatch(line); m != nil {
+			flush()
+			cur, _ = strconv.Atoi(m[1])
+			continue
+		}
+		seg = append(seg, line)
+	}
+	flush()
+
+	mac := hmac.New(sha256.New, []byte(readmeSecret))
+	mac.Write([]byte(body[1]))
+	signature := hex.EncodeToString(mac.Sum(nil))
+	sinceRE := regexp.MustCompile(`since=([0-9TZ:.-]+)`)
+
+	// The hand-written checks, by a substring of the README command.
+	type check struct {
+		match string
+		check func(c ran, out string, a readmeAnswer) error
+	}
+	answer := func(id string, dup bool) func(ran, string, readmeAnswer) error {
+		return func(_ ran, _ string, a readmeAnswer) error {
+			if a.Status != "ok" || a.ID != id || a.Duplicate == nil || *a.Duplicate != dup {
+				return fmt.Errorf(`want {"status":"ok","id":%q,"duplicate":%t}`, id, dup)
+			}
+			return nil
+		}
+	}
+	ids := func(want ...string) func(ran, string, readmeAnswer) error {
+		return func(_ ran, _ string, a readmeAnswer) error {
+			if !slices.Equal(a.ids(), want) {
+				return fmt.Errorf("want the ids %q, got %q", want, a.ids())
+			}
+			return nil
+		}
+	}
+	checks := []check{
+		{"8000/webhook", func(c ran, out string, a readmeAnswer) error {
+			return answer("1", c.again == 1)(c, out, a) // the second run is "Send it again"
+		}},
+		{`hookctl sign --data "$BODY"`, func(_ ran, out string, _ readmeAnswer) error {
+			if out != signature {
+				return fmt.Errorf("want the hex HMAC-SHA256 of $BODY, %s", signature)
+			}
+			return nil
+		}},
+		{"hookctl send --id 2 ", func(c ran, out string, a readmeAnswer) error { return answer("2", false)(c, out, a) }},
+		{"hookctl send --file event.json", func(c ran, out string, a readmeAnswer) error { return answer("3", false)(c, out, a) }},
+		{"/messages?limit=2'", func(c ran, out string, a readmeAnswer) error {
+			if err := ids("1", "2")(c, out, a); err != nil {
+				return err
+			}
+			if a.NextCursor == nil {
+				return errors.New("want a next_cursor: a third message is stored")
+			}
+			return nil
+		}},
+		{"cursor=$NEXT", func(c ran, out string, a readmeAnswer) error {
+			if err := ids("3")(c, out, a); err != nil {
+				return err
+			}
+			if a.NextCursor != nil {
+				return errors.New("want next_cursor null on the last page")
+			}
+			return nil
+		}},
+		{"sender=alice&q=hel", func(c ran, out string, a readmeAnswer) error {
+			m := sinceRE.FindStringSubmatch(c.text)
+			if m == nil {
+				return errors.New("the command has no since= any more; update TestReadmeCurlExamples")
+			}
+			since, err := time.Parse(time.RFC3339, m[1])
+			if err != nil {
+				return err
+			}
+			if time.Now().Before(since) { // a clock before the README's date: nothing arrived since
+				return ids()(c, out, a)
+			}
+			return ids("1")(c, out, a) // "hi" (id 2) and "from a file" (id 3) do not contain "hel"
+		}},
+		{"8000/messages/1", func(_ ran, _ string, a readmeAnswer) error {
+			if a.ID != "1" || string(a.Payload) != body[1] {
+				return fmt.Errorf("want id 1 with the payload %s byte for byte", body[1])
+			}
+			return nil
+		}},
+		{"8000/stats", func(_ ran, _ string, a readmeAnswer) error {
+			if a.Total == nil || *a.Total != 3 || a.SendersCount != 1 ||
+				len(a.TopSenders) != 1 || a.TopSenders[0].Sender != "alice" || a.TopSenders[0].Count != 3 {
+				return errors.New("want total_messages 3, senders_count 1, top_senders alice 3")
+			}
+			return nil
+		}},
+	}
+
+	used := make([]int, len(checks))
+	for i, c := range ranCmds {
+		out := outputs[i]
+		if out != "" {
+			t.Logf("README.md:%d (run %d) %s\n    → %s", c.line, c.again+1, strings.ReplaceAll(c.text, "\\\n", ""), out)
+		}
+		var a readmeAnswer
+		isJSON := json.Unmarshal([]byte(out), &a) == nil
+		isCurl := strings.HasPrefix(c.text, "curl ")
+		if isCurl && (!isJSON || a.Title != "") {
+			t.Errorf("README.md:%d: %s\nanswered %s; want a JSON answer that is not a problem", c.line, c.text, out)
+		}
+		for k, ch := range checks {
+			if !strings.Contains(c.text, ch.match) {
+				continue
+			}
+			used[k]++
+			if err := ch.check(c, out, a); err != nil {
+				t.Errorf("README.md:%d: %s\nprinted %s\n%v", c.line, c.text, out, err)
+			}
+		}
+		if c.answer == "" || c.again > 0 {
+			continue
+		}
+		if strings.Contains(c.answer, `"next_cursor":"`) && nextLiteral != "" && !strings.Contains(c.answer, `"next_cursor":"`+nextLiteral+`"`) {
+			t.Errorf("README.md: NEXT=%s is not the next_cursor of the answer shown above it: %s", nextLiteral, c.answer)
+		}
+		stale, staleKey := "", ""
+		for key, why := range readmeStaleAnswers {
+			if strings.Contains(c.text, key) {
+				stale, staleKey = why, key
+			}
+		}
+		switch matches := readmeAnswerMatches(c.answer, out); {
+		case matches && stale != "":
+			t.Logf("README.md:%d now shows the right answer: delete %q from readmeStaleAnswers", c.line, staleKey)
+		case matches:
+		case stale != "":
+			t.Logf("README.md:%d: known stale answer comment (%s):\n  README: %s\n  prints: %s", c.line, stale, c.answer, out)
+		default:
+			t.Errorf("README.md:%d: %s\nprints: %s\nREADME: %s", c.line, c.text, out, c.answer)
+		}
+	}
+	for k, ch := range checks {
+		if used[k] == 0 {
+			t.Errorf("no README command contains %q any more; update TestReadmeCurlExamples", ch.match)
+		}
+	}
+	if t.Failed() {
+		_ = cmd.Process.Kill()
+		t.Logf("server log:\n%s", serverLog())
+	}
+}
