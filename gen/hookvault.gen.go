@@ -919,11 +919,18 @@ type GetLivenessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLivenessResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetLivenessResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -967,6 +974,8 @@ type GetReadinessResponse struct {
 	JSON200 *Health
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Health
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadinessResponse503Headers
 }
@@ -979,6 +988,11 @@ func (r GetReadinessResponse) GetJSON200() *Health {
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
 func (r GetReadinessResponse) GetJSON503() *Health {
 	return r.JSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetReadinessResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1496,6 +1510,13 @@ func ParseGetLivenessResponse(rsp *http.Response) (*GetLivenessResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
 	}
 
 	return response, nil
@@ -1528,6 +1549,13 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 			return nil, err
 		}
 		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -2298,6 +2326,23 @@ func (response GetLiveness200JSONResponse) VisitGetLivenessResponse(w http.Respo
 	return err
 }
 
+type GetLivenessdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetLivenessdefaultApplicationProblemPlusJSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadinessRequestObject struct {
 }
 
@@ -2339,6 +2384,23 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadinessdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetReadinessdefaultApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2964,84 +3026,85 @@ func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3HvrcttGlv+rnMJ//hXJC1EkJTkJVfNBtjVjbWLJY8nrTEyX0ASOiB4B3XB3QxTjUtU+zT7YPsnW6W7c",
-	"SFCSI2dma/3FJAg0zv38zkVfgljmhRQojA4mX4IUWYLKfnyHRi2Prgwq+pagjhUvDJcimATnGEuRaDAS",
+	"3HvrcttGlv+rnMJ//hXJC1EkJTkJVfNBtpWxNrHkseR1JqZLaAJHRI+Abri7IYpxqWqfZh9sn2TrdDdu",
+	"JCjJI2dma/3FJAg0zv38zkVfgljmhRQojA4mX4IUWYLKfnyHRi2Prgwq+pagjhUvDJcimATnGEuRaDAS",
 	"FowbmOGVVAiKHuFiPgjCAG9ZXmQYTA7CQMcp5oyOybngeZkHk2EYmGWBwSTgwuAcVXB3dxcGCnUhhUZL",
-	"wQuWvMPPJWpD32IpDAr7kRVFxmNGxOwWSs4yzP/tH5oo+9K8l2g2jGfBJCiYYjkaVDANMp5zMw0mIMp8",
+	"wQuWvMPPJWpD32IpDAr7kRVFxmNGxOwWSs4yzP/t75oo+9K8l2g2jGfBJCiYYjkaVDANMp5zMw0mIMp8",
 	"hgryUhP9wAzkUhsYDYfDIAy0YabUwWR/SJRyQycSQVBRVNPPZrI0k1nGxHVw1+b1Twqvgknw/3YbEe+6",
-	"X/XuW0e1Y7or2yNoyOUaFkqK+SGYFMHxA4LlqIGbAb3uBTKF6r1gpUml4r9h8vWyssJOuGazzD1+w7Ky",
-	"K0F6vUKWwNHbE6KquvsQNBq6eHlx9tPxKUhhKdWoblCReaCg+4CbjkxHjUw7pPcL9S4Mcq41F/N+4vyP",
+	"X/XuW0e1Y7or2yNoyOUaFkqK+SGYFMHxA4LlqIGbAb3uBTKF6r1gpUml4r9j8vWyssJOuGazzD1+w7Ky",
+	"K0F6vUKWwNHbE6KquvsQNBq6eHlx9vPxKUhhKdWoblCReaCg+4CbjkxHjUw7pPcL9S4Mcq41F/N+4vyP",
 	"MLOyACOvUTzldd9CixcpdughoVV0SuW0GtKnTZIlH2p544cPH3aOSpOiMKRNXPfJyJkCHZblf54GqZTX",
-	"N6zMzDSIgjZHnmdtFEn0zhJ/rJRUT/QycmQlWAZoD2sUcND2oZPqrnNnI8f+5j/KmwSUAm8LjA0mjjLr",
-	"N6fS/EWWInkiz0JCjlqzOcKCmxR4AtNgfzwNOva337B/Kg24F/9hLJ82NKVMg0m5Bp5Yrt+yZSZZciHl",
-	"z0zN8YnMKxcKYSaTJZluRmeSRTMBo+H+DwffP4fZ0qBuC2O01wjDx1I4FoabJVxICY6uP0w21i17yI3e",
-	"HP1y+eLs1d8vX/z94vg8stIiC+UxvhfshvGMvPKJAiNfr1SjDWVMrqFsjj90GRQyRlm37UAtoXmqoE3W",
-	"HyqvPkopcskbVGRNlAUc3YzQAkQWOexY6BCBdlBhJZy1btlEnb97t4VDLIHfINdxccMyviHV+R9B87lg",
-	"plT4T8hc3+Rd30zfFTErOSuRqEFIAzkzcdqBJJotNUiRLWGR8ji13vNeFErGZO2zDJ2H/0515Sy7kirf",
-	"hE3qn+Hfz89OCchR0IHReAKVLuOUKRaTcX539x1kUl4TT1dSwQznXAjL4RW4s1sqGI/bKmjx40PWg2r/",
-	"C8dsA9kUhiZQKFmgMkuYBhpFgmoatMT+LWj51mGTLMAKmqSnkF1rB/nsKT1AlS5ckRi8VeiyKKQymLzB",
-	"hLMLS/KToqp/FIh7mAYGb81ukTEunCgregmqigTap9tT27npoC3imlCwlIIl9Q+NtB1O2qLeilbJjkj8",
-	"0bPdZ1Y00fYgaBRtneY1ssyk9MmbGHfOFKcYX9tPLEk4nceyt507VvBhf0pgBsljkMWpha9coNZgDw9h",
-	"trS6HzTSkrN/YGysoLywvwQoqBD8GMjrIAxauSX4FK5h1NCCDa4oBnyszvjUc/wbl15feeP4ErAsO7sK",
-	"Jh/vV4x/7LzMc6aWwV24KrbCIad12H1h8XsLCOEti022BKZBYYz8xmH5LqVhcLszlzv+Iqlw8I4tPBXt",
-	"X3d4TkboSCB9BihimXAxd9Z7tyqbitB14XxqxPMzdzV1l8eEGWvB3GCuHzLlNYnVjqEUs98F3prLuFRa",
-	"9nQQ3jKtSUSRuyGywZhCBT0FBZvjIYgyy6qKMmPaXSZZ0g8OjhlV4kPWYtnqknOP5VQMrTtOE6HWPMRh",
-	"ibXLlf4vmVmXwIcUHWt1AcE0xDLPuaGYs/X+4uX2IUhFIMiJgGtD3FOyowOJMdwxPG9FpebdLpv01Xtd",
-	"6XDCE/7msGayS3ufuKpQtsbXu7+8hB/3D74HH7t9NrAIcMXeaiddlQwzsKBAaMtk4MIVMd7NQmAigQXd",
-	"ZCRc8dtOu+mxebVHWfb0S/6Ak/MkBJZp6chC+GXHlzE7JwlU/Stw6NVSanUn54NeLdXRcP2Fry8u3oK7",
-	"AWKZYIdNBwdWOmh19vqy1lPSqVQGtDNuitxEVaUhOqcrxPsBRkO/8el79XXv352AwitUKGKkEovkhsLw",
-	"K+4hweZ3tzPrQ75tfE62bNfiDCvT6jPcc2sOL2UpTJ+T+8u1k3Fhnu8HfbJ+rIe1nIsO76XJMNd/7VJz",
-	"xZU2l/dGkVOKkQsKJUKalHAs165iSzbGigfCZxhQsF197e87yfGuL79GrkYWl/65dX7fF+T0BgX4Wwhs",
-	"VBHUviUEEl8bgzwqn7XNoieZGWlYdulfpB/Fyaqpdk9YlU2X77BH9z166bOlDzhLpbw+imMsjKuZVsJu",
-	"6aBkj+NeqBKdNfmukU1KLCOEt/Rm5SC++1xL3nYH4pSJeQftzKTMkIkmRa5HOZ5U0ah75APhsgUeHwsX",
-	"Q5frGvbvkV6FxNZIPhMIC3cPJJjxG1TLAbzBfGZtEZfSRXxNUU8hAlMILMvkAhObDRrf3Agv1oVUiZlq",
-	"m0PI2RJmCJgXZtkNnSlmmewTXJ/0TxLMC2lQxEu4xiXEqdQoyHFcC58s8RAYKCyQESThSVWUeFWZBY9X",
-	"gjfemMvRqfp1/DkIg5zd/oxiTrB1fPCcimJRfR/dC1lW8YAkckwbLa2kjIzH+LUvfBQQWrcRS2hcKm6W",
-	"5xQ7nPpcr/+odCXXus14G7ezAE3QIaqHJhFsEexjOxoLpqykCQwraWy5tz2AD9ykIKSfJMRSXPF5aRWw",
-	"YXhgLY0JvSCj3B+OBtUAwDqlJbWxktSYgsQ/5yYtZ+d1K2qNj79y87qcfacrcEPxtcbtmr40rSOC9r/s",
-	"1IdFsBXplI0Pnv95Wg6He3GKt/YDUukaBlxY62VO+HRwMAl+2XldzpozdsYHz1v1d8F/QhuavTveQ/hr",
-	"vIXXb45e7py/PhofPK+UYSu1bvFWkvodPykjCVe+rjFWaEJAblJUUzEjv96KDpL90X//539F21SOcwG1",
-	"iCg7NDzXtw3gSCzbGnTnQsG0Rh1Ohe2fuYChaxMYwEuZF6VB4MbNGSIiKjaZlXgEUk1FJAsUWmeQzLWB",
-	"Hfdm2ElzFsM0+NOH4xevz85+ujw/fvnu+GIaRIOpmIoTAecLNp+jgvcnwAzsJjLWIaAwXg6VAJ49c6Q+",
-	"ewYpKgxtHGCNxicO1bE5TgVd1FVvwEr3O+2l7bpIDjnPlFxoD5LJ8XwL0bR7kIOp2Gwe56226YpZkJty",
-	"cSXXjaGei1XluV4N6Bx1SPj0xkJVZhwnUrgSjUgjwyA1MG8mU1HZRx3iNSDlBqDzrngrVVb9AUnImG5P",
-	"SsVm2XICDMa3t95tIUcm9FS0C0Terg+NJG+/tlq0MzRtU020qXsWwVZVmW0P4FXNqeOQ+Q5+zATp9Yrf",
-	"TsVWnSl1aE0247EhhNlc33bpzVKMCYyHw8OWENeO9ue6gcLGacLKoQfDPW/z7bmCswsK+0Jbj/dG8ebk",
-	"IgiDUmU+sOnJ7q51DFmqGAdSzXf9Q3qX7m1qpsYwgjC4QaWduQwHo8GQbqNTWMGDSbA3GA72KIEzk9rg",
-	"v5vaZtsuMU7f59iTx498OB4Ph7BIeYZVGURllpuYa1vzDeDEuE6arkE9ZhpD0NJKUxumDFmDUZxcF5Oq",
-	"9+47CtWh9pYyI+RWxtcUZwlxWNs4SSigo/mZ36BArYOV3YvxcHhPW7anHVtBM0Jkj+6H+iblhnZoiw0S",
-	"j10saaffYPLxUxjoqmETVLzY2tLGBDbXlNqdeoJP9HClKwtpH6ksL1Znt8wCaw0Lxa1nkAuTjQqWk6Zs",
-	"u5vxjD5bJYKkjLHgpEDXuKh077ckEsW4INcWAmN6v672abhFWoXu1dy7quv6ZNU1LWGdliaRC+HUSHhb",
-	"Kmx0+m1V/M4WFVTNses6z2g7JTgY7j2eBVfUkBD9nK2xiPO0NC5kEVNhM4XpZbk+YyPj7S61tUS67ZV9",
-	"uv3aZmpaz8xcOHuQhI7UO2/bSMU30MSpNBZGLg8hcmRFfnhju2xkzmsLKb97gnuPA9cmfb8Ht6vwXu/1",
-	"1ZvF2UwpfsMy10iFLZO6Eocn2yFc8czY8El+WbA5FxZ9+9R+jUuNBlzLeDAVtmUdtdrIEVwpmQOzqKfT",
-	"zDYS5miafrYUGLpjK6g8Fe7l+pC8nNPBZZZF6+1ueGs50Yb50YIPIAIXFTDQjkmcTAWDBcsIrdb4o7Nv",
-	"kLQiywznTHTQiMup3UDzM9fmTdOzqFfTtB2pbBB7garu1Vvo9rlEtWyQm93B6+wkJXhlM+/kYGirOLck",
-	"OBoOh2GzMzjq67H0lctdJdXNTrzhstR+uCAL9rncSKGfE3RWF1u15XD/hweLy/UqMFs2GrOWY5ssruSE",
-	"LadcO1vf3kRWXZ72k/WIkvd+qhxgs8aUUDUgld/psJQanqNDkXt7ez9uJpILW4w3ND5mYvFVpHkr/hqq",
-	"SmF49s2pWqRSN3Nb+t/mckcY3prQKRQTyLhBxbJsaYNNzDTuaBSaG36D2RK2ov8fhRBdRvbnz6U06AC9",
-	"VAkXjPBztcOgN/L4+QmW8empKMJNDz+2HqnbUZwiyWhlqDQJxsPx853RaGf848Xo+8n+/mT8w2Bv/8fR",
-	"6ODXphVTNXeIwM5EMXhzEY9PX/3tt7NXJ+OzV2+GZxfHt6cXJ7enF/L27G+PRyjtmWhPcjwTrqylOFLp",
-	"3YKUfSehvqNrSe62dpjtI6NHPLK+0ttAovsf7dlYs/z44PrQ424XcyVDd3tbHz/drWBubVY6t7qVt+tL",
-	"3cy9+4UndxvTd7vjSd4Q+Zl2FNpAbjciVkft3NjivDKw0O0A2Q2fpcFeAN1M2+/Nam1qeGIRhI/Z32ng",
-	"3R7qdrctOar81I7uaze1ncam9ehGJ/8yv73HXVtLD/fcteqoT3Pzr/Rav+ixoYKsm8X/dHfdH+4//Gi9",
-	"hPy/17//iha9rmw5Gw2KLaCyj3v83Sgek13SN99BGXgjbF9asjzzl3Q1C+2NDa/lAnImWim46h76NQll",
-	"Ry4uUrTHhDX6tn/lUT+91R4Wbof1wN6O3+w3C8V9FTGAn7AwUNohJMGGqpVpu99GMaGZLeEpJNmuIRca",
-	"lbGtG27qljy3XXxtmDAWv/TGJzcUfqp798yQH/DI9envygMHw8lwNBjSv9Gva4PMyXhlhPuxHquPe9y9",
-	"/nHU+nEmZzbhr05d9x4dHpzwNm40M8O14XGVyP+vZeULkpsOa+O34yBfCCsm5rjZZX0fxo6Npe7xwP9w",
-	"DW23xdGeqjTDH19xUYigPB2C3cJlxj/k1nTnhJRtjTwVUXfsGvlt0nY3vd0IbxetIeVdKgmWEPHETTXs",
-	"LqVroKpS1PtDtgWw6uKm6nDoyjsnDlxo/hvC1v5obzucis5m5tb+6GA7bPG7tT8cbYeeLyLZUb+1Px5v",
-	"D+CiJYpmO2MqOgjFRoi8O0YmfkKInBJdYRB5QiJbG1xjYdwYp4Ehk/bElk7o9h0cFazd3rS99bqnPwHC",
-	"I9HhVPSewyDhV3avx89y7CrUw+eRmrDwAw0n+TbE4xoyOZ9T1amB1dOGARzZM12ZbFybu6pI0U9D+toW",
-	"b6U23qaCerXrhUyWX9lWdGBnvbmXsyxDbZxhV5x0unuPx0t3YUAyO741yq3uNu+y12qzYHX3ubNLQCLT",
-	"bmmvfj3LXVDdHw+HYYsYLm4kj3FQMAtC41IpMppgEmCpKiI7M/ya2oItc/tnol/RclzZplhZViXDuHtK",
-	"fnOLE8raaFdwp013LFwfmrUl1dqGuWKZxrai2v3uu7C7ONM2iGZVptNl2/Aah/c3vOVrRVuv+fSkunNv",
-	"HiJp75VKtbLQA8hUxlFtPz4ZrqHd0SPS4Oofn9nnDh7zsp4/GaCHx+PHPLz+Vyj/2ry9vq7w8RPBoLX1",
-	"i9WkfiLmFHIIjVczaD+3buJPldSraQoldUuAutlc3TYTcT9mc+kykXFJHg9bUc6ukVJpVM0pU2OKye7u",
-	"aPz9YDgYDkaTH4bDoa1+3eh118E3R83a4pFjZIWJZm48aErlmo/1Rtw7ZH4L2HcFB3CKmGiIjrxt2pgx",
-	"Af93sW7vxK7Q+M0Tl6pkz3bOVLTWcw7dfYJu3LR70961senI01+Dq3X662kl+afqTj7s/ghIFaeojWJG",
-	"egxH/gMzljERo2rLyc9H1t9yLJJCcmH8iTZJVqcZKR1IVDeYgCyN5gl6vtxOjMdtUlkUs6QMNBXuBTNM",
-	"7CKIPZfsP0PT8IO3cVYmmFR9boQ5CnTLTX7sacNSxlGYjsTqPK6Du093/xMAAP//",
+	"N6zMzDSIgjZHnmdtFEn0zhJ/rJRUT/QycmQlWAZoD2sUcND2oZPqrnNnI8f+5j/KmwSUAm8LjA0mjjLY",
+	"YlAwwWNQGMsbVJiQ3TKxBCVLg8CEXqDSYFKut62XnUrzkyxF8kQJCQk5as3mCAtuUuAJTIP98TToWOt+",
+	"I6xTacC9+A8T0GlDU8ocz8ATy/VbtswkSy6k/IWpOT6ReeUCJ8xksiRDz+hMsn8mYDTc/+Hg++cwWxrU",
+	"bWGM9hph+MgLx8Jws4QLKcHR9YfJxjpxD7nRm6NfL1+cvfrb5Yu/XRyfR1ZaZM88xveC3TCekQ8/UWAU",
+	"GSrVaEP5lWsom+MPXb6FjFGObrtbS2ieKmiT9YfKq49SinPkaGRNlDMc3YywBUQWZ+xYoBGBdsBiJfi1",
+	"btlEnb97t4VaLIHfIDNyccMyviEx+h9B87lgplT4T8hz3+Rd30zfFTErGS6RqEFIAzkzcdoBMJotNUiR",
+	"LWGR8ji13vNeFErGZO2zDJ2H/4Pqyll2JVW+CcnUP8O/n5+dEuyjoAOj8QQqXcYpUywm4/zu7jvIpLwm",
+	"nq6kghnOuRCWwytwZ7dUMB63VdDix4esB9X+E8dsA9kUhiZQKFmgMkuYBhpFgmoatMT+LWj51mGTLMAK",
+	"mqSnkF1rBxDtKT2wli5ckRi8VeiyKKQymLzBhLMLS/KToqp/FIh7mAYGb81ukTEunCgregnYigTap9tT",
+	"27npoC3imlCwlIIl9Q+NtB1O2qLeilbJjkj80bPdZ1Y0EYGamgrrNK+RZSalT97EuHOmOMX42n5iScLp",
+	"PJa97dyxgib7UwIzSB6DLE4t2OUCtQZ7eAizpdX9oJGWnP0dY2MF5YX9JUBBZePHQF4HYdDKLcGncA3R",
+	"hhZscEUx4GN1xqee49+49PrKG8eXgGXZ2VUw+Xi/Yvxj52WeM7UM7sJVsRUOOa2D9AuL9ltACG9ZbLIl",
+	"ME1oFPmNQ/5dSsPgdmcud/xFUuHgHVt4Ktq/7vCcjNCRQPoMUMQy4WLurPduVTYVoevC+dSI5xfuKvAu",
+	"jwkz1oK5wVw/ZMprEqsdQylmvwu8NZdxqbTs6Te8ZVqTiCJ3Q2SDMYUKegoKNsdDEGWWVfVnxrS7TLKk",
+	"HxwcM6rEh6zFstUl5x7LqRhad5wmQq15iMMSa5cr/V8ysy6BDyk61uoCgmmIZZ5zQzFn6/3Fy+1DkCpx",
+	"hQtCxrUh7inZ0YHEGO4YnreiUvNul036qsOudDjhCX9zWDPZpb1PXFUoW+Pr3U8v4cf9g+/Bx26fDSwC",
+	"XLG32klXJcMMLCgQ2qIauHBFjHezEJhIYEE3GQlX/LbTnHpsXu1Rlj39kj/g5DwJgWVaOrIQft3xZczO",
+	"SQJVtwscerWUWt3J+aBXS3U0XH/h64uLt+BugFgm2GHTwYGVfludvb6sdaB0KpUB7YybIjdRVWmIzukK",
+	"8X6A0dBvfPpefd37dyeg8AoVihipxCK5oTD8intIsPnd7cz6kG8bn5Mt27U4w8q0+gz33JrDS1kK0+fk",
+	"/nLtZFyY5/tBn6wf62Et56LDe2kyzHVru9RccaXN5b1R5JRi5IJCiZAmJRzLtavYko2x4oHwGQYUbFdf",
+	"+4+d5HjXl18jVyOLS//cOr/vC3J6gwL8LQQ2qghq3xICia+NQR6Vz9pm0ZPMjDQsu/Qv0o/iZNVUuyes",
+	"yqbLd9ij+x699NnSB5ylUl4fxTEWxtVMK2G3dFCyx3EvVInOmnzXyCYllhHCW3qzchDffa4lb7sDccrE",
+	"vIN2ZlJmyESTItejHE+qaNQ98oFw2QKPj4WLoct1Dfv3SK9CYmsknwmEhbsHEsz4DarlAN5gPrO2iEvp",
+	"Ir6mqKcQgSkElmVygYnNBo1vboQX60KqxEy1zSHkbAkzBMwLs+yGzhSzTPYJrk/6JwnmhTQo4iVc4xLi",
+	"VGoU5Diu4U+WeAgMFBbICJLwpCpKvKrMgscrwRtvzOXoVP02/hyEQc5uf0ExJ9g6PnhORbGovo/uhSyr",
+	"eEASOaaNllZSRsZj/NoXPgoIrduIJTQuFTfLc4odTn1uMnBUupJr3Wa8jdvJgSboENUjlgi2CPaxHY0F",
+	"U1bSBIaVNLbc2x7AB25SENLPHWIprvi8tArYMGqwllY1vfeHo0E1LrBOaUltrCQ1piDxz7lJy9l53Ypa",
+	"4+Mv3LwuZ9/pCtxQfK1xu6YvTeuIoP2vO/VhEWxFOmXjg+d/npbD4V6c4q39gFS6hgEX1nqZEz4dHEyC",
+	"X3del7PmjJ3xwfNW/V3wn9GGZu+O9xD+Gm/h9Zujlzvnr4/GB88rZdhKrVu8laR+x0/KSMKVr2uMFZoQ",
+	"kJsU1VTMyK+3ooNkf/Tf//lf0TaV41xALSLKDg3P9W0DOBLLtgbduVAwrVGHU2H7Zy5g6NoEBvBS5kVp",
+	"ELhxc4aIiIpNZiUegVRTEckChdYZJHNtYMe9GXbSnMUwDf704fjF67Ozny/Pj1++O76YBtFgKqbiRMD5",
+	"gs3nqOD9CTADu4mMdQgojJdDJYBnzxypz55BigpDGwdYo/GJQ3VsjlNBF3XVG7DS/U57absukkPOMyUX",
+	"2oNkcjzfQjTtHuRgKjabx3mrbbpiFuSmXFzJdWOop2hVea5XAzpHHRI+vbFQlRnHiRSuRCPSyDBIDcyb",
+	"yVRU9lGHeA1IuQHovCveSpVVf0ASMqbbk1KxWbacAIPx7a13W8iRCT0V7QKRt+tDI8nbr60W7cRN21QT",
+	"beqeRbBVVWbbA3hVc+o4ZL6DHzNBer3it1OxVWdKHVqTzXhsCGE217dderMUYwLj4fCwJcS1o/25bqCw",
+	"cZqwcujBcM/bfHuu4OyCwr7Q1uO9Ubw5uQjCoFSZD2x6srtrHUOWKsaBVPNd/5DepXubmqkxjCAMblBp",
+	"Zy7DwWgwpNvoFFbwYBLsDYaDPUrgzKQ2+O+mttm2S4zT9zn25PEjH47HwyEsUp5hVQZRmeXm69rWfAM4",
+	"Ma6TpmtQj5nGELS00tSGKUPWYBQn17XTTtt79x2F6lB7S5kRcivja4qzhDisbZwkFNDR/MJvUKDWwcqm",
+	"xng4vKct29OOraAZIbJH90N9k3JDO7TFBonHrqHYG6+sljacXbOx6wbR7YQdTD5+CgNdtXiCintbjdoo",
+	"wuaawIBTaPCJHq60a0HwI9XrFeEsnVkormGhuPUlcnqyasFy0q1tkDOe0WerdpCUYxacVO5aHZW1+C2M",
+	"RDEuKBgIgTG9X1f7Otxis0L36vpd1ad9srKbJrJOS5PIhXCKJ4QuFTZW8G2N4p0tQ6j+Y9d1ZtLWKA6G",
+	"e49nwZVBJEQ/mWss4jwtjQtyxFTYzG16Wa7P2Mh4u69tLZFue2Wfbr+2mbPWUzYXAB8koSP1zts2UvEN",
+	"NHEqjQWey0OIHFmRH/fYvhyZ89rCyxNmvt/Q5WsnuN/n25V+r7/7CtFieaYUv2GZa9bClkldGcWT7RCu",
+	"eGZsiCZPLticC4vwPXy4xqVGA64tPZgK2xaPWq3qCK6UzIFZZNVpmBsJczRNz1wKDN2xFRyfCvdyfUhx",
+	"gdPBZZZF6y11eGs50Yb58YUPOQIXFfjQjkmcTAWDBcsIEdcYp7PTkLRi0QznTHQQj8vb3dD0C9fmTdMX",
+	"qZfltB3bbBB7gaqeB1h4+LlEtWzQod0K7GxJ1UZ0MLSVoltbHA2Hw7DZYhz19XH6SvKukuqGKt5wWWo/",
+	"wJAF+1xupNDPIjrLlK36dbj/w4MF7HqlmS0bjVnLsY0cV9bCllOund9vbyKrLoH7yXpEWX0/VQ4UWmNK",
+	"qOKQyu+NWEoNz9Eh1b29vR83E8mFLfgbGh8zFfkq0rwVfw1VpTA8++ZULVKpm9kw/W+zvyMMb03oFIoJ",
+	"ZNygYlm2tMEmZhp3NArNDb/BbAlb0f+PQoguI/vz51IadEWDVAkXjDB6tSehN/L4+QmW8empuMNNKD+2",
+	"HqlbXpwiyWhlcDUJxsPx853RaGf848Xo+8n+/mT8w2Bv/8fR6OC3pt1TNZCIwM7UMnhzEY9PX/3197NX",
+	"J+OzV2+GZxfHt6cXJ7enF/L27K+PxzTtuWtPOj0TrnSmOFLp3cKafSeh+5Nea6vaPjJ6xCPrS8YNiLr/",
+	"0Z6tuCdn6G7/7OOnuxWUrs1Kd1i38nZ9qZu5d7/w5G5j+m53VckbIj83j0IbyO3Wxeo4nxvbAKgMLHR7",
+	"RnaLaGmwF3I3E/17s1qbGp5YBOFj9ncaeLdPu91tfY4qP7XrAbWb2m5m095045l/md/e466txYp77lp1",
+	"1Ke5+Vd6rV8m2VCl1g3pf7q77g/3H360XnT+3+vff0GLXlc2qY0GxRZQ2cc9/m4Uj8ku6Zvv0gy8EbYv",
+	"LVme+Uu6mrf2xobXcgE5E60UXHUo/SqGsmMdFynao8gafdu/O6mf3moPJLfDeinAjvjsNwvFfRUxgJ+x",
+	"MFDaQSfBhqpdajvsRjGhmS36KSTZziQXGpWx7SFu6rY/t5MCbZgwFr/0xic3eH6qe/fMqR/wyPUJ88oD",
+	"B8PJcDQY0r/Rb2vD0sl4ZUz8sR7dj3vcvf5x1PpxJmc24a9OdvceHR6c8DZuTTPDteFxlcj/r2XlC5Kb",
+	"DmvjtyMnXwgrJua42WV958aOpqXu8cD/cE1ztynSntw0AyZfcVGIoDwdgt30ZcY/5FaB54SUbY08FVF3",
+	"tBv5jdV2x77dbG8XrSHlXSoJlhDxxE1O7L6ma9KqUtQ7SrYFsOripuqJ6Mo7Jw5caP47wtb+aG87nIrO",
+	"9ufW/uhgO2zxu7U/HG2Hni8i2VG/tT8ebw/goiWKZgNkKjoIxUaIvDuqJn5CiJwSXWEQeUIiWxtcY2Hc",
+	"qKiBIZP2VJhO6PYdHBWs3RC1/ft6bjABwiPR4VT0nsMg4Vd2d8jPi+y61cPnkZqw8EMTJ/k2xOMaMjmf",
+	"U9WpgdUTjQEc2TNdmWxcK72qSNFPXPraFm+lNt6mgnp97IVMll/ZiHRgZ70dmLMsQ22cYVecdPqBj8dL",
+	"d2FAMju+NcqtBzfvstdqs2B1v7qzr0Ai024xsH49y11Q3R8Ph2GLGC5uJI9xUDALQuNSKTKaYBJgqSoi",
+	"O3sCNbUFW+b2D1e/okm5srGxshBLhnH3lPzmljOUtdGu4E6b7li4PphrS6q1cXPFMo1tRbU75Hdhdzmn",
+	"bRDNOk6ny7bhNQ7vb3jL14q2XiXqSXXn3jxE0t5dlWplaQiQqYyj2n58MlxDu6NHpMHVP3Czzx085mU9",
+	"f5ZAD4/Hj3l4/S9d/rV5e30l4uMngkFrKx6rSf1EzCnkEBqv5tx+Nt7EnyqpV/MXSuqWAHWzubptpu5+",
+	"lOfSZSLjkjwetqKcXSOl0qiahabGFJPd3dH4+8FwMByMJj8Mh0Nb/brx7q6Db46ateUmx8gKE81setCU",
+	"yjUf6424d8j8prHvCg7gFDHREB1527QxYwL+L3Xdbotd0/HbLS5VyZ4NoKlorQAduvsE3bhpv6e9z2PT",
+	"kae/Blfr9NfzTfJP1Z182B0VkCpOURvFjPQYjvwHZixjIkbVlpOfj6y/5VgkheTC+BNtkqxOM1I6kKhu",
+	"MAFZGs0T9Hy5vRuP26SyKGZJGWgq3AtmmNhlE3su2X+GpuEHb+OsTDCp+twIcxToFqj8oNSGpYyjMB2J",
+	"1XlcB3ef7v4nAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
