@@ -133,7 +133,7 @@ func recorder(t *testing.T) (url string, got func() []received) {
 
 func TestClientOptions(t *testing.T) {
 	url, got := recorder(t)
-	verifier, err := signature.NewVerifier([][]byte{[]byte("opt-secret")})
+	verifier, err := signature.NewVerifier([][]byte{[]byte("opt-secret")}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -337,7 +337,8 @@ type ClientInterface interface {
 
 	// PostWebhookWithBody Ingest one signed webhook message
 	//
-	// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+	// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+	// `webhook-*` or `svix-*` header is present), validates the JSON against the
 	// `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 	//
 	// The checks run in this order, and the first that fails answers: body size (413),
@@ -355,7 +356,8 @@ type ClientInterface interface {
 
 	// PostWebhook Ingest one signed webhook message
 	//
-	// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+	// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+	// `webhook-*` or `svix-*` header is present), validates the JSON against the
 	// `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 	//
 	// The checks run in this order, and the first that fails answers: body size (413),
@@ -462,7 +464,8 @@ func (c *Client) GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*
 
 // PostWebhookWithBody Ingest one signed webhook message
 //
-// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+// `webhook-*` or `svix-*` header is present), validates the JSON against the
 // `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 //
 // The checks run in this order, and the first that fails answers: body size (413),
@@ -490,7 +493,8 @@ func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, bo
 
 // PostWebhook Ingest one signed webhook message
 //
-// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+// `webhook-*` or `svix-*` header is present), validates the JSON against the
 // `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 //
 // The checks run in this order, and the first that fails answers: body size (413),
@@ -879,7 +883,8 @@ type ClientWithResponsesInterface interface {
 
 	// PostWebhookWithBodyWithResponse Ingest one signed webhook message
 	//
-	// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+	// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+	// `webhook-*` or `svix-*` header is present), validates the JSON against the
 	// `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 	//
 	// The checks run in this order, and the first that fails answers: body size (413),
@@ -897,7 +902,8 @@ type ClientWithResponsesInterface interface {
 
 	// PostWebhookWithResponse Ingest one signed webhook message
 	//
-	// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+	// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+	// `webhook-*` or `svix-*` header is present), validates the JSON against the
 	// `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 	//
 	// The checks run in this order, and the first that fails answers: body size (413),
@@ -1443,7 +1449,8 @@ func (c *ClientWithResponses) GetStatsWithResponse(ctx context.Context, reqEdito
 
 // PostWebhookWithBodyWithResponse Ingest one signed webhook message
 //
-// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+// `webhook-*` or `svix-*` header is present), validates the JSON against the
 // `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 //
 // The checks run in this order, and the first that fails answers: body size (413),
@@ -1467,7 +1474,8 @@ func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Contex
 
 // PostWebhookWithResponse Ingest one signed webhook message
 //
-// Verifies the HMAC-SHA256 signature of the raw body, validates the JSON against the
+// Verifies the signature of the raw body (`X-Signature`, or Standard Webhooks when any
+// `webhook-*` or `svix-*` header is present), validates the JSON against the
 // `WebhookMessage` schema and stores the message exactly once, keyed by `id`.
 //
 // The checks run in this order, and the first that fails answers: body size (413),
@@ -3026,85 +3034,93 @@ func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3HvrcttGlv+rnMJ//hXJC1EkJTkJVfNBtpWxNrHkseR1JqZLaAJHRI+Abri7IYpxqWqfZh9sn2TrdDdu",
-	"JCjJI2dma/3FJAg0zv38zkVfgljmhRQojA4mX4IUWYLKfnyHRi2Prgwq+pagjhUvDJcimATnGEuRaDAS",
-	"FowbmOGVVAiKHuFiPgjCAG9ZXmQYTA7CQMcp5oyOybngeZkHk2EYmGWBwSTgwuAcVXB3dxcGCnUhhUZL",
-	"wQuWvMPPJWpD32IpDAr7kRVFxmNGxOwWSs4yzP/t75oo+9K8l2g2jGfBJCiYYjkaVDANMp5zMw0mIMp8",
-	"hgryUhP9wAzkUhsYDYfDIAy0YabUwWR/SJRyQycSQVBRVNPPZrI0k1nGxHVw1+b1Twqvgknw/3YbEe+6",
-	"X/XuW0e1Y7or2yNoyOUaFkqK+SGYFMHxA4LlqIGbAb3uBTKF6r1gpUml4r9j8vWyssJOuGazzD1+w7Ky",
-	"K0F6vUKWwNHbE6KquvsQNBq6eHlx9vPxKUhhKdWoblCReaCg+4CbjkxHjUw7pPcL9S4Mcq41F/N+4vyP",
-	"MLOyACOvUTzldd9CixcpdughoVV0SuW0GtKnTZIlH2p544cPH3aOSpOiMKRNXPfJyJkCHZblf54GqZTX",
-	"N6zMzDSIgjZHnmdtFEn0zhJ/rJRUT/QycmQlWAZoD2sUcND2oZPqrnNnI8f+5j/KmwSUAm8LjA0mjjLY",
-	"YlAwwWNQGMsbVJiQ3TKxBCVLg8CEXqDSYFKut62XnUrzkyxF8kQJCQk5as3mCAtuUuAJTIP98TToWOt+",
-	"I6xTacC9+A8T0GlDU8ocz8ATy/VbtswkSy6k/IWpOT6ReeUCJ8xksiRDz+hMsn8mYDTc/+Hg++cwWxrU",
-	"bWGM9hph+MgLx8Jws4QLKcHR9YfJxjpxD7nRm6NfL1+cvfrb5Yu/XRyfR1ZaZM88xveC3TCekQ8/UWAU",
-	"GSrVaEP5lWsom+MPXb6FjFGObrtbS2ieKmiT9YfKq49SinPkaGRNlDMc3YywBUQWZ+xYoBGBdsBiJfi1",
-	"btlEnb97t4VaLIHfIDNyccMyviEx+h9B87lgplT4T8hz3+Rd30zfFTErGS6RqEFIAzkzcdoBMJotNUiR",
-	"LWGR8ji13vNeFErGZO2zDJ2H/4Pqyll2JVW+CcnUP8O/n5+dEuyjoAOj8QQqXcYpUywm4/zu7jvIpLwm",
-	"nq6kghnOuRCWwytwZ7dUMB63VdDix4esB9X+E8dsA9kUhiZQKFmgMkuYBhpFgmoatMT+LWj51mGTLMAK",
-	"mqSnkF1rBxDtKT2wli5ckRi8VeiyKKQymLzBhLMLS/KToqp/FIh7mAYGb81ukTEunCgregnYigTap9tT",
-	"27npoC3imlCwlIIl9Q+NtB1O2qLeilbJjkj80bPdZ1Y0EYGamgrrNK+RZSalT97EuHOmOMX42n5iScLp",
-	"PJa97dyxgib7UwIzSB6DLE4t2OUCtQZ7eAizpdX9oJGWnP0dY2MF5YX9JUBBZePHQF4HYdDKLcGncA3R",
-	"hhZscEUx4GN1xqee49+49PrKG8eXgGXZ2VUw+Xi/Yvxj52WeM7UM7sJVsRUOOa2D9AuL9ltACG9ZbLIl",
-	"ME1oFPmNQ/5dSsPgdmcud/xFUuHgHVt4Ktq/7vCcjNCRQPoMUMQy4WLurPduVTYVoevC+dSI5xfuKvAu",
-	"jwkz1oK5wVw/ZMprEqsdQylmvwu8NZdxqbTs6Te8ZVqTiCJ3Q2SDMYUKegoKNsdDEGWWVfVnxrS7TLKk",
-	"HxwcM6rEh6zFstUl5x7LqRhad5wmQq15iMMSa5cr/V8ysy6BDyk61uoCgmmIZZ5zQzFn6/3Fy+1DkCpx",
-	"hQtCxrUh7inZ0YHEGO4YnreiUvNul036qsOudDjhCX9zWDPZpb1PXFUoW+Pr3U8v4cf9g+/Bx26fDSwC",
-	"XLG32klXJcMMLCgQ2qIauHBFjHezEJhIYEE3GQlX/LbTnHpsXu1Rlj39kj/g5DwJgWVaOrIQft3xZczO",
-	"SQJVtwscerWUWt3J+aBXS3U0XH/h64uLt+BugFgm2GHTwYGVfludvb6sdaB0KpUB7YybIjdRVWmIzukK",
-	"8X6A0dBvfPpefd37dyeg8AoVihipxCK5oTD8intIsPnd7cz6kG8bn5Mt27U4w8q0+gz33JrDS1kK0+fk",
-	"/nLtZFyY5/tBn6wf62Et56LDe2kyzHVru9RccaXN5b1R5JRi5IJCiZAmJRzLtavYko2x4oHwGQYUbFdf",
-	"+4+d5HjXl18jVyOLS//cOr/vC3J6gwL8LQQ2qghq3xICia+NQR6Vz9pm0ZPMjDQsu/Qv0o/iZNVUuyes",
-	"yqbLd9ij+x699NnSB5ylUl4fxTEWxtVMK2G3dFCyx3EvVInOmnzXyCYllhHCW3qzchDffa4lb7sDccrE",
-	"vIN2ZlJmyESTItejHE+qaNQ98oFw2QKPj4WLoct1Dfv3SK9CYmsknwmEhbsHEsz4DarlAN5gPrO2iEvp",
-	"Ir6mqKcQgSkElmVygYnNBo1vboQX60KqxEy1zSHkbAkzBMwLs+yGzhSzTPYJrk/6JwnmhTQo4iVc4xLi",
-	"VGoU5Diu4U+WeAgMFBbICJLwpCpKvKrMgscrwRtvzOXoVP02/hyEQc5uf0ExJ9g6PnhORbGovo/uhSyr",
-	"eEASOaaNllZSRsZj/NoXPgoIrduIJTQuFTfLc4odTn1uMnBUupJr3Wa8jdvJgSboENUjlgi2CPaxHY0F",
-	"U1bSBIaVNLbc2x7AB25SENLPHWIprvi8tArYMGqwllY1vfeHo0E1LrBOaUltrCQ1piDxz7lJy9l53Ypa",
-	"4+Mv3LwuZ9/pCtxQfK1xu6YvTeuIoP2vO/VhEWxFOmXjg+d/npbD4V6c4q39gFS6hgEX1nqZEz4dHEyC",
-	"X3del7PmjJ3xwfNW/V3wn9GGZu+O9xD+Gm/h9Zujlzvnr4/GB88rZdhKrVu8laR+x0/KSMKVr2uMFZoQ",
-	"kJsU1VTMyK+3ooNkf/Tf//lf0TaV41xALSLKDg3P9W0DOBLLtgbduVAwrVGHU2H7Zy5g6NoEBvBS5kVp",
-	"ELhxc4aIiIpNZiUegVRTEckChdYZJHNtYMe9GXbSnMUwDf704fjF67Ozny/Pj1++O76YBtFgKqbiRMD5",
-	"gs3nqOD9CTADu4mMdQgojJdDJYBnzxypz55BigpDGwdYo/GJQ3VsjlNBF3XVG7DS/U57absukkPOMyUX",
-	"2oNkcjzfQjTtHuRgKjabx3mrbbpiFuSmXFzJdWOop2hVea5XAzpHHRI+vbFQlRnHiRSuRCPSyDBIDcyb",
-	"yVRU9lGHeA1IuQHovCveSpVVf0ASMqbbk1KxWbacAIPx7a13W8iRCT0V7QKRt+tDI8nbr60W7cRN21QT",
-	"beqeRbBVVWbbA3hVc+o4ZL6DHzNBer3it1OxVWdKHVqTzXhsCGE217dderMUYwLj4fCwJcS1o/25bqCw",
-	"cZqwcujBcM/bfHuu4OyCwr7Q1uO9Ubw5uQjCoFSZD2x6srtrHUOWKsaBVPNd/5DepXubmqkxjCAMblBp",
-	"Zy7DwWgwpNvoFFbwYBLsDYaDPUrgzKQ2+O+mttm2S4zT9zn25PEjH47HwyEsUp5hVQZRmeXm69rWfAM4",
-	"Ma6TpmtQj5nGELS00tSGKUPWYBQn17XTTtt79x2F6lB7S5kRcivja4qzhDisbZwkFNDR/MJvUKDWwcqm",
-	"xng4vKct29OOraAZIbJH90N9k3JDO7TFBonHrqHYG6+sljacXbOx6wbR7YQdTD5+CgNdtXiCintbjdoo",
-	"wuaawIBTaPCJHq60a0HwI9XrFeEsnVkormGhuPUlcnqyasFy0q1tkDOe0WerdpCUYxacVO5aHZW1+C2M",
-	"RDEuKBgIgTG9X1f7Otxis0L36vpd1ad9srKbJrJOS5PIhXCKJ4QuFTZW8G2N4p0tQ6j+Y9d1ZtLWKA6G",
-	"e49nwZVBJEQ/mWss4jwtjQtyxFTYzG16Wa7P2Mh4u69tLZFue2Wfbr+2mbPWUzYXAB8koSP1zts2UvEN",
-	"NHEqjQWey0OIHFmRH/fYvhyZ89rCyxNmvt/Q5WsnuN/n25V+r7/7CtFieaYUv2GZa9bClkldGcWT7RCu",
-	"eGZsiCZPLticC4vwPXy4xqVGA64tPZgK2xaPWq3qCK6UzIFZZNVpmBsJczRNz1wKDN2xFRyfCvdyfUhx",
-	"gdPBZZZF6y11eGs50Yb58YUPOQIXFfjQjkmcTAWDBcsIEdcYp7PTkLRi0QznTHQQj8vb3dD0C9fmTdMX",
-	"qZfltB3bbBB7gaqeB1h4+LlEtWzQod0K7GxJ1UZ0MLSVoltbHA2Hw7DZYhz19XH6SvKukuqGKt5wWWo/",
-	"wJAF+1xupNDPIjrLlK36dbj/w4MF7HqlmS0bjVnLsY0cV9bCllOund9vbyKrLoH7yXpEWX0/VQ4UWmNK",
-	"qOKQyu+NWEoNz9Eh1b29vR83E8mFLfgbGh8zFfkq0rwVfw1VpTA8++ZULVKpm9kw/W+zvyMMb03oFIoJ",
-	"ZNygYlm2tMEmZhp3NArNDb/BbAlb0f+PQoguI/vz51IadEWDVAkXjDB6tSehN/L4+QmW8empuMNNKD+2",
-	"HqlbXpwiyWhlcDUJxsPx853RaGf848Xo+8n+/mT8w2Bv/8fR6OC3pt1TNZCIwM7UMnhzEY9PX/3197NX",
-	"J+OzV2+GZxfHt6cXJ7enF/L27K+PxzTtuWtPOj0TrnSmOFLp3cKafSeh+5Nea6vaPjJ6xCPrS8YNiLr/",
-	"0Z6tuCdn6G7/7OOnuxWUrs1Kd1i38nZ9qZu5d7/w5G5j+m53VckbIj83j0IbyO3Wxeo4nxvbAKgMLHR7",
-	"RnaLaGmwF3I3E/17s1qbGp5YBOFj9ncaeLdPu91tfY4qP7XrAbWb2m5m095045l/md/e466txYp77lp1",
-	"1Ke5+Vd6rV8m2VCl1g3pf7q77g/3H360XnT+3+vff0GLXlc2qY0GxRZQ2cc9/m4Uj8ku6Zvv0gy8EbYv",
-	"LVme+Uu6mrf2xobXcgE5E60UXHUo/SqGsmMdFynao8gafdu/O6mf3moPJLfDeinAjvjsNwvFfRUxgJ+x",
-	"MFDaQSfBhqpdajvsRjGhmS36KSTZziQXGpWx7SFu6rY/t5MCbZgwFr/0xic3eH6qe/fMqR/wyPUJ88oD",
-	"B8PJcDQY0r/Rb2vD0sl4ZUz8sR7dj3vcvf5x1PpxJmc24a9OdvceHR6c8DZuTTPDteFxlcj/r2XlC5Kb",
-	"DmvjtyMnXwgrJua42WV958aOpqXu8cD/cE1ztynSntw0AyZfcVGIoDwdgt30ZcY/5FaB54SUbY08FVF3",
-	"tBv5jdV2x77dbG8XrSHlXSoJlhDxxE1O7L6ma9KqUtQ7SrYFsOripuqJ6Mo7Jw5caP47wtb+aG87nIrO",
-	"9ufW/uhgO2zxu7U/HG2Hni8i2VG/tT8ebw/goiWKZgNkKjoIxUaIvDuqJn5CiJwSXWEQeUIiWxtcY2Hc",
-	"qKiBIZP2VJhO6PYdHBWs3RC1/ft6bjABwiPR4VT0nsMg4Vd2d8jPi+y61cPnkZqw8EMTJ/k2xOMaMjmf",
-	"U9WpgdUTjQEc2TNdmWxcK72qSNFPXPraFm+lNt6mgnp97IVMll/ZiHRgZ70dmLMsQ22cYVecdPqBj8dL",
-	"d2FAMju+NcqtBzfvstdqs2B1v7qzr0Ai024xsH49y11Q3R8Ph2GLGC5uJI9xUDALQuNSKTKaYBJgqSoi",
-	"O3sCNbUFW+b2D1e/okm5srGxshBLhnH3lPzmljOUtdGu4E6b7li4PphrS6q1cXPFMo1tRbU75Hdhdzmn",
-	"bRDNOk6ny7bhNQ7vb3jL14q2XiXqSXXn3jxE0t5dlWplaQiQqYyj2n58MlxDu6NHpMHVP3Czzx085mU9",
-	"f5ZAD4/Hj3l4/S9d/rV5e30l4uMngkFrKx6rSf1EzCnkEBqv5tx+Nt7EnyqpV/MXSuqWAHWzubptpu5+",
-	"lOfSZSLjkjwetqKcXSOl0qiahabGFJPd3dH4+8FwMByMJj8Mh0Nb/brx7q6Db46ateUmx8gKE81setCU",
-	"yjUf6424d8j8prHvCg7gFDHREB1527QxYwL+L3Xdbotd0/HbLS5VyZ4NoKlorQAduvsE3bhpv6e9z2PT",
-	"kae/Blfr9NfzTfJP1Z182B0VkCpOURvFjPQYjvwHZixjIkbVlpOfj6y/5VgkheTC+BNtkqxOM1I6kKhu",
-	"MAFZGs0T9Hy5vRuP26SyKGZJGWgq3AtmmNhlE3su2X+GpuEHb+OsTDCp+twIcxToFqj8oNSGpYyjMB2J",
-	"1XlcB3ef7v4nAAD//w==",
+	"3HzrctvIlf+rdOGff43khSiSkjwzVOWDbCuxdmzJseT1JKZLaAJHZEdAN9zd4GVcqtqn2QfbJ9k6pxs3",
+	"EpTkyJNs7XwZEQQa535+50J/DWKV5UqCtCYYfQ1mwBPQ9Od7sHp1cmNB46cETKxFboWSwSi4hFjJxDCr",
+	"2IILyyZwozQwjY8IOe0FYQBLnuUpBKOjMDDxDDKOx2RCiqzIglE/DOwqh2AUCGlhCjq4u7sLAw0mV9IA",
+	"UfCCJ+/hSwHG4qdYSQuS/uR5noqYIzH7uVaTFLJ/+7tByr7W70WaLRdpMApyrnkGFjQbB6nIhB0HIyaL",
+	"bAKaZYVB+hm3LFPGskG/3w/CwFhuCxOMDvtIqbB4IhLESooq+vlEFXY0Sbm8De6avP5Bw00wCv7ffi3i",
+	"ffet2X/nqHZMt2V7wmpyhWELreT0mNkZMMcPkzwDw4Tt4eteANegP0he2JnS4jdIvl1WJOxEGD5J3eNz",
+	"nhZtCeLrNfCEnbw7Q6rKu4+ZAYsXr68ufjk9Z0oSpQb0HDSaB0i8jwnbkumglmmL9G6h3oVBJowRctpN",
+	"nP+STUgWzKpbkE953ffQ4tUMWvSg0Eo6lXZaDfGvbZJFH2p448ePH/dOCjsDaVGbsOmTkTMFPCzN/jgO",
+	"ZkrdznmR2nEQBU2OPM/GapToHRF/qrXST/QydGQtecqADqsVcNT0obPyrktnI6f+5t/LmyQrJCxziC0k",
+	"jjK2w1nOpYiZhljNQUOCdsvlimlVWGBcmgVow+xMmF3ysnNl/6QKmTxRQlKxDIzhU2ALYWdMJGwcHA7H",
+	"QctaD2thnSvL3It/NwGd1zTNuOOZiYS4fsdXqeLJlVJvuJ7CE5nXLnCyiUpWaOgpnon2zyUb9A9/Ovrx",
+	"OZusLJimMAYHtTB85GWn0gq7YldKMUfX7yYbcuIOcqO3J79ev7h49dfrF3+9Or2MSFpozyKGD5LPuUjR",
+	"h58oMIwMpWqMxfwqDCvq449dvmUpxxzddLeG0DxVrEnW7yqvLkoxzqGjoTVhznB0c8QWLCKcsUdAI2LG",
+	"AYu14Ne4ZRt1/u79BmohAr9DZhRyzlOxJTH6L5kRU8ltoeGfkOe+y7u+m75LYtYyXKLAMKksy7iNZy0A",
+	"Y/jKMCXTFVvMRDwj7/kgc61itPZJCs7D/0F1ZTy9UTrbhmSqr9m/X16cI+zDoMMGwxErdRnPuOYxGucP",
+	"dz+wVKlb5OlGaTaBqZCSOLxh7uyGCobDpgoa/PiQ9aDa/yQg3UI2hqERy7XKQdsVGwcGZAJ6HDTE/j1o",
+	"+d5hEy2ABI3S08BvjQOIdEoHrMULNygGbxWmyHOlLSRvIRH8ikh+UlT1jzLkno0DC0u7n6dcSCfKkl4E",
+	"tjJhzdPp1GZuOmqKuCKUEaWMSP1dI22Lk6aod6J1siMUf/Rs/xmJJkJQU1FBTvMaeGpn+Jc3MeGcKZ5B",
+	"fEt/8SQReB5P37XuWEOT3SmBW0CPAR7PCOwKCcYwOjxkkxXpvldLS03+DrElQXlhfw1AYtn4KVC3QRg0",
+	"ckvwOdxAtCGBDaExBnwqz/jccfxbl15feeP4GvA0vbgJRp/uV4x/7LLIMq5XwV24LrbcIadNkH5FaL8B",
+	"hGDJY5uuGDeIRkHMHfJvUxoGy72p2vMXUYW993zhqWh+uycyNEJHAuozABmrRMips967ddmUhG4K53Mt",
+	"njfCVeBtHhNuyYKFhcw8ZMobEqscQ2tOnyUs7XVcaKM6+g3vuDEoosjdEFEwxlCBT7GcT+GYySJNy/oz",
+	"5cZdRlniFw6OWV3AQ9ZCbLXJucdySoY2HaeOUBse4rDExuVS/9fcbkrg4wwca1UBwQ2LVZYJizFn58PV",
+	"y91jpnTiChdgqTAWucdkhwciY7BnRdaISvW7XTbpqg7b0hGIJ/zNYcVkm/YucZWhbIOv9396yX4+PPqR",
+	"+djtswEhwDV7q5x0XTLcsgUGQiqqmZCuiPFuFjIuE7bAm6xiN2LZak49Nq92KItOvxYPOLlIQsZToxxZ",
+	"wH7d82XM3lnCym4Xc+iVKCXdqWmvU0tVNNx84eurq3fM3cBilUCLTQcH1vptVfb6utGBMjOlLTPOuDFy",
+	"I1WlhvCcthDvBxg1/dan7/XXfXh/xjTcgAYZA5ZYKDeQVtwIDwm2v7uZWR/ybetzMrFdiTMsTavLcC/J",
+	"HF6qQtouJ/eXKycT0j4/DLpk/VgPazgXHt5Jk+WuW9um5kZoY6/vjSLnGCMXGEqksjPEscK4ii3ZGise",
+	"CJ9hgMF2/bX/2EmOd3P9LXK1Kr/2z23y+yFHp7cgmb8FwUYZQektIUPxNTHIo/JZ0yw6kplVlqfX/kXm",
+	"UZysm2r7hHXZtPkOO3TfoZcuW/oIk5lStydxDLl1NdNa2C0clOxw3CtdgLMm3zWipMRTRHgrb1YO4ru/",
+	"K8lTdyCecTltoZ2JUilwWafIzSgnkjIatY98IFw2wONj4WLocl3N/j3SK5HYBskXEtjC3cMSSMUc9KrH",
+	"3kI2IVuElXIR32DU0wCMa2A8TdUCEsoGtW9uhRebQirFjLXNMcv4ik2AQZbbVTt0ziBNVZfguqR/lkCW",
+	"KwsyXrFbWLF4pgxIdBzX8EdLPGacaciBIyQRSVmUeFXZhYjXgjfM7fXgXP9t+CUIg4wv34CcImwdHj3H",
+	"oliWnwf3QpZ1PKCQHNtES2spIxUxfOsLHwWENm2ECI0LLezqEmOHU5+bDJwUruTatBlv4zQ5MAgdomrE",
+	"ErEdhH18z0DONUkawbBWlsq93R77KOyMSeXnDrGSN2JakAK2jBrI0sqm92F/0CvHBeSURGptJTNrcxT/",
+	"VNhZMbmsWlEbfPxZ2NfF5AdTghuMrxVuN/ihbh0htP91rzosYjuRmfHh0fM/jot+/yCewZL+ACxdw0BI",
+	"sl7uhI8HB6Pg173XxaQ+Y2949LxRf+fiF1j5oCATrhPvuh1J49Olv4WV93zeQa7NaH9/sVj0yhO8Y5te",
+	"rLLdEVOS+pyZ0sBMzmOoNTSW0XwQOlYm3MDzQ88NA2m1ABO60hgl475nr9+evNy7fH0yPHqO1hB99W/b",
+	"E8ldr/qAidVYnuV3va+IZO+i47HkcsVcIwtPX7GcGwOGlKzsDDSbgzZCScN2ovmAh1HIovkwjHYp+phb",
+	"keeQ9FgDxY4lTUkJx8Zc6xWLanIitlNHgB9MHeSTXXpntEFsNJY7Pu+xD1Isy67vbugagtVMdiEQpLDo",
+	"8uzP5ydXH96fXl9dvDl9f3L+8jRiOwnc8CK17IhlQhYWzO5YlsmBZks/GBanKr5FBwJBrCdCQ4x6DplR",
+	"jLOY55Z8o4zOLOYSY9YEmc9TvkLtUYe9x05YtJgZiK+7NGkg1mDRrdz1vQQQhicIQKbgotEtrI5pzuT0",
+	"4B4ZS0yHBt3QMM0XbgjSYydy1XRef75TZikoShWmcv7eWI7l5YJPSbJnJS+IXwoLLktXTjciaKRXpZIN",
+	"u9EqY/uJik3IqgYyKWEsSy02fFRIY4EnrsBKFIV6kBbrmJLaGWjojeU2ly0to9nQ3nTYuVjeE2Yu52LZ",
+	"DjJmLcpQJKMQs+77FGfmYolWHDL3Z22l5ZWKunuCT/vGLjbW5bfJyWtYrrs9MkEdonbTqEBXcxzOOBpH",
+	"iTGc2ENv7WM5QY/eiY6Sw8F//+d/RbsYoIRkVWhGVFrH2uq2B4xvLLutj730hiasm29GSFRsUzK6iCk9",
+	"lpHKQRqTsmRqLNtzb2Z7s4zHbBz84ePpi9cXF79cX56+fH96NQ4iMukzyRpWzW1ppM7aUA6lAJ49c6Q+",
+	"e0a2F5JR8pbRYzXJpzCWeNGUPUmS7g/GS9t1r13FPtFqYXxxjkHOjy5sc/Zxj4030tqmWSA8EPJGbRpD",
+	"Nb0v24JmHUhS2si1mlOJzK3jBLMQonAkDQ0D1cC9mYxlaR8VtDQMKOrheTeiAdHLvqTCipwcvNB8kq5G",
+	"jLPhcunhAsuASzOWzcaUaPalrEKUcUtapEm/oSQTbevaR2yn7Ajt9tirilPHIfeTQx/XbsRyLHcqhG5C",
+	"MtlUxBYr2/q6S2yOYkjYsN8/bghx42h/rhtkbp1irh161D/wNt+cZzq7QLgpDXm8N4q3Z1dBGBQ69YAK",
+	"oQU5hip0DD2lp/v+IbOP99a9mtowgjDwiTwYBf3eoNfH2/AUnotgFBz0+r0DLBy4nRHK2Z9Rk38fGcfP",
+	"U+ioH048DBz2+5hjUijbLzEY4/KqoV5Tj51Z18E3VTMBUgM+sWoMopryodUCXZe2LGjm5zuZ5aF0S5Fi",
+	"xVjEtxhisdIh2zhLEEiCfSPmIMGYYG1DbNjv3zMO6hgDlSUhVoKPnsP44ciWMUyDDRQPrb/RjYROtp1d",
+	"sbHvFmCahUIw+vQ5DEzZWg5K7qkLRlGETw0WIU6hwWd8uNQuFd+PVK9XhLN0Ti0AwxZakC+h06NVS56h",
+	"bmkwx0WKf5PaHYhZCFS5a7GW1uK3vxLNhcRgIKXDXKbcExRUE+amU9fvy/nQk5VdD6/MrLCJWkineCwC",
+	"lIbaCr6vUbyn9geCK35bZSZDRnHUP3g8C640QSH6jYDaIi5nhXVBDpkK63lxJ8vVGVsZb87TyBLxtlf0",
+	"dPO19X5HNd13AfBBElpSb71tKxXfQRPnylLBuzpmkSMr8giR5gFozhuLdk/YNfmOLl85wf0+3+wwdvq7",
+	"70xRD4FrLeY8dUMiKtqofSOS3ZDdiNRSiEZPzvlUSOosePhwCysDlrlxWG8saRwXNUZkkasdOCGr1qCu",
+	"Uf3QrE5JCN2xJUAfS/dyc4xxQeDBRZpGm6M89o44MZb7sakPORIWJfgwjkkYjSVnC54iIq4wTmuXKmnE",
+	"oglMuWwhHpe326HpjTD2bd2PrZZ0DY2Lt4g9B13NIQkefilAr2p0SNvIre3MyoiO+tShcuvSg36/H9bb",
+	"04Ou/nFXK7CtpGqQA3OhCuMHpyrnX4qtFPoZaGuJu9E36x/+9GDjbLPDla5qjZHluNKUWghsxymX9oZ2",
+	"t5FVtd66yXpEO+9+qhwoJGNKsOJQ2u+rEaVYJDqkenBw8PN2IoWkRmNN42Omsd9Emrfib6GqkFak352q",
+	"xUyZeicF/0/Z3xEGSxs6hULCUmFB8zRdUbCJuYE9A9IIK+aQrthO9P+x9L6O6OsvhbLgigalEyE5YvRy",
+	"P8ts5fHLEyzj81Nxh9uM+NR4pGq1C4wkg7WB+SgY9ofP9waDveHPV4MfR4eHo+FPvYPDnweDo7/Vbeay",
+	"cY0EtrYlgrdX8fD81V9+u3h1Nrx49bZ/cXW6PL86W55fqeXFXx6PaZr7Hh3p9EK60hnjSKl3gjWHTkL3",
+	"J73GrznokcEjHtn8cUMNou5/tGMb98kZut23//T5bg2lG7s2lTKNvF1damfu/a8iuduavpvTHOql+n2d",
+	"KKRATtte62tEwlIDoDSw0O030vbiykIn5K43ie7Nak1qRLLW9hXt+dBue+QyKP2U1pIqN6UpSj1WcWPh",
+	"f5nf3uOujYWue+5ad9Snufk3eq1fYttSpVaDsH+6ux72Dx9+tPqBxf9e//4zEHpd+wWHdT370j7u8Xer",
+	"RYx2iZ98l6bnjbB5acWz1F8y5Z5HZ2x4rRYs47KRgssOpV8B0zROdpGiuQJRoW/6vVv19E5zEWI3rJaR",
+	"aLWAPhEU91VEj/0CuWUFLVggbCjbpdRzt5pLw6nox5BEnUkhDWhL7SFhq3GjoAmlsVxawi+d8cktvDzV",
+	"vTv2Yx7wyM3NlrUHjvqj/qDXx/8Gf9tY0hgN19ZTPlUrQ8MOd6++HDS+nKgJJfz1jZKDR4cHJ7ytv9bg",
+	"Vhgr4jKR/1/LylcoNxNWxk+jbl8Iay6nsN1lfeeGVmKU6fDA/3BNc9OeBZRVFo3yMDfvtEbb9KO/jQmz",
+	"a8ZxuaonbXvP3NY2jZaeReWESxis3wxIuxu6MS+3ngT3g4Yp4m6quMcyai+oRH7vvtn/b7bumyVwiFkc",
+	"C4wVi0Ti5jC0de5avrqQ1aYlNRTWA4YtOyym9PWRE4cRvwHbORwc7IZj2dph3zkcHO2GDUnuHPYHu6Hn",
+	"C0l21O8cDoe7fkBdCrnaYxvLFt6heJO1F24iP+4jk3BlRuQJiajSuIXcusFTDWpGzd0WPKHdxXBU8GZ7",
+	"laYB1RRixBDd0Hy+6xzOEnFDG5B++kTD9ofPQzVB7kcwTvJNwCgMS9V06obLvJqP9NgJnemKbusa82V9",
+	"C35+09UEeaeM9TYVVEuwL1Sy+sa2poNOm83FjKcpGOv3F7IKl9bdxcejr7swQJmdLq12P3Ko30XXKrPg",
+	"Vfe7tXWFIjNuvbl6Pc9ciD4c9vthgxgh50rE0Ms5Qdq40BqNJhgFUOiSyNa2U0VtzlcZ/fz+G1qea3tn",
+	"a2v9aBh3T8mWbsVMk422BXde99rCzTFfU1KNvcEbnhpoKqrZb78L2yuGTYOolwpbPbstr3HVw5a3fKto",
+	"q4XIjsR56c1DJs0NfKXXVh8ZcJ0K0LuPT60b2HnwiKS6/jNdeu7oMS/r+HEVPjwcPubhzd/r/WtRwOaC",
+	"xafPCKo2FtXc5c09MH+9vW6yjifO5BTjExYC5Yjdj+XrYFXiiXL0g3iCqNXz7YV1PfD3U0SXWxMVFxge",
+	"2E6U8VvAvBuVY9iZtflof38w/LHX7/V7g9FP/X6fCm83Wd53yNFRs7HP6RhZY6Iei/c21nRMsNkDfA/c",
+	"/7jCNyR77BwgMSw68YZMAWbE/D9O4DanaDOxXJyivKY6lh7HsrH1eOzuk3jjtpXG5goj5S5Pf4XrNumv",
+	"RqvozLo9dHF7RErHMzBWc6s8fERnYxOechmDbsrJj2Y233Iqk1wJaf2JlFHL06xSDp/qOSRMFdaIBDxf",
+	"buXHgzylCfKsMF2NpXvBBBLac6Fz0VlSsDU/sIzTIoGkbLEDm4IEtzPqZ7QUw1IB0rYkViV9E9x9vvuf",
+	"AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,11 @@ type Config struct {
 	LogFormat          string // "json" or "text"
 	ShutdownTimeout    time.Duration
 	PprofAddr          string // PPROF_ADDR, "" disables /debug/pprof
+	MaxInFlight        int    // MAX_IN_FLIGHT, 0 means no cap
+	RateLimit          int    // RATE_LIMIT per RateLimitWindow per client address, 0 means off
+	RateLimitWindow    time.Duration
+	TrustedProxies     []string // TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+	ReadHeaderTimeout  time.Duration
 }
 
 // Database says which store to open.
@@ -54,6 +60,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("pprof_addr", c.PprofAddr),
+		slog.Int("max_in_flight", c.MaxInFlight),
+		slog.Int("rate_limit", c.RateLimit),
+		slog.String("rate_limit_window", c.RateLimitWindow.String()),
+		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("read_header_timeout", c.ReadHeaderTimeout.String()),
 	)
 }
 
@@ -133,6 +144,35 @@ var settings = []setting{
 		c.PprofAddr = v
 		return nil
 	}},
+	{"MAX_IN_FLIGHT", "max-in-flight", "1024", "requests served at once; more are answered 503 with Retry-After (0: no cap)", func(c *Config, v string) (err error) {
+		c.MaxInFlight, err = nonNegativeInt(v)
+		return err
+	}},
+	{"RATE_LIMIT", "rate-limit", "0", "requests per RATE_LIMIT_WINDOW from one client IP; more are answered 503 with Retry-After (0: off)", func(c *Config, v string) (err error) {
+		c.RateLimit, err = nonNegativeInt(v)
+		return err
+	}},
+	{"RATE_LIMIT_WINDOW", "rate-limit-window", "1s", "the sliding window of RATE_LIMIT", func(c *Config, v string) (err error) {
+		c.RateLimitWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"TRUSTED_PROXIES", "trusted-proxies", "", "CIDRs of reverse proxies whose X-Forwarded-For names the client for RATE_LIMIT, comma-separated (none: the TCP peer is the client)", func(c *Config, v string) error {
+		parts, err := list(v)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				return fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/8", p)
+			}
+		}
+		c.TrustedProxies = parts
+		return nil
+	}},
+	{"READ_HEADER_TIMEOUT", "read-header-timeout", "5s", "time a client has to send the request headers", func(c *Config, v string) (err error) {
+		c.ReadHeaderTimeout, err = positiveDuration(v)
+		return err
+	}},
 }
 
 // Load reads the configuration from args (without the program name) and getenv. It returns
@@ -184,6 +224,14 @@ func list(v string) ([]string, error) {
 		}
 	}
 	return parts, nil
+}
+
+func nonNegativeInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a whole number of 0 or more", v)
+	}
+	return n, nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -30,6 +30,9 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "json",
 		ShutdownTimeout:    15 * time.Second,
+		MaxInFlight:        1024,
+		RateLimitWindow:    time.Second,
+		ReadHeaderTimeout:  5 * time.Second,
 	}
 	if got := c.LogValue().String(); got != want.LogValue().String() {
 		t.Errorf("config = %s\nwant     %s", got, want.LogValue())

@@ -38,6 +38,8 @@ const webhookRoute = "/webhook"
 var securitySchemes = map[string]string{
 	"webhookSignature": "signature",
 	"githubSignature":  "signature",
+	"standardWebhooks": "signature",
+	"svixSignature":    "signature",
 	"bearerAuth":       "bearer",
 }
 

@@ -94,7 +94,7 @@ func newServerWithTokens(t *testing.T, tokens ...string) *testServer {
 	}
 	ts.store = store
 	t.Cleanup(func() { store.Close() })
-	verifier, err := signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)})
+	verifier, err := signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +593,7 @@ func benchHandler(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	verifier, _ := signature.NewVerifier([][]byte{[]byte(secret)})
+	verifier, _ := signature.NewVerifier([][]byte{[]byte(secret)}, signature.Options{})
 	h, err := httpapi.New(httpapi.Deps{Store: store, Verifier: verifier, Metrics: metrics.New(),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20})
 	if err != nil {

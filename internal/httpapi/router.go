@@ -33,6 +33,8 @@ type Deps struct {
 	APITokens []string
 	// Draining reports whether the server is shutting down; readiness then answers 503.
 	Draining func() bool
+	// Limits bound concurrency and per-client rate on the spec's operations.
+	Limits Limits
 }
 
 type api struct {
@@ -95,6 +97,8 @@ func New(d Deps) (http.Handler, error) {
 		httpSwagger.UIConfig(map[string]string{"requestInterceptor": signingInterceptor})))
 
 	r.Group(func(g chi.Router) {
+		// Limits come before checks: a refused request must cost no body read.
+		g.Use(d.Limits.middleware()...)
 		g.Use(a.checks)
 		strict := gen.NewStrictHandlerWithOptions(a, nil, gen.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

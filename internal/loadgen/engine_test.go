@@ -256,7 +256,7 @@ func TestEnginesSendSameRequest(t *testing.T) {
 	}
 	var got []seen
 	var mu sync.Mutex
-	verifier, err := signature.NewVerifier([][]byte{[]byte(testSecret)})
+	verifier, err := signature.NewVerifier([][]byte{[]byte(testSecret)}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ type fakeVault struct {
 
 func newFakeVault(t *testing.T, secret string) *fakeVault {
 	t.Helper()
-	v, err := signature.NewVerifier([][]byte{[]byte(secret)})
+	v, err := signature.NewVerifier([][]byte{[]byte(secret)}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,9 @@ var Results = []string{
 // zero like Results. Kept as strings so this package does not depend on the verifier.
 var signatureFailures = [][2]string{
 	{"none", "missing"}, {"hmac_sha256", "malformed"}, {"hmac_sha256", "mismatch"},
+	{"standard_webhooks", "missing"}, {"standard_webhooks", "malformed"},
+	{"standard_webhooks", "stale"}, {"standard_webhooks", "mismatch"},
+	{"standard_webhooks", "unsupported_version"},
 }
 
 // Metrics is the service's metric set.

@@ -59,7 +59,7 @@ func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
 // Open opens the store, listens on cfg.ListenAddr (":0" picks a free port, for tests) and
 // starts serving.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	verifier, err := signature.NewVerifier(cfg.Secrets)
+	verifier, err := signature.NewVerifier(cfg.Secrets, signature.Options{Tolerance: cfg.SignatureTolerance, Now: time.Now})
 	if err != nil {
 		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
 	}
@@ -71,6 +71,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
+		Limits: httpapi.Limits{
+			MaxInFlight: cfg.MaxInFlight, RateLimit: cfg.RateLimit,
+			RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
+		},
 	})
 	if err != nil {
 		s.store.Close()
@@ -81,9 +85,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		s.store.Close()
 		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
+	headerTimeout := cfg.ReadHeaderTimeout
+	if headerTimeout <= 0 { // a Config built by hand rather than by config.Load
+		headerTimeout = readHeaderTimeout
+	}
 	s.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,

@@ -30,7 +30,7 @@ func TestVerify(t *testing.T) {
 	good := signature.Sign([]byte("current"), body)
 	old := signature.Sign([]byte("previous"), body)
 	wrong := signature.Sign([]byte("attacker"), body)
-	v, err := signature.NewVerifier([][]byte{[]byte("current"), []byte("previous")})
+	v, err := signature.NewVerifier([][]byte{[]byte("current"), []byte("previous")}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +93,10 @@ func TestVerify(t *testing.T) {
 }
 
 func TestNewVerifierRejectsNoOrEmptySecrets(t *testing.T) {
-	if _, err := signature.NewVerifier(nil); err == nil {
-		t.Error("NewVerifier(nil) succeeded, want an error")
+	if _, err := signature.NewVerifier(nil, signature.Options{}); err == nil {
+		t.Error("NewVerifier(nil, signature.Options{}) succeeded, want an error")
 	}
-	if _, err := signature.NewVerifier([][]byte{[]byte("a"), {}}); err == nil {
+	if _, err := signature.NewVerifier([][]byte{[]byte("a"), {}}, signature.Options{}); err == nil {
 		t.Error("NewVerifier with an empty secret succeeded, want an error")
 	}
 }
@@ -104,7 +104,7 @@ func TestNewVerifierRejectsNoOrEmptySecrets(t *testing.T) {
 // The verifier must not depend on its caller keeping the secret slices unchanged.
 func TestVerifierCopiesSecrets(t *testing.T) {
 	secret := []byte("current")
-	v, err := signature.NewVerifier([][]byte{secret})
+	v, err := signature.NewVerifier([][]byte{secret}, signature.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestRequestSignerSignsTheBytesSent(t *testing.T) {
 
 func BenchmarkVerify(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 512)
-	v, _ := signature.NewVerifier([][]byte{[]byte("s3cret")})
+	v, _ := signature.NewVerifier([][]byte{[]byte("s3cret")}, signature.Options{})
 	h := http.Header{"X-Signature": {signature.Sign([]byte("s3cret"), body)}}
 	b.ReportAllocs()
 	for b.Loop() {
