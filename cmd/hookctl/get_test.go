@@ -79,17 +79,7 @@ func TestGetFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := hookctl(t, tt.env, "", append([]string{"get"}, tt.args...)...)
-			if r.code != tt.wantCode {
-				t.Errorf("exit %d, want %d; stderr: %s", r.code, tt.wantCode, r.stderr)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
-			for _, want := range tt.wantStderr {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr does not contain %q: %s", want, r.stderr)
-				}
-			}
+			r.wantFailure(t, tt.wantCode, tt.wantStderr...)
 		})
 	}
 }

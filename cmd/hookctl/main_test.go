@@ -26,6 +26,23 @@ type result struct {
 	stdout, stderr string
 }
 
+// wantFailure asserts a failed run: the exit code, nothing on stdout, and stderr holding
+// every one of parts.
+func (r result) wantFailure(t *testing.T, code int, parts ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit %d, want %d; stderr: %s", r.code, code, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout = %q, want nothing", r.stdout)
+	}
+	for _, want := range parts {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not contain %q: %s", want, r.stderr)
+		}
+	}
+}
+
 // hookctl runs the command in-process with only the given environment, so the developer's
 // own HOOKVAULT_URL or WEBHOOK_SECRET cannot change the outcome.
 func hookctl(t *testing.T, env map[string]string, stdin string, args ...string) result {

@@ -101,19 +101,9 @@ func TestSendAnswers(t *testing.T) {
 				}
 				return
 			}
-			if r.code != tt.wantCode {
-				t.Errorf("exit %d, want %d; stderr: %s", r.code, tt.wantCode, r.stderr)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
+			r.wantFailure(t, tt.wantCode, tt.wantStderr...)
 			if strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("stderr is not one line: %q", r.stderr)
-			}
-			for _, want := range tt.wantStderr {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr does not contain %q: %s", want, r.stderr)
-				}
 			}
 		})
 	}
@@ -189,19 +179,9 @@ func TestSendFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := hookctl(t, tt.env, "", append([]string{"send"}, tt.args...)...)
-			if r.code != tt.wantCode {
-				t.Errorf("exit %d, want %d; stderr: %s", r.code, tt.wantCode, r.stderr)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
+			r.wantFailure(t, tt.wantCode, tt.wantStderr...)
 			if strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("stderr is not one line: %q", r.stderr)
-			}
-			for _, want := range tt.wantStderr {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr does not contain %q: %s", want, r.stderr)
-				}
 			}
 		})
 	}

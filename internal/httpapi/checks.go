@@ -53,9 +53,12 @@ type operation struct {
 	fast *objectOfStrings
 }
 
-// operations maps "METHOD /chi/pattern" to an operation. OpenAPI paths and chi patterns are
-// written the same way, so the route that chi found is the spec's path: no second router.
-type operations map[string]*operation
+// operations maps method and chi pattern to an operation; a struct key builds no string per
+// request. OpenAPI paths and chi patterns are written the same way, so the route that chi
+// found is the spec's path: no second router.
+type operations map[opKey]*operation
+
+type opKey struct{ method, path string }
 
 func loadOperations(doc *openapi3.T) (operations, error) {
 	ops := operations{}
@@ -91,7 +94,7 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 			unsecured := *op
 			unsecured.Security = &openapi3.SecurityRequirements{}
 			o.route = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &unsecured}
-			ops[method+" "+path] = o
+			ops[opKey{method, path}] = o
 		}
 	}
 	return ops, nil
@@ -100,7 +103,7 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 // checks runs steps 1–4 for the operation chi routed to.
 func (a *api) checks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op := a.ops[r.Method+" "+chi.RouteContext(r.Context()).RoutePattern()]
+		op := a.ops[opKey{r.Method, chi.RouteContext(r.Context()).RoutePattern()}]
 		if op == nil {
 			fail(w, r, fmt.Errorf("route %s %s is not in the spec", r.Method, r.URL.Path))
 			return

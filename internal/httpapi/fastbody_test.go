@@ -28,7 +28,7 @@ func TestFastWebhookValidationMatchesKin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := ops["POST /webhook"]
+	op := ops[opKey{"POST", "/webhook"}]
 	if op == nil || op.fast == nil {
 		t.Fatal("POST /webhook does not use the fast validator; the spec's schema changed shape?")
 	}
@@ -89,7 +89,7 @@ func TestFastWebhookValidationMatchesKin(t *testing.T) {
 func BenchmarkWebhookValidation(b *testing.B) {
 	doc, _ := gen.GetSpec()
 	ops, _ := loadOperations(doc)
-	op := ops["POST /webhook"]
+	op := ops[opKey{"POST", "/webhook"}]
 	body := []byte(`{"id":"evt_1NrZ2q","sender":"payments","content":"invoice.paid","amount":4200}`)
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
