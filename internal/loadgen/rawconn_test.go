@@ -188,3 +188,19 @@ func TestRawRetriesOnlyUnsent(t *testing.T) {
 		c.close()
 	}
 }
+
+// A rate is enforced by one limiter over all workers with a burst of one, so idle workers
+// cannot fire together; the pacing itself is golang.org/x/time/rate's and not timed here.
+func TestRateLimiterIsEven(t *testing.T) {
+	r, err := newRunner(Config{URL: "http://127.0.0.1:1", Secret: []byte("s"), Count: 1, Concurrency: 8, Rate: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.limiter == nil || r.limiter.Limit() != 200 || r.limiter.Burst() != 1 {
+		t.Fatalf("limiter %+v, want 200/s with a burst of 1", r.limiter)
+	}
+	r, err = newRunner(Config{URL: "http://127.0.0.1:1", Secret: []byte("s"), Count: 1, Concurrency: 8})
+	if err != nil || r.limiter != nil {
+		t.Fatalf("without a rate: limiter %v, err %v; want none", r.limiter, err)
+	}
+}
