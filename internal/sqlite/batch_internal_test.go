@@ -99,7 +99,9 @@ func TestInsertsWaitingTogetherShareOneCommit(t *testing.T) {
 	for i := 1; i < 48; i++ {
 		insert(i, msg(i))
 	}
-	insert(48, msg(0))                                                                      // a duplicate of one in the first batch
+	insert(48, msg(0)) // a duplicate of one in the first batch
+	// Goroutines enqueue in any order; b-001 must be queued before its conflicting twin.
+	waitQueued(t, s, 48)
 	insert(49, hookvault.Message{ID: "b-001", Sender: "x", Payload: []byte(`{"other":1}`)}) // conflicts within its own batch
 	waitQueued(t, s, 49)
 	h.release()
