@@ -1,5 +1,8 @@
 // Command hookvault is the webhook ingestion server. Configuration comes from environment
 // variables and equal flags; run `hookvault -h` for the list.
+//
+// `hookvault migrate` only brings the database schema up to date and exits: run it once
+// before starting replicas with DATABASE_AUTO_MIGRATE=false.
 package main
 
 import (
@@ -23,6 +26,9 @@ func main() {
 
 // run is main without the process: it returns the exit code, so tests can call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrate(ctx, args[1:], getenv, stderr)
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -38,5 +44,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Error("hookvault stopped with an error", "error", err.Error())
 		return 1
 	}
+	return 0
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	db, err := config.LoadDatabase(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hookvault migrate: bad configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := server.Migrate(ctx, db); err != nil {
+		fmt.Fprintf(stderr, "hookvault migrate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "hookvault migrate: %s is up to date\n", db)
 	return 0
 }

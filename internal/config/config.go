@@ -37,14 +37,35 @@ type Config struct {
 	ReadHeaderTimeout  time.Duration
 }
 
-// Database says which store to open.
+// Database says which store to open and how.
 type Database struct {
-	Driver string // "sqlite"
+	Driver string // "sqlite" or "postgres"
 	// Path is the SQLite file.
 	Path string
 	// Synchronous is SQLite's synchronous pragma: FULL (the default) makes every commit
 	// durable across power loss; NORMAL only across process crashes.
 	Synchronous string
+	// URL is the PostgreSQL connection URL. It may hold a password: log String() instead.
+	URL string
+	// ReadConns bounds the connections for reads; WriteConns the PostgreSQL batches in
+	// flight (SQLite has one writer).
+	ReadConns, WriteConns int
+	// Timeout bounds connecting and each database operation.
+	Timeout time.Duration
+	// AutoMigrate applies migrations at start; without it an old schema stops the start.
+	AutoMigrate bool
+}
+
+// String names the database without its password.
+func (d Database) String() string {
+	if d.Driver != "postgres" {
+		return d.Driver + ":" + d.Path
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "postgres:(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // LogValue keeps secrets and tokens out of logs: only their number is shown.
@@ -52,7 +73,11 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("secrets", len(c.Secrets)),
 		slog.Int("api_tokens", len(c.APITokens)),
-		slog.String("database", c.Database.Driver+":"+c.Database.Path),
+		slog.String("database", c.Database.String()),
+		slog.Int("database_read_conns", c.Database.ReadConns),
+		slog.Int("database_write_conns", c.Database.WriteConns),
+		slog.String("database_timeout", c.Database.Timeout.String()),
+		slog.Bool("database_auto_migrate", c.Database.AutoMigrate),
 		slog.String("listen_addr", c.ListenAddr),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.String("signature_tolerance", c.SignatureTolerance.String()),
@@ -93,9 +118,29 @@ var settings = []setting{
 		c.APITokens, err = list(v)
 		return err
 	}},
-	{"DATABASE_URL", "database-url", "sqlite:data/hookvault.db", "sqlite:PATH, sqlite:///relative or sqlite:////absolute; ?synchronous=NORMAL trades power-loss durability for speed", func(c *Config, v string) (err error) {
-		c.Database, err = parseDatabaseURL(v)
+	{"DATABASE_URL", "database-url", "sqlite:data/hookvault.db", "sqlite:PATH, sqlite:///relative or sqlite:////absolute (?synchronous=NORMAL trades power-loss durability for speed), or postgres://user:password@host:5432/database", func(c *Config, v string) error {
+		db, err := parseDatabaseURL(v)
+		c.Database.Driver, c.Database.Path, c.Database.Synchronous, c.Database.URL = db.Driver, db.Path, db.Synchronous, db.URL
 		return err
+	}},
+	{"DATABASE_READ_CONNS", "database-read-conns", "4", "database connections for reads (list, get, stats, readiness) per process", func(c *Config, v string) (err error) {
+		c.Database.ReadConns, err = positiveInt(v)
+		return err
+	}},
+	{"DATABASE_WRITE_CONNS", "database-write-conns", "4", "PostgreSQL: batches committed at once per process (SQLite always has one writer)", func(c *Config, v string) (err error) {
+		c.Database.WriteConns, err = positiveInt(v)
+		return err
+	}},
+	{"DATABASE_TIMEOUT", "database-timeout", "10s", "bound on connecting and on each database operation; an insert not committed within it is answered 503", func(c *Config, v string) (err error) {
+		c.Database.Timeout, err = positiveDuration(v)
+		return err
+	}},
+	{"DATABASE_AUTO_MIGRATE", "database-auto-migrate", "true", "apply schema migrations at start (PostgreSQL: under an advisory lock); false refuses to start on an old schema: run `hookvault migrate` first", func(c *Config, v string) (err error) {
+		c.Database.AutoMigrate, err = strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		return nil
 	}},
 	{"LISTEN_ADDR", "listen-addr", ":8000", "address to serve on", func(c *Config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
@@ -178,7 +223,24 @@ var settings = []setting{
 // Load reads the configuration from args (without the program name) and getenv. It returns
 // flag.ErrHelp after printing usage to out when -h or -help is given.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("hookvault", flag.ContinueOnError)
+	return load("hookvault", settings, args, getenv, out)
+}
+
+// LoadDatabase reads only the DATABASE_* settings, for commands such as `hookvault migrate`
+// that need no secret.
+func LoadDatabase(args []string, getenv func(string) string, out io.Writer) (Database, error) {
+	var db []setting
+	for _, s := range settings {
+		if strings.HasPrefix(s.env, "DATABASE_") {
+			db = append(db, s)
+		}
+	}
+	c, err := load("hookvault migrate", db, args, getenv, out)
+	return c.Database, err
+}
+
+func load(name string, settings []setting, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	values := make([]string, len(settings))
 	for i, s := range settings {
@@ -226,6 +288,14 @@ func list(v string) ([]string, error) {
 	return parts, nil
 }
 
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of 1 or more", v)
+	}
+	return n, nil
+}
+
 func nonNegativeInt(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
@@ -242,17 +312,30 @@ func positiveDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// parsePostgresURL checks the shape of a PostgreSQL URL; the driver checks its parameters
+// when it connects. Errors never quote the URL: it may hold a password.
+func parsePostgresURL(v string) (Database, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return Database{}, errors.New("is not a valid postgres://user:password@host:port/database URL")
+	}
+	if u.Opaque != "" || (u.Host == "" && u.Query().Get("host") == "") {
+		return Database{}, errors.New("needs a host: postgres://user:password@host:port/database")
+	}
+	return Database{Driver: "postgres", URL: v}, nil
+}
+
 // parseDatabaseURL accepts sqlite:PATH, and SQLAlchemy's sqlite:///relative and
 // sqlite:////absolute forms that users of the Python seed have in their environment.
 func parseDatabaseURL(v string) (Database, error) {
 	scheme, rest, ok := strings.Cut(v, ":")
 	switch {
 	case !ok:
-		return Database{}, fmt.Errorf("%q has no scheme; use sqlite:PATH", v)
+		return Database{}, fmt.Errorf("%q has no scheme; use sqlite:PATH or postgres://…", v)
 	case scheme == "postgres" || scheme == "postgresql":
-		return Database{}, errors.New("the PostgreSQL backend is not available in this version; use sqlite:PATH")
+		return parsePostgresURL(v)
 	case scheme != "sqlite":
-		return Database{}, fmt.Errorf("scheme %q is not supported; use sqlite:PATH", scheme)
+		return Database{}, fmt.Errorf("scheme %q is not supported; use sqlite:PATH or postgres://…", scheme)
 	}
 	path, rawQuery, _ := strings.Cut(rest, "?")
 	if strings.HasPrefix(path, "//") { // sqlite:///rel or sqlite:////abs: drop the empty authority

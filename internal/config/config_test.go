@@ -22,8 +22,9 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		Secrets:            [][]byte{[]byte("s")},
-		Database:           config.Database{Driver: "sqlite", Path: "data/hookvault.db", Synchronous: "FULL"},
+		Secrets: [][]byte{[]byte("s")},
+		Database: config.Database{Driver: "sqlite", Path: "data/hookvault.db", Synchronous: "FULL",
+			ReadConns: 4, WriteConns: 4, Timeout: 10 * time.Second, AutoMigrate: true},
 		ListenAddr:         ":8000",
 		MaxBodyBytes:       1 << 20,
 		SignatureTolerance: 5 * time.Minute,
@@ -89,6 +90,29 @@ func TestDatabaseURL(t *testing.T) {
 	}
 }
 
+// A PostgreSQL URL is kept whole for the driver, and its password never reaches a log.
+func TestPostgresURL(t *testing.T) {
+	for _, u := range []string{
+		"postgres://hv:s3cret-pw@db.internal:5432/hookvault?sslmode=require",
+		"postgresql://hv:s3cret-pw@10.0.0.5/hookvault",
+	} {
+		c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": u, "DATABASE_WRITE_CONNS": "8"}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Database.Driver != "postgres" || c.Database.URL != u || c.Database.WriteConns != 8 {
+			t.Errorf("%s: database = %+v", u, c.Database)
+		}
+		if logged := c.LogValue().String(); strings.Contains(logged, "s3cret-pw") || !strings.Contains(logged, "hv:xxxxx@") {
+			t.Errorf("%s: logged as %s, want the password redacted", u, logged)
+		}
+	}
+	_, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres://hv:s3cret-pw@[bad/x"}), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("bad URL error = %v, want an error without the password", err)
+	}
+}
+
 // Every bad value names its variable (or flag), and all of them are reported at once.
 func TestLoadErrorsNameTheVariable(t *testing.T) {
 	tests := []struct {
@@ -108,6 +132,11 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad listen addr", nil, map[string]string{"WEBHOOK_SECRET": "s", "LISTEN_ADDR": "8000"}, []string{"LISTEN_ADDR"}},
 		{"memory database", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite::memory:"}, []string{"DATABASE_URL: needs a file path"}},
 		{"unknown scheme", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}},
+		{"postgres without host", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres:///db"}, []string{"DATABASE_URL: needs a host"}},
+		{"zero read conns", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_READ_CONNS": "0"}, []string{"DATABASE_READ_CONNS"}},
+		{"bad write conns", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_WRITE_CONNS": "many"}, []string{"DATABASE_WRITE_CONNS"}},
+		{"bad database timeout", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_TIMEOUT": "10"}, []string{"DATABASE_TIMEOUT"}},
+		{"bad auto migrate", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_AUTO_MIGRATE": "sometimes"}, []string{"DATABASE_AUTO_MIGRATE"}},
 		{"unknown sqlite option", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite:x.db?cache=shared"}, []string{"DATABASE_URL", "cache"}},
 		{"flag is named", []string{"--max-body-bytes=-5"}, map[string]string{"WEBHOOK_SECRET": "s"}, []string{"--max-body-bytes"}},
 		{"several at once", nil, map[string]string{"LOG_FORMAT": "xml"}, []string{"WEBHOOK_SECRET", "LOG_FORMAT"}},

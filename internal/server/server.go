@@ -20,6 +20,7 @@ import (
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/postgres"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
@@ -31,7 +32,6 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
-	storeWriteTimeout = 10 * time.Second
 )
 
 // Server is a running hookvault.
@@ -141,14 +141,42 @@ func openStore(ctx context.Context, db config.Database, m *metrics.Metrics) (hoo
 	switch db.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{
-			Synchronous: db.Synchronous, Observer: m, WriteTimeout: storeWriteTimeout,
+			Synchronous: db.Synchronous, Observer: m, WriteTimeout: db.Timeout, ReadConns: db.ReadConns,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		return st, nil
+	case "postgres":
+		st, err := postgres.Open(ctx, db.URL, postgres.Options{
+			ReadConns: db.ReadConns, WriteConns: db.WriteConns, Timeout: db.Timeout,
+			Migrate: db.AutoMigrate, Observer: m,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL (%s): %w", db, err)
+		}
+		return st, nil
 	}
 	return nil, fmt.Errorf("DATABASE_URL: no store for driver %q", db.Driver)
+}
+
+// Migrate brings the database's schema up to date: `hookvault migrate`, run once before
+// replicas start with DATABASE_AUTO_MIGRATE=false. SQLite migrates when it opens.
+func Migrate(ctx context.Context, db config.Database) error {
+	switch db.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{Synchronous: db.Synchronous, WriteTimeout: db.Timeout})
+		if err != nil {
+			return fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		return st.Close()
+	case "postgres":
+		if err := postgres.Migrate(ctx, db.URL, db.Timeout); err != nil {
+			return fmt.Errorf("DATABASE_URL (%s): %w", db, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("DATABASE_URL: no store for driver %q", db.Driver)
 }
 
 // Addr is the address the server listens on.

@@ -42,7 +42,8 @@ func openHeld(t *testing.T, path string, opts Options) heldStore {
 	gate := make(chan struct{})
 	var once sync.Once
 	h := heldStore{entered: make(chan struct{}, 1000), release: func() { once.Do(func() { close(gate) }) }}
-	s, err := openWith(path, opts, func() { h.entered <- struct{}{}; <-gate })
+	opts.beforeBatch = func() { h.entered <- struct{}{}; <-gate }
+	s, err := Open(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,22 +52,12 @@ func openHeld(t *testing.T, path string, opts Options) heldStore {
 	return h
 }
 
-func openWith(path string, opts Options, beforeBatch func()) (*Store, error) {
-	s, err := Open(context.Background(), path, opts)
-	if err != nil {
-		return nil, err
-	}
-	// Set before any insert, so the writer goroutine sees it (the queue send orders it).
-	s.beforeBatch = beforeBatch
-	return s, nil
-}
-
 // waitQueued polls until n inserts wait in the queue: the writer is busy with an earlier one.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	for i := 0; len(s.queue) != n; i++ {
+	for i := 0; s.writes.Len() != n; i++ {
 		if i > 20000 {
-			t.Fatalf("%d inserts queued, want %d", len(s.queue), n)
+			t.Fatalf("%d inserts queued, want %d", s.writes.Len(), n)
 		}
 		time.Sleep(100 * time.Microsecond)
 	}

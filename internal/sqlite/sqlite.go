@@ -3,10 +3,8 @@
 // error from Insert means the message survives a crash or power loss; reads use a separate
 // read-only pool so that they never queue behind the writer.
 //
-// Inserts are group-committed: callers hand their message to a single writer goroutine,
-// which takes whatever is waiting (up to MaxBatch messages or MaxBatchBytes of payload) into
-// one transaction, commits once — one fsync for the batch — and then answers each caller with
-// its own outcome. A lone message is written at once: nothing waits for a batch to fill.
+// Inserts are group-committed through internal/groupcommit with a single writer: whatever is
+// waiting goes into one transaction and one fsync, and each caller gets its own outcome.
 package sqlite
 
 import (
@@ -19,7 +17,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +24,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/hookvault/hookvault/internal/groupcommit"
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
@@ -51,6 +49,8 @@ type Options struct {
 	// QueueSize bounds the inserts waiting for the writer (default 2048); when it is full,
 	// Insert fails at once with EUNAVAILABLE instead of letting the backlog grow.
 	QueueSize int
+
+	beforeBatch func() // tests hold the writer here to let inserts queue up
 }
 
 func (o *Options) setDefaults() {
@@ -66,15 +66,6 @@ func (o *Options) setDefaults() {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second
 	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = 256
-	}
-	if o.MaxBatchBytes <= 0 {
-		o.MaxBatchBytes = 1 << 20
-	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = 2048
-	}
 }
 
 // Store is a hookvault.Store on SQLite.
@@ -86,32 +77,17 @@ type Store struct {
 	countSender      *sql.Stmt
 	countTotals      *sql.Stmt
 
-	mu     sync.RWMutex // guards closed against sends on a closed queue
-	closed bool
-	queue  chan *insertRequest
-	done   chan struct{} // closed when the writer has drained the queue
+	writes *groupcommit.Queue
+
+	closeOnce sync.Once
+	closeErr  error
 
 	last int64 // the newest received_at handed out; only the writer touches it
 
 	perSender map[string]int64 // new messages per sender in the batch being written
-
-	beforeBatch func() // tests hold the writer here to let inserts queue up
 }
 
 var _ hookvault.Store = (*Store)(nil)
-
-// insertRequest is one caller waiting for its message to be committed.
-type insertRequest struct {
-	m      hookvault.Message
-	result chan insertResult // buffered: the writer never waits for a caller
-}
-
-type insertResult struct {
-	receipt hookvault.Receipt
-	err     error
-}
-
-var resultChans = sync.Pool{New: func() any { return make(chan insertResult, 1) }}
 
 // Open opens (creating it and its folder if needed) and migrates the database at path, and
 // starts the writer.
@@ -170,9 +146,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	s.r = r
-	s.queue = make(chan *insertRequest, opts.QueueSize)
-	s.done = make(chan struct{})
-	go s.writeLoop()
+	s.writes = groupcommit.Start(s.writeBatch, groupcommit.Options{
+		Writers: 1, MaxBatch: opts.MaxBatch, MaxBatchBytes: opts.MaxBatchBytes, QueueSize: opts.QueueSize,
+		Timeout: opts.WriteTimeout, Observer: opts.Observer, BeforeBatch: opts.beforeBatch,
+	})
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -205,19 +182,12 @@ func (s *Store) migrate(ctx context.Context) error {
 // the read pool and the writer, whose last close checkpoints the WAL. Closing twice is a
 // no-op.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.done
-
-	errs := []error{s.insert.Close(), s.existing.Close(), s.countSender.Close(), s.countTotals.Close(), s.r.Close()}
-	errs = append(errs, s.w.Close())
-	return errors.Join(errs...)
+	s.closeOnce.Do(func() {
+		s.writes.Close()
+		errs := []error{s.insert.Close(), s.existing.Close(), s.countSender.Close(), s.countTotals.Close(), s.r.Close()}
+		s.closeErr = errors.Join(append(errs, s.w.Close())...)
+	})
+	return s.closeErr
 }
 
 // Ping checks that the database answers a query on the read pool.
@@ -229,95 +199,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-var (
-	errClosed     = errors.New("store is closed")
-	errOverloaded = &hookvault.Error{Code: hookvault.EUNAVAILABLE, Message: "the message store is overloaded; retry later",
-		Err: errors.New("write queue is full")}
-)
-
-// Insert hands m to the writer and returns once its transaction has committed.
-//
-// The wait does not follow ctx: once a delivery has been verified it is written whether or
-// not its sender is still waiting, so that a cancelled request never leaves half a decision.
-// It is bounded by WriteTimeout; a timeout is reported as EUNAVAILABLE (the message may still
-// be committed later, which a retry then sees as a duplicate).
+// Insert hands m to the writer and returns once its transaction has committed; see
+// groupcommit.Queue.Insert for how long it waits.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
-	req := &insertRequest{m: m, result: resultChans.Get().(chan insertResult)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, errClosed))
-	}
-	select {
-	case s.queue <- req:
-		s.mu.RUnlock()
-	default:
-		s.mu.RUnlock()
-		return hookvault.Receipt{}, errOverloaded
-	}
-	timer := time.NewTimer(s.opts.WriteTimeout)
-	defer timer.Stop()
-	select {
-	case res := <-req.result:
-		resultChans.Put(req.result) // drained, so safe to hand to the next caller
-		return res.receipt, res.err
-	case <-timer.C:
-		// The writer still holds the channel and will send on it: it must not be reused.
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no commit within %v", m.ID, s.opts.WriteTimeout))
-	}
-}
-
-// writeLoop is the single writer. It blocks for the first waiting insert, takes whatever
-// else is already queued without waiting for more, and commits the lot.
-func (s *Store) writeLoop() {
-	defer close(s.done)
-	batch := make([]*insertRequest, 0, s.opts.MaxBatch)
-	results := make([]insertResult, s.opts.MaxBatch)
-	for first := range s.queue {
-		// Let handlers that are already runnable reach the queue first: it costs a lone
-		// insert one scheduler round trip, not a timer, and gathers more of the cohort that
-		// the last commit just answered into this batch (fewer, larger commits: compare
-		// store_commit_batch_size under `hookctl bulk -c 64` with and without it).
-		runtime.Gosched()
-		batch = append(batch[:0], first)
-		size := len(first.m.Payload)
-	fill:
-		for len(batch) < s.opts.MaxBatch && size < s.opts.MaxBatchBytes {
-			select {
-			case req, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, req)
-				size += len(req.m.Payload)
-			default:
-				break fill
-			}
-		}
-		if s.beforeBatch != nil {
-			s.beforeBatch()
-		}
-		s.commit(batch, results[:len(batch)])
-	}
-}
-
-// commit writes one batch and answers every caller in it: each with its own outcome when
-// the transaction commits, all with EUNAVAILABLE when it does not.
-func (s *Store) commit(batch []*insertRequest, results []insertResult) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
-	defer cancel()
-	start := time.Now()
-	wrote, err := s.writeBatch(ctx, batch, results)
-	if err == nil && wrote && s.opts.Observer != nil {
-		s.opts.Observer.ObserveCommit(len(batch), time.Since(start))
-	}
-	for i, req := range batch {
-		if err != nil {
-			results[i] = insertResult{err: hookvault.Unavailable(fmt.Errorf("insert %q: %w", req.m.ID, err))}
-		}
-		req.result <- results[i]
-		batch[i] = nil // let the message be collected before the slot is reused
-	}
+	return s.writes.Insert(m)
 }
 
 // writeBatch runs one transaction. The database decides uniqueness: an insert that does
@@ -325,7 +210,7 @@ func (s *Store) commit(batch []*insertRequest, results []insertResult) {
 // was committed before, or is written earlier in this same transaction, which commits
 // before anyone is answered. A batch of duplicates only writes nothing and is not committed.
 // The /stats counters are updated in the same transaction, once per sender of the batch.
-func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results []insertResult) (wrote bool, err error) {
+func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
@@ -333,8 +218,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
 	clear(s.perSender)
-	for i, req := range batch {
-		m := req.m
+	for i, m := range batch {
 		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
 		res, err := insert.ExecContext(ctx, m.ID, m.Sender, m.Content, s.last, m.Payload)
 		if err != nil {
@@ -347,7 +231,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 		if n == 1 {
 			wrote = true
 			s.perSender[m.Sender]++
-			results[i] = insertResult{receipt: hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}}
+			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}
 			continue
 		}
 		var payload []byte
@@ -359,7 +243,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*insertRequest, results 
 		if !bytes.Equal(payload, m.Payload) {
 			outcome = hookvault.Conflict
 		}
-		results[i] = insertResult{receipt: hookvault.Receipt{Outcome: outcome, ReceivedAt: time.Unix(0, first).UTC()}}
+		results[i] = hookvault.Receipt{Outcome: outcome, ReceivedAt: time.Unix(0, first).UTC()}
 	}
 	if !wrote {
 		return false, nil

@@ -1,0 +1,209 @@
+// Package groupcommit is the write path every store backend shares: callers hand their
+// message to a bounded queue, writer goroutines take whatever is waiting (up to MaxBatch
+// messages or MaxBatchBytes of payload) into one transaction, commit once, and then answer
+// each caller with its own outcome. A lone message is written at once: nothing waits for a
+// batch to fill, and a full queue fails fast instead of letting the backlog grow.
+//
+// The backend supplies the transaction (a Committer); this package owns the queueing, the
+// bounds, the timeouts and the answers, so both backends behave the same under load.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+// Committer writes one batch in one transaction. On success it has set results[i] for every
+// batch[i] and reports whether anything was written (a batch of duplicates only writes
+// nothing). On error nothing of the batch may be reported as stored: every caller is told
+// EUNAVAILABLE. It may be called from several writers at once when Options.Writers > 1.
+type Committer func(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (wrote bool, err error)
+
+// Options bound the queue and the batches. The zero value is usable.
+type Options struct {
+	// Writers is the number of transactions in flight at once (default 1: SQLite has one
+	// writer; PostgreSQL overlaps several).
+	Writers int
+	// MaxBatch and MaxBatchBytes bound one transaction (defaults 256 messages, 1 MiB).
+	MaxBatch      int
+	MaxBatchBytes int
+	// QueueSize bounds the inserts waiting for a writer (default 2048).
+	QueueSize int
+	// Timeout bounds a caller's wait for its commit and each transaction (default 30s).
+	Timeout time.Duration
+	// Observer is told about every commit that wrote something.
+	Observer hookvault.CommitObserver
+	// BeforeBatch, when set, runs in the writer before each batch: tests hold the writer
+	// there to let inserts queue up deterministically.
+	BeforeBatch func()
+}
+
+func (o *Options) setDefaults() {
+	if o.Writers <= 0 {
+		o.Writers = 1
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 1 << 20
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 2048
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+}
+
+// Queue is the shared write path of one store.
+type Queue struct {
+	commit Committer
+	opts   Options
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	queue  chan *request
+	done   sync.WaitGroup // the writers, which drain the queue before they stop
+}
+
+type request struct {
+	m      hookvault.Message
+	result chan result // buffered: a writer never waits for a caller
+}
+
+type result struct {
+	receipt hookvault.Receipt
+	err     error
+}
+
+var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+// ErrClosed is the cause reported for inserts after Close.
+var ErrClosed = errors.New("store is closed")
+
+var errOverloaded = &hookvault.Error{Code: hookvault.EUNAVAILABLE, Message: "the message store is overloaded; retry later",
+	Err: errors.New("write queue is full")}
+
+// Start starts the writers.
+func Start(commit Committer, opts Options) *Queue {
+	opts.setDefaults()
+	q := &Queue{commit: commit, opts: opts, queue: make(chan *request, opts.QueueSize)}
+	for range opts.Writers {
+		q.done.Go(q.writeLoop)
+	}
+	return q
+}
+
+// Len is the number of inserts waiting for a writer.
+func (q *Queue) Len() int { return len(q.queue) }
+
+// Insert queues m and returns once its transaction has committed.
+//
+// The wait does not follow the request's context: once a delivery has been verified it is
+// written whether or not its sender is still waiting, so a cancelled request never leaves
+// half a decision. It is bounded by Timeout; a timeout is reported as EUNAVAILABLE (the
+// message may still be committed later, which a retry then sees as a duplicate).
+func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
+	req := &request{m: m, result: resultChans.Get().(chan result)}
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, ErrClosed))
+	}
+	select {
+	case q.queue <- req:
+		q.mu.RUnlock()
+	default:
+		q.mu.RUnlock()
+		return hookvault.Receipt{}, errOverloaded
+	}
+	timer := time.NewTimer(q.opts.Timeout)
+	defer timer.Stop()
+	select {
+	case res := <-req.result:
+		resultChans.Put(req.result) // drained, so safe to hand to the next caller
+		return res.receipt, res.err
+	case <-timer.C:
+		// The writer still holds the channel and will send on it: it must not be reused.
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no commit within %v", m.ID, q.opts.Timeout))
+	}
+}
+
+// Close stops taking inserts and waits until everything already queued is answered.
+// Closing twice is a no-op.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.queue)
+	}
+	q.mu.Unlock()
+	q.done.Wait()
+}
+
+// writeLoop is one writer. It blocks for the first waiting insert, takes whatever else is
+// already queued without waiting for more, and commits the lot.
+func (q *Queue) writeLoop() {
+	batch := make([]*request, 0, q.opts.MaxBatch)
+	msgs := make([]hookvault.Message, 0, q.opts.MaxBatch)
+	receipts := make([]hookvault.Receipt, q.opts.MaxBatch)
+	for first := range q.queue {
+		// Let handlers that are already runnable reach the queue first: it costs a lone
+		// insert one scheduler round trip, not a timer, and gathers more of the cohort that
+		// the last commit just answered into this batch (fewer, larger commits: compare
+		// store_commit_batch_size under `hookctl bulk -c 64` with and without it).
+		runtime.Gosched()
+		batch = append(batch[:0], first)
+		size := len(first.m.Payload)
+	fill:
+		for len(batch) < q.opts.MaxBatch && size < q.opts.MaxBatchBytes {
+			select {
+			case req, ok := <-q.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+				size += len(req.m.Payload)
+			default:
+				break fill
+			}
+		}
+		if q.opts.BeforeBatch != nil {
+			q.opts.BeforeBatch()
+		}
+		msgs = msgs[:0]
+		for _, req := range batch {
+			msgs = append(msgs, req.m)
+		}
+		q.run(batch, msgs, receipts[:len(batch)])
+	}
+}
+
+// run commits one batch and answers every caller in it: each with its own receipt when the
+// transaction commits, all with EUNAVAILABLE when it does not.
+func (q *Queue) run(batch []*request, msgs []hookvault.Message, receipts []hookvault.Receipt) {
+	ctx, cancel := context.WithTimeout(context.Background(), q.opts.Timeout)
+	defer cancel()
+	clear(receipts)
+	start := time.Now()
+	wrote, err := q.commit(ctx, msgs, receipts)
+	if err == nil && wrote && q.opts.Observer != nil {
+		q.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+	}
+	for i, req := range batch {
+		res := result{receipt: receipts[i]}
+		if err != nil {
+			res = result{err: hookvault.Unavailable(fmt.Errorf("insert %q: %w", req.m.ID, err))}
+		}
+		req.result <- res
+		batch[i] = nil // let the message be collected before the slot is reused
+		msgs[i] = hookvault.Message{}
+	}
+}

@@ -1,0 +1,386 @@
+// Package postgres implements hookvault.Store on PostgreSQL (pgx and its pool), so that
+// several stateless replicas can share one database.
+//
+// Inserts are group-committed through internal/groupcommit, with several writers per
+// replica. A batch is one INSERT … ON CONFLICT (id) DO NOTHING statement, which is its own
+// transaction: PostgreSQL decides uniqueness, so two replicas inserting one id at once store
+// one row, and the second waits for the first to commit before it learns it lost. Rows are
+// inserted in id order, so batches that share ids never deadlock on each other.
+//
+// id, sender and content are bytea, compared byte for byte like SQLite's text: a JSON string
+// may hold U+0000, which PostgreSQL's text cannot store, and an id in a URL path need not be
+// UTF-8. Either would otherwise turn a valid request into a 503.
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/hookvault/hookvault/internal/groupcommit"
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune a Store. The zero value is a store with sane defaults and a wall clock.
+type Options struct {
+	// WriteConns is the number of batches in flight at once per replica (default 4).
+	WriteConns int
+	// ReadConns bounds the pool for list, get, stats and readiness (default 4).
+	ReadConns int
+	// Timeout bounds connecting and every database operation; an insert not committed
+	// within it is answered EUNAVAILABLE (default 10s).
+	Timeout time.Duration
+	// Migrate applies pending migrations on Open, under PostgreSQL's advisory lock so that
+	// replicas starting together do not race. Without it Open refuses a schema that is
+	// behind, and `hookvault migrate` must run first.
+	Migrate bool
+	// Now is the clock that stamps arrivals; tests inject one.
+	Now func() time.Time
+	// Observer is told about every commit.
+	Observer hookvault.CommitObserver
+	// MaxBatch, MaxBatchBytes and QueueSize bound the write path (see groupcommit.Options).
+	MaxBatch, MaxBatchBytes, QueueSize int
+	// CompactEvery is how often the /stats counters are folded together (default 1m;
+	// negative: never, for tests that compact by hand).
+	CompactEvery time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.WriteConns <= 0 {
+		o.WriteConns = 4
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CompactEvery == 0 {
+		o.CompactEvery = time.Minute
+	}
+}
+
+// Store is a hookvault.Store on PostgreSQL.
+type Store struct {
+	w, r *pgxpool.Pool // writers and readers never wait for each other's connections
+	opts Options
+
+	writes *groupcommit.Queue
+	last   atomic.Int64 // the newest received_at (µs) this replica handed out
+
+	stopCompact chan struct{}
+	compacted   sync.WaitGroup
+	closeOnce   sync.Once
+}
+
+var _ hookvault.Store = (*Store)(nil)
+
+// Open connects to the database at url, migrates it (or checks that it is migrated), and
+// starts the writers. It fails when the database cannot be reached within opts.Timeout.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	cfg, err := poolConfig(url, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	// A migration may take a while and waits for another replica's; connecting does not.
+	if opts.Migrate {
+		if err := migrate(ctx, cfg.ConnConfig); err != nil {
+			return nil, err
+		}
+	} else if err := checkMigrated(ctx, cfg.ConnConfig); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	wcfg, rcfg := cfg.Copy(), cfg.Copy()
+	wcfg.MaxConns, rcfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns)
+	s := &Store{opts: opts, stopCompact: make(chan struct{})}
+	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if s.r, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	var newest *time.Time
+	if err := s.r.QueryRow(ctx, `SELECT max(received_at) FROM messages`).Scan(&newest); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, fmt.Errorf("read newest arrival: %w", err)
+	}
+	if newest != nil {
+		s.last.Store(newest.UnixMicro())
+	}
+	s.writes = groupcommit.Start(s.writeBatch, groupcommit.Options{
+		Writers: opts.WriteConns, MaxBatch: opts.MaxBatch, MaxBatchBytes: opts.MaxBatchBytes,
+		QueueSize: opts.QueueSize, Timeout: opts.Timeout, Observer: opts.Observer,
+	})
+	if opts.CompactEvery > 0 {
+		s.compacted.Go(s.compactLoop)
+	}
+	return s, nil
+}
+
+// poolConfig parses url and fills in what makes a lost database fail fast instead of hang.
+// Parameters in the URL win: connect_timeout, statement_timeout, pool_max_conn_lifetime…
+func poolConfig(url string, timeout time.Duration) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, errors.New("cannot parse the PostgreSQL URL (postgres://user:password@host:port/database?param=value)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = timeout
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if _, ok := rp["statement_timeout"]; !ok {
+		rp["statement_timeout"] = fmt.Sprint(timeout.Milliseconds())
+	}
+	// A 2xx means the message is on disk: do not inherit synchronous_commit=off from the
+	// server or role. The URL may still ask for remote_apply and the like.
+	if _, ok := rp["synchronous_commit"]; !ok {
+		rp["synchronous_commit"] = "on"
+	}
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = "hookvault"
+	}
+	// Idle connections are checked every few seconds, so one killed by a database restart
+	// is replaced before a request needs it.
+	cfg.HealthCheckPeriod = 5 * time.Second
+	return cfg, nil
+}
+
+// Migrate applies pending migrations to the database at url: `hookvault migrate`. Replicas
+// that start at once are serialised by an advisory lock.
+func Migrate(ctx context.Context, url string, timeout time.Duration) error {
+	cfg, err := poolConfig(url, timeout)
+	if err != nil {
+		return err
+	}
+	return migrate(ctx, cfg.ConnConfig)
+}
+
+func migrate(ctx context.Context, cc *pgx.ConnConfig) error {
+	return withProvider(cc, func(p *goose.Provider) error {
+		if _, err := p.Up(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	})
+}
+
+func checkMigrated(ctx context.Context, cc *pgx.ConnConfig) error {
+	return withProvider(cc, func(p *goose.Provider) error {
+		current, target, err := p.GetVersions(ctx)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if current < target {
+			return fmt.Errorf("the schema is at version %d, this build needs %d: run `hookvault migrate` (or set DATABASE_AUTO_MIGRATE=true)", current, target)
+		}
+		return nil
+	})
+}
+
+func withProvider(cc *pgx.ConnConfig, fn func(*goose.Provider) error) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	db := stdlib.OpenDB(*cc)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("prepare migrations: %w", err)
+	}
+	return fn(p)
+}
+
+// Close stops taking inserts, lets the writers commit everything already queued, and
+// closes the pools. Closing twice is a no-op.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stopCompact)
+		s.compacted.Wait()
+		s.writes.Close()
+		s.w.Close()
+		s.r.Close()
+	})
+	return nil
+}
+
+// Ping checks that the database answers a query on the read pool and that the schema is
+// there.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var one int
+	err := s.r.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1) AS m`).Scan(&one)
+	if err != nil {
+		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
+	}
+	return nil
+}
+
+// Insert hands m to a writer and returns once its batch has committed; see
+// groupcommit.Queue.Insert for how long it waits.
+func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	return s.writes.Insert(m)
+}
+
+// stamp hands out arrival times in microseconds, PostgreSQL's resolution, that never go
+// backwards within this replica even when the wall clock does.
+func (s *Store) stamp() int64 {
+	now := s.opts.Now().UnixMicro()
+	for {
+		last := s.last.Load()
+		next := max(now, last)
+		if s.last.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// insertBatch inserts the new rows in id order (so that batches sharing ids take their
+// locks in one order) and counts them per sender in the same statement, which is one
+// transaction. Only the first of several rows with one id can be inserted.
+const insertBatch = `
+WITH input AS (
+	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::bytea[])
+		WITH ORDINALITY AS t(id, sender, content, received_at, payload, ord)
+), inserted AS (
+	INSERT INTO messages (id, sender, content, received_at, payload)
+	SELECT id, sender, content, received_at, payload FROM input ORDER BY id, ord
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, sender
+), counted AS (
+	INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM inserted GROUP BY sender
+)
+SELECT id FROM inserted`
+
+// writeBatch commits one batch and tells each message's outcome. A message that was not
+// inserted met an existing row, committed by now (ON CONFLICT waits for a concurrent insert
+// of the same id to finish), whose body tells a duplicate from a conflict.
+func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (bool, error) {
+	n := len(batch)
+	ids, senders, contents, payloads := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	stamps := make([]time.Time, n)
+	for i, m := range batch {
+		ids[i], senders[i], contents[i], payloads[i] = []byte(m.ID), []byte(m.Sender), []byte(m.Content), m.Payload
+		stamps[i] = time.UnixMicro(s.stamp()).UTC()
+	}
+	created := map[string]bool{}
+	err := retry(ctx, func() error {
+		clear(created)
+		rows, err := s.w.Query(ctx, insertBatch, ids, senders, contents, stamps, payloads)
+		if err != nil {
+			return err
+		}
+		var id []byte
+		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+			created[string(id)] = true
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("insert batch: %w", err)
+	}
+
+	var existing [][]byte
+	for i, m := range batch {
+		if created[m.ID] {
+			delete(created, m.ID) // a later message with this id is a duplicate of this one
+			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: stamps[i]}
+			continue
+		}
+		existing = append(existing, ids[i])
+	}
+	if len(existing) == 0 {
+		return true, nil
+	}
+	type row struct {
+		payload []byte
+		at      time.Time
+	}
+	stored := make(map[string]row, len(existing))
+	err = retry(ctx, func() error {
+		rows, err := s.w.Query(ctx, `SELECT id, payload, received_at FROM messages WHERE id = ANY($1::bytea[])`, existing)
+		if err != nil {
+			return err
+		}
+		var id, payload []byte
+		var at time.Time
+		_, err = pgx.ForEachRow(rows, []any{&id, &payload, &at}, func() error {
+			stored[string(id)] = row{payload: slices.Clone(payload), at: at.UTC()}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		// The new rows are committed, but an error here answers the whole batch 503: a
+		// retry then sees a duplicate, which is the truth.
+		return false, fmt.Errorf("read existing: %w", err)
+	}
+	for i, m := range batch {
+		if results[i].Outcome == hookvault.Created {
+			continue
+		}
+		r, ok := stored[m.ID]
+		if !ok {
+			return false, fmt.Errorf("message %q was neither inserted nor found", m.ID)
+		}
+		outcome := hookvault.Duplicate
+		if !bytes.Equal(r.payload, m.Payload) {
+			outcome = hookvault.Conflict
+		}
+		results[i] = hookvault.Receipt{Outcome: outcome, ReceivedAt: r.at}
+	}
+	return len(existing) < n, nil
+}
+
+// retry runs fn again when PostgreSQL says the transaction may simply be repeated, or when
+// the statement never reached the server. Anything else is for the caller.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = fn(); err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01" // serialization failure, deadlock
+	}
+	return pgconn.SafeToRetry(err)
+}

@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+// listQuery builds the keyset query for f, in (received_at, id) order, the order of both
+// indexes, asking for one row more than the page to learn whether another follows.
+func listQuery(f hookvault.ListFilter) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Sender != "" {
+		where = append(where, "sender = "+arg([]byte(f.Sender)))
+	}
+	// A cursor from a page of the same filter already lies at or after since.
+	if !f.Since.IsZero() && (f.After == nil || f.After.ReceivedAt.Before(f.Since)) {
+		where = append(where, "received_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "received_at < "+arg(f.Until))
+	}
+	if f.After != nil {
+		where = append(where, fmt.Sprintf("(received_at, id) > (%s, %s)", arg(f.After.ReceivedAt), arg([]byte(f.After.ID))))
+	}
+	if f.Q != "" {
+		// position matches literally: no LIKE wildcards or escapes to get wrong.
+		where = append(where, "position("+arg([]byte(f.Q))+" in content) > 0")
+	}
+	q := "SELECT id, sender, content, received_at FROM messages"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY received_at, id LIMIT " + arg(f.Limit+1)
+	return q, args
+}
+
+// List returns one page of messages from the read pool.
+func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Page, error) {
+	if f.Limit <= 0 {
+		return hookvault.Page{}, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	q, args := listQuery(f)
+	rows, err := s.r.Query(ctx, q, args...)
+	if err != nil {
+		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+	}
+	page := hookvault.Page{Messages: make([]hookvault.Message, 0, min(f.Limit, 64))}
+	var id, sender, content []byte
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &sender, &content, &at}, func() error {
+		page.Messages = append(page.Messages, hookvault.Message{
+			ID: string(id), Sender: string(sender), Content: string(content), ReceivedAt: at.UTC(),
+		})
+		return nil
+	})
+	if err != nil {
+		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+	}
+	if len(page.Messages) > f.Limit {
+		page.Messages = page.Messages[:f.Limit]
+		last := page.Messages[f.Limit-1]
+		page.Next = &hookvault.Cursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
+	}
+	return page, nil
+}
+
+// Get returns one message from the read pool.
+func (s *Store) Get(ctx context.Context, id string) (hookvault.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var sender, content []byte
+	m := hookvault.Message{ID: id}
+	err := s.r.QueryRow(ctx, `SELECT sender, content, received_at, payload FROM messages WHERE id = $1`, []byte(id)).
+		Scan(&sender, &content, &m.ReceivedAt, &m.Payload)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return hookvault.Message{}, hookvault.Errorf(hookvault.ENOTFOUND, "no message with id %q", id)
+	case err != nil:
+		return hookvault.Message{}, hookvault.Unavailable(fmt.Errorf("get %q: %w", id, err))
+	}
+	m.Sender, m.Content, m.ReceivedAt = string(sender), string(content), m.ReceivedAt.UTC()
+	if m.Payload == nil {
+		m.Payload = []byte{}
+	}
+	return m, nil
+}
+
+// statsQuery answers /stats in one statement, so from one snapshot: the counters summed
+// per sender, and the first and last arrival from the ends of the arrival index.
+const statsQuery = `
+WITH per AS (
+	SELECT sender, sum(n)::bigint AS n FROM sender_counts GROUP BY sender
+), top AS (
+	SELECT sender, n FROM per ORDER BY n DESC, sender LIMIT 10
+)
+SELECT
+	(SELECT coalesce(sum(n), 0)::bigint FROM per),
+	(SELECT count(*) FROM per),
+	(SELECT min(received_at) FROM messages),
+	(SELECT max(received_at) FROM messages),
+	coalesce((SELECT array_agg(sender ORDER BY n DESC, sender) FROM top), '{}'),
+	coalesce((SELECT array_agg(n ORDER BY n DESC, sender) FROM top), '{}')`
+
+// Stats returns the totals from the read pool.
+func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var st hookvault.Stats
+	var first, last *time.Time
+	var senders [][]byte
+	var counts []int64
+	err := s.r.QueryRow(ctx, statsQuery).Scan(&st.TotalMessages, &st.SendersCount, &first, &last, &senders, &counts)
+	if err != nil {
+		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: %w", err))
+	}
+	if first != nil {
+		st.FirstReceivedAt, st.LastReceivedAt = first.UTC(), last.UTC()
+	}
+	st.TopSenders = make([]hookvault.SenderCount, len(senders))
+	for i := range senders {
+		st.TopSenders[i] = hookvault.SenderCount{Sender: string(senders[i]), Count: counts[i]}
+	}
+	return st, nil
+}
+
+// compactLock keeps compactions of several replicas from running at once (an advisory
+// lock id; any constant unlikely to clash with another application's).
+const compactLock = 0x686f6f6b7661 // "hookva"
+
+// Compact folds each sender's counter rows into one, so that /stats reads one row per
+// sender. Rows that writers append meanwhile are not in the DELETE's snapshot and stay.
+// When another replica is compacting, it returns at once.
+func (s *Store) Compact(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	return pgx.BeginFunc(ctx, s.r, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(compactLock)).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			WITH many AS (
+				SELECT sender FROM sender_counts GROUP BY sender HAVING count(*) > 1
+			), gone AS (
+				DELETE FROM sender_counts WHERE sender IN (SELECT sender FROM many) RETURNING sender, n
+			)
+			INSERT INTO sender_counts (sender, n) SELECT sender, sum(n) FROM gone GROUP BY sender`)
+		return err
+	})
+}
+
+func (s *Store) compactLoop() {
+	t := time.NewTicker(s.opts.CompactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCompact:
+			return
+		case <-t.C:
+			// A failure is retried at the next tick; until then /stats sums a few more rows.
+			_ = s.Compact(context.Background())
+		}
+	}
+}
