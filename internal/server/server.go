@@ -19,8 +19,8 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
-	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/postgres"
+	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
