@@ -211,7 +211,9 @@ func withProvider(cc *pgx.ConnConfig, fn func(*goose.Provider) error) error {
 	}
 	db := stdlib.OpenDB(*cc)
 	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker()
+	// Replicas that lose the race retry every second (goose's default is five) for up to
+	// ten minutes, the time a long migration of another replica may take.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}

@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/pgtest"
@@ -26,4 +31,145 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) hookvault.Store {
 		return open(t, pgtest.Schema(t), postgres.Options{Now: now, Migrate: true})
 	})
+}
+
+func TestConformanceReplicas(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunReplicas(t, func(t *testing.T, n int) []hookvault.Store {
+		url := pgtest.Schema(t)
+		stores := make([]hookvault.Store, n)
+		for i := range stores {
+			stores[i] = open(t, url, postgres.Options{Migrate: true})
+		}
+		return stores
+	})
+}
+
+func msg(id, sender string) hookvault.Message {
+	return hookvault.Message{ID: id, Sender: sender, Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
+}
+
+func count(t *testing.T, url, query string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// Compaction folds the per-batch counter rows of each sender into one, on two replicas at
+// once, and /stats reads the same before and after.
+func TestCompactKeepsStats(t *testing.T) {
+	url := pgtest.Schema(t)
+	a := open(t, url, postgres.Options{Migrate: true, CompactEvery: -1})
+	b := open(t, url, postgres.Options{Migrate: true, CompactEvery: -1})
+	for i := range 30 {
+		for _, s := range []*postgres.Store{a, b} {
+			if _, err := s.Insert(context.Background(), msg(fmt.Sprintf("m%d-%p", i, s), fmt.Sprintf("sender%d", i%3))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before, err := a.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := count(t, url, `SELECT count(*) FROM sender_counts`); rows <= 3 {
+		t.Fatalf("%d counter rows before compaction; the test needs more than one per sender", rows)
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*postgres.Store{a, b} {
+		wg.Go(func() {
+			if err := s.Compact(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if rows := count(t, url, `SELECT count(*) FROM sender_counts`); rows != 3 {
+		t.Errorf("%d counter rows after compaction, want one per sender (3)", rows)
+	}
+	after, err := b.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) || after.TotalMessages != 60 || after.SendersCount != 3 {
+		t.Errorf("stats after compaction %+v, before %+v", after, before)
+	}
+}
+
+// Replicas starting together all migrate without error: the advisory lock lets one apply
+// each migration and the others find it done. Without migration, an empty schema stops the
+// start with a message that says what to run.
+func TestMigrate(t *testing.T) {
+	url := pgtest.Schema(t)
+	_, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err == nil || !strings.Contains(err.Error(), "run `hookvault migrate`") {
+		t.Fatalf("Open without migration on an empty schema: %v, want a hint to run hookvault migrate", err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := postgres.Migrate(context.Background(), url, 10*time.Second); err != nil {
+				t.Errorf("concurrent Migrate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 1 {
+		t.Errorf("%d migrations recorded, want each applied once (1)", n)
+	}
+	s := open(t, url, postgres.Options{})
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Connections killed under the store (a database restart or failover looks like this to
+// it) fail the operations in flight with EUNAVAILABLE, never anything else, and the store
+// recovers by itself.
+func TestKilledConnectionsRecover(t *testing.T) {
+	url := pgtest.Schema(t)
+	app := fmt.Sprintf("hv_kill_%d", time.Now().UnixNano())
+	s := open(t, url+"&application_name="+app, postgres.Options{Migrate: true})
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, msg("before", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	killed := count(t, pgtest.URL(t), fmt.Sprintf(
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'`, app))
+	if killed == 0 {
+		t.Fatal("no connection of the store was found to kill")
+	}
+	acked := map[string]bool{}
+	for i := 0; len(acked) < 20; i++ {
+		if i > 2000 {
+			t.Fatalf("only %d inserts succeeded after the connections were killed", len(acked))
+		}
+		id := fmt.Sprintf("after-%d", i)
+		_, err := s.Insert(ctx, msg(id, "a"))
+		switch code := hookvault.ErrorCode(err); {
+		case err == nil:
+			acked[id] = true
+		case code != hookvault.EUNAVAILABLE:
+			t.Fatalf("insert after the kill: %v (code %s), want EUNAVAILABLE or success", err, code)
+		}
+		if err := s.Ping(ctx); err != nil && hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+			t.Fatalf("ping after the kill: %v", err)
+		}
+	}
+	for id := range acked {
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Errorf("acked %s: %v", id, err)
+		}
+	}
 }

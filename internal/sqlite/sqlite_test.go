@@ -32,6 +32,19 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// Several stores on one file stand in for several processes: SQLite's write lock, not the
+// store, serialises their transactions.
+func TestConformanceReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T, n int) []hookvault.Store {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		stores := make([]hookvault.Store, n)
+		for i := range stores {
+			stores[i] = MustOpen(t, path, sqlite.Options{})
+		}
+		return stores
+	})
+}
+
 // What was committed is there after the store is closed and opened again, and opening an
 // existing file does not migrate it twice.
 func TestReopenKeepsMessages(t *testing.T) {

@@ -61,6 +61,8 @@ func Run(t *testing.T, open Opener) {
 		{"GetUnknown", testGetUnknown},
 		{"ArrivalNeverGoesBackwards", testArrivalMonotonic},
 		{"PayloadBytesExact", testPayloadBytesExact},
+		{"FieldsBytesExact", testFieldsBytesExact},
+		{"ConcurrentSameIDDifferentBodies", testConcurrentSameIDDifferentBodies},
 		{"ListPagesInOrder", testListPagesInOrder},
 		{"ListFilters", testListFilters},
 		{"ListWhileInserting", testListWhileInserting},
@@ -234,6 +236,94 @@ func testPayloadBytesExact(t *testing.T, open Opener) {
 		if got := mustGet(t, s, id); !bytes.Equal(got.Payload, p) {
 			t.Errorf("%s: stored payload differs from the bytes received (%d vs %d bytes)", id, len(got.Payload), len(p))
 		}
+	}
+}
+
+// Ids, senders and contents are kept byte for byte: a JSON string may hold U+0000, and an id
+// from a URL path need not be UTF-8. A backend that cannot store such a value turns a valid
+// request into a 503; one that cannot look it up turns a 404 into one.
+func testFieldsBytesExact(t *testing.T, open Opener) {
+	s := open(t, NewClock(epoch).Now)
+	msgs := []hookvault.Message{
+		{ID: "nul\x00id", Sender: "nul\x00sender", Content: "a\x00b", Payload: []byte(`{"id":"nul\u0000id"}`)},
+		{ID: "caf\u00e9", Sender: "\u00e9", Content: "\U0001F600", Payload: []byte(`{}`)},
+		{ID: "plain", Sender: "nul\x00sender", Content: "no nul", Payload: []byte(`{}`)},
+	}
+	for _, m := range msgs {
+		if r := mustInsert(t, s, m); r.Outcome != hookvault.Created {
+			t.Fatalf("insert %q: %v", m.ID, r.Outcome)
+		}
+	}
+	for _, m := range msgs {
+		got := mustGet(t, s, m.ID)
+		if got.Sender != m.Sender || got.Content != m.Content {
+			t.Errorf("%q: stored sender %q content %q, want %q %q", m.ID, got.Sender, got.Content, m.Sender, m.Content)
+		}
+	}
+	for _, id := range []string{"\xff\xfe", "nul\x00", "caf\xe9"} {
+		if _, err := s.Get(context.Background(), id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+			t.Errorf("Get(%q) = %v, want %q", id, err, hookvault.ENOTFOUND)
+		}
+	}
+	filters := []struct {
+		f    hookvault.ListFilter
+		want string
+	}{
+		{hookvault.ListFilter{Sender: "nul\x00sender"}, "nul\x00id,plain"},
+		{hookvault.ListFilter{Sender: "\xff"}, ""},
+		{hookvault.ListFilter{Q: "\x00"}, "nul\x00id"},
+		{hookvault.ListFilter{Q: "\xff"}, ""},
+		{hookvault.ListFilter{Q: "\U0001F600"}, "caf\u00e9"},
+	}
+	for _, tt := range filters {
+		tt.f.Limit = 10
+		if got := strings.Join(walk(t, s, tt.f), ","); got != tt.want {
+			t.Errorf("List(sender %q, q %q) = %q, want %q", tt.f.Sender, tt.f.Q, got, tt.want)
+		}
+	}
+}
+
+// Deliveries of one id with different bodies racing each other: one is stored, every other
+// is told whether its body equals the stored one.
+func testConcurrentSameIDDifferentBodies(t *testing.T, open Opener) {
+	s := open(t, NewClock(epoch).Now)
+	const n = 24
+	receipts := make([]hookvault.Receipt, n)
+	errs := make([]error, n)
+	body := func(i int) string { return fmt.Sprintf(`{"v":%d}`, i%3) }
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			receipts[i], errs[i] = s.Insert(context.Background(), message("race", body(i)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	stored := string(mustGet(t, s, "race").Payload)
+	created := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("insert %d: %v", i, errs[i])
+		}
+		want := hookvault.Conflict
+		if body(i) == stored {
+			want = hookvault.Duplicate
+		}
+		if receipts[i].Outcome == hookvault.Created {
+			created++
+			want = hookvault.Created
+			if body(i) != stored {
+				t.Errorf("insert %d was Created with %s, but %s is stored", i, body(i), stored)
+			}
+		}
+		if receipts[i].Outcome != want {
+			t.Errorf("insert %d with %s: %v, want %v (stored %s)", i, body(i), receipts[i].Outcome, want, stored)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d inserts were Created, want exactly 1", created)
 	}
 }
 
@@ -461,5 +551,71 @@ func testStats(t *testing.T, open Opener) {
 	}
 	if !st.FirstReceivedAt.Equal(epoch) || !st.LastReceivedAt.Equal(epoch.Add(18*time.Second)) {
 		t.Errorf("first %v last %v", st.FirstReceivedAt, st.LastReceivedAt)
+	}
+}
+
+// ReplicaOpener opens n stores on one fresh, empty database, as n replicas of the service
+// would. They are closed by the opener's cleanup.
+type ReplicaOpener func(t *testing.T, n int) []hookvault.Store
+
+// RunReplicas runs the cases that need several stores sharing one database.
+func RunReplicas(t *testing.T, open ReplicaOpener) {
+	t.Run("SameIDAcrossReplicas", func(t *testing.T) { testSameIDAcrossReplicas(t, open) })
+}
+
+// Every id sent to all replicas at once is stored once: exactly one caller in all is told
+// Created, the others Duplicate, and every replica reads the same totals afterwards.
+func testSameIDAcrossReplicas(t *testing.T, open ReplicaOpener) {
+	stores := open(t, 3)
+	const ids, each = 40, 2 // each store receives every id twice, all at once
+	outcomes := make([][]hookvault.Outcome, ids)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for id := range ids {
+		start := make(chan struct{})
+		for _, s := range stores {
+			for range each {
+				wg.Go(func() {
+					<-start
+					r, err := s.Insert(context.Background(), message(fmt.Sprintf("shared-%02d", id), `{"n":1}`))
+					if err != nil {
+						t.Errorf("shared-%02d: %v", id, err)
+						return
+					}
+					mu.Lock()
+					outcomes[id] = append(outcomes[id], r.Outcome)
+					mu.Unlock()
+				})
+			}
+		}
+		close(start)
+	}
+	wg.Wait()
+	for id, got := range outcomes {
+		created := 0
+		for _, o := range got {
+			switch o {
+			case hookvault.Created:
+				created++
+			case hookvault.Duplicate:
+			default:
+				t.Errorf("shared-%02d: outcome %v", id, o)
+			}
+		}
+		if created != 1 || len(got) != len(stores)*each {
+			t.Errorf("shared-%02d: %d of %d answers Created, want exactly 1", id, created, len(got))
+		}
+	}
+	for i, s := range stores {
+		st, err := s.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TotalMessages != ids || st.SendersCount != 1 || len(st.TopSenders) != 1 || st.TopSenders[0].Count != ids {
+			t.Errorf("replica %d stats = %+v, want %d messages from one sender", i, st, ids)
+		}
+		if got := walk(t, s, hookvault.ListFilter{Limit: 7}); len(got) != ids {
+			t.Errorf("replica %d lists %d messages, want %d", i, len(got), ids)
+		}
 	}
 }
