@@ -19,8 +19,10 @@ endif
 	@echo "hookvault: Swagger UI at http://127.0.0.1:8000/docs"
 	@WEBHOOK_SECRET='$(WEBHOOK_SECRET)' API_TOKEN='$(API_TOKEN)' $(GO) run ./cmd/hookvault
 
+# PostgreSQL tests run when HOOKVAULT_TEST_POSTGRES_URL is set (see README); TESTFLAGS=-v
+# shows every test.
 test: ## all tests with the race detector
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 generate: ## regenerate gen/ from api/openapi.yaml
 	$(GO) generate ./gen
