@@ -166,9 +166,8 @@ func poolConfig(url string, timeout time.Duration) (*pgxpool.Config, error) {
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "hookvault"
 	}
-	// Idle connections are checked every few seconds, so one killed by a database restart
-	// is replaced before a request needs it.
-	cfg.HealthCheckPeriod = 5 * time.Second
+	// A connection killed by a database restart is found before use: pgxpool pings one that
+	// has been idle for over a second, and drops one whose query failed on the network.
 	return cfg, nil
 }
 
@@ -209,7 +208,10 @@ func withProvider(cc *pgx.ConnConfig, fn func(*goose.Provider) error) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	db := stdlib.OpenDB(*cc)
+	// A migration may rightly run longer than one request's statement_timeout.
+	mc := cc.Copy()
+	delete(mc.RuntimeParams, "statement_timeout")
+	db := stdlib.OpenDB(*mc)
 	defer db.Close()
 	// Replicas that lose the race retry every second (goose's default is five) for up to
 	// ten minutes, the time a long migration of another replica may take.
