@@ -8,6 +8,10 @@
 // share the same cores, so absolute figures say more about the machine than the server.
 // Everything runs on 127.0.0.1, and the child processes end with hookbench, on an error or
 // Ctrl-C included.
+//
+// With -postgres it compares instead 1 and more hookvault replicas sharing one PostgreSQL
+// server (see replicas.go): each run gets a fresh database, and the same load is spread over
+// the replicas' connections, as a load balancer with connection affinity would.
 package main
 
 import (
@@ -27,12 +31,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookvault/hookvault/internal/config"
 	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
@@ -56,6 +62,13 @@ type options struct {
 	maxRun      time.Duration
 	halfFor     time.Duration
 	keep        bool
+
+	// The replica comparison on PostgreSQL; postgres is empty in the SQLite comparison.
+	postgres   string
+	replicas   []int
+	writeConns []int // DATABASE_WRITE_CONNS values to try; none: the server's default
+	rounds     int
+	duplicates float64
 }
 
 func main() {
@@ -74,9 +87,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.warmup, "warmup", 2000, "requests sent to each server before its measured run")
 	fs.DurationVar(&o.maxRun, "max-run", time.Minute, "end a warm-up or measured run after this long, even short of its count")
 	fs.DurationVar(&o.halfFor, "half-for", 10*time.Second, "length of the run at half of hookvault's peak rate (0 skips it)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory: the SQLite file and both servers' logs")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory: the SQLite file and the servers' logs (and with -postgres the databases)")
+	fs.StringVar(&o.postgres, "postgres", "", "compare hookvault `replicas` on this PostgreSQL server instead (postgres://user@host:port/db; a fresh database is created for each run, so the user needs CREATEDB)")
+	replicas := intList{1, 2}
+	fs.Var(&replicas, "replicas", "with -postgres: replica counts to compare, comma-separated; ratios are to the first")
+	var writeConns intList
+	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS values to try, comma-separated (default: the server's)")
+	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres: repeat every run this often, interleaved, and report medians")
+	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, or with -postgres\n1 and more hookvault replicas on one PostgreSQL server.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +105,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	o.replicas, o.writeConns = replicas, writeConns
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "hookbench: unexpected argument %q\n", fs.Arg(0))
@@ -93,11 +116,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hookbench: -c and -n must be at least 1, -warmup and -half-for not negative, -max-run positive")
 		return 2
 	}
+	if msg := o.checkMode(set); msg != "" {
+		fmt.Fprintf(stderr, "hookbench: %s\n", msg)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{o: o, out: stdout, log: stderr}
-	err := b.run(ctx)
+	measure := b.run
+	if o.postgres != "" {
+		measure = b.runReplicas
+	}
+	err := measure(ctx)
 	if ctx.Err() != nil {
 		err = errors.New("interrupted")
 	}
@@ -113,10 +144,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // bench is one comparison run and what it started.
 type bench struct {
-	o        options
-	out, log io.Writer
-	dir      string
-	procs    []*proc
+	o         options
+	out, log  io.Writer
+	dir       string
+	procs     []*proc
+	databases []string // created on -postgres and not dropped yet
 }
 
 // result is one target's measured run.
@@ -131,22 +163,11 @@ func (b *bench) run(ctx context.Context) error {
 	fmt.Fprintf(b.out, "hookbench: hookvault against a bare net/http server (the HTTP ceiling), loopback\n")
 	fmt.Fprintf(b.out, "reproduce: go run ./cmd/hookbench -c %d -n %d -warmup %d -max-run %s -half-for %s\n",
 		o.concurrency, o.count, o.warmup, o.maxRun, o.halfFor)
-	fmt.Fprintf(b.out, "machine:   %s/%s, %d CPUs, GOMAXPROCS %d, %s; generator and servers share the CPUs\n\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	b.machine()
 
-	root, err := moduleRoot(ctx)
+	binary, err := b.build(ctx)
 	if err != nil {
 		return err
-	}
-	if b.dir, err = os.MkdirTemp("", "hookbench-"); err != nil {
-		return err
-	}
-	binary := filepath.Join(b.dir, "hookvault")
-	fmt.Fprintf(b.log, "building %s\n", binary)
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/hookvault")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hookvault: %v\n%s", err, out)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -234,6 +255,30 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
 	}
 	return nil
+}
+
+func (b *bench) machine() {
+	fmt.Fprintf(b.out, "machine:   %s/%s, %d CPUs, GOMAXPROCS %d, %s; generator and servers share the CPUs\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+}
+
+// build makes the temporary directory and builds the server into it.
+func (b *bench) build(ctx context.Context) (binary string, err error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	if b.dir, err = os.MkdirTemp("", "hookbench-"); err != nil {
+		return "", err
+	}
+	binary = filepath.Join(b.dir, "hookvault")
+	fmt.Fprintf(b.log, "building %s\n", binary)
+	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/hookvault")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/hookvault: %v\n%s", err, out)
+	}
+	return binary, nil
 }
 
 // measure warms a server up, then loads it with the measured run and reads its peak RSS.
@@ -381,12 +426,22 @@ func (p *proc) tail() string {
 	return strings.Join(lines, "\n")
 }
 
-// cleanup stops every server and removes the temporary directory unless -keep asked for it.
+// cleanup stops every server, drops the databases and removes the temporary directory
+// unless -keep asked for it.
 func (b *bench) cleanup() error {
 	var errs []error
 	for _, p := range b.procs {
 		if err := p.stop(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(b.databases) > 0 {
+		if b.o.keep {
+			fmt.Fprintf(b.log, "kept databases %s\n", strings.Join(b.databases, ", "))
+		} else {
+			for _, db := range slices.Clone(b.databases) {
+				errs = append(errs, b.dropDatabase(db))
+			}
 		}
 	}
 	if b.dir != "" {
@@ -443,23 +498,25 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // serverEnv is the environment without hookvault's own variables, so that the developer's
-// settings (a log level, a database) cannot change what is measured.
+// settings (a log level, a database, a rate limit) cannot change what is measured.
 func serverEnv(environ []string) []string {
-	own := []string{"WEBHOOK_SECRET", "API_TOKEN", "DATABASE_URL", "LISTEN_ADDR", "MAX_BODY_BYTES",
-		"SIGNATURE_TOLERANCE", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_TIMEOUT"}
 	var env []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		keep := true
-		for _, o := range own {
-			keep = keep && name != o
-		}
-		if keep {
+		if !serverVars[name] {
 			env = append(env, kv)
 		}
 	}
 	return env
 }
+
+// serverVars are the variables hookvault reads, as config.Load asks for them: a list kept
+// by hand here fell behind the server's settings before.
+var serverVars = func() map[string]bool {
+	vars := map[string]bool{}
+	_, _ = config.Load(nil, func(name string) string { vars[name] = true; return "" }, io.Discard)
+	return vars
+}()
 
 // freeAddr returns a loopback address with a port nothing listens on right now.
 func freeAddr() (string, error) {

@@ -135,7 +135,7 @@ var settings = []setting{
 		c.Database.Timeout, err = positiveDuration(v)
 		return err
 	}},
-	{"DATABASE_AUTO_MIGRATE", "database-auto-migrate", "true", "apply schema migrations at start (PostgreSQL: under an advisory lock); false refuses to start on an old schema: run `hookvault migrate` first", func(c *Config, v string) (err error) {
+	{"DATABASE_AUTO_MIGRATE", "database-auto-migrate", "true", "apply schema migrations at start (PostgreSQL: under an advisory lock); false refuses to start on an old schema: run \"hookvault migrate\" first", func(c *Config, v string) (err error) {
 		c.Database.AutoMigrate, err = strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)

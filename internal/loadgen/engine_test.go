@@ -387,6 +387,7 @@ func TestEngineConfig(t *testing.T) {
 		{"raw over TLS", loadgen.Config{URL: tls.URL, Engine: loadgen.EngineRaw}, "raw engine cannot send"},
 		{"raw with a client", loadgen.Config{URL: "http://127.0.0.1:1", Engine: loadgen.EngineRaw, Client: http.DefaultClient}, "Config.Client"},
 		{"raw with credentials", loadgen.Config{URL: "http://u:p@127.0.0.1:1", Engine: loadgen.EngineRaw}, "credentials"},
+		{"raw with one URL over TLS", loadgen.Config{URLs: []string{"http://127.0.0.1:1", tls.URL}, Engine: loadgen.EngineRaw, Concurrency: 2}, "raw engine cannot send"},
 		{"unknown engine", loadgen.Config{URL: "http://127.0.0.1:1", Engine: 7}, "unknown engine"},
 	}
 	for _, tt := range bad {

@@ -76,6 +76,16 @@ const progressEvery = 100 * time.Millisecond
 type Config struct {
 	// URL is the server's base URL; deliveries go to URL + "/webhook".
 	URL string
+	// URLs, instead of URL, spreads one run over several servers, such as replicas of one
+	// service: worker i sends to URLs[i % len(URLs)] for the whole run, as a load balancer
+	// with connection affinity does, so Concurrency must be at least len(URLs). Ids are
+	// unique over all of them, and Report.ByURL tells what each one got.
+	URLs []string
+	// CrossDuplicates makes every duplicate (DuplicateShare) re-send an id that was acked
+	// through another of the URLs (until one has acked any, a new message goes instead):
+	// the case that replicas sharing one store must answer with duplicate:true. Only for
+	// URLs that share a store, and two of them at least.
+	CrossDuplicates bool
 	// Secret is the webhook secret that signs every delivery except the bad-signature share.
 	Secret []byte
 
@@ -213,6 +223,17 @@ type Report struct {
 
 	// Acked holds every message acked as new, when Config.KeepAcked is set.
 	Acked []Ack
+
+	// ByURL counts the requests by server, in the order of Config.URLs (one entry, for
+	// Config.URL, without it).
+	ByURL []URLReport
+}
+
+// URLReport is what one server of a run got. Each count is also in the Report's total.
+type URLReport struct {
+	URL                                 string
+	Sent, Created, Duplicates, Rejected int
+	Unexpected                          int
 }
 
 // Run sends the configured load and reports on it. progress, if not nil, is called from one
@@ -274,7 +295,8 @@ type runner struct {
 	cfg      Config
 	raw      bool         // EngineRaw; else client sends
 	client   *http.Client // nil with EngineRaw
-	endpoint string
+	targets  []*target
+	assigned int           // workers given a target so far
 	limiter  *rate.Limiter // nil without a rate
 	deadline time.Time     // zero without a duration
 	badKey   []byte
@@ -285,10 +307,6 @@ type runner struct {
 	maxBody          int
 	// idPrefix unescaped: an answer's id is compared with it and the request's number.
 	rawIDPrefix string
-
-	// EngineRaw: where to connect, and every request's bytes up to Content-Length's value.
-	dialAddr string
-	reqHead  []byte
 
 	next atomic.Int64 // request slots handed out
 	// Every worker updates both counters on every request; on separate cache lines, one
@@ -314,8 +332,7 @@ func newRunner(cfg Config) (*runner, error) {
 		cfg.Sender = cfg.Prefix
 	}
 	r := &runner{
-		cfg:      cfg,
-		endpoint: strings.TrimSuffix(cfg.URL, "/") + "/webhook",
+		cfg: cfg,
 		// Any other key makes a well-formed signature that no server secret produces,
 		// the "mismatch" case rather than a malformed header.
 		badKey:      append([]byte("loadgen-wrong-key-"), cfg.Secret...),
@@ -330,18 +347,29 @@ func newRunner(cfg Config) (*runner, error) {
 	}
 	// The fixed JSON around the pieces and the largest int64 fit in 48 bytes.
 	r.maxBody = len(r.idPrefix) + len(r.sender) + longest + 48
-	u, err := url.Parse(r.endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("bad URL %q: %w", cfg.URL, err)
-	}
-	switch cfg.Engine {
-	case EngineRaw:
-		r.raw = true
-	case EngineAuto:
-		r.raw = rawUnfit(u, cfg.Client) == ""
+	r.raw = cfg.Engine == EngineRaw || cfg.Engine == EngineAuto
+	var endpoints []*url.URL
+	for _, base := range cfg.urls() {
+		t := &target{url: base, endpoint: strings.TrimSuffix(base, "/") + "/webhook"}
+		u, err := url.Parse(t.endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("bad URL %q: %w", base, err)
+		}
+		// One target that EngineRaw cannot reach sends the whole run through net/http,
+		// so that the servers compared are loaded by the same client.
+		if cfg.Engine == EngineAuto && rawUnfit(u, cfg.Client) != "" {
+			r.raw = false
+		}
+		if cfg.CrossDuplicates {
+			t.acked = make([]atomic.Int64, duplicatePool)
+		}
+		r.targets = append(r.targets, t)
+		endpoints = append(endpoints, u)
 	}
 	if r.raw {
-		r.dialAddr, r.reqHead = rawTarget(u)
+		for i, t := range r.targets {
+			t.dialAddr, t.reqHead = rawTarget(endpoints[i])
+		}
 	} else {
 		r.client = cfg.Client
 		if r.client == nil {
@@ -355,11 +383,49 @@ func newRunner(cfg Config) (*runner, error) {
 	return r, nil
 }
 
+// target is one server of a run.
+type target struct {
+	url, endpoint string
+	// EngineRaw: where to connect, and every request's bytes up to Content-Length's value.
+	dialAddr string
+	reqHead  []byte
+
+	// With CrossDuplicates, a ring of ids acked through this target, which the other
+	// targets' workers draw duplicates from; 0 marks a slot not written yet. Lock-free, so
+	// that sharing it costs a worker one atomic add per ack, as the progress count does.
+	acked     []atomic.Int64
+	ackedNext atomic.Int64
+}
+
+// urls returns the servers of the run: URLs, or URL alone.
+func (c *Config) urls() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 func (c Config) validate() error {
-	u, err := url.Parse(c.URL)
+	urls := c.urls()
+	concurrency := c.Concurrency
+	if concurrency == 0 {
+		concurrency = DefaultConcurrency
+	}
+	if c.URL != "" && len(c.URLs) > 0 {
+		return errors.New("give URL or URLs, not both")
+	}
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("bad URL %q: want http://host:port or https://host:port", s)
+		}
+		if c.Engine == EngineRaw {
+			if why := rawUnfit(u, c.Client); why != "" {
+				return fmt.Errorf("the raw engine cannot send to %q: %s; use EngineNetHTTP", s, why)
+			}
+		}
+	}
 	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("bad URL %q: want http://host:port or https://host:port", c.URL)
 	case len(c.Secret) == 0:
 		return errors.New("the webhook secret is empty")
 	case c.Count < 0:
@@ -387,11 +453,10 @@ func (c Config) validate() error {
 		return errors.New("the sender is longer than 256 bytes")
 	case c.Engine < EngineAuto || c.Engine > EngineNetHTTP:
 		return fmt.Errorf("unknown engine %d", int(c.Engine))
-	}
-	if c.Engine == EngineRaw {
-		if why := rawUnfit(u, c.Client); why != "" {
-			return fmt.Errorf("the raw engine cannot send to %q: %s; use EngineNetHTTP", c.URL, why)
-		}
+	case concurrency > 0 && concurrency < len(urls):
+		return fmt.Errorf("%d URLs need a concurrency of %d at least, one worker each; it is %d", len(urls), len(urls), concurrency)
+	case c.CrossDuplicates && len(urls) < 2:
+		return errors.New("duplicates across URLs need two URLs at least")
 	}
 	return nil
 }
@@ -488,6 +553,8 @@ func (r *runner) reportProgress(progress func(int)) (stop func()) {
 // server under test needs.
 type worker struct {
 	r    *runner
+	t    *target // every request goes to this one
+	ti   int     // t's index in r.targets
 	rng  *mrand.Rand
 	hist *hdrhistogram.Histogram
 
@@ -508,16 +575,22 @@ type worker struct {
 	acked []int64
 }
 
+// newWorker makes the next worker, with the next target in turn; Run calls it from one
+// goroutine.
 func (r *runner) newWorker() *worker {
+	ti := r.assigned % len(r.targets)
+	r.assigned++
 	w := &worker{
 		r:      r,
+		t:      r.targets[ti],
+		ti:     ti,
 		rng:    mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())),
 		hist:   hdrhistogram.New(minLatency.Microseconds(), maxLatency.Microseconds(), latencySigs),
 		mac:    hmac.New(sha256.New, r.cfg.Secret),
 		badMac: hmac.New(sha256.New, r.badKey),
 	}
 	if r.raw {
-		w.conn = &rawConn{r: r}
+		w.conn = &rawConn{r: r, t: w.t}
 		w.body = make([]byte, 0, r.maxBody)
 	}
 	return w
@@ -562,13 +635,15 @@ func (w *worker) send(ctx context.Context, n int64) {
 	switch p := w.rng.Float64(); {
 	case p < cfg.BadSignatureShare:
 		k = kindBadSignature
-	case p < cfg.BadSignatureShare+cfg.DuplicateShare && len(w.acked) > 0:
-		// Only ids this worker saw acked: one still in flight could be answered either way.
-		k = kindDuplicate
-	}
-
-	if k == kindDuplicate {
-		n = w.acked[w.rng.IntN(len(w.acked))]
+	case p < cfg.BadSignatureShare+cfg.DuplicateShare:
+		// Only ids seen acked: one still in flight could be answered either way.
+		if cfg.CrossDuplicates {
+			if m, ok := w.ackedElsewhere(); ok {
+				k, n = kindDuplicate, m
+			}
+		} else if len(w.acked) > 0 {
+			k, n = kindDuplicate, w.acked[w.rng.IntN(len(w.acked))]
+		}
 	}
 	// net/http may still read a request's body after Do returns (when the answer comes
 	// first), so only EngineRaw, whose write is over when it reads, reuses a buffer.
@@ -626,7 +701,7 @@ func (w *worker) sign(mac hash.Hash, body []byte) []byte {
 // post sends a request through net/http.
 func (w *worker) post(ctx context.Context, body, sig []byte) (answer, error) {
 	r := w.r
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.t.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return answer{}, err
 	}
@@ -818,13 +893,31 @@ func scanString(b []byte) (s, rest []byte, ok bool) {
 }
 
 // keep remembers an acked message, all of them for the caller or a bounded pool to draw
-// duplicates from.
+// duplicates from, and offers it to the other targets' workers.
 func (w *worker) keep(n int64) {
+	if t := w.t; t.acked != nil {
+		i := t.ackedNext.Add(1) - 1
+		t.acked[i%int64(len(t.acked))].Store(n)
+	}
 	if w.r.cfg.KeepAcked || len(w.acked) < duplicatePool {
 		w.acked = append(w.acked, n)
 		return
 	}
 	w.acked[w.rng.IntN(len(w.acked))] = n
+}
+
+// ackedElsewhere draws an id acked through another target than the worker's, with
+// CrossDuplicates; ok is false until the target drawn has acked one.
+func (w *worker) ackedElsewhere() (n int64, ok bool) {
+	ts := w.r.targets
+	t := ts[(w.ti+1+w.rng.IntN(len(ts)-1))%len(ts)]
+	filled := min(t.ackedNext.Load(), int64(len(t.acked)))
+	if filled == 0 {
+		return 0, false
+	}
+	// A slot claimed but not yet stored still reads 0.
+	n = t.acked[w.rng.Int64N(filled)].Load()
+	return n, n > 0
 }
 
 func (w *worker) record(d time.Duration) {
@@ -878,8 +971,17 @@ func (r *runner) merge(workers []*worker, elapsed time.Duration) Report {
 		Duration: elapsed,
 		Status:   map[int]int{},
 	}
+	for _, t := range r.targets {
+		rep.ByURL = append(rep.ByURL, URLReport{URL: t.url})
+	}
 	hist := hdrhistogram.New(minLatency.Microseconds(), maxLatency.Microseconds(), latencySigs)
 	for _, w := range workers {
+		u := &rep.ByURL[w.ti]
+		u.Sent += int(w.hist.TotalCount()) + w.err
+		u.Created += w.created
+		u.Duplicates += w.dups
+		u.Rejected += w.rejected
+		u.Unexpected += w.unexpected
 		hist.Merge(w.hist)
 		for code, n := range w.status {
 			if n > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -425,6 +426,12 @@ func TestConfigErrors(t *testing.T) {
 		{"share over 1", func(c *loadgen.Config) { c.DuplicateShare = 1.5 }, "duplicate share"},
 		{"shares over 1", func(c *loadgen.Config) { c.DuplicateShare, c.BadSignatureShare = 0.6, 0.6 }, "add up to more than 1"},
 		{"long prefix", func(c *loadgen.Config) { c.Prefix = strings.Repeat("p", 201) }, "prefix is longer"},
+		{"URL and URLs", func(c *loadgen.Config) { c.URLs = []string{c.URL} }, "not both"},
+		{"bad URL in the list", func(c *loadgen.Config) { c.URL, c.URLs = "", []string{"http://127.0.0.1:1", "127.0.0.1:2"} }, `bad URL "127.0.0.1:2"`},
+		{"fewer workers than URLs", func(c *loadgen.Config) {
+			c.URL, c.URLs, c.Concurrency = "", []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"}, 2
+		}, "concurrency of 3 at least"},
+		{"duplicates across one URL", func(c *loadgen.Config) { c.CrossDuplicates = true }, "two URLs at least"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -454,4 +461,137 @@ func TestRound(t *testing.T) {
 			t.Errorf("Round(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
+}
+
+// countingServer serves one vault, which may be shared with other servers, and counts the
+// requests it got and, of the duplicates it saw, those whose id another server stored.
+type countingServer struct {
+	name                 string
+	vault                *fakeVault
+	owner                *sync.Map // id → name of the server that stored it, shared
+	requests, crossDupes atomic.Int64
+	url                  string
+	conns                *atomic.Int64
+}
+
+func (c *countingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.requests.Add(1)
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(strings.NewReader(string(body)))
+	rec := httptest.NewRecorder()
+	c.vault.ServeHTTP(rec, r)
+	var a struct {
+		ID        string
+		Duplicate bool
+	}
+	if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &a) == nil {
+		if owner, loaded := c.owner.LoadOrStore(a.ID, c.name); loaded && a.Duplicate && owner != c.name {
+			c.crossDupes.Add(1)
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// TestRunSpreadsOverURLs loads several servers in one run, as hookbench loads replicas:
+// every server gets requests, the report's per-URL counts are what each server saw, and
+// ids are unique over all of them.
+func TestRunSpreadsOverURLs(t *testing.T) {
+	tests := []struct {
+		name        string
+		servers     int
+		sharedStore bool // one vault behind all servers, as replicas share a database
+		concurrency int
+		dupShare    float64
+		cross       bool
+	}{
+		{"one in a list", 1, false, 4, 0, false},
+		{"two", 2, false, 4, 0, false},
+		{"three, odd concurrency", 3, false, 5, 0.1, false},
+		{"two sharing a store, duplicates across", 2, true, 4, 0.3, true},
+		{"three sharing a store, duplicates across", 3, true, 6, 0.3, true},
+	}
+	const count = 600
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEngines(t, func(t *testing.T, e loadgen.Engine) {
+				shared := newFakeVault(t, testSecret)
+				owner := &sync.Map{}
+				var servers []*countingServer
+				var urls []string
+				for i := range tt.servers {
+					s := &countingServer{name: fmt.Sprint("s", i), vault: shared, owner: owner}
+					if !tt.sharedStore {
+						s.vault = newFakeVault(t, testSecret)
+					}
+					s.url, s.conns = serve(t, s)
+					servers = append(servers, s)
+					urls = append(urls, s.url)
+				}
+				rep, err := loadgen.Run(t.Context(), loadgen.Config{
+					URLs: urls, Secret: []byte(testSecret), Engine: e, Count: count, Concurrency: tt.concurrency,
+					DuplicateShare: tt.dupShare, CrossDuplicates: tt.cross, KeepAcked: true,
+				}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Sent != count || rep.Unexpected != 0 {
+					t.Fatalf("sent %d, unexpected %d, want %d, 0; samples %q", rep.Sent, rep.Unexpected, count, rep.Samples)
+				}
+				if len(rep.ByURL) != len(servers) {
+					t.Fatalf("report has %d servers, want %d: %+v", len(rep.ByURL), len(servers), rep.ByURL)
+				}
+				var sum loadgen.URLReport
+				for i, s := range servers {
+					got := rep.ByURL[i]
+					if got.URL != s.url || got.Sent == 0 || int64(got.Sent) != s.requests.Load() {
+						t.Errorf("server %d: report %+v, want URL %s and the %d requests it saw", i, got, s.url, s.requests.Load())
+					}
+					// Each worker keeps to its server, and the workers go round the servers.
+					workers := tt.concurrency/len(servers) + btoi(i < tt.concurrency%len(servers))
+					if e == loadgen.EngineRaw && s.conns.Load() != int64(workers) {
+						t.Errorf("server %d: %d connections, want one per worker: %d", i, s.conns.Load(), workers)
+					}
+					sum.Created += got.Created
+					sum.Duplicates += got.Duplicates
+				}
+				if sum.Created != rep.Created || sum.Duplicates != rep.Duplicates {
+					t.Errorf("per-URL created %d, duplicates %d; totals %d, %d", sum.Created, sum.Duplicates, rep.Created, rep.Duplicates)
+				}
+				// Unique ids: every new message was stored as new, by one server only.
+				stored := 0
+				seen := map[*fakeVault]bool{}
+				for _, s := range servers {
+					if !seen[s.vault] {
+						seen[s.vault] = true
+						stored += len(s.vault.stored)
+					}
+				}
+				if stored != rep.Created || len(rep.Acked) != rep.Created {
+					t.Errorf("stored %d, acked %d, want both %d", stored, len(rep.Acked), rep.Created)
+				}
+				var cross int64
+				for _, s := range servers {
+					cross += s.crossDupes.Load()
+				}
+				// A few hundred duplicates with none across is a chance of nil.
+				if tt.cross && (rep.Duplicates == 0 || cross != int64(rep.Duplicates)) {
+					t.Errorf("%d duplicates, %d of them to another server than the one that stored the id, want all across", rep.Duplicates, cross)
+				}
+				if !tt.cross && cross != 0 {
+					t.Errorf("%d duplicates went to another server, want none", cross)
+				}
+			})
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

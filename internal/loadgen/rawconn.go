@@ -87,8 +87,8 @@ func rawTarget(u *url.URL) (dialAddr string, head []byte) {
 }
 
 // appendRequest appends the bytes of a delivery of body signed with sig.
-func (r *runner) appendRequest(dst, body, sig []byte) []byte {
-	dst = append(dst, r.reqHead...)
+func (t *target) appendRequest(dst, body, sig []byte) []byte {
+	dst = append(dst, t.reqHead...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\nContent-Type: application/json\r\n"+signature.HeaderSignature+": "...)
 	dst = append(dst, sig...)
@@ -100,6 +100,7 @@ func (r *runner) appendRequest(dst, body, sig []byte) []byte {
 // closes it.
 type rawConn struct {
 	r      *runner
+	t      *target
 	conn   net.Conn // nil when there is none
 	br     *bufio.Reader
 	stop   func() bool // stops the wake-up on ctx's end
@@ -114,7 +115,7 @@ type rawConn struct {
 // roundTrip sends one request and reads its answer. start is when the request began, from
 // which the timeout runs, as net/http's Client.Timeout does.
 func (c *rawConn) roundTrip(ctx context.Context, body, sig []byte, start time.Time) (answer, error) {
-	c.req = c.r.appendRequest(c.req[:0], body, sig)
+	c.req = c.t.appendRequest(c.req[:0], body, sig)
 	timeout := c.r.cfg.Timeout
 	for retried := false; ; retried = true {
 		if c.conn != nil && start.Sub(c.idle) >= staleAfter && !alive(c.conn) {
@@ -166,7 +167,7 @@ func (c *rawConn) timeoutError(err error) error {
 
 func (c *rawConn) dial(ctx context.Context, deadline time.Time) error {
 	d := net.Dialer{Timeout: 10 * time.Second, Deadline: deadline, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", c.r.dialAddr)
+	conn, err := d.DialContext(ctx, "tcp", c.t.dialAddr)
 	if err != nil {
 		return c.timeoutError(err)
 	}

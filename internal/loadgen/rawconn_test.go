@@ -170,7 +170,7 @@ func TestRawRetriesOnlyUnsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, reused := range []bool{true, false} {
-		c := &rawConn{r: r}
+		c := &rawConn{r: r, t: r.targets[0]}
 		dead := &deadConn{}
 		start := time.Now()
 		c.conn, c.reused, c.idle, c.stop = dead, reused, start, func() bool { return true }
