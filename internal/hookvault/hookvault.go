@@ -100,6 +100,17 @@ type Page struct {
 	Next *Cursor
 }
 
+// PageOf makes a page from the messages a backend read in order, asking for one more than
+// limit: that extra message is not shown, it only says that another page follows, which
+// then starts after the last message shown.
+func PageOf(msgs []Message, limit int) Page {
+	if len(msgs) <= limit {
+		return Page{Messages: msgs}
+	}
+	last := msgs[limit-1]
+	return Page{Messages: msgs[:limit], Next: &Cursor{ReceivedAt: last.ReceivedAt, ID: last.ID}}
+}
+
 // SenderCount is one row of the top senders.
 type SenderCount struct {
 	Sender string

@@ -59,11 +59,11 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Pag
 	if err != nil {
 		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	page := hookvault.Page{Messages: make([]hookvault.Message, 0, min(f.Limit, 64))}
+	msgs := make([]hookvault.Message, 0, min(f.Limit+1, 64))
 	var id, sender, content []byte
 	var at time.Time
 	_, err = pgx.ForEachRow(rows, []any{&id, &sender, &content, &at}, func() error {
-		page.Messages = append(page.Messages, hookvault.Message{
+		msgs = append(msgs, hookvault.Message{
 			ID: string(id), Sender: string(sender), Content: string(content), ReceivedAt: at.UTC(),
 		})
 		return nil
@@ -71,12 +71,7 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Pag
 	if err != nil {
 		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	if len(page.Messages) > f.Limit {
-		page.Messages = page.Messages[:f.Limit]
-		last := page.Messages[f.Limit-1]
-		page.Next = &hookvault.Cursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
-	}
-	return page, nil
+	return hookvault.PageOf(msgs, f.Limit), nil
 }
 
 // Get returns one message from the read pool.

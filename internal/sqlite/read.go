@@ -57,7 +57,7 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Pag
 		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
 	defer rows.Close()
-	page := hookvault.Page{Messages: make([]hookvault.Message, 0, min(f.Limit, 64))}
+	msgs := make([]hookvault.Message, 0, min(f.Limit+1, 64))
 	for rows.Next() {
 		var m hookvault.Message
 		var at int64
@@ -65,17 +65,12 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Pag
 			return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
 		}
 		m.ReceivedAt = time.Unix(0, at).UTC()
-		page.Messages = append(page.Messages, m)
+		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
 		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	if len(page.Messages) > f.Limit {
-		page.Messages = page.Messages[:f.Limit]
-		last := page.Messages[f.Limit-1]
-		page.Next = &hookvault.Cursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
-	}
-	return page, nil
+	return hookvault.PageOf(msgs, f.Limit), nil
 }
 
 // Stats reads the counters kept by the insert trigger and the ends of the arrival index, in
