@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,6 +149,9 @@ func TestTestOutputHasNoSecrets(t *testing.T) {
 		cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-v", "-count=1"}, args...)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), leakScanEnv+"=1")
+		// On timeout, kill the test binaries go test started too, not only go itself.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		b, err := cmd.CombinedOutput()
 		out.Write(b)
 		if err != nil {

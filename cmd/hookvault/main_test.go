@@ -100,7 +100,8 @@ func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
 	}{
 		{"no secret", nil, "WEBHOOK_SECRET"},
 		{"bad duration", map[string]string{"WEBHOOK_SECRET": "s", "SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
-		{"postgres not yet", map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres://localhost/x"}, "DATABASE_URL"},
+		{"postgres without host", map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres:///x"}, "DATABASE_URL"},
+		{"bad pool size", map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_WRITE_CONNS": "0"}, "DATABASE_WRITE_CONNS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr strings.Builder

@@ -190,7 +190,22 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	})
 }
 
+// checkMigrated compares the schema's version with this build's without writing anything:
+// a replica told not to migrate may lack the right to, and must not create goose's table.
 func checkMigrated(ctx context.Context, cc *pgx.ConnConfig) error {
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	var table *string
+	err = conn.QueryRow(ctx, `SELECT to_regclass('goose_db_version')::text`).Scan(&table)
+	conn.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if table == nil {
+		return errors.New("the schema has no hookvault tables: run `hookvault migrate` (or set DATABASE_AUTO_MIGRATE=true)")
+	}
 	return withProvider(cc, func(p *goose.Provider) error {
 		current, target, err := p.GetVersions(ctx)
 		if err != nil {
