@@ -5,7 +5,7 @@ DEV_TOKEN := dev-token-change-me
 WEBHOOK_SECRET ?= $(DEV_SECRET)
 API_TOKEN ?= $(DEV_TOKEN)
 
-.PHONY: run test generate lint check-generated build bench
+.PHONY: run test generate lint check-generated build bench bench-replicas
 
 run: ## serve on :8000 with the embedded SQLite store (data/hookvault.db)
 ifeq ($(WEBHOOK_SECRET),$(DEV_SECRET))
@@ -47,3 +47,11 @@ build: ## binaries into bin/
 bench: ## Go benchmarks, then hookvault against a bare net/http server on this machine (cmd/hookbench)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/hookbench $(HOOKBENCH_FLAGS)
+
+# The PostgreSQL server that bench-replicas creates its databases on (the user needs CREATEDB).
+HOOKVAULT_BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# The measurement as reported: 3 interleaved rounds; HOOKBENCH_FLAGS adds to it or overrides
+# it, e.g. make bench-replicas HOOKBENCH_FLAGS='-replicas 1 -write-conns 1,2,4 -rounds 1'.
+HOOKBENCH_REPLICAS_FLAGS ?= -replicas 1,2 -rounds 3 -c 64 -n 30000 -warmup 3000
+bench-replicas: ## 1 against 2 hookvault replicas on one PostgreSQL server, a fresh database per run (cmd/hookbench -postgres)
+	$(GO) run ./cmd/hookbench -postgres '$(HOOKVAULT_BENCH_POSTGRES_URL)' $(HOOKBENCH_REPLICAS_FLAGS) $(HOOKBENCH_FLAGS)

@@ -88,11 +88,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.maxRun, "max-run", time.Minute, "end a warm-up or measured run after this long, even short of its count")
 	fs.DurationVar(&o.halfFor, "half-for", 10*time.Second, "length of the run at half of hookvault's peak rate (0 skips it)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory: the SQLite file and the servers' logs (and with -postgres the databases)")
-	fs.StringVar(&o.postgres, "postgres", "", "compare hookvault `replicas` on this PostgreSQL server instead (postgres://user@host:port/db; a fresh database is created for each run, so the user needs CREATEDB)")
+	fs.StringVar(&o.postgres, "postgres", "", "compare hookvault replicas on the PostgreSQL server at `URL` instead (postgres://user@host:port/db; each run gets a fresh database, so the user needs CREATEDB)")
 	replicas := intList{1, 2}
-	fs.Var(&replicas, "replicas", "with -postgres: replica counts to compare, comma-separated; ratios are to the first")
+	fs.Var(&replicas, "replicas", "with -postgres: replica `counts` to compare, comma-separated; ratios are to the first")
 	var writeConns intList
-	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS values to try, comma-separated (default: the server's)")
+	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS `values` to try, comma-separated (default: the server's)")
 	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres: repeat every run this often, interleaved, and report medians")
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
 	fs.Usage = func() {

@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookvault/hookvault/internal/loadgen"
+)
+
+// disturbed is how much CPU other work may take during a measured run before the report
+// warns that the run shared the machine: a test suite next to the benchmark costs a
+// configuration a third of its throughput on two cores.
+const disturbed = 0.25
+
+// dbTimeout bounds each statement hookbench runs itself (CREATE and DROP DATABASE).
+const dbTimeout = 30 * time.Second
+
+// replicaRun is one measured run of the replica comparison.
+type replicaRun struct {
+	round, replicas int
+	writeConns      int // DATABASE_WRITE_CONNS; 0 left the server's default
+	res             result
+	batch           float64 // mean store_commit_batch_size of the measured run; NaN if unknown
+	cpu             cpuUse
+	ratio           float64 // requests/s over the baseline's of the same round and write-conns
+}
+
+// checkMode reports what is wrong with the mode's flags, or "" when nothing is.
+func (o *options) checkMode(set map[string]bool) string {
+	if o.postgres == "" {
+		for _, f := range []string{"replicas", "write-conns", "rounds", "duplicates"} {
+			if set[f] {
+				return "-" + f + " compares replicas: it needs -postgres URL"
+			}
+		}
+		return ""
+	}
+	if _, err := withDatabase(o.postgres, "x"); err != nil {
+		return err.Error()
+	}
+	switch {
+	case set["half-for"]:
+		return "-half-for belongs to the SQLite comparison; leave it out with -postgres"
+	case len(o.replicas) == 0:
+		return "-replicas needs one count at least"
+	case o.rounds < 1:
+		return "-rounds must be at least 1"
+	case !(o.duplicates >= 0 && o.duplicates <= 1):
+		return "-duplicates is a share between 0 and 1"
+	case slices.Max(o.replicas) > o.concurrency:
+		return fmt.Sprintf("-c %d cannot give each of %d replicas a connection", o.concurrency, slices.Max(o.replicas))
+	}
+	return ""
+}
+
+// withDatabase returns the PostgreSQL URL u with its database replaced by name.
+func withDatabase(u, name string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") || p.Host == "" {
+		return "", errors.New("-postgres wants a URL such as postgres://postgres@127.0.0.1:5432/test")
+	}
+	p.Path, p.RawPath = "/"+name, ""
+	return p.String(), nil
+}
+
+// redacted shows a PostgreSQL URL without its password.
+func redacted(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
+
+// runReplicas measures each replica count (and each -write-conns value), -rounds times,
+// interleaved so that a drift of the machine (a thermal limit, a neighbour) spreads over all
+// configurations instead of favouring the ones measured first.
+func (b *bench) runReplicas(ctx context.Context) error {
+	o := b.o
+	fmt.Fprintf(b.out, "hookbench: hookvault replicas sharing one PostgreSQL server, loopback\n")
+	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceReplicas())
+	b.machine()
+
+	// An unreachable server or a user without CREATEDB fails here, before the build.
+	if err := b.pgExec(ctx, "SELECT 1"); err != nil {
+		return err
+	}
+	binary, err := b.build(ctx)
+	if err != nil {
+		return err
+	}
+	secret := randomHex(16)
+	wcs := o.writeConns
+	if len(wcs) == 0 {
+		wcs = []int{0}
+	}
+	var runs []replicaRun
+	for round := 1; round <= o.rounds; round++ {
+		for _, wc := range wcs {
+			for _, n := range o.replicas {
+				r, err := b.replicaRun(ctx, binary, secret, round, n, wc)
+				if err != nil {
+					return err
+				}
+				runs = append(runs, r)
+			}
+		}
+	}
+	ratios(runs, o.replicas[0])
+	b.replicaTable(runs)
+
+	var errs []string
+	for _, r := range runs {
+		if r.res.rep.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s %d", r.res.name, r.res.rep.Unexpected))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
+	}
+	return nil
+}
+
+func (o *options) reproduceReplicas() string {
+	s := fmt.Sprintf("go run ./cmd/hookbench -postgres '%s' -replicas %s", redacted(o.postgres), intList(o.replicas))
+	if len(o.writeConns) > 0 {
+		s += " -write-conns " + intList(o.writeConns).String()
+	}
+	s += fmt.Sprintf(" -rounds %d -c %d -n %d -warmup %d -max-run %s", o.rounds, o.concurrency, o.count, o.warmup, o.maxRun)
+	if o.duplicates > 0 {
+		s += fmt.Sprintf(" -duplicates %g", o.duplicates)
+	}
+	return s
+}
+
+// replicaRun measures n replicas on a database of their own: created, migrated once by
+// `hookvault migrate` as an operator would, served by replicas that do not migrate, and
+// dropped once they have stopped.
+func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n, wc int) (replicaRun, error) {
+	run := replicaRun{round: round, replicas: n, writeConns: wc}
+	tag := fmt.Sprintf("round%d-%dreplicas", round, n)
+	if wc > 0 {
+		tag += fmt.Sprintf("-%dwriteconns", wc)
+	}
+	db := "hookbench_" + randomHex(6)
+	if err := b.pgExec(ctx, "CREATE DATABASE "+db); err != nil {
+		return run, err
+	}
+	b.databases = append(b.databases, db)
+	dbURL, err := withDatabase(b.o.postgres, db)
+	if err != nil {
+		return run, err
+	}
+	env := append(serverEnv(os.Environ()), "DATABASE_URL="+dbURL)
+	migrate := exec.CommandContext(ctx, binary, "migrate")
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		return run, fmt.Errorf("hookvault migrate on %s: %v\n%s", db, err, out)
+	}
+	fmt.Fprintf(b.log, "%s: database %s migrated\n", tag, db)
+
+	var procs []*proc
+	var urls []string
+	for i := range n {
+		addr, err := freeAddr()
+		if err != nil {
+			return run, err
+		}
+		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false", "LISTEN_ADDR="+addr)
+		if wc > 0 {
+			penv = append(penv, "DATABASE_WRITE_CONNS="+strconv.Itoa(wc))
+		}
+		p, err := b.start(fmt.Sprintf("%s-%d", tag, i+1), binary, nil, penv)
+		if err != nil {
+			return run, err
+		}
+		procs = append(procs, p)
+		urls = append(urls, "http://"+addr)
+	}
+	for i, p := range procs {
+		if err := waitReady(ctx, p, urls[i]+"/health/ready"); err != nil {
+			return run, err
+		}
+	}
+	if run.res, run.batch, run.cpu, err = b.measureReplicas(ctx, tag, procs, urls, []byte(secret)); err != nil {
+		return run, err
+	}
+	var errs []error
+	for _, p := range procs {
+		errs = append(errs, p.stop())
+	}
+	if err := errors.Join(errs...); err != nil || b.o.keep {
+		return run, err // cleanup tells which databases -keep kept
+	}
+	return run, b.dropDatabase(db)
+}
+
+// measureReplicas warms the replicas up, then loads them with the measured run, each
+// connection staying with one replica, and reads what they used meanwhile.
+func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc, urls []string, secret []byte) (result, float64, cpuUse, error) {
+	o := b.o
+	cfg := loadgen.Config{
+		URLs: urls, Secret: secret, Concurrency: o.concurrency, Duration: o.maxRun,
+		DuplicateShare: o.duplicates, CrossDuplicates: o.duplicates > 0 && len(urls) > 1,
+	}
+	if o.warmup > 0 {
+		fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", name, o.warmup)
+		cfg.Count = o.warmup
+		rep, err := loadgen.Run(ctx, cfg, nil)
+		if err != nil {
+			return result{}, 0, cpuUse{}, err
+		}
+		if rep.Unexpected > 0 {
+			fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", name, rep.Unexpected)
+			samples(b.out, name+" warm-up", rep)
+		}
+	}
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		pids[i] = p.cmd.Process.Pid
+	}
+	sum0, count0 := commitBatches(ctx, urls)
+	before := sampleCPU(pids)
+	fmt.Fprintf(b.log, "%s: %d requests over %d connections to %d replicas\n", name, o.count, o.concurrency, len(urls))
+	cfg.Count = o.count
+	rep, err := loadgen.Run(ctx, cfg, nil)
+	if err != nil {
+		return result{}, 0, cpuUse{}, err
+	}
+	cpu := sampleCPU(pids).since(before)
+	sum1, count1 := commitBatches(ctx, urls)
+	if rep.Sent < o.count {
+		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
+	}
+	samples(b.out, name, rep)
+	res := result{name: name, rep: rep}
+	for _, pid := range pids {
+		rss := peakRSS(pid)
+		if rss < 0 || res.rss < 0 {
+			res.rss = -1
+			continue
+		}
+		res.rss += rss
+	}
+	batch := math.NaN()
+	if count1 > count0 {
+		batch = (sum1 - sum0) / (count1 - count0)
+	}
+	return res, batch, cpu, nil
+}
+
+func (b *bench) replicaTable(runs []replicaRun) {
+	base := b.o.replicas[0]
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "round\treplicas\twrite conns\trequests/s\tp50\tp99\tmax\tpeak RSS (sum)\tbatch\tcores: hookvault\tpostgres\tgenerator\tother\tall\terrors\tvs %d\t\n", base)
+	for _, r := range runs {
+		l := r.res.rep.Latency
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+			r.round, r.replicas, writeConnsLabel(r.writeConns), r.res.rep.Throughput,
+			loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), mib(r.res.rss), fixed(r.batch, 1),
+			fixed(r.cpu.hookvault, 2), fixed(r.cpu.postgres, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
+			r.res.rep.Unexpected, fixed(r.ratio, 2))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(b.out, "\nbatch: mean store_commit_batch_size of the measured run, over all replicas' commits.\n")
+	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault (all replicas), the local\n", runtime.NumCPU())
+	fmt.Fprintf(b.out, "  postgres processes, hookbench's own load generator, everything else (other processes,\n")
+	fmt.Fprintf(b.out, "  and kernel work charged to no process), and the whole machine.\n")
+	var noisy []string
+	for _, r := range runs {
+		if r.cpu.other() >= disturbed {
+			noisy = append(noisy, fmt.Sprintf("round %d with %d replicas (write conns %s)", r.round, r.replicas, writeConnsLabel(r.writeConns)))
+		}
+	}
+	if len(noisy) > 0 {
+		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
+			disturbed, strings.Join(noisy, ", "))
+	}
+
+	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
+	seen := map[[2]int]bool{}
+	for _, r := range runs {
+		key := [2]int{r.writeConns, r.replicas}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		var tput, ratios []float64
+		for _, s := range runs {
+			if s.writeConns == r.writeConns && s.replicas == r.replicas {
+				tput = append(tput, s.res.rep.Throughput)
+				ratios = append(ratios, s.ratio)
+			}
+		}
+		fmt.Fprintf(b.out, "  %d replicas, write conns %s: %.0f requests/s; vs %d: %s → median %.2f\n",
+			r.replicas, writeConnsLabel(r.writeConns), median(tput), base, joinFixed(ratios, 2), median(ratios))
+	}
+}
+
+// ratios fills in each run's ratio to the baseline run of its round and write-conns.
+func ratios(runs []replicaRun, base int) {
+	for i := range runs {
+		runs[i].ratio = math.NaN()
+		for _, s := range runs {
+			if s.round == runs[i].round && s.writeConns == runs[i].writeConns && s.replicas == base {
+				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
+			}
+		}
+	}
+}
+
+func writeConnsLabel(wc int) string {
+	if wc == 0 {
+		return "default"
+	}
+	return strconv.Itoa(wc)
+}
+
+// fixed formats v with prec decimals, or "n/a" for an unknown (NaN or negative) value.
+func fixed(v float64, prec int) string {
+	if math.IsNaN(v) || v < 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+func joinFixed(vs []float64, prec int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fixed(v, prec)
+	}
+	return strings.Join(s, ", ")
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// pgExec runs one statement on the server named by -postgres, on a connection of its own:
+// CREATE and DROP DATABASE cannot run inside a transaction or on the database they drop.
+func (b *bench) pgExec(ctx context.Context, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.o.postgres)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redacted(b.o.postgres), err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// dropDatabase drops a database hookbench created. It does not follow hookbench's context,
+// so that an interrupted run still cleans up; FORCE ends connections a killed replica left.
+func (b *bench) dropDatabase(db string) error {
+	if err := b.pgExec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	b.databases = slices.DeleteFunc(b.databases, func(s string) bool { return s == db })
+	return nil
+}
+
+// commitBatches adds up store_commit_batch_size's sum and count over the replicas; both
+// are NaN when a replica does not tell. Two unlabelled samples of the text exposition are
+// all it needs, which a line scan reads without a parser.
+func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	for _, u := range urls {
+		s, c := math.NaN(), math.NaN()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
+		if resp, err := client.Do(req); err == nil {
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				name, value, _ := strings.Cut(sc.Text(), " ")
+				switch name {
+				case "store_commit_batch_size_sum":
+					s, _ = strconv.ParseFloat(value, 64)
+				case "store_commit_batch_size_count":
+					c, _ = strconv.ParseFloat(value, 64)
+				}
+			}
+			resp.Body.Close()
+		}
+		sum, count = sum+s, count+c
+	}
+	return sum, count
+}
+
+// cpuUse is CPU time over a span, in cores (seconds of CPU per second); -1 when unknown.
+type cpuUse struct {
+	hookvault, postgres, generator, machine float64
+}
+
+// other is the machine's CPU time that none of the measured processes used.
+func (u cpuUse) other() float64 {
+	if u.machine < 0 || u.hookvault < 0 || u.postgres < 0 || u.generator < 0 {
+		return -1
+	}
+	return max(0, u.machine-u.hookvault-u.postgres-u.generator)
+}
+
+// cpuSample is what sampleCPU read at one moment; seconds of CPU, -1 when unknown.
+type cpuSample struct {
+	at                      time.Time
+	hookvault, self         float64
+	postgres                map[int]float64 // by pid
+	machineBusy, machineAll float64         // ticks of all CPUs
+}
+
+// userHZ is the unit of /proc's CPU times: 100 on every Linux architecture Go supports
+// (the kernel's USER_HZ, which is not HZ).
+const userHZ = 100
+
+func sampleCPU(pids []int) cpuSample {
+	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), postgres: map[int]float64{}}
+	for _, pid := range pids {
+		t := procCPU(pid)
+		if t < 0 || s.hookvault < 0 {
+			s.hookvault = -1
+			continue
+		}
+		s.hookvault += t
+	}
+	if dir, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range dir {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); string(bytes.TrimSpace(comm)) == "postgres" {
+				if t := procCPU(pid); t >= 0 {
+					s.postgres[pid] = t
+				}
+			}
+		}
+	}
+	s.machineBusy, s.machineAll = machineTicks()
+	return s
+}
+
+// since returns the CPU used from before to s. A postgres process that ended in between
+// took its CPU time with it, so a backend per connection would be missed; the replicas'
+// pools keep theirs for the run.
+func (s cpuSample) since(before cpuSample) cpuUse {
+	secs := s.at.Sub(before.at).Seconds()
+	rate := func(now, then float64) float64 {
+		if now < 0 || then < 0 || secs <= 0 {
+			return -1
+		}
+		return (now - then) / secs
+	}
+	u := cpuUse{hookvault: rate(s.hookvault, before.hookvault), generator: rate(s.self, before.self), postgres: -1, machine: -1}
+	if len(s.postgres) > 0 {
+		var pg float64
+		for pid, t := range s.postgres {
+			pg += t - before.postgres[pid] // a new backend started from 0
+		}
+		u.postgres = pg / secs
+	}
+	if all := s.machineAll - before.machineAll; all > 0 && s.machineAll > 0 && before.machineAll > 0 {
+		u.machine = (s.machineBusy - before.machineBusy) / all * float64(runtime.NumCPU())
+	}
+	return u
+}
+
+// procCPU reads a process's user and system time from /proc, or -1 where there is none.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces and parentheses itself.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt, cminflt,
+	// majflt, cmajflt, utime, stime (proc(5)).
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (ut + st) / userHZ
+}
+
+// machineTicks reads the busy and total CPU ticks of the machine from /proc/stat; 0, 0
+// where there is none. Waiting for I/O counts as idle: the CPU was free for others.
+func machineTicks() (busy, all float64) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	fields := strings.Fields(line)
+	if (err != nil && err != io.EOF) || len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0
+	}
+	// user nice system idle iowait irq softirq steal; guest time is already in user.
+	for i, v := range fields[1:9] {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, 0
+		}
+		all += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, all
+}
+
+// intList is a flag of comma-separated positive numbers.
+type intList []int
+
+func (l intList) String() string {
+	s := make([]string, len(l))
+	for i, n := range l {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	var out intList
+	for part := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a list of whole numbers of 1 or more, such as 1,2", v)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
+}
