@@ -127,7 +127,7 @@ var settings = []setting{
 		c.Database.ReadConns, err = positiveInt(v)
 		return err
 	}},
-	{"DATABASE_WRITE_CONNS", "database-write-conns", "4", "PostgreSQL: batches committed at once per process (SQLite always has one writer)", func(c *Config, v string) (err error) {
+	{"DATABASE_WRITE_CONNS", "database-write-conns", "1", "PostgreSQL: batches committed at once per process; more help when the database is far away (SQLite always has one writer)", func(c *Config, v string) (err error) {
 		c.Database.WriteConns, err = positiveInt(v)
 		return err
 	}},

@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := config.Config{
 		Secrets: [][]byte{[]byte("s")},
 		Database: config.Database{Driver: "sqlite", Path: "data/hookvault.db", Synchronous: "FULL",
-			ReadConns: 4, WriteConns: 4, Timeout: 10 * time.Second, AutoMigrate: true},
+			ReadConns: 4, WriteConns: 1, Timeout: 10 * time.Second, AutoMigrate: true},
 		ListenAddr:         ":8000",
 		MaxBodyBytes:       1 << 20,
 		SignatureTolerance: 5 * time.Minute,

@@ -40,7 +40,9 @@ var migrations embed.FS
 
 // Options tune a Store. The zero value is a store with sane defaults and a wall clock.
 type Options struct {
-	// WriteConns is the number of batches in flight at once per replica (default 4).
+	// WriteConns is the number of batches in flight at once per replica (default 1). One
+	// writer makes the fewest, largest commits and stamps arrivals in commit order; more
+	// overlap the round trips to a distant database.
 	WriteConns int
 	// ReadConns bounds the pool for list, get, stats and readiness (default 4).
 	ReadConns int
@@ -64,7 +66,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.WriteConns <= 0 {
-		o.WriteConns = 4
+		o.WriteConns = 1
 	}
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
