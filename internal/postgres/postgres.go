@@ -1,8 +1,8 @@
 // Package postgres implements hookvault.Store on PostgreSQL (pgx and its pool), so that
 // several stateless replicas can share one database.
 //
-// Inserts are group-committed through internal/groupcommit, with several writers per
-// replica. A batch is one INSERT … ON CONFLICT (id) DO NOTHING statement, which is its own
+// Inserts are group-committed through internal/groupcommit, with one writer per replica
+// unless Options.WriteConns asks for more. A batch is one INSERT … ON CONFLICT (id) DO NOTHING statement, which is its own
 // transaction: PostgreSQL decides uniqueness, so two replicas inserting one id at once store
 // one row, and the second waits for the first to commit before it learns it lost. Rows are
 // inserted in id order, so batches that share ids never deadlock on each other.
