@@ -256,13 +256,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping checks that the database answers a query on the read pool and that the schema is
-// there.
+// errReadOnly is why Ping fails on a server that cannot take writes: a standby that a
+// failover left behind the URL, or a read-only default for hookvault's role.
+var errReadOnly = errors.New("the database takes no writes (a standby, or transaction_read_only is on)")
+
+// Ping checks that the database answers on the read pool, that the schema is there, and
+// that it accepts writes: readiness means "can store a webhook", and a read-only server
+// cannot.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	var one int
-	err := s.r.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1) AS m`).Scan(&one)
+	var writable bool
+	err := s.r.QueryRow(ctx, `SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'
+		FROM (SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1) AS one) AS schema_is_there`).Scan(&writable)
+	if err == nil && !writable {
+		err = errReadOnly
+	}
 	if err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
 	}

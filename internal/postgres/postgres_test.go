@@ -173,3 +173,18 @@ func TestKilledConnectionsRecover(t *testing.T) {
 		}
 	}
 }
+
+// A server that takes no writes (here: a session default; in production a standby behind
+// the URL after a failover) is not ready, and inserts into it are EUNAVAILABLE.
+func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
+	url := pgtest.Schema(t)
+	open(t, url, postgres.Options{Migrate: true})
+	ro := open(t, url+"&default_transaction_read_only=on", postgres.Options{})
+	err := ro.Ping(context.Background())
+	if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || !strings.Contains(err.Error(), "takes no writes") {
+		t.Fatalf("Ping on a read-only database: %v, want EUNAVAILABLE saying it takes no writes", err)
+	}
+	if _, err := ro.Insert(context.Background(), msg("ro", "a")); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+		t.Fatalf("Insert into a read-only database: %v, want EUNAVAILABLE", err)
+	}
+}
