@@ -33,6 +33,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// Several writers per replica commit batches at once: the same behaviour must hold.
+func TestConformanceFourWriters(t *testing.T) {
+	pgtest.URL(t)
+	storetest.Run(t, func(t *testing.T, now func() time.Time) hookvault.Store {
+		return open(t, pgtest.Schema(t), postgres.Options{Now: now, Migrate: true, WriteConns: 4})
+	})
+}
+
 func TestConformanceReplicas(t *testing.T) {
 	pgtest.URL(t)
 	storetest.RunReplicas(t, func(t *testing.T, n int) []hookvault.Store {
