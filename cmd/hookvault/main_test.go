@@ -153,3 +153,22 @@ func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		t.Error("the secret appears in the output")
 	}
 }
+
+// `hookvault migrate` needs no secret, creates and migrates the database, and reports a bad
+// setting like the server does.
+func TestMigrateCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hv.db")
+	var stderr strings.Builder
+	env := map[string]string{"DATABASE_URL": "sqlite:" + path}
+	if code := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &stderr); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, stderr.String())
+	}
+	if _, err := os.Stat(path); err != nil || !strings.Contains(stderr.String(), "is up to date") {
+		t.Fatalf("after migrate: %v, output %q", err, stderr.String())
+	}
+	stderr.Reset()
+	env["DATABASE_TIMEOUT"] = "soon"
+	if code := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &stderr); code != 2 || !strings.Contains(stderr.String(), "DATABASE_TIMEOUT") {
+		t.Fatalf("migrate with a bad setting: exit %d, %q; want 2 naming DATABASE_TIMEOUT", code, stderr.String())
+	}
+}
