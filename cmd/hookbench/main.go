@@ -195,20 +195,18 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range []struct {
+	servers := []struct {
 		p    *proc
 		addr string
-	}{{ceiling, ceilAddr}, {vault, vaultAddr}} {
+	}{{ceiling, ceilAddr}, {vault, vaultAddr}}
+	for _, t := range servers {
 		if err := waitReady(ctx, t.p, "http://"+t.addr+"/health/ready"); err != nil {
 			return err
 		}
 	}
 
 	var results []result
-	for _, t := range []struct {
-		p    *proc
-		addr string
-	}{{ceiling, ceilAddr}, {vault, vaultAddr}} {
+	for _, t := range servers {
 		res, err := b.measure(ctx, t.p, "http://"+t.addr, []byte(secret))
 		if err != nil {
 			return err
@@ -284,17 +282,8 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 // measure warms a server up, then loads it with the measured run and reads its peak RSS.
 func (b *bench) measure(ctx context.Context, p *proc, url string, secret []byte) (result, error) {
 	cfg := loadgen.Config{URL: url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun}
-	if b.o.warmup > 0 {
-		fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", p.name, b.o.warmup)
-		cfg.Count = b.o.warmup
-		rep, err := loadgen.Run(ctx, cfg, nil)
-		if err != nil {
-			return result{}, err
-		}
-		if rep.Unexpected > 0 {
-			fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", p.name, rep.Unexpected)
-			samples(b.out, p.name+" warm-up", rep)
-		}
+	if err := b.warmUp(ctx, p.name, cfg); err != nil {
+		return result{}, err
 	}
 	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", p.name, b.o.count, b.o.concurrency)
 	cfg.Count = b.o.count
@@ -306,6 +295,25 @@ func (b *bench) measure(ctx context.Context, p *proc, url string, secret []byte)
 		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", p.name, b.o.maxRun, rep.Sent, b.o.count)
 	}
 	return result{name: p.name, rep: rep, rss: peakRSS(p.cmd.Process.Pid)}, nil
+}
+
+// warmUp sends -warmup requests with cfg before a measured run, and shows any unexpected
+// answers among them.
+func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) error {
+	if b.o.warmup == 0 {
+		return nil
+	}
+	fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", name, b.o.warmup)
+	cfg.Count = b.o.warmup
+	rep, err := loadgen.Run(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	if rep.Unexpected > 0 {
+		fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", name, rep.Unexpected)
+		samples(b.out, name+" warm-up", rep)
+	}
+	return nil
 }
 
 func (b *bench) table(results []result, ratio float64) {

@@ -220,17 +220,8 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 		URLs: urls, Secret: secret, Concurrency: o.concurrency, Duration: o.maxRun,
 		DuplicateShare: o.duplicates, CrossDuplicates: o.duplicates > 0 && len(urls) > 1,
 	}
-	if o.warmup > 0 {
-		fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", name, o.warmup)
-		cfg.Count = o.warmup
-		rep, err := loadgen.Run(ctx, cfg, nil)
-		if err != nil {
-			return result{}, 0, cpuUse{}, err
-		}
-		if rep.Unexpected > 0 {
-			fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", name, rep.Unexpected)
-			samples(b.out, name+" warm-up", rep)
-		}
+	if err := b.warmUp(ctx, name, cfg); err != nil {
+		return result{}, 0, cpuUse{}, err
 	}
 	pids := make([]int, len(procs))
 	for i, p := range procs {
@@ -250,15 +241,7 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
 	}
 	samples(b.out, name, rep)
-	res := result{name: name, rep: rep}
-	for _, pid := range pids {
-		rss := peakRSS(pid)
-		if rss < 0 || res.rss < 0 {
-			res.rss = -1
-			continue
-		}
-		res.rss += rss
-	}
+	res := result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}
 	batch := math.NaN()
 	if count1 > count0 {
 		batch = (sum1 - sum0) / (count1 - count0)
@@ -439,15 +422,7 @@ type cpuSample struct {
 const userHZ = 100
 
 func sampleCPU(pids []int) cpuSample {
-	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), postgres: map[int]float64{}}
-	for _, pid := range pids {
-		t := procCPU(pid)
-		if t < 0 || s.hookvault < 0 {
-			s.hookvault = -1
-			continue
-		}
-		s.hookvault += t
-	}
+	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, procCPU), postgres: map[int]float64{}}
 	if dir, err := os.ReadDir("/proc"); err == nil {
 		for _, e := range dir {
 			pid, err := strconv.Atoi(e.Name())
@@ -488,6 +463,19 @@ func (s cpuSample) since(before cpuSample) cpuUse {
 		u.machine = (s.machineBusy - before.machineBusy) / all * float64(runtime.NumCPU())
 	}
 	return u
+}
+
+// sumOver adds up what read reports of each process; -1 (unknown) if it does not know one.
+func sumOver[T int64 | float64](pids []int, read func(pid int) T) T {
+	var sum T
+	for _, pid := range pids {
+		v := read(pid)
+		if v < 0 {
+			return -1
+		}
+		sum += v
+	}
+	return sum
 }
 
 // procCPU reads a process's user and system time from /proc, or -1 where there is none.

@@ -158,15 +158,7 @@ func TestBulkUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := hookctl(t, tt.env, "", append([]string{"bulk"}, tt.args...)...)
-			if r.code != 2 {
-				t.Errorf("exit %d, want 2", r.code)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing sent and nothing printed", r.stdout)
-			}
-			if !strings.Contains(r.stderr, tt.want) {
-				t.Errorf("stderr does not contain %q: %s", tt.want, r.stderr)
-			}
+			r.wantFailure(t, 2, tt.want) // nothing on stdout: nothing sent
 		})
 	}
 }

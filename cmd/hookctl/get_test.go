@@ -60,13 +60,7 @@ func TestGet(t *testing.T) {
 
 func TestGetFailures(t *testing.T) {
 	url := startServer(t)
-	tests := []struct {
-		name       string
-		env        map[string]string
-		args       []string
-		wantCode   int
-		wantStderr []string
-	}{
+	tests := []exitCase{
 		{"unknown id", readEnv(url), []string{"nope"}, 1, []string{`hookctl: 404 Not Found: no message with id "nope"`}},
 		{"unknown id as json", readEnv(url), []string{"-o", "json", "nope"}, 1, []string{"hookctl: 404 "}},
 		{"wrong token", map[string]string{"HOOKVAULT_URL": url, "API_TOKEN": "wrong-token"}, []string{"nope"}, 1,

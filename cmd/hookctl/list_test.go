@@ -325,17 +325,7 @@ func TestListUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := hookctl(t, tt.env, "", append([]string{"list"}, tt.args...)...)
-			if r.code != 2 {
-				t.Errorf("exit %d, want 2; stderr: %s", r.code, r.stderr)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
-			for _, want := range tt.wantStderr {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr does not contain %q: %s", want, r.stderr)
-				}
-			}
+			r.wantFailure(t, 2, tt.wantStderr...)
 		})
 	}
 }
@@ -347,13 +337,7 @@ func TestReadFailures(t *testing.T) {
 	down := closedURL(t)
 	silent := silentURL(t)
 
-	tests := []struct {
-		name       string
-		env        map[string]string
-		args       []string
-		wantCode   int
-		wantStderr []string
-	}{
+	tests := []exitCase{
 		{"wrong token", map[string]string{"HOOKVAULT_URL": live, "API_TOKEN": "wrong-token"}, nil, 1,
 			[]string{"hookctl: 401 Unauthorized: invalid bearer token"}},
 		{"only a later token is right", map[string]string{"HOOKVAULT_URL": live, "API_TOKEN": "retired," + testToken}, nil, 1,
@@ -377,16 +361,9 @@ func TestReadFailures(t *testing.T) {
 				if tt.wantCode == 0 {
 					return
 				}
-				if r.stdout != "" {
-					t.Errorf("stdout = %q, want nothing", r.stdout)
-				}
+				r.wantFailure(t, tt.wantCode, tt.wantStderr...)
 				if strings.Count(r.stderr, "\n") != 1 {
 					t.Errorf("stderr is not one line: %q", r.stderr)
-				}
-				for _, want := range tt.wantStderr {
-					if !strings.Contains(r.stderr, want) {
-						t.Errorf("stderr does not contain %q: %s", want, r.stderr)
-					}
 				}
 			})
 		}

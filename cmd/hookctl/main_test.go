@@ -43,6 +43,16 @@ func (r result) wantFailure(t *testing.T, code int, parts ...string) {
 	}
 }
 
+// exitCase is one run of a command in a test table: its environment and arguments, the
+// exit code it must end with and, for a failure, what stderr must hold.
+type exitCase struct {
+	name       string
+	env        map[string]string
+	args       []string
+	wantCode   int
+	wantStderr []string
+}
+
 // hookctl runs the command in-process with only the given environment, so the developer's
 // own HOOKVAULT_URL or WEBHOOK_SECRET cannot change the outcome.
 func hookctl(t *testing.T, env map[string]string, stdin string, args ...string) result {

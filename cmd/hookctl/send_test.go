@@ -154,13 +154,7 @@ func TestSendFailures(t *testing.T) {
 	silent := silentURL(t)
 	live := startServer(t)
 
-	tests := []struct {
-		name       string
-		env        map[string]string
-		args       []string
-		wantCode   int
-		wantStderr []string
-	}{
+	tests := []exitCase{
 		{"server down", map[string]string{"WEBHOOK_SECRET": testSecret},
 			[]string{"--url", down}, 1, []string{"hookctl: cannot reach " + down + ": connection refused"}},
 		{"server down, URL from HOOKVAULT_URL", map[string]string{"WEBHOOK_SECRET": testSecret, "HOOKVAULT_URL": down},

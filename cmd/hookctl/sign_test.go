@@ -44,9 +44,7 @@ func TestSign(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := hookctl(t, tt.env, tt.stdin, tt.args...)
-			if r.code != 0 || r.stderr != "" {
-				t.Fatalf("exit %d, stderr: %s", r.code, r.stderr)
-			}
+			succeeded(t, r)
 			if r.stdout != tt.want {
 				t.Errorf("stdout = %q, want %q", r.stdout, tt.want)
 			}
@@ -56,13 +54,7 @@ func TestSign(t *testing.T) {
 
 func TestSignErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.json")
-	tests := []struct {
-		name       string
-		env        map[string]string
-		args       []string
-		wantCode   int
-		wantStderr []string
-	}{
+	tests := []exitCase{
 		{"no secret", nil, []string{"sign", "--data=x"}, 2, []string{"WEBHOOK_SECRET", "--secret"}},
 		{"empty variable is no secret", map[string]string{"WEBHOOK_SECRET": ""}, []string{"sign", "--data=x"}, 2, []string{"WEBHOOK_SECRET"}},
 		{"unreadable file", map[string]string{"WEBHOOK_SECRET": testSecret}, []string{"sign", missing}, 1, []string{missing, "no such file"}},

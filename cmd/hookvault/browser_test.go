@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-
-	spec "github.com/hookvault/hookvault/api"
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
@@ -56,20 +52,9 @@ type sent struct{ Method, Signature, Body string }
 // which must install them: apt-get install chromium, and npm install as in npmInstall).
 func needBrowserTools(t *testing.T) (node, script string) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI is set, so the browser test may not be skipped)")
-		}
-		t.Skip(msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node not found: install Node.js 20 or later")
-	}
+	node = needTool(t, "node", "install Node.js 20 or later")
 	if _, err := os.Stat(chromiumPath); err != nil {
-		missing("%s not found: apt-get install chromium", chromiumPath)
+		missingTool(t, "%s not found: apt-get install chromium", chromiumPath)
 	}
 	var pkg struct{ Dependencies map[string]string }
 	var installed struct{ Version string }
@@ -86,7 +71,7 @@ func needBrowserTools(t *testing.T) (node, script string) {
 		err = json.Unmarshal(b, &installed)
 	}
 	if err != nil || installed.Version != want {
-		missing("playwright-core %s is not installed (found %q): run %s", want, installed.Version, npmInstall)
+		missingTool(t, "playwright-core %s is not installed (found %q): run %s", want, installed.Version, npmInstall)
 	}
 	return node, filepath.Join(browserDir, "e2e.js")
 }
@@ -94,17 +79,10 @@ func needBrowserTools(t *testing.T) (node, script string) {
 // specOperations lists every operation of api/openapi.yaml as "METHOD /path", sorted.
 func specOperations(t *testing.T) []string {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(spec.Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ops []string
-	for p, item := range doc.Paths.Map() {
-		for method := range item.Operations() {
-			ops = append(ops, strings.ToUpper(method)+" "+p)
-		}
+	for _, o := range loadSpec(t) {
+		ops = append(ops, o.String())
 	}
-	slices.Sort(ops)
 	return ops
 }
 
@@ -133,12 +111,7 @@ func artifactDir(t *testing.T) string {
 func TestBrowserSwaggerUI(t *testing.T) {
 	node, script := needBrowserTools(t)
 	const secret, token = "browser-secret-7c1d", "browser-token-2b9e"
-	dir := t.TempDir()
-	cmd := exec.Command(buildBinary(t))
-	cmd.Env = append(os.Environ(),
-		"WEBHOOK_SECRET="+secret, "API_TOKEN="+token, "LISTEN_ADDR=127.0.0.1:0",
-		"DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"))
-	addr, _ := start(t, cmd)
+	addr, _, _ := start(t, "WEBHOOK_SECRET="+secret, "API_TOKEN="+token)
 	base := "http://" + addr // 127.0.0.1 is a secure context: crypto.subtle is there
 
 	wantOps := specOperations(t)
@@ -241,14 +214,10 @@ func TestBrowserSwaggerUI(t *testing.T) {
 	}
 
 	// The server agrees: the message is stored with the exact bytes typed in the browser.
-	req, _ := http.NewRequest(http.MethodGet, base+"/messages/"+id, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, raw, err := getWithToken(testClient, addr, token, "/messages/"+id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var stored struct {
 		ID      string          `json:"id"`
 		Sender  string          `json:"sender"`

@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
-	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
@@ -25,21 +21,17 @@ const crashSecret = "crash-secret"
 // load it, restarts it on the same file, and checks that every delivery that got a 200 is
 // stored, byte for byte, exactly once. Several rounds, each killed at a different point.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
-	bin := buildBinary(t)
 	db := filepath.Join(t.TempDir(), "hv.db")
 	acked := map[string][]byte{} // id → body, over all rounds
 	const rounds, senders = 5, 8
 
 	for round := range rounds {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+crashSecret, "LISTEN_ADDR=127.0.0.1:0",
-			"DATABASE_URL=sqlite:"+db)
-		addr, _ := start(t, cmd)
+		addr, cmd, _ := start(t, "WEBHOOK_SECRET="+crashSecret, "DATABASE_URL=sqlite:"+db)
 
 		// Deliveries acknowledged before a restart must still be duplicates after it.
 		for id, body := range acked {
-			if dup, ok := deliver(http.DefaultClient, addr, body); !ok || !dup {
-				t.Fatalf("round %d: %s was acknowledged before and is not a duplicate now (ok %v)", round, id, ok)
+			if a := postWebhook(http.DefaultClient, addr, crashSecret, body); !a.acked() || !a.dup {
+				t.Fatalf("round %d: %s was acknowledged before and is not a duplicate now (ok %v)", round, id, a.acked())
 			}
 			break
 		}
@@ -59,7 +51,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 					default:
 					}
 					body := fmt.Appendf(nil, `{"id":"r%d-s%d-%d","sender":"s%d","content":"round %d"}`, round, s, i, s, round)
-					if _, ok := deliver(client, addr, body); !ok {
+					if !postWebhook(client, addr, crashSecret, body).acked() {
 						continue // refused or cut off by the kill: not acknowledged
 					}
 					mu.Lock()
@@ -121,24 +113,4 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if rows != stats.TotalMessages || rows < int64(len(acked)) {
 		t.Fatalf("%d rows, stats say %d, %d acknowledged", rows, stats.TotalMessages, len(acked))
 	}
-}
-
-// deliver posts one signed body and reports whether it was acknowledged, and as a duplicate.
-func deliver(client *http.Client, addr string, body []byte) (dup, ok bool) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		return false, false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", signature.Sign([]byte(crashSecret), body))
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, false
-	}
-	defer resp.Body.Close()
-	var a struct{ Duplicate bool }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&a) != nil {
-		return false, false
-	}
-	return a.Duplicate, true
 }

@@ -30,12 +30,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return migrate(ctx, args[1:], getenv, stderr)
 	}
 	cfg, err := config.Load(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "hookvault: bad configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
-		return 2
+		return configExit(stderr, "hookvault", err)
 	}
 	log := server.NewLogger(stderr, cfg)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -49,12 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	db, err := config.LoadDatabase(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "hookvault migrate: bad configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
-		return 2
+		return configExit(stderr, "hookvault migrate", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,4 +56,14 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stderr, "hookvault migrate: %s is up to date\n", db)
 	return 0
+}
+
+// configExit returns the exit code for an error loading the configuration of command: 0 when
+// help was asked for (the flag package printed it), otherwise 2 after naming what is wrong.
+func configExit(stderr io.Writer, command string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: bad configuration:\n  %s\n", command, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	return 2
 }

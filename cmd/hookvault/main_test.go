@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hookvault/hookvault/internal/signature"
 )
@@ -55,11 +58,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// start runs cmd and returns the address from its "hookvault listening" line (":0" picks a
-// free port), and a function that waits for the process to close its log and returns the
-// rest of it. The log is read all along, so the server never blocks on a full pipe.
-func start(t *testing.T, cmd *exec.Cmd) (addr string, rest func() string) {
+// start runs the built binary on a fresh SQLite file and a free loopback port, with env
+// added to the environment (later entries win, so env may name another database or address).
+// It returns the address from the "hookvault listening" line, the process, and a function
+// that waits for the process to close its log and returns the rest of it. The log is read
+// all along, so the server never blocks on a full pipe.
+func start(t *testing.T, env ...string) (addr string, cmd *exec.Cmd, rest func() string) {
 	t.Helper()
+	cmd = exec.Command(buildBinary(t))
+	cmd.Env = append(append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0",
+		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db")), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,137 @@ func start(t *testing.T, cmd *exec.Cmd) (addr string, rest func() string) {
 		}
 		done <- b.String()
 	}()
-	return addr, sync.OnceValue(func() string { return <-done })
+	return addr, cmd, sync.OnceValue(func() string { return <-done })
+}
+
+// webhookAnswer is what a sender learns from one POST /webhook.
+type webhookAnswer struct {
+	status      int
+	dup         bool
+	retryAfter  string
+	contentType string
+	err         error // no usable answer: transport error, or a 200 that is not the contract's
+}
+
+// acked reports whether the delivery was acknowledged.
+func (a webhookAnswer) acked() bool { return a.err == nil && a.status == http.StatusOK }
+
+// postWebhook posts body signed under secret. A 200 must be the contract's answer for the
+// body's id, or err says what it was.
+func postWebhook(client *http.Client, addr, secret string, body []byte) webhookAnswer {
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		return webhookAnswer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signature.HeaderSignature, signature.Sign([]byte(secret), body))
+	resp, err := client.Do(req)
+	if err != nil {
+		return webhookAnswer{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	a := webhookAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"),
+		contentType: resp.Header.Get("Content-Type"), err: err}
+	if a.status == http.StatusOK && err == nil {
+		var sent struct{ ID string }
+		_ = json.Unmarshal(body, &sent)
+		var ok struct {
+			Status, ID string
+			Duplicate  bool
+		}
+		if json.Unmarshal(raw, &ok) != nil || ok.Status != "ok" || ok.ID != sent.ID {
+			a.err = fmt.Errorf("200 with %q for id %q", raw, sent.ID)
+		}
+		a.dup = ok.Duplicate
+	}
+	return a
+}
+
+// getWithToken fetches path from the server at addr with a bearer token and returns the
+// response, its body already read.
+func getWithToken(client *http.Client, addr, token, path string) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
+// testClient bounds every request, so a hung server fails the test instead of stalling it.
+var testClient = &http.Client{Timeout: 5 * time.Second}
+
+// syncLog collects a child's output for failure messages; the child writes it from exec's
+// copying goroutine while the test may read it.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// freeAddr returns a loopback address that was free a moment ago, for a child that cannot
+// report a port it picked itself.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// waitFor polls cond until it holds, failing the test after limit. Every wait is on an
+// observable state, so a slow machine only makes the test slower, not flaky.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool, status func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, still waiting for %s\n%s", limit, what, status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// missingTool skips the test, or fails it when CI is set: CI must run every test.
+func missingTool(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + " (CI is set, so this test may not skip)")
+	}
+	t.Skip(msg)
+}
+
+// needTool returns the path of tool, or calls missingTool saying how to install it.
+func needTool(t *testing.T, tool, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		missingTool(t, "%s not found (%v): %s", tool, err, install)
+	}
+	return path
 }
 
 func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
@@ -116,25 +254,11 @@ func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
 // The real binary: it serves, logs one JSON line per request, and on SIGTERM drains, closes
 // the store and exits 0.
 func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	dir := t.TempDir()
-	cmd := exec.Command(buildBinary(t))
-	cmd.Env = append(os.Environ(),
-		"WEBHOOK_SECRET=e2e-secret", "LISTEN_ADDR=127.0.0.1:0",
-		"DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"), "SHUTDOWN_TIMEOUT=10s")
-	addr, rest := start(t, cmd)
+	addr, cmd, rest := start(t, "WEBHOOK_SECRET=e2e-secret", "SHUTDOWN_TIMEOUT=10s")
 
 	body := `{"id":"e2e-1","sender":"alice","content":"hello"}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", signature.Sign([]byte("e2e-secret"), []byte(body)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("POST /webhook = %d %s", resp.StatusCode, answer)
+	if a := postWebhook(http.DefaultClient, addr, "e2e-secret", []byte(body)); !a.acked() {
+		t.Fatalf("POST /webhook = %d (%v)", a.status, a.err)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,11 +17,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hookvault/hookvault/internal/signature"
 )
 
 const promSecret = "prom-secret"
@@ -31,92 +27,29 @@ const promSecret = "prom-secret"
 // a missing binary fails instead of skipping quietly.
 func promTool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	const install = "apt-get install -y prometheus (Debian's package provides /usr/bin/prometheus and /usr/bin/promtool)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found (%v); CI is set, so this test must run, not skip: %s", name, err, install)
-	}
-	t.Skipf("skipped: %s not found; to run this test: %s", name, install)
-	return ""
+	return needTool(t, name, "apt-get install -y prometheus (Debian's package provides /usr/bin/prometheus and /usr/bin/promtool)")
 }
 
 // promStartHookvault starts the built server on a fresh SQLite file and returns its address.
 func promStartHookvault(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(buildBinary(t))
-	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+promSecret, "LISTEN_ADDR=127.0.0.1:0",
-		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db"))
-	addr, _ := start(t, cmd)
+	addr, _, _ := start(t, "WEBHOOK_SECRET="+promSecret)
 	return addr
 }
 
 // promSend posts body signed under secret and returns the status and the duplicate flag.
 func promSend(t *testing.T, addr, secret, body string) (status int, dup bool) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	a := postWebhook(testClient, addr, secret, []byte(body))
+	if a.err != nil {
+		t.Fatalf("POST /webhook: status %d: %v", a.status, a.err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signature.HeaderSignature, signature.Sign([]byte(secret), []byte(body)))
-	resp, err := promClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	var a struct{ Duplicate bool }
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(answer, &a); err != nil {
-			t.Fatalf("POST /webhook: 200 with %q: %v", answer, err)
-		}
-	}
-	return resp.StatusCode, a.Duplicate
-}
-
-// promClient bounds every request, so a hung server fails the test instead of stalling it.
-var promClient = &http.Client{Timeout: 5 * time.Second}
-
-// promLog collects a child's output for failure messages; the child writes it from
-// exec's copying goroutine while the test may read it.
-type promLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *promLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *promLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// promFreeAddr returns a loopback address that was free a moment ago: Prometheus has no
-// way to report a port it picked itself.
-func promFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return a.status, a.dup
 }
 
 // promStartPrometheus runs a real Prometheus that scrapes target every second, waits until
 // it is ready and returns its base URL and its log.
-func promStartPrometheus(t *testing.T, target string) (base string, log *promLog) {
+func promStartPrometheus(t *testing.T, target string) (base string, log *syncLog) {
 	t.Helper()
 	bin := promTool(t, "prometheus")
 	dir := t.TempDir()
@@ -131,10 +64,10 @@ scrape_configs:
 `, target), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := promFreeAddr(t)
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
-	log = &promLog{}
+	log = &syncLog{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -145,29 +78,26 @@ scrape_configs:
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 
 	base = "http://" + addr
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	waitFor(t, 20*time.Second, "prometheus to be ready on "+addr, func() bool {
 		select {
-		case <-exited: // e.g. the port was taken between promFreeAddr and the bind
+		case <-exited: // e.g. the port was taken between freeAddr and the bind
 			t.Fatalf("prometheus exited before it was ready: %v\n%s", waitErr, log)
 		default:
 		}
-		if resp, err := promClient.Get(base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base, log
-			}
+		resp, err := testClient.Get(base + "/-/ready")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready on %s after 20s:\n%s", addr, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, log.String)
+	return base, log
 }
 
 // promQuery evaluates an instant query that must yield exactly one sample: a second series
 // would mean a label the test did not expect.
 func promQuery(base, query string) (float64, error) {
-	resp, err := promClient.Get(base + "/api/v1/query?query=" + url.QueryEscape(query))
+	resp, err := testClient.Get(base + "/api/v1/query?query=" + url.QueryEscape(query))
 	if err != nil {
 		return 0, err
 	}
@@ -274,7 +204,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	for _, secret := range []string{promSecret, promSecret, "not-the-secret"} {
 		promSend(t, addr, secret, body)
 	}
-	resp, err := promClient.Get("http://" + addr + "/metrics")
+	resp, err := testClient.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,21 +234,9 @@ func promReadmeYAML(t *testing.T, prefix string) string {
 		t.Fatal(err)
 	}
 	var blocks []string
-	var block strings.Builder
-	in := false
-	for line := range strings.Lines(string(readme)) {
-		fence := strings.TrimSpace(line)
-		switch {
-		case !in && fence == "```yaml":
-			in = true
-			block.Reset()
-		case in && fence == "```":
-			in = false
-			if strings.HasPrefix(block.String(), prefix) {
-				blocks = append(blocks, block.String())
-			}
-		case in:
-			block.WriteString(line)
+	for _, b := range readmeFenced(string(readme), "yaml") {
+		if text := strings.Join(b.lines, "\n") + "\n"; strings.HasPrefix(text, prefix) {
+			blocks = append(blocks, text)
 		}
 	}
 	if len(blocks) != 1 {

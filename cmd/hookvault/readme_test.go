@@ -27,21 +27,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// readmeNeedTool returns the path of tool. A missing tool skips the test, except in CI (the
-// CI variable is set), where the test must run, so it fails saying how to install the tool.
-func readmeNeedTool(t *testing.T, tool, install string) string {
-	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found (%v) and CI is set, so this test may not skip: %s", tool, err, install)
-	}
-	t.Skipf("%s not found: %s to run this test", tool, install)
-	return ""
-}
-
 // ---------------------------------------------------------------------------------------
 // The spec: Redocly's recommended rules, and what every operation must document.
 
@@ -68,14 +53,14 @@ type specOperation struct {
 
 func (o specOperation) String() string { return o.method + " " + o.path }
 
-// no4xx reports whether the operation has no 4xx by design, and why.
-func (o specOperation) no4xx() (string, bool) {
+// no4xx reports whether the operation has no 4xx by design (specNo4xxTags says why).
+func (o specOperation) no4xx() bool {
 	for _, tag := range o.op.Tags {
-		if why, ok := specNo4xxTags[tag]; ok {
-			return why, true
+		if _, ok := specNo4xxTags[tag]; ok {
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
 // loadSpec loads api/openapi.yaml with kin-openapi, validates it (examples included, with
@@ -162,7 +147,7 @@ func TestSpecPassesRedoclyLint(t *testing.T) {
 	})
 
 	t.Run("redocly lint", func(t *testing.T) {
-		npx := readmeNeedTool(t, "npx", "install Node.js 20.19+ or 22.12+ with npm (Debian: apt-get install -y nodejs npm)")
+		npx := needTool(t, "npx", "install Node.js 20.19+ or 22.12+ with npm (Debian: apt-get install -y nodejs npm)")
 		// A fresh npm cache: the pinned release is fetched from the registry, nothing of the
 		// machine's cache is used or changed.
 		cache := t.TempDir()
@@ -203,7 +188,7 @@ func TestSpecPassesRedoclyLint(t *testing.T) {
 		// the spec and added here.
 		allowed := map[string]bool{}
 		for _, o := range ops {
-			if _, ok := o.no4xx(); ok {
+			if o.no4xx() {
 				esc := strings.NewReplacer("~", "~0", "/", "~1").Replace(o.path)
 				allowed["operation-4xx-response #/paths/"+esc+"/"+strings.ToLower(o.method)+"/responses"] = true
 			}
@@ -259,11 +244,6 @@ const (
 	readmeEvent  = `{"id":"3","sender":"alice","content":"from a file"}`
 )
 
-// readmeStaleAnswers are README answer comments known not to match what the commands
-// print, by a substring of the command, with the reason. A mismatch there is logged, not
-// failed; every entry is a README fix to make, and then to delete here.
-var readmeStaleAnswers = map[string]string{}
-
 type readmeBlock struct {
 	line  int // README line number of the block's first line
 	lines []string
@@ -277,21 +257,30 @@ type readmeCommand struct {
 	answer string
 }
 
-// readmeServerBlocks returns the ```sh blocks that talk to http://127.0.0.1:8000.
-func readmeServerBlocks(readme string) []readmeBlock {
+// readmeFenced returns the blocks of readme fenced by "```"+lang and "```", in order.
+func readmeFenced(readme, lang string) []readmeBlock {
 	var blocks []readmeBlock
 	var cur *readmeBlock
 	for i, line := range strings.Split(readme, "\n") {
 		switch {
-		case cur == nil && strings.TrimSpace(line) == "```sh":
+		case cur == nil && strings.TrimSpace(line) == "```"+lang:
 			cur = &readmeBlock{line: i + 2}
 		case cur != nil && strings.TrimSpace(line) == "```":
-			if strings.Contains(strings.Join(cur.lines, "\n"), "http://"+readmeAddr) {
-				blocks = append(blocks, *cur)
-			}
+			blocks = append(blocks, *cur)
 			cur = nil
 		case cur != nil:
 			cur.lines = append(cur.lines, line)
+		}
+	}
+	return blocks
+}
+
+// readmeServerBlocks returns the ```sh blocks that talk to http://127.0.0.1:8000.
+func readmeServerBlocks(readme string) []readmeBlock {
+	var blocks []readmeBlock
+	for _, b := range readmeFenced(readme, "sh") {
+		if strings.Contains(strings.Join(b.lines, "\n"), "http://"+readmeAddr) {
+			blocks = append(blocks, b)
 		}
 	}
 	return blocks
@@ -372,9 +361,8 @@ func (a readmeAnswer) ids() []string {
 
 func TestReadmeCurlExamples(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "openssl"} {
-		readmeNeedTool(t, tool, fmt.Sprintf("install %s (Debian: apt-get install -y %[1]s)", tool))
+		needTool(t, tool, fmt.Sprintf("install %s (Debian: apt-get install -y %[1]s)", tool))
 	}
-	bin := buildBinary(t)
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -393,10 +381,7 @@ func TestReadmeCurlExamples(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken,
-		"LISTEN_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db"))
-	addr, serverLog := start(t, cmd)
+	addr, cmd, serverLog := start(t, "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -613,19 +598,7 @@ readme_next_cursor() { sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$README_LA
 		if strings.Contains(c.answer, `"next_cursor":"`) && nextLiteral != "" && !strings.Contains(c.answer, `"next_cursor":"`+nextLiteral+`"`) {
 			t.Errorf("README.md: NEXT=%s is not the next_cursor of the answer shown above it: %s", nextLiteral, c.answer)
 		}
-		stale, staleKey := "", ""
-		for key, why := range readmeStaleAnswers {
-			if strings.Contains(c.text, key) {
-				stale, staleKey = why, key
-			}
-		}
-		switch matches := readmeAnswerMatches(c.answer, out); {
-		case matches && stale != "":
-			t.Logf("README.md:%d now shows the right answer: delete %q from readmeStaleAnswers", c.line, staleKey)
-		case matches:
-		case stale != "":
-			t.Logf("README.md:%d: known stale answer comment (%s):\n  README: %s\n  prints: %s", c.line, stale, c.answer, out)
-		default:
+		if !readmeAnswerMatches(c.answer, out) {
 			t.Errorf("README.md:%d: %s\nprints: %s\nREADME: %s", c.line, c.text, out, c.answer)
 		}
 	}

@@ -35,7 +35,6 @@ import (
 
 	"github.com/hookvault/hookvault/internal/pgtest"
 	"github.com/hookvault/hookvault/internal/problem"
-	"github.com/hookvault/hookvault/internal/signature"
 )
 
 const (
@@ -44,11 +43,9 @@ const (
 	replicaDBSecret = "replica-db-password"
 )
 
-// replicaEnv is the environment of a replica on dbURL; later entries win over earlier ones.
+// replicaEnv is the settings of a replica on dbURL; entries of extra win over them.
 func replicaEnv(dbURL string, extra ...string) []string {
-	env := append(os.Environ(), "WEBHOOK_SECRET="+replicaSecret, "API_TOKEN="+replicaToken,
-		"LISTEN_ADDR=127.0.0.1:0", "DATABASE_URL="+dbURL)
-	return append(env, extra...)
+	return append([]string{"WEBHOOK_SECRET=" + replicaSecret, "API_TOKEN=" + replicaToken, "DATABASE_URL=" + dbURL}, extra...)
 }
 
 // startReplica starts the built server on dbURL and returns its address. When the test
@@ -63,9 +60,7 @@ func startReplica(t *testing.T, dbURL string, extra ...string) string {
 // (SIGTERM) and returns all it logged after its listening line.
 func startReplicaWithLog(t *testing.T, dbURL string, extra ...string) (addr string, stop func() string) {
 	t.Helper()
-	cmd := exec.Command(buildBinary(t))
-	cmd.Env = replicaEnv(dbURL, extra...)
-	addr, rest := start(t, cmd)
+	addr, cmd, rest := start(t, replicaEnv(dbURL, extra...)...)
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -88,64 +83,8 @@ func replicaClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-// replicaAnswer is what a sender learns from one POST /webhook.
-type replicaAnswer struct {
-	status      int
-	dup         bool
-	retryAfter  string
-	contentType string
-	err         error // no usable answer: transport error, or a 200 that is not the contract's
-}
-
-// replicaPost signs and posts one delivery. Unlike deliver it keeps the status and the
-// headers, which these tests judge.
-func replicaPost(client *http.Client, addr, id string, body []byte) replicaAnswer {
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		return replicaAnswer{err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signature.HeaderSignature, signature.Sign([]byte(replicaSecret), body))
-	resp, err := client.Do(req)
-	if err != nil {
-		return replicaAnswer{err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	a := replicaAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"),
-		contentType: resp.Header.Get("Content-Type"), err: err}
-	if a.status == http.StatusOK && err == nil {
-		var ok struct {
-			Status, ID string
-			Duplicate  bool
-		}
-		if json.Unmarshal(raw, &ok) != nil || ok.Status != "ok" || ok.ID != id {
-			a.err = fmt.Errorf("200 with %q for id %q", raw, id)
-		}
-		a.dup = ok.Duplicate
-	}
-	return a
-}
-
 func replicaBody(id, sender string) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"sender":%q,"content":"delivery %s"}`, id, sender, id)
-}
-
-// replicaGet fetches path from the replica at addr with the API token and returns the
-// response, its body already read.
-func replicaGet(client *http.Client, addr, path string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+replicaToken)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp, body, err
 }
 
 // pgConnect opens a direct connection to dbURL, never through a replica or a proxy, so the
@@ -193,18 +132,6 @@ func storedMessages(t *testing.T, dbURL string) map[string][]byte {
 	return stored
 }
 
-// waitFor polls cond until it holds, failing the test after limit. Every wait is on an
-// observable state, so a slow machine only makes the test slower, not flaky.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool, status func() string) {
-	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, still waiting for %s\n%s", limit, what, status())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestReplicasStoreEachIDOnce runs two replicas on one schema, migrated once beforehand as
 // an operator would, and sends them load spread over both plus ids delivered to both at the
 // same instant. PostgreSQL alone decides which delivery of an id is the first, so exactly one
@@ -228,13 +155,13 @@ func TestReplicasStoreEachIDOnce(t *testing.T) {
 
 	type answer struct {
 		replica int
-		replicaAnswer
+		webhookAnswer
 	}
 	var mu sync.Mutex
 	bodies := map[string][]byte{}
 	answers := map[string][]answer{}
 	send := func(replica int, id string, body []byte) {
-		a := replicaPost(client, addrs[replica], id, body)
+		a := postWebhook(client, addrs[replica], replicaSecret, body)
 		mu.Lock()
 		defer mu.Unlock()
 		bodies[id] = body
@@ -324,7 +251,7 @@ func TestReplicasStoreEachIDOnce(t *testing.T) {
 
 	// Each replica counts what all of them stored: the counters live in the shared database.
 	for i, addr := range addrs {
-		resp, body, err := replicaGet(client, addr, "/stats")
+		resp, body, err := getWithToken(client, addr, replicaToken, "/stats")
 		var stats struct {
 			TotalMessages *int64 `json:"total_messages"`
 		}
@@ -357,7 +284,7 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 
 	type replica struct {
 		addr   string
-		log    *promLog
+		log    *syncLog
 		cmd    *exec.Cmd
 		exited chan struct{}
 		err    error // set before exited is closed
@@ -366,9 +293,9 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 	// before the next is launched.
 	reps := make([]*replica, 3)
 	for i := range reps {
-		r := &replica{addr: promFreeAddr(t), log: &promLog{}, exited: make(chan struct{})}
+		r := &replica{addr: freeAddr(t), log: &syncLog{}, exited: make(chan struct{})}
 		r.cmd = exec.Command(bin)
-		r.cmd.Env = replicaEnv(u.String(), "LISTEN_ADDR="+r.addr)
+		r.cmd.Env = append(os.Environ(), replicaEnv(u.String(), "LISTEN_ADDR="+r.addr)...)
 		r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 		reps[i] = r
 	}
@@ -416,21 +343,17 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 	// Generous: a replica that finds the lock taken tries again only 5 seconds later.
 	deadline := time.Now().Add(2 * time.Minute)
 	for i, r := range reps {
-		for {
+		var last string
+		waitFor(t, time.Until(deadline), fmt.Sprintf("replica %d to be ready", i), func() bool {
 			select {
 			case <-r.exited:
 				t.Fatalf("replica %d exited (%v) instead of serving; the logs:\n%s", i, r.err, logs())
 			default:
 			}
-			resp, body, err := replicaGet(client, r.addr, "/health/ready")
-			if err == nil && resp.StatusCode == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %d not ready after 2m (last: %s %v); its log:\n%s", i, body, err, r.log)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			status, body := readiness(client, r.addr)
+			last = fmt.Sprintf("%d %s", status, body)
+			return status == http.StatusOK
+		}, func() string { return fmt.Sprintf("last: %s; its log:\n%s", last, r.log) })
 	}
 
 	t.Logf("all %d replicas ready %v after the migration lock was released", len(reps), time.Since(released).Round(time.Millisecond))
@@ -466,7 +389,7 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 	runCtx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	refused := exec.CommandContext(runCtx, bin)
-	refused.Env = replicaEnv(empty, "DATABASE_AUTO_MIGRATE=false")
+	refused.Env = append(os.Environ(), replicaEnv(empty, "LISTEN_ADDR=127.0.0.1:0", "DATABASE_AUTO_MIGRATE=false")...)
 	out, err := refused.CombinedOutput()
 	if runCtx.Err() != nil {
 		t.Fatalf("a replica with DATABASE_AUTO_MIGRATE=false on an empty schema kept running; output:\n%s", out)
@@ -668,7 +591,7 @@ func startOutageLoad(t *testing.T, client *http.Client, addr string, senders int
 				id := fmt.Sprintf("outage-%d-%d", s, i)
 				body := replicaBody(id, fmt.Sprintf("sender-%d", s))
 				sentIn := int(l.phase.Load())
-				a := replicaPost(client, addr, id, body)
+				a := postWebhook(client, addr, replicaSecret, body)
 				l.record(id, body, sentIn, int(l.phase.Load()), a)
 				if a.status != http.StatusOK {
 					// A sender backs off after a 503 (far less than Retry-After asks, to keep
@@ -687,7 +610,7 @@ func (l *outageLoad) halt() {
 	l.done.Wait()
 }
 
-func (l *outageLoad) record(id string, body []byte, sentIn, answeredIn int, a replicaAnswer) {
+func (l *outageLoad) record(id string, body []byte, sentIn, answeredIn int, a webhookAnswer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sent[id] = body
@@ -785,7 +708,7 @@ func (l *outageLoad) report() string {
 
 // readiness returns /health/ready's status and body.
 func readiness(client *http.Client, addr string) (int, string) {
-	resp, body, err := replicaGet(client, addr, "/health/ready")
+	resp, body, err := getWithToken(client, addr, replicaToken, "/health/ready")
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -839,7 +762,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 		}
 	}
 	// The read API fails the same way as ingestion: a retryable 503, not a 500.
-	resp, body, err := replicaGet(client, addr, "/stats")
+	resp, body, err := getWithToken(client, addr, replicaToken, "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -919,7 +842,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 			continue
 		}
 		retried++
-		a := replicaPost(client, addr, id, body)
+		a := postWebhook(client, addr, replicaSecret, body)
 		if a.err != nil || a.status != http.StatusOK {
 			t.Fatalf("retry of %s: %d %v; want 200", id, a.status, a.err)
 		}

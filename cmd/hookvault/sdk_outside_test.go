@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,7 +26,7 @@ const (
 )
 
 func TestSDKFromOutsideModule(t *testing.T) {
-	bin := buildBinary(t)
+	addr, _, _ := start(t, "WEBHOOK_SECRET="+sdkSecret, "API_TOKEN="+sdkToken)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -60,11 +59,6 @@ require github.com/hookvault/hookvault v0.0.0-00010101000000-000000000000
 replace github.com/hookvault/hookvault => %s
 `, goLine, root))
 	sdkWriteFile(t, filepath.Join(mod, "main.go"), string(mainGo))
-
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+sdkSecret, "API_TOKEN="+sdkToken,
-		"LISTEN_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db"))
-	addr, _ := start(t, cmd)
 
 	// Downloads are allowed (the module proxy may be needed with a cold cache); with a warm
 	// one the two commands take a few seconds.
@@ -107,19 +101,12 @@ wrong token 401 invalid bearer token
 	}
 
 	// The server agrees, asked without the SDK: the raw delivery is stored byte for byte.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/messages/sdk-2", nil)
+	resp, body, err := getWithToken(testClient, addr, sdkToken, "/messages/sdk-2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+sdkToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /messages/sdk-2 = %d %s (%v)", resp.StatusCode, body, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /messages/sdk-2 = %d %s", resp.StatusCode, body)
 	}
 	var stored struct{ Payload json.RawMessage }
 	if err := json.Unmarshal(body, &stored); err != nil {
@@ -128,7 +115,6 @@ wrong token 401 invalid bearer token
 	if got := string(stored.Payload); got != `{"id":"sdk-2", "sender":"outside", "content":"raw bytes", "extra":[1, 2]}` {
 		t.Errorf("stored payload %s", got)
 	}
-
 }
 
 func sdkWriteFile(t *testing.T, path, content string) {

@@ -33,10 +33,11 @@ func (t tokens) check(w http.ResponseWriter, r *http.Request) error {
 		return unauthorized("the read API is disabled; set API_TOKEN on the server to enable it", `Bearer realm="hookvault"`)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return unauthorized("missing bearer token", `Bearer realm="hookvault"`)
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	got := sha256.Sum256([]byte(token))
 	match := 0
 	for _, d := range t.digests {
 		match |= subtle.ConstantTimeCompare(got[:], d[:]) // no early exit: every token is compared

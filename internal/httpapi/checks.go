@@ -146,9 +146,8 @@ func (a *api) checks(next http.Handler) http.Handler {
 // readBody reads the whole body once, refusing more than limit bytes, and rewinds r.Body so
 // that the validator and the handler read the same bytes again.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := hookvault.Errorf(hookvault.ETOOLARGE, "request body is larger than %d bytes", limit)
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge(limit)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 	var raw []byte
@@ -162,13 +161,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, tooLarge
+			return nil, tooLarge(limit)
 		}
 		return nil, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request body could not be read", Err: err}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(raw))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
 	return raw, nil
+}
+
+// tooLarge is the answer to a body over limit bytes, built only when one is.
+func tooLarge(limit int64) error {
+	return hookvault.Errorf(hookvault.ETOOLARGE, "request body is larger than %d bytes", limit)
 }
 
 // checkJSONMediaType accepts application/json and any */*+json, with any parameters, and
@@ -201,20 +204,21 @@ func (a *api) signatureError(info *requestInfo, err error) error {
 }
 
 // validate checks parameters and body against the spec. Malformed JSON is caught first with
-// a byte offset in the detail, and because kin-openapi's decoder ignores trailing data.
+// a byte offset in the detail, and because kin-openapi's decoder ignores trailing data; the
+// fast validator's decode checks the syntax itself, so its body is not scanned twice.
 func (a *api) validate(r *http.Request, op *operation, info *requestInfo) error {
 	raw := info.raw
 	if op.body {
 		if len(raw) == 0 {
 			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
 		}
-		if !json.Valid(raw) {
-			return malformedJSON(raw)
-		}
 		if op.fast != nil {
 			values, err := op.fast.validate(raw)
 			info.values = values
 			return err
+		}
+		if !json.Valid(raw) {
+			return malformedJSON(raw)
 		}
 	}
 	return a.validateWithKin(r, op)

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,12 +16,7 @@ import (
 // docsInterceptor returns the requestInterceptor function as /docs/index.html serves it.
 func docsInterceptor(t *testing.T, ts *testServer) string {
 	t.Helper()
-	resp, err := http.Get(ts.URL + "/docs/index.html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := ts.get(t, "/docs/index.html", "")
 	page := string(b)
 	const key = "requestInterceptor: "
 	i := strings.Index(page, key)

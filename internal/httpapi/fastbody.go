@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"unicode/utf8"
 
@@ -68,10 +69,14 @@ func compileObjectOfStrings(ref *openapi3.SchemaRef) *objectOfStrings {
 	return v
 }
 
-// validate checks raw, which is valid JSON, and returns the string members it checked.
+// validate checks raw and returns the string members it checked. Malformed JSON is answered
+// as (*api).validate answers it: json.Unmarshal checks the whole input before it decodes.
 func (v *objectOfStrings) validate(raw []byte) (map[string]string, error) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return nil, malformedJSON(raw)
+		}
 		return nil, hookvault.Errorf(hookvault.EINVALID, "body: value must be an object")
 	}
 	for _, p := range v.props {

@@ -2,12 +2,10 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/hookvault/hookvault/internal/httpapi"
@@ -33,25 +31,11 @@ var fuzzContentTypes = []string{
 func newFuzzHandler(tb testing.TB) http.Handler {
 	tb.Helper()
 	m := metrics.New()
-	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "fuzz.db"),
-		sqlite.Options{Synchronous: "NORMAL", Observer: m})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	verifier, err := signature.NewVerifier([][]byte{[]byte(secret)}, signature.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := httpapi.New(httpapi.Deps{
-		Store: store, Verifier: verifier, Metrics: m,
-		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	h, _ := newHandler(tb, sqlite.Options{Synchronous: "NORMAL", Observer: m}, httpapi.Deps{
+		Metrics: m, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		MaxBodyBytes: maxBody, APITokens: []string{token},
 		Limits: httpapi.Limits{MaxInFlight: 1024}, // the default, as in production
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	return h
 }
 

@@ -82,33 +82,44 @@ type testServer struct {
 // enabled by two tokens.
 func newServer(t *testing.T) *testServer {
 	t.Helper()
-	return newServerWithTokens(t, token, oldToken)
+	return newServerWith(t, httpapi.Deps{APITokens: []string{token, oldToken}})
 }
 
-func newServerWithTokens(t *testing.T, tokens ...string) *testServer {
+// newServerWith is newServer with the APITokens and Limits of deps; the test server sets the
+// metrics, logger, body limit and draining switch.
+func newServerWith(t *testing.T, deps httpapi.Deps) *testServer {
 	t.Helper()
 	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Observer: ts.metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.store = store
-	t.Cleanup(func() { store.Close() })
-	verifier, err := signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)}, signature.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := httpapi.New(httpapi.Deps{
-		Store: store, Verifier: verifier, Metrics: ts.metrics,
-		Logger:       slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		MaxBodyBytes: maxBody, APITokens: tokens, Draining: ts.draining.Load,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	deps.Metrics = ts.metrics
+	deps.Logger = slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	deps.MaxBodyBytes = maxBody
+	deps.Draining = ts.draining.Load
+	var h http.Handler
+	h, ts.store = newHandler(t, sqlite.Options{Observer: ts.metrics}, deps)
 	ts.Server = httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// newHandler is the real router on a real SQLite file opened with opts, verifying secret and
+// oldSecret; deps gives everything else.
+func newHandler(tb testing.TB, opts sqlite.Options, deps httpapi.Deps) (http.Handler, *sqlite.Store) {
+	tb.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "hv.db"), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	deps.Store = store
+	deps.Verifier, err = signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)}, signature.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := httpapi.New(deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, store
 }
 
 type delivery struct {
@@ -142,6 +153,25 @@ func (ts *testServer) post(t *testing.T, d delivery) (*http.Response, []byte) {
 	for k, v := range d.headers {
 		req.Header.Set(k, v)
 	}
+	return do(t, req)
+}
+
+// get sends a GET with the Authorization header bearer ("" sends none).
+func (ts *testServer) get(t *testing.T, path, bearer string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", bearer)
+	}
+	return do(t, req)
+}
+
+// do sends req and returns the answer with its whole body.
+func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +182,17 @@ func (ts *testServer) post(t *testing.T, d delivery) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	return resp, b
+}
+
+// health asks a probe and returns its status, answer and Retry-After header.
+func (ts *testServer) health(t *testing.T, path string) (int, gen.Health, string) {
+	t.Helper()
+	resp, body := ts.get(t, path, "")
+	var h gen.Health
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, h, resp.Header.Get("Retry-After")
 }
 
 func msg(id string) string {
@@ -375,47 +416,25 @@ func TestStoreFailureIs503WithRetryAfter(t *testing.T) {
 		t.Errorf("result=unavailable counted %v, want 1", got)
 	}
 
-	resp, err := http.Get(ts.URL + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h gen.Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 503 || h.Status != gen.HealthStatusUnavailable || (*h.Checks)["store"] != "unavailable" {
-		t.Fatalf("readiness = %d %+v, want 503 naming the store", resp.StatusCode, h)
+	if code, h, _ := ts.health(t, "/health/ready"); code != 503 || h.Status != gen.HealthStatusUnavailable || (*h.Checks)["store"] != "unavailable" {
+		t.Fatalf("readiness = %d %+v, want 503 naming the store", code, h)
 	}
 }
 
 func TestHealth(t *testing.T) {
 	ts := newServer(t)
-	get := func(path string) (int, gen.Health, string) {
-		t.Helper()
-		resp, err := http.Get(ts.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h gen.Health
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, h, resp.Header.Get("Retry-After")
-	}
-	if code, h, _ := get("/health/live"); code != 200 || h.Status != gen.HealthStatusOk {
+	if code, h, _ := ts.health(t, "/health/live"); code != 200 || h.Status != gen.HealthStatusOk {
 		t.Errorf("live = %d %+v", code, h)
 	}
-	if code, h, _ := get("/health/ready"); code != 200 || (*h.Checks)["store"] != "ok" || (*h.Checks)["shutdown"] != "ok" {
+	if code, h, _ := ts.health(t, "/health/ready"); code != 200 || (*h.Checks)["store"] != "ok" || (*h.Checks)["shutdown"] != "ok" {
 		t.Errorf("ready = %d %+v", code, h)
 	}
 	ts.draining.Store(true)
-	code, h, retry := get("/health/ready")
+	code, h, retry := ts.health(t, "/health/ready")
 	if code != 503 || (*h.Checks)["shutdown"] != "draining" || (*h.Checks)["store"] != "ok" || retry != "5" {
 		t.Errorf("ready while draining = %d %+v Retry-After %q", code, h, retry)
 	}
-	if code, _, _ := get("/health/live"); code != 200 {
+	if code, _, _ := ts.health(t, "/health/live"); code != 200 {
 		t.Errorf("live while draining = %d, want 200: draining is not death", code)
 	}
 }
@@ -436,12 +455,7 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 					t.Fatal(err)
 				}
 				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				resp, body := do(t, req)
 				if resp.StatusCode == 404 || resp.StatusCode == 405 {
 					t.Fatalf("%s %s is in the spec but answers %d", method, path, resp.StatusCode)
 				}
@@ -464,12 +478,7 @@ func TestOperatorEndpoints(t *testing.T) {
 	ts.post(t, delivery{body: msg("metrics-1")})
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		resp, err := http.Get(ts.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := ts.get(t, path, "")
 		return resp, string(b)
 	}
 
@@ -533,21 +542,11 @@ func TestOperatorEndpoints(t *testing.T) {
 
 func TestUnknownRoutesAnswerProblems(t *testing.T) {
 	ts := newServer(t)
-	resp, err := http.Get(ts.URL + "/nope")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := ts.get(t, "/nope", "")
 	if p := decodeProblem(t, resp, body); p.Status != 404 {
 		t.Errorf("GET /nope = %+v", p)
 	}
-	resp, err = http.Get(ts.URL + "/webhook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body = ts.get(t, "/webhook", "")
 	if p := decodeProblem(t, resp, body); p.Status != 405 || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET /webhook = %+v, Allow %q", p, resp.Header.Get("Allow"))
 	}
@@ -588,17 +587,8 @@ func TestAccessLogLine(t *testing.T) {
 // benchHandler is the real router on a real SQLite file, served in-process.
 func benchHandler(b *testing.B) http.Handler {
 	b.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	verifier, _ := signature.NewVerifier([][]byte{[]byte(secret)}, signature.Options{})
-	h, err := httpapi.New(httpapi.Deps{Store: store, Verifier: verifier, Metrics: metrics.New(),
+	h, _ := newHandler(b, sqlite.Options{}, httpapi.Deps{Metrics: metrics.New(),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
 	return h
 }
 

@@ -1,12 +1,8 @@
 package httpapi_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,54 +10,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hookvault/hookvault/internal/httpapi"
-	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/signature"
-	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
-// newLimitedServer is newServer with limits.
+// newLimitedServer is newServer with limits and one read token.
 func newLimitedServer(t *testing.T, limits httpapi.Limits) *testServer {
 	t.Helper()
-	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Observer: ts.metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.store = store
-	t.Cleanup(func() { store.Close() })
-	verifier, err := signature.NewVerifier([][]byte{[]byte(secret)}, signature.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := httpapi.New(httpapi.Deps{
-		Store: store, Verifier: verifier, Metrics: ts.metrics,
-		Logger:       slog.New(slog.NewJSONHandler(ts.logs, nil)),
-		MaxBodyBytes: maxBody, APITokens: []string{token}, Draining: ts.draining.Load,
-		Limits: limits,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Server = httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	return ts
+	return newServerWith(t, httpapi.Deps{APITokens: []string{token}, Limits: limits})
 }
 
-func getStatus(t *testing.T, url string, header http.Header) int {
+// status is the status of a GET with the Authorization header bearer ("" sends none).
+func (ts *testServer) status(t *testing.T, path, bearer string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	resp, _ := ts.get(t, path, bearer)
 	return resp.StatusCode
 }
 
@@ -90,8 +51,7 @@ func TestMaxInFlightShedsLoad(t *testing.T) {
 	}
 
 	// Poll until the held delivery has the slot; /stats shares the cap and counts nothing.
-	stats := http.Header{"Authorization": {"Bearer " + token}}
-	for deadline := time.Now().Add(10 * time.Second); getStatus(t, ts.URL+"/stats", stats) != 503; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ts.status(t, "/stats", "Bearer "+token) != 503; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the held delivery never took the slot")
 		}
@@ -107,7 +67,7 @@ func TestMaxInFlightShedsLoad(t *testing.T) {
 		t.Errorf("result=unavailable counted %v, want 1", got)
 	}
 	for _, path := range []string{"/health/live", "/health/ready", "/metrics", "/openapi.json"} {
-		if code := getStatus(t, ts.URL+path, nil); code != 200 {
+		if code := ts.status(t, path, ""); code != 200 {
 			t.Errorf("GET %s while full = %d, want 200: the cap must not blind the operator", path, code)
 		}
 	}
@@ -147,7 +107,7 @@ func TestRateLimitPerClientIP(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Errorf("spoofed X-Forwarded-For = %d %s, want 503", resp.StatusCode, body)
 	}
-	if code := getStatus(t, ts.URL+"/health/ready", nil); code != 200 {
+	if code := ts.status(t, "/health/ready", ""); code != 200 {
 		t.Errorf("readiness under the rate limit = %d, want 200", code)
 	}
 	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("unavailable")); got != 2 {

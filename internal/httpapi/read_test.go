@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -12,29 +10,8 @@ import (
 	"time"
 
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/httpapi"
 )
-
-// get sends an authorized GET and returns the status, headers and body.
-func (ts *testServer) get(t *testing.T, path, bearer string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
-}
 
 func (ts *testServer) list(t *testing.T, query url.Values) gen.MessageList {
 	t.Helper()
@@ -260,7 +237,7 @@ func TestReadAPITokens(t *testing.T) {
 }
 
 func TestReadAPIDisabledWithoutTokens(t *testing.T) {
-	ts := newServerWithTokens(t)
+	ts := newServerWith(t, httpapi.Deps{})
 	resp, body := ts.get(t, "/messages", "Bearer anything")
 	if p := decodeProblem(t, resp, body); resp.StatusCode != 401 || !strings.Contains(p.Detail, "set API_TOKEN") {
 		t.Fatalf("%d %s: want 401 saying how to enable the read API", resp.StatusCode, body)

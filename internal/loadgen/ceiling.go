@@ -6,10 +6,7 @@ import (
 	"time"
 )
 
-var (
-	ceilingAnswer   = []byte(`{"status":"ok","duplicate":false}` + "\n")
-	jsonContentType = []string{"application/json"}
-)
+var ceilingAnswer = []byte(`{"status":"ok","duplicate":false}` + "\n")
 
 // NewCeilingServer returns the bare net/http server that hookvault is measured against: it
 // reads the body and answers 200, nothing else, so its requests/s is what Go's HTTP stack
@@ -19,7 +16,7 @@ func NewCeilingServer() *http.Server {
 	return &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header()["Content-Type"] = jsonContentType
+			w.Header()["Content-Type"] = contentType
 			_, _ = w.Write(ceilingAnswer)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,

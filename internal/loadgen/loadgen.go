@@ -453,7 +453,7 @@ func (c Config) validate() error {
 		return errors.New("the sender is longer than 256 bytes")
 	case c.Engine < EngineAuto || c.Engine > EngineNetHTTP:
 		return fmt.Errorf("unknown engine %d", int(c.Engine))
-	case concurrency > 0 && concurrency < len(urls):
+	case concurrency < len(urls):
 		return fmt.Errorf("%d URLs need a concurrency of %d at least, one worker each; it is %d", len(urls), len(urls), concurrency)
 	case c.CrossDuplicates && len(urls) < 2:
 		return errors.New("duplicates across URLs need two URLs at least")
@@ -740,6 +740,8 @@ func readAtMost(dst []byte, r io.Reader, limit int) ([]byte, error) {
 	return dst, nil
 }
 
+// contentType is the Content-Type of every delivery sent through net/http, and of the
+// ceiling's answers: one slice, shared, so that setting it allocates nothing.
 var contentType = []string{"application/json"}
 
 // judge compares an answer with the one a correct server gives for the kind of request.
@@ -788,6 +790,12 @@ func (r *runner) decodeAck(body []byte, n int64) (dup, ok bool) {
 		}
 		return f.dup, true
 	}
+	return r.decodeAckJSON(body, n)
+}
+
+// decodeAckJSON is decodeAck with encoding/json alone: the verdict for every answer that
+// scanAck does not read, and the one scanAck's must always agree with.
+func (r *runner) decodeAckJSON(body []byte, n int64) (dup, ok bool) {
 	var a struct {
 		Status    string `json:"status"`
 		ID        string `json:"id"`

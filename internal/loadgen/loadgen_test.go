@@ -511,6 +511,8 @@ func TestRunSpreadsOverURLs(t *testing.T) {
 		{"one in a list", 1, false, 4, 0, false},
 		{"two", 2, false, 4, 0, false},
 		{"three, odd concurrency", 3, false, 5, 0.1, false},
+		// Only with a shared store can a duplicate sent to the wrong server pass unnoticed.
+		{"two sharing a store, duplicates to the same server", 2, true, 4, 0.3, false},
 		{"two sharing a store, duplicates across", 2, true, 4, 0.3, true},
 		{"three sharing a store, duplicates across", 3, true, 6, 0.3, true},
 	}

@@ -40,8 +40,8 @@ func Schema(tb testing.TB) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "hvtest_" + hex.EncodeToString(b)
-	exec(tb, base, "CREATE SCHEMA "+name)
-	tb.Cleanup(func() { exec(tb, base, "DROP SCHEMA "+name+" CASCADE") })
+	Exec(tb, base, "CREATE SCHEMA "+name)
+	tb.Cleanup(func() { Exec(tb, base, "DROP SCHEMA "+name+" CASCADE") })
 	u, err := url.Parse(base)
 	if err != nil {
 		tb.Fatalf("%s: %v", EnvURL, err)
@@ -54,11 +54,6 @@ func Schema(tb testing.TB) string {
 
 // Exec runs one statement on the server at dbURL.
 func Exec(tb testing.TB, dbURL, sql string, args ...any) {
-	tb.Helper()
-	exec(tb, dbURL, sql, args...)
-}
-
-func exec(tb testing.TB, dbURL, sql string, args ...any) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

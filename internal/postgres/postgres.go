@@ -44,7 +44,7 @@ type Options struct {
 	// writer makes the fewest, largest commits and stamps arrivals in commit order; more
 	// overlap the round trips to a distant database.
 	WriteConns int
-	// ReadConns bounds the pool for list, get, stats and readiness (default 4).
+	// ReadConns bounds the pool for list, get, stats, readiness and compaction (default 4).
 	ReadConns int
 	// Timeout bounds connecting and every database operation; an insert not committed
 	// within it is answered EUNAVAILABLE (default 10s).
@@ -55,10 +55,8 @@ type Options struct {
 	Migrate bool
 	// Now is the clock that stamps arrivals; tests inject one.
 	Now func() time.Time
-	// Observer is told about every commit.
+	// Observer is told about every commit that wrote something (not one of duplicates only).
 	Observer hookvault.CommitObserver
-	// MaxBatch, MaxBatchBytes and QueueSize bound the write path (see groupcommit.Options).
-	MaxBatch, MaxBatchBytes, QueueSize int
 	// CompactEvery is how often the /stats counters are folded together (default 1m;
 	// negative: never, for tests that compact by hand).
 	CompactEvery time.Duration
@@ -136,8 +134,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.last.Store(newest.UnixMicro())
 	}
 	s.writes = groupcommit.Start(s.writeBatch, groupcommit.Options{
-		Writers: opts.WriteConns, MaxBatch: opts.MaxBatch, MaxBatchBytes: opts.MaxBatchBytes,
-		QueueSize: opts.QueueSize, Timeout: opts.Timeout, Observer: opts.Observer,
+		Writers: opts.WriteConns, Timeout: opts.Timeout, Observer: opts.Observer,
 	})
 	if opts.CompactEvery > 0 {
 		s.compacted.Go(s.compactLoop)

@@ -2,34 +2,18 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hookvault/hookvault/internal/config"
-	"github.com/hookvault/hookvault/internal/server"
 )
-
-func openServer(t *testing.T, cfg config.Config) *server.Server {
-	t.Helper()
-	s, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	return s
-}
 
 // A client that dribbles its headers is cut off at READ_HEADER_TIMEOUT, however steadily
 // it keeps sending: the timeout bounds the whole header, not the gap between bytes.
 func TestSlowHeadersAreCutOff(t *testing.T) {
-	cfg := mustConfig(t, filepath.Join(t.TempDir(), "hv.db"))
+	cfg := mustConfig(t)
 	cfg.ReadHeaderTimeout = 300 * time.Millisecond
 	s := openServer(t, cfg)
 
@@ -87,7 +71,7 @@ func statusLine(t *testing.T, addr, request string) string {
 
 // Headers over the 64 KiB limit are refused with 431 before any handler runs.
 func TestOversizedHeadersAre431(t *testing.T) {
-	s := openServer(t, mustConfig(t, filepath.Join(t.TempDir(), "hv.db")))
+	s := openServer(t, mustConfig(t))
 	// net/http allows 4 KiB of slack over MaxHeaderBytes; 128 KiB is well past both.
 	line := statusLine(t, s.Addr(), "POST /webhook HTTP/1.1\r\nHost: x\r\nX-Signature: "+strings.Repeat("a", 128<<10)+"\r\n\r\n")
 	if !strings.HasPrefix(line, "HTTP/1.1 431") {
@@ -97,7 +81,7 @@ func TestOversizedHeadersAre431(t *testing.T) {
 
 // Headers just under the limit still pass: the limit is not set tighter than documented.
 func TestLargeButAllowedHeadersPass(t *testing.T) {
-	s := openServer(t, mustConfig(t, filepath.Join(t.TempDir(), "hv.db")))
+	s := openServer(t, mustConfig(t))
 	line := statusLine(t, s.Addr(), "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: "+strings.Repeat("a", 60<<10)+"\r\nConnection: close\r\n\r\n")
 	if !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("status line %q, want 200", line)

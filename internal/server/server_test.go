@@ -21,15 +21,28 @@ import (
 
 const secret = "lifecycle-secret"
 
-func mustConfig(t *testing.T, dbPath string) config.Config {
+// mustConfig is the configuration of a server on a free loopback port with a fresh SQLite
+// file, cfg.Database.Path.
+func mustConfig(t *testing.T) config.Config {
 	t.Helper()
 	cfg, err := config.Load([]string{
-		"--listen-addr=127.0.0.1:0", "--database-url=sqlite:" + dbPath, "--webhook-secret=" + secret,
+		"--listen-addr=127.0.0.1:0", "--database-url=sqlite:" + filepath.Join(t.TempDir(), "hv.db"), "--webhook-secret=" + secret,
 	}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// openServer opens a server on cfg that is shut down when the test ends.
+func openServer(t *testing.T, cfg config.Config) *server.Server {
+	t.Helper()
+	s, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return s
 }
 
 // startSlowDelivery sends the headers and half the body of a signed webhook on a raw
@@ -78,8 +91,8 @@ func waitRefusing(t *testing.T, addr string) {
 // A delivery in flight when shutdown starts is finished, answered 200 and committed; the
 // store is closed cleanly afterwards.
 func TestShutdownDrainsInFlightDelivery(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "hv.db")
-	s, err := server.Open(context.Background(), mustConfig(t, dbPath), slog.New(slog.DiscardHandler))
+	cfg := mustConfig(t)
+	s, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +123,7 @@ func TestShutdownDrainsInFlightDelivery(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 
-	st, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{})
+	st, err := sqlite.Open(context.Background(), cfg.Database.Path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +135,7 @@ func TestShutdownDrainsInFlightDelivery(t *testing.T) {
 
 // A request that does not finish within the drain time is cut off and reported.
 func TestShutdownReportsATimedOutDrain(t *testing.T) {
-	s, err := server.Open(context.Background(), mustConfig(t, filepath.Join(t.TempDir(), "hv.db")), slog.New(slog.DiscardHandler))
+	s, err := server.Open(context.Background(), mustConfig(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +153,7 @@ func TestOpenFailsOnBusyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cfg := mustConfig(t, filepath.Join(t.TempDir(), "hv.db"))
+	cfg := mustConfig(t)
 	cfg.ListenAddr = ln.Addr().String()
 	if _, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "LISTEN_ADDR") {
 		t.Fatalf("Open on a busy address = %v, want an error naming LISTEN_ADDR", err)
@@ -148,13 +161,9 @@ func TestOpenFailsOnBusyAddress(t *testing.T) {
 }
 
 func TestPprofOnlyOnItsOwnAddress(t *testing.T) {
-	cfg := mustConfig(t, filepath.Join(t.TempDir(), "hv.db"))
+	cfg := mustConfig(t)
 	cfg.PprofAddr = "127.0.0.1:0"
-	s, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
+	s := openServer(t, cfg)
 	status := func(url string) int {
 		t.Helper()
 		resp, err := http.Get(url)
@@ -173,11 +182,7 @@ func TestPprofOnlyOnItsOwnAddress(t *testing.T) {
 }
 
 func TestPprofOffByDefault(t *testing.T) {
-	s, err := server.Open(context.Background(), mustConfig(t, filepath.Join(t.TempDir(), "hv.db")), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
+	s := openServer(t, mustConfig(t))
 	if s.PprofAddr() != "" {
 		t.Fatalf("pprof listens on %s without PPROF_ADDR", s.PprofAddr())
 	}

@@ -29,6 +29,23 @@ func (c *commitLog) get() []int {
 	return append([]int(nil), c.sizes...)
 }
 
+func TestObserverSeesEveryCommitAndNoDuplicate(t *testing.T) {
+	log := &commitLog{}
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{Observer: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"a", "b", "a"} {
+		if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "s", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := log.get(); len(got) != 2 || got[0] != 1 || got[1] != 1 {
+		t.Fatalf("commits observed = %v, want [1 1] (a duplicate writes nothing)", got)
+	}
+}
+
 // heldStore is a store whose writer stops before each batch until the test lets it go, so
 // that inserts queue up behind it deterministically.
 type heldStore struct {
@@ -125,7 +142,7 @@ func TestInsertsWaitingTogetherShareOneCommit(t *testing.T) {
 
 // A full queue answers at once instead of growing; what was queued is still committed.
 func TestFullQueueFailsFastWithUnavailable(t *testing.T) {
-	h := openHeld(t, filepath.Join(t.TempDir(), "hv.db"), Options{QueueSize: 4})
+	h := openHeld(t, filepath.Join(t.TempDir(), "hv.db"), Options{queueSize: 4})
 	s := h.Store
 
 	var wg sync.WaitGroup

@@ -73,8 +73,8 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Pag
 	return hookvault.PageOf(msgs, f.Limit), nil
 }
 
-// Stats reads the counters kept by the insert trigger and the ends of the arrival index, in
-// one read transaction so that the numbers agree with each other.
+// Stats reads the counters that the writer keeps (see count) and the ends of the arrival
+// index, in one read transaction so that the numbers agree with each other.
 func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {

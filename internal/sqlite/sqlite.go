@@ -39,18 +39,16 @@ type Options struct {
 	ReadConns int
 	// Now is the clock that stamps arrivals; tests inject one.
 	Now func() time.Time
-	// Observer is told about every commit.
+	// Observer is told about every commit that wrote something (not one of duplicates only).
 	Observer hookvault.CommitObserver
-	// WriteTimeout bounds how long Insert waits for its commit.
+	// WriteTimeout bounds how long Insert waits for its commit (default 30s, see
+	// groupcommit.Options.Timeout).
 	WriteTimeout time.Duration
-	// MaxBatch and MaxBatchBytes bound one transaction (defaults 256 messages, 1 MiB).
-	MaxBatch      int
-	MaxBatchBytes int
-	// QueueSize bounds the inserts waiting for the writer (default 2048); when it is full,
-	// Insert fails at once with EUNAVAILABLE instead of letting the backlog grow.
-	QueueSize int
 
-	beforeBatch func() // tests hold the writer here to let inserts queue up
+	// Tests shrink the queue (groupcommit's default is 2048) and hold the writer before
+	// each batch to let inserts queue up.
+	queueSize   int
+	beforeBatch func()
 }
 
 func (o *Options) setDefaults() {
@@ -62,9 +60,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 30 * time.Second
 	}
 }
 
@@ -147,8 +142,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	r.SetMaxIdleConns(opts.ReadConns)
 	s.r = r
 	s.writes = groupcommit.Start(s.writeBatch, groupcommit.Options{
-		Writers: 1, MaxBatch: opts.MaxBatch, MaxBatchBytes: opts.MaxBatchBytes, QueueSize: opts.QueueSize,
-		Timeout: opts.WriteTimeout, Observer: opts.Observer, BeforeBatch: opts.beforeBatch,
+		Writers: 1, QueueSize: opts.queueSize, Timeout: opts.WriteTimeout, Observer: opts.Observer,
+		BeforeBatch: opts.beforeBatch,
 	})
 	if err := s.Ping(ctx); err != nil {
 		s.Close()

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,30 +81,6 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 	var version int
 	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
 		t.Fatalf("migration version = %d (%v), want 3", version, err)
-	}
-}
-
-type commits struct {
-	mu    sync.Mutex
-	sizes []int
-}
-
-func (c *commits) ObserveCommit(n int, _ time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sizes = append(c.sizes, n)
-}
-
-func TestObserverSeesEveryCommitAndNoDuplicate(t *testing.T) {
-	obs := &commits{}
-	s := MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Observer: obs})
-	for _, id := range []string{"a", "b", "a"} {
-		if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "s", Payload: []byte(`{}`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(obs.sizes) != 2 || obs.sizes[0] != 1 || obs.sizes[1] != 1 {
-		t.Fatalf("commits observed = %v, want [1 1] (a duplicate writes nothing)", obs.sizes)
 	}
 }
 

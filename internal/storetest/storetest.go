@@ -404,7 +404,7 @@ func testListPagesInOrder(t *testing.T, open Opener) {
 	}
 	p, err := s.List(context.Background(), hookvault.ListFilter{Limit: 7})
 	if err != nil || p.Next != nil {
-		t.Errorf("a page holding the last message must have no next cursor: %+v, %v", p.Next, err)
+		t.Fatalf("a page holding the last message must have no next cursor: %+v, %v", p.Next, err)
 	}
 	if m := p.Messages[0]; m.Sender != "alice" || m.Content != "hello" || !m.ReceivedAt.Equal(epoch) || m.Payload != nil {
 		t.Errorf("listed message = %+v, want fields without payload", m)
