@@ -212,6 +212,9 @@ func (a *api) validate(r *http.Request, op *operation, info *requestInfo) error 
 		if len(raw) == 0 {
 			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
 		}
+		if err := checkUnicode(raw); err != nil {
+			return err
+		}
 		if op.fast != nil {
 			values, err := op.fast.validate(raw)
 			info.values = values

@@ -19,8 +19,11 @@ import (
 
 	spec "github.com/hookvault/hookvault/api"
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/pgtest"
+	"github.com/hookvault/hookvault/internal/postgres"
 	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
@@ -110,16 +113,56 @@ func newHandler(tb testing.TB, opts sqlite.Options, deps httpapi.Deps) (http.Han
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
+	return newHandlerOn(tb, store, deps), store
+}
+
+// newHandlerOn is the real router on store, verifying secret and oldSecret; deps gives
+// everything else.
+func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.Handler {
+	tb.Helper()
+	var err error
 	deps.Store = store
 	deps.Verifier, err = signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)}, signature.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.MaxBodyBytes == 0 {
+		deps.MaxBodyBytes = maxBody
+	}
 	h, err := httpapi.New(deps)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return h, store
+	return h
+}
+
+// backends opens a fresh store of each backend: SQLite always, PostgreSQL when
+// HOOKVAULT_TEST_POSTGRES_URL is set (and always under CI).
+func backends(t *testing.T) map[string]func(t *testing.T) hookvault.Store {
+	return map[string]func(t *testing.T) hookvault.Store{
+		"sqlite": func(t *testing.T) hookvault.Store {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"postgres": func(t *testing.T) hookvault.Store {
+			s, err := postgres.Open(context.Background(), pgtest.Schema(t), postgres.Options{Migrate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
 }
 
 type delivery struct {
