@@ -34,13 +34,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return configExit(stderr, "hookvault", err)
 	}
 	log := server.NewLogger(stderr, cfg)
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onSignals(ctx)
 	defer stop()
 	if err := server.Run(ctx, cfg, log); err != nil {
 		log.Error("hookvault stopped with an error", "error", err.Error())
 		return 1
 	}
 	return 0
+}
+
+// onSignals returns a context cancelled by SIGTERM, or by an interrupt with the cause
+// server.ErrInterrupted, which skips the shutdown delay meant for load balancers. After the
+// first signal the default action is back, so a second Ctrl-C stops a slow drain at once
+// (nothing acknowledged is lost by that either: a 2xx is sent only after the commit).
+func onSignals(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs)
+			if sig == os.Interrupt {
+				cancel(server.ErrInterrupted)
+			} else {
+				cancel(fmt.Errorf("signal %v", sig))
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {

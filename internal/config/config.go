@@ -35,6 +35,14 @@ type Config struct {
 	RateLimitWindow    time.Duration
 	TrustedProxies     []string // TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 	ReadHeaderTimeout  time.Duration
+	ReadBodyTimeout    time.Duration
+	IdleTimeout        time.Duration
+	ShutdownDelay      time.Duration // SHUTDOWN_DELAY: readiness 503 while still serving, before the drain
+	// MaxBodyBytesInFlight caps the body bytes held in memory at once; 0 means no cap.
+	MaxBodyBytesInFlight int64
+	MaxConnections       int // MAX_CONNECTIONS, 0 means no cap
+	MaxClientConnections int // MAX_CLIENT_CONNECTIONS per client address, 0 means no cap
+	MaxClientRequests    int // MAX_CLIENT_REQUESTS per client address at once, 0 means no cap
 }
 
 // Database says which store to open and how.
@@ -90,6 +98,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("rate_limit_window", c.RateLimitWindow.String()),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("read_header_timeout", c.ReadHeaderTimeout.String()),
+		slog.String("read_body_timeout", c.ReadBodyTimeout.String()),
+		slog.String("idle_timeout", c.IdleTimeout.String()),
+		slog.String("shutdown_delay", c.ShutdownDelay.String()),
+		slog.Int64("max_body_bytes_in_flight", c.MaxBodyBytesInFlight),
+		slog.Int("max_connections", c.MaxConnections),
+		slog.Int("max_client_connections", c.MaxClientConnections),
+		slog.Int("max_client_requests", c.MaxClientRequests),
 	)
 }
 
@@ -175,7 +190,11 @@ var settings = []setting{
 		}
 		return fmt.Errorf("%q is not one of json, text", v)
 	}},
-	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "drain time on SIGTERM/SIGINT", func(c *Config, v string) (err error) {
+	{"SHUTDOWN_DELAY", "shutdown-delay", "5s", "on SIGTERM, how long readiness answers 503 while requests are still served, so that balancers stop routing here before the drain (0: none; Ctrl-C skips it)", func(c *Config, v string) (err error) {
+		c.ShutdownDelay, err = nonNegativeDuration(v)
+		return err
+	}},
+	{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "drain time on SIGTERM/SIGINT, after SHUTDOWN_DELAY; connections still busy then are cut", func(c *Config, v string) (err error) {
 		c.ShutdownTimeout, err = positiveDuration(v)
 		return err
 	}},
@@ -189,8 +208,28 @@ var settings = []setting{
 		c.PprofAddr = v
 		return nil
 	}},
-	{"MAX_IN_FLIGHT", "max-in-flight", "1024", "requests served at once; more are answered 503 with Retry-After (0: no cap)", func(c *Config, v string) (err error) {
+	{"MAX_IN_FLIGHT", "max-in-flight", "1024", "requests processed at once, counted from when their body is in; more are answered 503 with Retry-After (0: no cap)", func(c *Config, v string) (err error) {
 		c.MaxInFlight, err = nonNegativeInt(v)
+		return err
+	}},
+	{"MAX_BODY_BYTES_IN_FLIGHT", "max-body-bytes-in-flight", "67108864", "request body bytes held in memory at once, a quarter of it per client address; a body beyond it is answered 503 (0: no cap)", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a number of bytes of 0 or more", v)
+		}
+		c.MaxBodyBytesInFlight = n
+		return nil
+	}},
+	{"MAX_CONNECTIONS", "max-connections", "4096", "open connections; at the cap the longest idle one is closed, or only health probes and metrics are served on a few more (0: no cap)", func(c *Config, v string) (err error) {
+		c.MaxConnections, err = nonNegativeInt(v)
+		return err
+	}},
+	{"MAX_CLIENT_CONNECTIONS", "max-client-connections", "256", "open connections from one client address, not counting TRUSTED_PROXIES (0: no cap)", func(c *Config, v string) (err error) {
+		c.MaxClientConnections, err = nonNegativeInt(v)
+		return err
+	}},
+	{"MAX_CLIENT_REQUESTS", "max-client-requests", "256", "requests from one client address at once (behind TRUSTED_PROXIES, the address in X-Forwarded-For); more are answered 503 (0: no cap)", func(c *Config, v string) (err error) {
+		c.MaxClientRequests, err = nonNegativeInt(v)
 		return err
 	}},
 	{"RATE_LIMIT", "rate-limit", "0", "requests per RATE_LIMIT_WINDOW from one client IP; more are answered 503 with Retry-After (0: off)", func(c *Config, v string) (err error) {
@@ -216,6 +255,14 @@ var settings = []setting{
 	}},
 	{"READ_HEADER_TIMEOUT", "read-header-timeout", "5s", "time a client has to send the request headers", func(c *Config, v string) (err error) {
 		c.ReadHeaderTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"READ_BODY_TIMEOUT", "read-body-timeout", "10s", "time a client has to send the whole request body after its headers; a slower body is answered 408", func(c *Config, v string) (err error) {
+		c.ReadBodyTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"IDLE_TIMEOUT", "idle-timeout", "30s", "how long an idle keep-alive connection is kept (behind a balancer that reuses connections, set it above the balancer's idle timeout)", func(c *Config, v string) (err error) {
+		c.IdleTimeout, err = positiveDuration(v)
 		return err
 	}},
 }
@@ -302,6 +349,14 @@ func nonNegativeInt(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a whole number of 0 or more", v)
 	}
 	return n, nil
+}
+
+func nonNegativeDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration of 0 or more such as 0s or 5s", v)
+	}
+	return d, nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -34,6 +34,14 @@ func TestLoadDefaults(t *testing.T) {
 		MaxInFlight:        1024,
 		RateLimitWindow:    time.Second,
 		ReadHeaderTimeout:  5 * time.Second,
+		ReadBodyTimeout:    10 * time.Second,
+		IdleTimeout:        30 * time.Second,
+		ShutdownDelay:      5 * time.Second,
+
+		MaxBodyBytesInFlight: 64 << 20,
+		MaxConnections:       4096,
+		MaxClientConnections: 256,
+		MaxClientRequests:    256,
 	}
 	if got := c.LogValue().String(); got != want.LogValue().String() {
 		t.Errorf("config = %s\nwant     %s", got, want.LogValue())

@@ -15,6 +15,7 @@ const (
 	ETOOLARGE     = "too_large"    // the body is over the limit
 	EUNSUPPORTED  = "unsupported"  // the content type is not JSON
 	EUNAUTHORIZED = "unauthorized" // a missing or wrong signature or token
+	ETIMEOUT      = "timeout"      // the client did not send its request in time
 )
 
 // Error is an error with a code and a message that is safe to show to the caller.

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -100,7 +98,8 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 	return ops, nil
 }
 
-// checks runs steps 1–4 for the operation chi routed to.
+// checks runs steps 1–4 for the operation chi routed to. A request takes its processing
+// slot only once its body is in: slow senders wait on the body deadline, not in a slot.
 func (a *api) checks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := a.ops[opKey{r.Method, chi.RouteContext(r.Context()).RoutePattern()}]
@@ -108,14 +107,23 @@ func (a *api) checks(next http.Handler) http.Handler {
 			fail(w, r, fmt.Errorf("route %s %s is not in the spec", r.Method, r.URL.Path))
 			return
 		}
+		w.Header().Set("Cache-Control", "no-store")
 		info := infoFrom(r.Context())
 		if op.body {
-			raw, err := readBody(w, r, a.maxBodyBytes)
+			raw, release, err := a.readBody(w, r)
+			defer release()
 			if err != nil {
 				fail(w, r, err)
 				return
 			}
 			info.raw = raw
+		}
+		free, ok := a.limits.takeSlot(w, r)
+		if !ok {
+			return
+		}
+		defer free()
+		if op.body {
 			if err := checkJSONMediaType(r); err != nil {
 				fail(w, r, err)
 				return
@@ -141,37 +149,6 @@ func (a *api) checks(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// readBody reads the whole body once, refusing more than limit bytes, and rewinds r.Body so
-// that the validator and the handler read the same bytes again.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, tooLarge(limit)
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	var raw []byte
-	var err error
-	if r.ContentLength >= 0 {
-		// net/http delivers exactly ContentLength bytes, so one exact allocation suffices.
-		raw = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, raw)
-	} else {
-		raw, err = io.ReadAll(body)
-	}
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, tooLarge(limit)
-		}
-		return nil, &hookvault.Error{Code: hookvault.EBADREQUEST, Message: "the request body could not be read", Err: err}
-	}
-	r.Body = io.NopCloser(bytes.NewReader(raw))
-	return raw, nil
-}
-
-// tooLarge is the answer to a body over limit bytes, built only when one is.
-func tooLarge(limit int64) error {
-	return hookvault.Errorf(hookvault.ETOOLARGE, "request body is larger than %d bytes", limit)
 }
 
 // checkJSONMediaType accepts application/json and any */*+json, with any parameters, and

@@ -10,6 +10,7 @@ import (
 // and the metrics written by the outermost layer after the response.
 type requestInfo struct {
 	requestID string
+	client    string            // the client address the per-client limits count
 	raw       []byte            // the body as received, for the signature and the store
 	values    map[string]string // the body's members as the validator read them
 

@@ -27,6 +27,7 @@ var outcomes = map[string]outcome{
 	hookvault.EBADREQUEST:   {http.StatusBadRequest, "validation_error"},
 	hookvault.ENOTFOUND:     {http.StatusNotFound, "not_found"},
 	hookvault.EUNAVAILABLE:  {http.StatusServiceUnavailable, "unavailable"},
+	hookvault.ETIMEOUT:      {http.StatusRequestTimeout, "timeout"},
 	hookvault.EINTERNAL:     {http.StatusInternalServerError, "error"},
 }
 

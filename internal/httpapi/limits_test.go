@@ -1,16 +1,24 @@
 package httpapi_test
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
+	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
 // newLimitedServer is newServer with limits and one read token.
@@ -26,35 +34,82 @@ func (ts *testServer) status(t *testing.T, path, bearer string) int {
 	return resp.StatusCode
 }
 
-// A request beyond MAX_IN_FLIGHT is shed at once with 503 + Retry-After, counted as
-// unavailable, while the probes and /metrics still answer.
-func TestMaxInFlightShedsLoad(t *testing.T) {
-	ts := newLimitedServer(t, httpapi.Limits{MaxInFlight: 1})
+// gatedStore holds the insert of the message "held" until release is closed, so a test can
+// keep a request in processing for as long as it needs.
+type gatedStore struct {
+	hookvault.Store
+	entered chan struct{}
+	release chan struct{}
+}
 
-	// A delivery whose body never ends holds the one slot: the body is read inside it.
-	pr, pw := io.Pipe()
-	held := make(chan int, 1)
+func (g *gatedStore) Insert(ctx context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	if m.ID == "held" {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Store.Insert(ctx, m)
+}
+
+// newGatedServer is the real router with limits on a SQLite store whose insert of "held"
+// waits for the gate.
+func newGatedServer(t *testing.T, limits httpapi.Limits) (*testServer, *gatedStore) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	gate := &gatedStore{Store: store, entered: make(chan struct{}), release: make(chan struct{})}
+	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
+	h := newHandlerOn(t, gate, httpapi.Deps{APITokens: []string{token}, Limits: limits, Metrics: ts.metrics,
+		Logger: slog.New(slog.NewJSONHandler(ts.logs, nil))})
+	ts.Server = httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts, gate
+}
+
+// postAsync posts body (an io.Reader, so it may never end) and sends the status on the
+// returned channel, 0 for a transport error.
+func (ts *testServer) postAsync(body io.Reader, id string, headers map[string]string) <-chan int {
+	done := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/webhook", pr)
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/webhook", body)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Signature", signature.Sign([]byte(secret), []byte(msg("held"))))
+		req.Header.Set("X-Signature", signature.Sign([]byte(secret), []byte(msg(id))))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			held <- 0
+			done <- 0
 			return
 		}
 		resp.Body.Close()
-		held <- resp.StatusCode
+		done <- resp.StatusCode
 	}()
-	if _, err := pw.Write([]byte(`{"id":"held",`)); err != nil {
+	return done
+}
+
+// A request takes a MAX_IN_FLIGHT slot only once its body is in: a delivery whose body is
+// still arriving holds none, one being stored does. A request beyond the cap is shed at
+// once with 503 + Retry-After, counted as unavailable, while the probes and /metrics still
+// answer.
+func TestMaxInFlightShedsLoad(t *testing.T) {
+	ts, gate := newGatedServer(t, httpapi.Limits{MaxInFlight: 1})
+
+	pr, pw := io.Pipe()
+	slow := ts.postAsync(pr, "slow", nil)
+	if _, err := pw.Write([]byte(`{"id":"slow",`)); err != nil {
 		t.Fatal(err)
 	}
+	if resp, body := ts.post(t, delivery{body: msg("passes")}); resp.StatusCode != 200 {
+		t.Fatalf("while a body is still arriving: %d %s, want 200: it holds no slot", resp.StatusCode, body)
+	}
 
-	// Poll until the held delivery has the slot; /stats shares the cap and counts nothing.
-	for deadline := time.Now().Add(10 * time.Second); ts.status(t, "/stats", "Bearer "+token) != 503; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the held delivery never took the slot")
-		}
+	held := ts.postAsync(strings.NewReader(msg("held")), "held", nil)
+	<-gate.entered
+	if code := ts.status(t, "/stats", "Bearer "+token); code != 503 {
+		t.Errorf("/stats while the slot is held = %d, want 503", code)
 	}
 	resp, body := ts.post(t, delivery{body: msg("shed")})
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "5" {
@@ -66,21 +121,69 @@ func TestMaxInFlightShedsLoad(t *testing.T) {
 	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("unavailable")); got != 1 {
 		t.Errorf("result=unavailable counted %v, want 1", got)
 	}
+	if got := testutil.ToFloat64(ts.metrics.RequestsShed.WithLabelValues("in_flight")); got != 2 {
+		t.Errorf("shed in_flight = %v, want 2", got)
+	}
 	for _, path := range []string{"/health/live", "/health/ready", "/metrics", "/openapi.json"} {
 		if code := ts.status(t, path, ""); code != 200 {
 			t.Errorf("GET %s while full = %d, want 200: the cap must not blind the operator", path, code)
 		}
 	}
 
+	close(gate.release)
+	if code := <-held; code != 200 {
+		t.Fatalf("held delivery = %d, want 200", code)
+	}
 	if _, err := pw.Write([]byte(`"sender":"alice","content":"hello"}`)); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
-	if code := <-held; code != 200 {
-		t.Fatalf("held delivery = %d, want 200", code)
+	if code := <-slow; code != 200 {
+		t.Fatalf("slow delivery = %d, want 200", code)
 	}
 	if resp, body := ts.post(t, delivery{body: msg("after")}); resp.StatusCode != 200 {
 		t.Fatalf("after the slot is free: %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
+// MAX_CLIENT_REQUESTS counts one client's requests from their first byte, so a client whose
+// bodies dribble in cannot hold more than its share; other clients are not affected.
+func TestMaxClientRequests(t *testing.T) {
+	ts, _ := newGatedServer(t, httpapi.Limits{MaxClientRequests: 2, TrustedProxies: []string{"127.0.0.0/8", "::1/128"}})
+	alice := map[string]string{"X-Forwarded-For": "198.51.100.7"}
+	var pipes []*io.PipeWriter
+	var pending []<-chan int
+	for i := range 2 {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		id := fmt.Sprintf("dribble-%d", i)
+		pending = append(pending, ts.postAsync(pr, id, alice))
+		if _, err := pw.Write([]byte(`{"id":"` + id + `",`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The third request of alice is shed once both of hers are in; poll for that.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		resp, _ := ts.post(t, delivery{body: msg("third"), headers: alice})
+		if resp.StatusCode == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's third request at once = %d, want 503", resp.StatusCode)
+		}
+	}
+	if resp, body := ts.post(t, delivery{body: msg("bob"), headers: map[string]string{"X-Forwarded-For": "198.51.100.8"}}); resp.StatusCode != 200 {
+		t.Errorf("another client = %d %s, want 200", resp.StatusCode, body)
+	}
+	if got := testutil.ToFloat64(ts.metrics.RequestsShed.WithLabelValues("client_requests")); got < 1 {
+		t.Errorf("shed client_requests = %v, want at least 1", got)
+	}
+	for i, pw := range pipes {
+		fmt.Fprintf(pw, `"sender":"alice","content":"hello"}`)
+		pw.Close()
+		if code := <-pending[i]; code != 200 {
+			t.Errorf("dribbled delivery %d = %d, want 200", i, code)
+		}
 	}
 }
 

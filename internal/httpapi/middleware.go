@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/hookvault/hookvault/internal/connlimit"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/metrics"
 )
@@ -52,6 +53,9 @@ func requestID(r *http.Request, g *requestIDs) string {
 	return id
 }
 
+// probes are the paths still served on a connection beyond MAX_CONNECTIONS.
+var probes = map[string]bool{"/health/live": true, "/health/ready": true, "/metrics": true}
+
 // methodLabel bounds the method label to the methods HTTP defines.
 func methodLabel(m string) string {
 	switch m {
@@ -69,11 +73,32 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			info := &requestInfo{requestID: requestID(r, ids)}
-			w.Header().Set(headerRequestID, info.requestID)
+			h := w.Header()
+			h.Set(headerRequestID, info.requestID)
+			h.Set("X-Content-Type-Options", "nosniff")
+			if len(r.TransferEncoding) > 0 {
+				// net/http drops a Content-Length sent beside Transfer-Encoding, so a request
+				// that had both, which RFC 9112 §6.1 says to answer by closing the
+				// connection (bytes after the chunks may be a smuggled request), cannot be
+				// told from a plain chunked one: close after every chunked request.
+				h.Set("Connection", "close")
+			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(withInfo(r.Context(), info))
 
-			next.ServeHTTP(ww, r)
+			serve := next
+			if connlimit.Overflow(r.Context()) {
+				// A connection beyond MAX_CONNECTIONS serves the probes and the metrics only,
+				// once each, so that an overloaded instance still tells its state.
+				h.Set("Connection", "close")
+				if !probes[r.URL.Path] {
+					serve = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						m.Shed("connections")
+						fail(w, r, hookvault.Errorf(hookvault.EUNAVAILABLE, "server overloaded: too many connections; retry later"))
+					})
+				}
+			}
+			serve.ServeHTTP(ww, r)
 
 			took := time.Since(start)
 			status := ww.Status()

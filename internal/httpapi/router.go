@@ -47,6 +47,7 @@ type api struct {
 	ops          operations
 	tokens       tokens
 	validation   openapi3filter.Options
+	limits       *limiter
 }
 
 // New returns the root handler.
@@ -74,7 +75,7 @@ func New(d Deps) (http.Handler, error) {
 	a := &api{
 		store: d.Store, verifier: d.Verifier, metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
-		validation: newValidationOptions(),
+		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
 	}
 
 	r := chi.NewRouter()
@@ -89,17 +90,25 @@ func New(d Deps) (http.Handler, error) {
 	toIndex := http.RedirectHandler("/docs/index.html", http.StatusMovedPermanently).ServeHTTP
 	r.Get("/docs", toIndex)
 	r.Get("/docs/", toIndex)
-	r.Get("/docs/*", httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true),
+	docs := httpSwagger.Handler(httpSwagger.URL("/openapi.json"), httpSwagger.DeepLinking(true),
 		// Keeps the token and secret entered under "Authorize" across page reloads (in the
 		// browser's local storage; only the HMAC is ever sent).
 		httpSwagger.PersistAuthorization(true),
 		// "Try it out" on POST /webhook signs the body in the browser (docs.go).
-		httpSwagger.UIConfig(map[string]string{"requestInterceptor": signingInterceptor})))
+		httpSwagger.UIConfig(map[string]string{"requestInterceptor": signingInterceptor}))
+	policy, err := docsPolicy(docs)
+	if err != nil {
+		return nil, err
+	}
+	r.Get("/docs/*", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", policy)
+		w.Header().Set("X-Frame-Options", "DENY")
+		docs(w, r)
+	})
 
 	r.Group(func(g chi.Router) {
-		// Limits come before checks: a refused request must cost no body read.
-		g.Use(d.Limits.middleware()...)
-		g.Use(a.checks)
+		// The per-client limits come before checks: a refused request costs no body read.
+		g.Use(a.limits.admit, a.checks)
 		strict := gen.NewStrictHandlerWithOptions(a, nil, gen.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 				fail(w, r, &hookvault.Error{Code: hookvault.EINVALID, Message: "malformed JSON body", Err: err})

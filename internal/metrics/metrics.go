@@ -29,6 +29,17 @@ var signatureFailures = [][2]string{
 	{"standard_webhooks", "unsupported_version"},
 }
 
+// ShedReasons are the values of http_requests_shed_total's reason label: which bound refused
+// a request with 503.
+var ShedReasons = []string{
+	"in_flight", "body_bytes", "client_body_bytes", "client_requests", "rate_limit", "connections",
+}
+
+// ConnectionReasons are the values of http_connections_refused_total's reason label: a
+// connection refused at accept by the per-client or the total cap, or an idle one closed
+// to make room for a new one.
+var ConnectionReasons = []string{"client", "total", "evicted"}
+
 // Metrics is the service's metric set.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -40,8 +51,12 @@ type Metrics struct {
 	HTTPDuration      *prometheus.HistogramVec
 	CommitBatchSize   prometheus.Histogram
 	CommitDuration    prometheus.Histogram
+	RequestsShed      *prometheus.CounterVec // reason
+	ConnsRefused      *prometheus.CounterVec // reason
 
 	results map[string]prometheus.Counter
+	shed    map[string]prometheus.Counter
+	refused map[string]prometheus.Counter
 	https   sync.Map // httpKey → *httpSeries
 }
 
@@ -106,14 +121,31 @@ func New() *Metrics {
 			Help:    "Time from the start of a store write transaction to its durable commit.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		RequestsShed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_shed_total",
+			Help: "Requests refused with 503 by a load bound, by the bound that refused them.",
+		}, []string{"reason"}),
+		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_connections_refused_total",
+			Help: "Connections closed at accept by a connection cap, or idle ones closed to make room.",
+		}, []string{"reason"}),
 		results: map[string]prometheus.Counter{},
+		shed:    map[string]prometheus.Counter{},
+		refused: map[string]prometheus.Counter{},
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.WebhookRequests, m.MessagesReceived, m.SignatureFailures,
 		m.HTTPRequests, m.HTTPDuration, m.CommitBatchSize, m.CommitDuration,
+		m.RequestsShed, m.ConnsRefused,
 	)
+	for _, r := range ShedReasons {
+		m.shed[r] = m.RequestsShed.WithLabelValues(r)
+	}
+	for _, r := range ConnectionReasons {
+		m.refused[r] = m.ConnsRefused.WithLabelValues(r)
+	}
 	for _, r := range Results {
 		m.results[r] = m.WebhookRequests.WithLabelValues(r)
 	}
@@ -130,6 +162,19 @@ func (m *Metrics) Webhook(result string) {
 		return
 	}
 	m.WebhookRequests.WithLabelValues(result).Inc()
+}
+
+// Shed counts one request refused by the bound named reason (one of ShedReasons).
+func (m *Metrics) Shed(reason string) { m.shed[reason].Inc() }
+
+// ConnectionRefused counts one connection closed by the cap named reason (one of
+// ConnectionReasons).
+func (m *Metrics) ConnectionRefused(reason string) { m.refused[reason].Inc() }
+
+// GaugeFunc registers a gauge whose value fn reads at each scrape: for the levels that a
+// bound keeps (connections open, body bytes held), which are known where they are kept.
+func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
 // ObserveCommit implements hookvault.CommitObserver.

@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/hookvault/hookvault/internal/config"
+	"github.com/hookvault/hookvault/internal/connlimit"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -25,13 +27,17 @@ import (
 )
 
 // HTTP server limits: generous for a webhook sender on a slow link, short enough that a
-// client dribbling bytes cannot hold a connection for long.
+// client dribbling bytes cannot hold a connection for long. The header, body and idle
+// timeouts are settings; these are the defaults of a Config built by hand.
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
+	readBodyTimeout   = 10 * time.Second
 	writeTimeout      = 30 * time.Second
-	idleTimeout       = 120 * time.Second
+	idleTimeout       = 30 * time.Second
 	maxHeaderBytes    = 64 << 10
+	// connReserve is how many connections beyond MAX_CONNECTIONS are accepted to answer
+	// health probes and metrics only.
+	connReserve = 32
 )
 
 // Server is a running hookvault.
@@ -41,6 +47,7 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	http     *http.Server
 	ln       net.Listener
+	conns    *connlimit.Listener
 	pprof    *http.Server // nil unless PPROF_ADDR is set
 	pprofLn  net.Listener
 	draining atomic.Bool
@@ -72,31 +79,40 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Store: s.store, Verifier: verifier, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
 		Limits: httpapi.Limits{
-			MaxInFlight: cfg.MaxInFlight, RateLimit: cfg.RateLimit,
-			RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
+			MaxInFlight: cfg.MaxInFlight, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
+			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
+			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
 	})
 	if err != nil {
 		s.store.Close()
 		return nil, err
 	}
-	s.ln, err = net.Listen("tcp", cfg.ListenAddr)
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		s.store.Close()
 		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
-	headerTimeout := cfg.ReadHeaderTimeout
-	if headerTimeout <= 0 { // a Config built by hand rather than by config.Load
-		headerTimeout = readHeaderTimeout
-	}
+	s.conns = connlimit.New(ln, connlimit.Options{
+		Max: cfg.MaxConnections, Reserve: connReserve, PerClient: cfg.MaxClientConnections,
+		Exempt: prefixes(cfg.TrustedProxies), OnRefuse: s.Metrics.ConnectionRefused,
+	})
+	s.ln = s.conns
+	s.Metrics.GaugeFunc("http_connections_open", "Open client connections (bounded by MAX_CONNECTIONS).",
+		func() float64 { return float64(s.conns.Open()) })
+	headerTimeout := orDefault(cfg.ReadHeaderTimeout, readHeaderTimeout)
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: headerTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The body has its own, tighter deadline (READ_BODY_TIMEOUT, set by the handler);
+		// this bounds the requests whose body no handler reads.
+		ReadTimeout:    headerTimeout + orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
+		WriteTimeout:   writeTimeout,
+		IdleTimeout:    orDefault(cfg.IdleTimeout, idleTimeout),
+		MaxHeaderBytes: maxHeaderBytes,
+		ConnState:      s.conns.ConnState,
+		ConnContext:    s.conns.ConnContext,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.PprofAddr != "" {
 		if err := s.servePprof(cfg.PprofAddr); err != nil {
@@ -183,26 +199,35 @@ func Migrate(ctx context.Context, db config.Database) error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Shutdown stops taking new connections, turns readiness to 503, lets in-flight requests
-// finish until ctx ends, then closes the store. Requests still running at the deadline are
-// cut off and reported as an error.
+// finish until ctx ends, then closes the store, which commits every insert already queued.
+// Connections still busy at the deadline are cut, and their number logged: a request cut
+// before its answer was never acknowledged, so a cut drain is not an error. Only a store
+// that fails to close is.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	if s.pprof != nil {
 		_ = s.pprof.Close() // profiles in progress are not worth waiting for
 	}
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		err = fmt.Errorf("drain: %w", err)
+	if err := s.http.Shutdown(ctx); err != nil {
+		cut := s.conns.Busy()
 		_ = s.http.Close()
+		s.log.Warn("drain timed out: cut the connections still busy; no answer was sent on them",
+			slog.Int("connections_cut", cut), slog.String("cause", err.Error()))
 	}
-	if cerr := s.store.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
 	}
-	return err
+	return nil
 }
 
-// Run serves until ctx is cancelled (by SIGTERM or SIGINT in main), then drains within
-// cfg.ShutdownTimeout.
+// ErrInterrupted is the cancel cause main gives the context of Run on an interrupt
+// (Ctrl-C): someone at a terminal wants the server gone, so Run skips SHUTDOWN_DELAY.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run serves until ctx is cancelled (by SIGTERM or SIGINT in main). Then, unless the cause is
+// ErrInterrupted, readiness answers 503 for cfg.ShutdownDelay while requests are still
+// served, so that load balancers stop sending new ones before the listener closes; then it
+// drains within cfg.ShutdownTimeout.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	s, err := Open(ctx, cfg, log)
 	if err != nil {
@@ -215,6 +240,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		_ = s.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	}
+	if cfg.ShutdownDelay > 0 && !errors.Is(context.Cause(ctx), ErrInterrupted) {
+		s.draining.Store(true)
+		log.Info("shutting down: readiness answers 503 while requests are still served",
+			slog.String("delay", cfg.ShutdownDelay.String()))
+		time.Sleep(cfg.ShutdownDelay)
+	}
 	log.Info("shutting down: draining connections", slog.String("timeout", cfg.ShutdownTimeout.String()))
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -223,4 +254,22 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("hookvault stopped cleanly")
 	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// prefixes parses TRUSTED_PROXIES, which config has checked.
+func prefixes(cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,24 @@ import (
 )
 
 const secret = "lifecycle-secret"
+
+// syncBuffer collects log lines that server goroutines write while the test reads them.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // mustConfig is the configuration of a server on a free loopback port with a fresh SQLite
 // file, cfg.Database.Path.
@@ -133,17 +152,23 @@ func TestShutdownDrainsInFlightDelivery(t *testing.T) {
 	}
 }
 
-// A request that does not finish within the drain time is cut off and reported.
+// A drain that hits its timeout cuts the connections still busy and says how many; it is
+// not an error, since nothing was acknowledged on them, and the store closes cleanly.
 func TestShutdownReportsATimedOutDrain(t *testing.T) {
-	s, err := server.Open(context.Background(), mustConfig(t), slog.New(slog.DiscardHandler))
+	logs := &syncBuffer{}
+	s, err := server.Open(context.Background(), mustConfig(t), slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	startSlowDelivery(t, s.Addr(), `{"id":"stuck","sender":"a","content":"never finished"}`)
+	startSlowDelivery(t, s.Addr(), `{"id":"stuck-too","sender":"a","content":"never finished"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := s.Shutdown(ctx); err == nil || !strings.Contains(err.Error(), "drain") {
-		t.Fatalf("Shutdown = %v, want a drain error", err)
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v, want nil: a cut drain loses nothing acknowledged", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"drain timed out: cut the connections still busy; no answer was sent on them","connections_cut":2`) {
+		t.Errorf("log does not report 2 connections cut:\n%s", logs)
 	}
 }
 
@@ -185,5 +210,44 @@ func TestPprofOffByDefault(t *testing.T) {
 	s := openServer(t, mustConfig(t))
 	if s.PprofAddr() != "" {
 		t.Fatalf("pprof listens on %s without PPROF_ADDR", s.PprofAddr())
+	}
+}
+
+// At MAX_CONNECTIONS with every connection busy, a few more connections are still accepted,
+// and on them the probes and /metrics answer while everything else is refused with 503:
+// the orchestrator can tell an overloaded instance from a dead one.
+func TestProbesAnswerAtTheConnectionCap(t *testing.T) {
+	cfg := mustConfig(t)
+	cfg.MaxConnections = 2
+	s := openServer(t, cfg)
+	body := `{"id":"busy","sender":"a","content":"holding a connection"}`
+	startSlowDelivery(t, s.Addr(), body)
+	startSlowDelivery(t, s.Addr(), body)
+
+	get := func(path string) (int, bool) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatalf("GET %s at the cap: %v", path, err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Close
+	}
+	for _, path := range []string{"/health/live", "/health/ready", "/metrics"} {
+		if code, closed := get(path); code != 200 || !closed {
+			t.Errorf("GET %s at the cap = %d (closed %v), want 200 on a connection that then closes", path, code, closed)
+		}
+	}
+	if code, _ := get("/openapi.json"); code != 503 {
+		t.Errorf("GET /openapi.json at the cap = %d, want 503", code)
+	}
+	resp, err := http.Post("http://"+s.Addr()+"/webhook", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("POST /webhook at the cap = %d, want 503 with Retry-After", resp.StatusCode)
 	}
 }
