@@ -27,11 +27,15 @@ var (
 	buildErr  error
 )
 
-// buildBinary builds cmd/hookvault once per test run.
+// buildBinary builds cmd/hookvault once per test run. HOOKVAULT_TEST_BINARY names a binary
+// built elsewhere instead, e.g. an older commit's, to measure it with the same tests.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
+	}
+	if bin := os.Getenv("HOOKVAULT_TEST_BINARY"); bin != "" {
+		return bin
 	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hookvault-bin-")
@@ -65,7 +69,13 @@ func TestMain(m *testing.M) {
 // all along, so the server never blocks on a full pipe.
 func start(t *testing.T, env ...string) (addr string, cmd *exec.Cmd, rest func() string) {
 	t.Helper()
-	cmd = exec.Command(buildBinary(t))
+	return startCommand(t, []string{buildBinary(t)}, env...)
+}
+
+// startCommand is start with a command line that runs the binary, such as one under prlimit.
+func startCommand(t *testing.T, argv []string, env ...string) (addr string, cmd *exec.Cmd, rest func() string) {
+	t.Helper()
+	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0",
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hv.db")), env...)
 	stderr, err := cmd.StderrPipe()

@@ -2,8 +2,10 @@
 // address. Without a bound, idle keep-alive connections (or a client that opens thousands)
 // use up the process's file descriptors, after which even health probes fail.
 //
-// At the cap, the listener first closes the connection that has been idle longest: an idle
-// keep-alive connection costs its client only a reconnect. With none idle, it still accepts a
+// At the cap, the listener first closes the connection that has waited longest without a
+// request in progress (idle between requests, or opened without a complete request header
+// yet): an idle keep-alive connection costs its client only a reconnect, and a silent one
+// is most likely an attacker's. With none idle, it still accepts a
 // small reserve of connections beyond the cap, marked in their context (Overflow) so that the
 // HTTP layer serves only health probes and metrics on them: an orchestrator can tell an
 // overloaded instance from a dead one. Beyond the reserve, a connection is answered 503 and
@@ -45,7 +47,7 @@ type Listener struct {
 	open     int // connections counted against Max, the reserve included
 	overflow int // of which accepted into the reserve
 	byClient map[netip.Addr]int
-	idle     map[*conn]time.Time // idle keep-alive connections, and since when
+	idle     map[*conn]time.Time // connections with no request in progress, and since when
 }
 
 // New wraps inner.
@@ -163,8 +165,8 @@ func (l *Listener) Open() int {
 	return l.open
 }
 
-// Busy is the number of connections that are not idle between requests: the ones a
-// graceful shutdown waits for.
+// Busy is the number of connections with a request in progress: the ones a graceful
+// shutdown waits for.
 func (l *Listener) Busy() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -184,7 +186,10 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 		return
 	}
 	switch state {
-	case http.StateIdle:
+	case http.StateNew, http.StateIdle:
+		// Waiting for a request: between requests, or since accept with no complete header
+		// yet (a client that connects and sends nothing is cut at READ_HEADER_TIMEOUT, but
+		// at the cap it gives its place to a new connection first).
 		l.idle[c] = time.Now()
 	default:
 		delete(l.idle, c)

@@ -191,3 +191,23 @@ func TestOverflowIsFalseOutsideTheReserve(t *testing.T) {
 		t.Fatalf("listener at %s", l.Addr())
 	}
 }
+
+// A connection that has sent no request yet gives way at the cap like an idle one, oldest
+// first: a flood of silent connections cannot lock out a client that sends a request.
+func TestSilentConnectionsGiveWayAtTheCap(t *testing.T) {
+	l, refused := serve(t, connlimit.Options{Max: 2})
+	silent1 := dial(t, l, "127.0.0.2")
+	waitFor(t, "the first silent connection", func() bool { return l.Open() == 1 })
+	silent2 := dial(t, l, "127.0.0.3")
+	waitFor(t, "the second silent connection", func() bool { return l.Open() == 2 })
+	if got := dial(t, l, "127.0.0.4").get(t); got != "ok" {
+		t.Fatalf("a client with a request at the cap: %q, want ok", got)
+	}
+	if got := silent1.get(t); got != "closed" {
+		t.Errorf("the oldest silent connection: %q, want closed", got)
+	}
+	if refused.get("evicted") != 1 {
+		t.Errorf("evicted = %d, want 1", refused.get("evicted"))
+	}
+	_ = silent2
+}

@@ -94,7 +94,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
 	s.conns = connlimit.New(ln, connlimit.Options{
-		Max: cfg.MaxConnections, Reserve: connReserve, PerClient: cfg.MaxClientConnections,
+		Max: connectionCap(cfg.MaxConnections, log), Reserve: connReserve, PerClient: cfg.MaxClientConnections,
 		Exempt: prefixes(cfg.TrustedProxies), OnRefuse: s.Metrics.ConnectionRefused,
 	})
 	s.ln = s.conns
@@ -254,6 +254,27 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("hookvault stopped cleanly")
 	return nil
+}
+
+// fdHeadroom is the open files kept for everything but client connections: the database
+// and its WAL, the listeners, connections to PostgreSQL, the profiler.
+const fdHeadroom = 64
+
+// connectionCap is MAX_CONNECTIONS, lowered to what the open-file limit leaves room for:
+// a cap above it would let connections use up the descriptors the probes, the store and the
+// accept loop need. 0 (no cap) becomes that room too.
+func connectionCap(want int, log *slog.Logger) int {
+	limit, ok := openFileLimit()
+	if !ok {
+		return want
+	}
+	room := max(limit-fdHeadroom-connReserve, 1)
+	if want == 0 || want > room {
+		log.Warn("MAX_CONNECTIONS lowered to what the open-file limit allows; raise the limit (ulimit -n) to allow more",
+			slog.Int("max_connections", want), slog.Int("open_file_limit", limit), slog.Int("using", room))
+		return room
+	}
+	return want
 }
 
 func orDefault(d, def time.Duration) time.Duration {
