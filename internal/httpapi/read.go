@@ -87,14 +87,15 @@ func (a *api) ListMessages(ctx context.Context, req gen.ListMessagesRequestObjec
 		}
 		f.After = c
 	}
-	page, err := a.store.List(ctx, f)
+	out := gen.ListMessages200JSONResponse{Data: []gen.MessageSummary{}}
+	next, err := a.store.List(ctx, f, func(m hookvault.Message) error {
+		out.Data = append(out.Data, gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt})
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := gen.ListMessages200JSONResponse{Data: make([]gen.MessageSummary, len(page.Messages)), NextCursor: encodeCursor(page.Next)}
-	for i, m := range page.Messages {
-		out.Data[i] = gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt}
-	}
+	out.NextCursor = encodeCursor(next)
 	return out, nil
 }
 

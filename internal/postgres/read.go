@@ -47,31 +47,43 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 	return q, args
 }
 
-// List returns one page of messages from the read pool.
-func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Page, error) {
+// List streams one page of messages from the read pool. Timeout bounds the whole listing,
+// emit's time included, so a caller that passes messages on slowly (a slow client) holds a
+// read connection for no longer than that.
+func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hookvault.Message) error) (*hookvault.Cursor, error) {
 	if f.Limit <= 0 {
-		return hookvault.Page{}, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
+		return nil, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	q, args := listQuery(f)
 	rows, err := s.r.Query(ctx, q, args...)
 	if err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	msgs := make([]hookvault.Message, 0, min(f.Limit+1, 64))
+	defer rows.Close()
+	page := hookvault.NewPager(f.Limit, emit)
 	var id, sender, content []byte
 	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&id, &sender, &content, &at}, func() error {
-		msgs = append(msgs, hookvault.Message{
+	for rows.Next() {
+		if err := rows.Scan(&id, &sender, &content, &at); err != nil {
+			return nil, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
+		}
+		more, err := page.Add(hookvault.Message{
 			ID: string(id), Sender: string(sender), Content: string(content), ReceivedAt: at.UTC(),
 		})
-		return nil
-	})
-	if err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		if err != nil {
+			return nil, err // emit's own error, for the caller to recognise
+		}
+		if !more {
+			break
+		}
 	}
-	return hookvault.PageOf(msgs, f.Limit), nil
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+	}
+	return page.Next(), nil
 }
 
 // Get returns one message from the read pool.
