@@ -71,7 +71,8 @@ func planNodes(t *testing.T, s *Store, f hookvault.ListFilter) []string {
 }
 
 // Every page without q reads an index in the order of the answer, starting at the cursor:
-// no sort, no scan from the start, so a page costs O(limit) however deep the walk is.
+// no sort, no scan from the start, so a page costs O(limit) however deep the walk is. The
+// running byte total (see listQuery) is a WindowAgg over the index order, under the Limit.
 func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 	s := seeded(t, 100_000)
 	after := &hookvault.Cursor{ReceivedAt: seedBase.Add(90 * time.Second), ID: "msg-0090000"}
@@ -83,18 +84,71 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 		f    hookvault.ListFilter
 		want string
 	}{
-		{"first page", hookvault.ListFilter{}, "Limit,Index Scan messages_by_arrival"},
-		{"next page", hookvault.ListFilter{After: after}, "Limit,Index Scan messages_by_arrival"},
-		{"sender", hookvault.ListFilter{Sender: "sender-042"}, "Limit,Index Scan messages_by_sender"},
-		{"sender next page", hookvault.ListFilter{Sender: "sender-042", After: early}, "Limit,Index Scan messages_by_sender"},
-		{"window next page", hookvault.ListFilter{Since: seedBase.Add(time.Second), Until: seedBase.Add(95 * time.Second), After: after}, "Limit,Index Scan messages_by_arrival"},
-		{"q next page", hookvault.ListFilter{Q: "invoice", After: after}, "Limit,Index Scan messages_by_arrival"},
+		{"first page", hookvault.ListFilter{}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_arrival"},
+		{"next page", hookvault.ListFilter{After: after}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_arrival"},
+		{"sender", hookvault.ListFilter{Sender: "sender-042"}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_sender"},
+		{"sender next page", hookvault.ListFilter{Sender: "sender-042", After: early}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_sender"},
+		{"window next page", hookvault.ListFilter{Since: seedBase.Add(time.Second), Until: seedBase.Add(95 * time.Second), After: after}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_arrival"},
+		{"q next page", hookvault.ListFilter{Q: "invoice", After: after}, "Subquery Scan,Limit,WindowAgg,Index Scan messages_by_arrival"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.f.Limit = 50
 			if got := strings.Join(planNodes(t, s, tt.f), ","); got != tt.want {
 				t.Fatalf("plan = %s\nwant   %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// PostgreSQL sends every row of a result before a query can end, so the query itself must
+// leave out the rows a page cannot hold: it returns the page and the one row that shows
+// another follows, not limit+1 rows of a megabyte each.
+func TestListQueryReturnsOnlyWhatAPageHolds(t *testing.T) {
+	const mib = 1 << 20
+	url := pgtest.Schema(t)
+	s, err := Open(context.Background(), url, Options{Migrate: true, CompactEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tests := []struct {
+		sender string // each case lists its own sender's messages
+		limit  int
+		sizes  []int // ListedBytes of each message: id (8 bytes) + sender (2) + content
+		rows   int
+	}{
+		{"s1", 1000, []int{mib, mib, mib, mib, mib, mib, mib, mib}, 5},
+		{"s2", 1000, []int{5 * mib, 20, 20, 20}, 2},
+		{"s3", 1000, []int{3 * mib, mib + 1, 20}, 2},
+		{"s4", 2, []int{20, 20, 20, 20}, 3},
+		{"s5", 1000, []int{20, 20, 20}, 3},
+	}
+	for _, tt := range tests {
+		for i, size := range tt.sizes {
+			m := hookvault.Message{ID: fmt.Sprintf("%s-m%03d", tt.sender, i), Sender: tt.sender, Payload: []byte(`{}`)}
+			m.Content = strings.Repeat("x", size-len(m.ID)-len(m.Sender))
+			if _, err := s.Insert(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.sender, func(t *testing.T) {
+			q, args := listQuery(hookvault.ListFilter{Sender: tt.sender, Limit: tt.limit})
+			rows, err := s.r.Query(context.Background(), q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.rows {
+				t.Fatalf("the query returned %d rows, want %d", n, tt.rows)
 			}
 		})
 	}
