@@ -73,7 +73,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(withInfo(r.Context(), info))
 
-			next.ServeHTTP(ww, r)
+			panicked := serve(next, ww, r)
 
 			took := time.Since(start)
 			status := ww.Status()
@@ -114,9 +114,27 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			if info.err != nil {
 				attrs = append(attrs, slog.String("error", info.err.Error()))
 			}
-			log.LogAttrs(r.Context(), logLevel(status), "request", attrs...)
+			level := logLevel(status)
+			if panicked != nil {
+				// The status line went out, but the client got a broken answer.
+				attrs = append(attrs, slog.Bool("aborted", true))
+				level = slog.LevelError
+			}
+			log.LogAttrs(r.Context(), level, "request", attrs...)
+			if panicked != nil {
+				panic(panicked)
+			}
 		})
 	}
+}
+
+// serve calls next and returns what it panicked with. Only http.ErrAbortHandler gets this
+// far (recoverer answers every other panic): an answer cut off on purpose, which the log
+// and the metrics must still show before net/http closes the connection.
+func serve(next http.Handler, w http.ResponseWriter, r *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	next.ServeHTTP(w, r)
+	return nil
 }
 
 // recoverer turns a panic into a logged 500 problem, inside observe so the answer is
