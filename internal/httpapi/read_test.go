@@ -532,3 +532,16 @@ func TestListStoreFailures(t *testing.T) {
 		})
 	}
 }
+
+// The spec, and so the Swagger UI and the SDK's docs, states the byte bound of a page.
+func TestSpecStatesThePageByteBound(t *testing.T) {
+	doc, err := gen.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths.Find("/messages").Get
+	want := fmt.Sprintf("%d MiB", hookvault.MaxPageBytes>>20)
+	if !strings.Contains(op.Description, want) {
+		t.Fatalf("listMessages description does not state %q:\n%s", want, op.Description)
+	}
+}
