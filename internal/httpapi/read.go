@@ -200,16 +200,17 @@ func (m rawMessage) VisitGetMessageResponse(w http.ResponseWriter) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(head) + len(m.Payload) + 16)
-	buf.Write(head[:len(head)-1]) // the summary object without its closing brace
-	buf.WriteString(`,"payload":`)
-	buf.Write(m.Payload)
-	buf.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, err = buf.WriteTo(w)
-	return err
+	// The summary without its closing brace, then the payload, each written where it lies:
+	// joining them first would copy a payload that may be as large as the body limit.
+	for _, part := range [][]byte{head[:len(head)-1], []byte(`,"payload":`), m.Payload, []byte("}\n")} {
+		if _, err := w.Write(part); err != nil {
+			// The status is out: a problem written now would trail a partial answer.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	return nil
 }
 
 // GetStats answers the totals.
