@@ -154,6 +154,50 @@ func TestListQueryReturnsOnlyWhatAPageHolds(t *testing.T) {
 	}
 }
 
+// BenchmarkListLargeRows is a limit=1000 page over 64 messages of 1 MB: through List, and
+// through the plain keyset query (LIMIT limit+1, no byte cut in SQL) stopped after the same
+// five rows, which pgx then drains: the cost that listQuery's running total avoids.
+func BenchmarkListLargeRows(b *testing.B) {
+	url := pgtest.Schema(b)
+	s, err := Open(context.Background(), url, Options{Migrate: true, CompactEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	content := strings.Repeat("x", 1_000_000)
+	for i := range 64 {
+		m := hookvault.Message{ID: fmt.Sprintf("large-%02d", i), Sender: "alice", Content: content, Payload: []byte(`{}`)}
+		if _, err := s.Insert(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pgtest.Exec(b, url, `ANALYZE`)
+	f := hookvault.ListFilter{Limit: 1000}
+	b.Run("list", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			if _, err := s.List(context.Background(), f, func(hookvault.Message) error { n++; return nil }); err != nil || n != 4 {
+				b.Fatalf("%d messages, %v", n, err)
+			}
+		}
+	})
+	b.Run("plain-query", func(b *testing.B) {
+		for b.Loop() {
+			rows, err := s.r.Query(context.Background(),
+				`SELECT id, sender, content, received_at FROM messages ORDER BY received_at, id LIMIT $1`, f.Limit+1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for n := 0; n < 5 && rows.Next(); n++ {
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkRead1M measures a page of 50 and /stats on a million rows.
 func BenchmarkRead1M(b *testing.B) {
 	s := seeded(b, 1_000_000)
