@@ -201,7 +201,7 @@ type UnsupportedMediaType = Problem
 
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
-	// Limit Messages per page.
+	// Limit The most messages a page holds; a page also ends at 4 MiB of messages.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor The `next_cursor` of the previous page; opaque.
@@ -318,6 +318,17 @@ type ClientInterface interface {
 	// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
 	// a walk sees every message stored before it began exactly once.
 	//
+	// A page ends after `limit` messages, or sooner, before the message that would take
+	// it past 4 MiB: the bytes of the `id`, `sender` and `content` of its messages
+	// (as stored, before JSON escaping). A message larger than that alone is listed on a
+	// page of its own. So a page may hold fewer than `limit` messages and still have a
+	// `next_cursor`; follow it until it is `null`.
+	//
+	// The answer is streamed as the messages are read. Should the store fail after it
+	// began, the response is cut off (the connection closes before the JSON ends), never
+	// completed to look like a whole page: treat a body that does not parse as an error
+	// and ask again.
+	//
 	// Corresponds with GET /messages (the `ListMessages` operationId).
 	ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -414,6 +425,17 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 // Pass `next_cursor` from a page as `cursor` to get the next one, with the same
 // filters; it is `null` on the last page. Pages stay exact while new messages arrive:
 // a walk sees every message stored before it began exactly once.
+//
+// A page ends after `limit` messages, or sooner, before the message that would take
+// it past 4 MiB: the bytes of the `id`, `sender` and `content` of its messages
+// (as stored, before JSON escaping). A message larger than that alone is listed on a
+// page of its own. So a page may hold fewer than `limit` messages and still have a
+// `next_cursor`; follow it until it is `null`.
+//
+// The answer is streamed as the messages are read. Should the store fail after it
+// began, the response is cut off (the connection closes before the JSON ends), never
+// completed to look like a whole page: treat a body that does not parse as an error
+// and ask again.
 //
 // Corresponds with GET /messages (the `ListMessages` operationId).
 func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -857,6 +879,17 @@ type ClientWithResponsesInterface interface {
 	// Pass `next_cursor` from a page as `cursor` to get the next one, with the same
 	// filters; it is `null` on the last page. Pages stay exact while new messages arrive:
 	// a walk sees every message stored before it began exactly once.
+	//
+	// A page ends after `limit` messages, or sooner, before the message that would take
+	// it past 4 MiB: the bytes of the `id`, `sender` and `content` of its messages
+	// (as stored, before JSON escaping). A message larger than that alone is listed on a
+	// page of its own. So a page may hold fewer than `limit` messages and still have a
+	// `next_cursor`; follow it until it is `null`.
+	//
+	// The answer is streamed as the messages are read. Should the store fail after it
+	// began, the response is cut off (the connection closes before the JSON ends), never
+	// completed to look like a whole page: treat a body that does not parse as an error
+	// and ask again.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1405,6 +1438,17 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 // Pass `next_cursor` from a page as `cursor` to get the next one, with the same
 // filters; it is `null` on the last page. Pages stay exact while new messages arrive:
 // a walk sees every message stored before it began exactly once.
+//
+// A page ends after `limit` messages, or sooner, before the message that would take
+// it past 4 MiB: the bytes of the `id`, `sender` and `content` of its messages
+// (as stored, before JSON escaping). A message larger than that alone is listed on a
+// page of its own. So a page may hold fewer than `limit` messages and still have a
+// `next_cursor`; follow it until it is `null`.
+//
+// The answer is streamed as the messages are read. Should the store fail after it
+// began, the response is cut off (the connection closes before the JSON ends), never
+// completed to look like a whole page: treat a body that does not parse as an error
+// and ask again.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3034,93 +3078,97 @@ func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3HzrctvIlf+rdOGff43khSiSkjwzVOWDbCuxdmzJseT1JKZLaAJHZEdAN9zd4GVcqtqn2QfbJ9k6pxs3",
-	"EpTkyJNs7XwZEQQa535+50J/DWKV5UqCtCYYfQ1mwBPQ9Od7sHp1cmNB46cETKxFboWSwSi4hFjJxDCr",
-	"2IILyyZwozQwjY8IOe0FYQBLnuUpBKOjMDDxDDKOx2RCiqzIglE/DOwqh2AUCGlhCjq4u7sLAw0mV9IA",
-	"UfCCJ+/hSwHG4qdYSQuS/uR5noqYIzH7uVaTFLJ/+7tByr7W70WaLRdpMApyrnkGFjQbB6nIhB0HIyaL",
-	"bAKaZYVB+hm3LFPGskG/3w/CwFhuCxOMDvtIqbB4IhLESooq+vlEFXY0Sbm8De6avP5Bw00wCv7ffi3i",
-	"ffet2X/nqHZMt2V7wmpyhWELreT0mNkZMMcPkzwDw4Tt4eteANegP0he2JnS4jdIvl1WJOxEGD5J3eNz",
-	"nhZtCeLrNfCEnbw7Q6rKu4+ZAYsXr68ufjk9Z0oSpQb0HDSaB0i8jwnbkumglmmL9G6h3oVBJowRctpN",
-	"nP+STUgWzKpbkE953ffQ4tUMWvSg0Eo6lXZaDfGvbZJFH2p448ePH/dOCjsDaVGbsOmTkTMFPCzN/jgO",
-	"ZkrdznmR2nEQBU2OPM/GapToHRF/qrXST/QydGQtecqADqsVcNT0obPyrktnI6f+5t/LmyQrJCxziC0k",
-	"jjK2w1nOpYiZhljNQUOCdsvlimlVWGBcmgVow+xMmF3ysnNl/6QKmTxRQlKxDIzhU2ALYWdMJGwcHA7H",
-	"QctaD2thnSvL3It/NwGd1zTNuOOZiYS4fsdXqeLJlVJvuJ7CE5nXLnCyiUpWaOgpnon2zyUb9A9/Ovrx",
-	"OZusLJimMAYHtTB85GWn0gq7YldKMUfX7yYbcuIOcqO3J79ev7h49dfrF3+9Or2MSFpozyKGD5LPuUjR",
-	"h58oMIwMpWqMxfwqDCvq449dvmUpxxzddLeG0DxVrEnW7yqvLkoxzqGjoTVhznB0c8QWLCKcsUdAI2LG",
-	"AYu14Ne4ZRt1/u79BmohAr9DZhRyzlOxJTH6L5kRU8ltoeGfkOe+y7u+m75LYtYyXKLAMKksy7iNZy0A",
-	"Y/jKMCXTFVvMRDwj7/kgc61itPZJCs7D/0F1ZTy9UTrbhmSqr9m/X16cI+zDoMMGwxErdRnPuOYxGucP",
-	"dz+wVKlb5OlGaTaBqZCSOLxh7uyGCobDpgoa/PiQ9aDa/yQg3UI2hqERy7XKQdsVGwcGZAJ6HDTE/j1o",
-	"+d5hEy2ABI3S08BvjQOIdEoHrMULNygGbxWmyHOlLSRvIRH8ikh+UlT1jzLkno0DC0u7n6dcSCfKkl4E",
-	"tjJhzdPp1GZuOmqKuCKUEaWMSP1dI22Lk6aod6J1siMUf/Rs/xmJJkJQU1FBTvMaeGpn+Jc3MeGcKZ5B",
-	"fEt/8SQReB5P37XuWEOT3SmBW0CPAR7PCOwKCcYwOjxkkxXpvldLS03+DrElQXlhfw1AYtn4KVC3QRg0",
-	"ckvwOdxAtCGBDaExBnwqz/jccfxbl15feeP4GvA0vbgJRp/uV4x/7LLIMq5XwV24LrbcIadNkH5FaL8B",
-	"hGDJY5uuGDeIRkHMHfJvUxoGy72p2vMXUYW993zhqWh+uycyNEJHAuozABmrRMips967ddmUhG4K53Mt",
-	"njfCVeBtHhNuyYKFhcw8ZMobEqscQ2tOnyUs7XVcaKM6+g3vuDEoosjdEFEwxlCBT7GcT+GYySJNy/oz",
-	"5cZdRlniFw6OWV3AQ9ZCbLXJucdySoY2HaeOUBse4rDExuVS/9fcbkrg4wwca1UBwQ2LVZYJizFn58PV",
-	"y91jpnTiChdgqTAWucdkhwciY7BnRdaISvW7XTbpqg7b0hGIJ/zNYcVkm/YucZWhbIOv9396yX4+PPqR",
-	"+djtswEhwDV7q5x0XTLcsgUGQiqqmZCuiPFuFjIuE7bAm6xiN2LZak49Nq92KItOvxYPOLlIQsZToxxZ",
-	"wH7d82XM3lnCym4Xc+iVKCXdqWmvU0tVNNx84eurq3fM3cBilUCLTQcH1vptVfb6utGBMjOlLTPOuDFy",
-	"I1WlhvCcthDvBxg1/dan7/XXfXh/xjTcgAYZA5ZYKDeQVtwIDwm2v7uZWR/ybetzMrFdiTMsTavLcC/J",
-	"HF6qQtouJ/eXKycT0j4/DLpk/VgPazgXHt5Jk+WuW9um5kZoY6/vjSLnGCMXGEqksjPEscK4ii3ZGise",
-	"CJ9hgMF2/bX/2EmOd3P9LXK1Kr/2z23y+yFHp7cgmb8FwUYZQektIUPxNTHIo/JZ0yw6kplVlqfX/kXm",
-	"UZysm2r7hHXZtPkOO3TfoZcuW/oIk5lStydxDLl1NdNa2C0clOxw3CtdgLMm3zWipMRTRHgrb1YO4ru/",
-	"K8lTdyCecTltoZ2JUilwWafIzSgnkjIatY98IFw2wONj4WLocl3N/j3SK5HYBskXEtjC3cMSSMUc9KrH",
-	"3kI2IVuElXIR32DU0wCMa2A8TdUCEsoGtW9uhRebQirFjLXNMcv4ik2AQZbbVTt0ziBNVZfguqR/lkCW",
-	"KwsyXrFbWLF4pgxIdBzX8EdLPGacaciBIyQRSVmUeFXZhYjXgjfM7fXgXP9t+CUIg4wv34CcImwdHj3H",
-	"oliWnwf3QpZ1PKCQHNtES2spIxUxfOsLHwWENm2ECI0LLezqEmOHU5+bDJwUruTatBlv4zQ5MAgdomrE",
-	"ErEdhH18z0DONUkawbBWlsq93R77KOyMSeXnDrGSN2JakAK2jBrI0sqm92F/0CvHBeSURGptJTNrcxT/",
-	"VNhZMbmsWlEbfPxZ2NfF5AdTghuMrxVuN/ihbh0htP91rzosYjuRmfHh0fM/jot+/yCewZL+ACxdw0BI",
-	"sl7uhI8HB6Pg173XxaQ+Y2949LxRf+fiF1j5oCATrhPvuh1J49Olv4WV93zeQa7NaH9/sVj0yhO8Y5te",
-	"rLLdEVOS+pyZ0sBMzmOoNTSW0XwQOlYm3MDzQ88NA2m1ABO60hgl475nr9+evNy7fH0yPHqO1hB99W/b",
-	"E8ldr/qAidVYnuV3va+IZO+i47HkcsVcIwtPX7GcGwOGlKzsDDSbgzZCScN2ovmAh1HIovkwjHYp+phb",
-	"keeQ9FgDxY4lTUkJx8Zc6xWLanIitlNHgB9MHeSTXXpntEFsNJY7Pu+xD1Isy67vbugagtVMdiEQpLDo",
-	"8uzP5ydXH96fXl9dvDl9f3L+8jRiOwnc8CK17IhlQhYWzO5YlsmBZks/GBanKr5FBwJBrCdCQ4x6DplR",
-	"jLOY55Z8o4zOLOYSY9YEmc9TvkLtUYe9x05YtJgZiK+7NGkg1mDRrdz1vQQQhicIQKbgotEtrI5pzuT0",
-	"4B4ZS0yHBt3QMM0XbgjSYydy1XRef75TZikoShWmcv7eWI7l5YJPSbJnJS+IXwoLLktXTjciaKRXpZIN",
-	"u9EqY/uJik3IqgYyKWEsSy02fFRIY4EnrsBKFIV6kBbrmJLaGWjojeU2ly0to9nQ3nTYuVjeE2Yu52LZ",
-	"DjJmLcpQJKMQs+77FGfmYolWHDL3Z22l5ZWKunuCT/vGLjbW5bfJyWtYrrs9MkEdonbTqEBXcxzOOBpH",
-	"iTGc2ENv7WM5QY/eiY6Sw8F//+d/RbsYoIRkVWhGVFrH2uq2B4xvLLutj730hiasm29GSFRsUzK6iCk9",
-	"lpHKQRqTsmRqLNtzb2Z7s4zHbBz84ePpi9cXF79cX56+fH96NQ4iMukzyRpWzW1ppM7aUA6lAJ49c6Q+",
-	"e0a2F5JR8pbRYzXJpzCWeNGUPUmS7g/GS9t1r13FPtFqYXxxjkHOjy5sc/Zxj4030tqmWSA8EPJGbRpD",
-	"Nb0v24JmHUhS2si1mlOJzK3jBLMQonAkDQ0D1cC9mYxlaR8VtDQMKOrheTeiAdHLvqTCipwcvNB8kq5G",
-	"jLPhcunhAsuASzOWzcaUaPalrEKUcUtapEm/oSQTbevaR2yn7Ajt9tirilPHIfeTQx/XbsRyLHcqhG5C",
-	"MtlUxBYr2/q6S2yOYkjYsN8/bghx42h/rhtkbp1irh161D/wNt+cZzq7QLgpDXm8N4q3Z1dBGBQ69YAK",
-	"oQU5hip0DD2lp/v+IbOP99a9mtowgjDwiTwYBf3eoNfH2/AUnotgFBz0+r0DLBy4nRHK2Z9Rk38fGcfP",
-	"U+ioH048DBz2+5hjUijbLzEY4/KqoV5Tj51Z18E3VTMBUgM+sWoMopryodUCXZe2LGjm5zuZ5aF0S5Fi",
-	"xVjEtxhisdIh2zhLEEiCfSPmIMGYYG1DbNjv3zMO6hgDlSUhVoKPnsP44ciWMUyDDRQPrb/RjYROtp1d",
-	"sbHvFmCahUIw+vQ5DEzZWg5K7qkLRlGETw0WIU6hwWd8uNQuFd+PVK9XhLN0Ti0AwxZakC+h06NVS56h",
-	"bmkwx0WKf5PaHYhZCFS5a7GW1uK3vxLNhcRgIKXDXKbcExRUE+amU9fvy/nQk5VdD6/MrLCJWkineCwC",
-	"lIbaCr6vUbyn9geCK35bZSZDRnHUP3g8C640QSH6jYDaIi5nhXVBDpkK63lxJ8vVGVsZb87TyBLxtlf0",
-	"dPO19X5HNd13AfBBElpSb71tKxXfQRPnylLBuzpmkSMr8giR5gFozhuLdk/YNfmOLl85wf0+3+wwdvq7",
-	"70xRD4FrLeY8dUMiKtqofSOS3ZDdiNRSiEZPzvlUSOosePhwCysDlrlxWG8saRwXNUZkkasdOCGr1qCu",
-	"Uf3QrE5JCN2xJUAfS/dyc4xxQeDBRZpGm6M89o44MZb7sakPORIWJfgwjkkYjSVnC54iIq4wTmuXKmnE",
-	"oglMuWwhHpe326HpjTD2bd2PrZZ0DY2Lt4g9B13NIQkefilAr2p0SNvIre3MyoiO+tShcuvSg36/H9bb",
-	"04Ou/nFXK7CtpGqQA3OhCuMHpyrnX4qtFPoZaGuJu9E36x/+9GDjbLPDla5qjZHluNKUWghsxymX9oZ2",
-	"t5FVtd66yXpEO+9+qhwoJGNKsOJQ2u+rEaVYJDqkenBw8PN2IoWkRmNN42Omsd9Emrfib6GqkFak352q",
-	"xUyZeicF/0/Z3xEGSxs6hULCUmFB8zRdUbCJuYE9A9IIK+aQrthO9P+x9L6O6OsvhbLgigalEyE5YvRy",
-	"P8ts5fHLEyzj81Nxh9uM+NR4pGq1C4wkg7WB+SgY9ofP9waDveHPV4MfR4eHo+FPvYPDnweDo7/Vbeay",
-	"cY0EtrYlgrdX8fD81V9+u3h1Nrx49bZ/cXW6PL86W55fqeXFXx6PaZr7Hh3p9EK60hnjSKl3gjWHTkL3",
-	"J73GrznokcEjHtn8cUMNou5/tGMb98kZut23//T5bg2lG7s2lTKNvF1damfu/a8iuduavpvTHOql+n2d",
-	"KKRATtte62tEwlIDoDSw0O030vbiykIn5K43ie7Nak1qRLLW9hXt+dBue+QyKP2U1pIqN6UpSj1WcWPh",
-	"f5nf3uOujYWue+5ad9Snufk3eq1fYttSpVaDsH+6ux72Dx9+tPqBxf9e//4zEHpd+wWHdT370j7u8Xer",
-	"RYx2iZ98l6bnjbB5acWz1F8y5Z5HZ2x4rRYs47KRgssOpV8B0zROdpGiuQJRoW/6vVv19E5zEWI3rJaR",
-	"aLWAPhEU91VEj/0CuWUFLVggbCjbpdRzt5pLw6nox5BEnUkhDWhL7SFhq3GjoAmlsVxawi+d8cktvDzV",
-	"vTv2Yx7wyM3NlrUHjvqj/qDXx/8Gf9tY0hgN19ZTPlUrQ8MOd6++HDS+nKgJJfz1jZKDR4cHJ7ytv9bg",
-	"Vhgr4jKR/1/LylcoNxNWxk+jbl8Iay6nsN1lfeeGVmKU6fDA/3BNc9OeBZRVFo3yMDfvtEbb9KO/jQmz",
-	"a8ZxuaonbXvP3NY2jZaeReWESxis3wxIuxu6MS+3ngT3g4Yp4m6quMcyai+oRH7vvtn/b7bumyVwiFkc",
-	"C4wVi0Ti5jC0de5avrqQ1aYlNRTWA4YtOyym9PWRE4cRvwHbORwc7IZj2dph3zkcHO2GDUnuHPYHu6Hn",
-	"C0l21O8cDoe7fkBdCrnaYxvLFt6heJO1F24iP+4jk3BlRuQJiajSuIXcusFTDWpGzd0WPKHdxXBU8GZ7",
-	"laYB1RRixBDd0Hy+6xzOEnFDG5B++kTD9ofPQzVB7kcwTvJNwCgMS9V06obLvJqP9NgJnemKbusa82V9",
-	"C35+09UEeaeM9TYVVEuwL1Sy+sa2poNOm83FjKcpGOv3F7IKl9bdxcejr7swQJmdLq12P3Ko30XXKrPg",
-	"Vfe7tXWFIjNuvbl6Pc9ciD4c9vthgxgh50rE0Ms5Qdq40BqNJhgFUOiSyNa2U0VtzlcZ/fz+G1qea3tn",
-	"a2v9aBh3T8mWbsVMk422BXde99rCzTFfU1KNvcEbnhpoKqrZb78L2yuGTYOolwpbPbstr3HVw5a3fKto",
-	"q4XIjsR56c1DJs0NfKXXVh8ZcJ0K0LuPT60b2HnwiKS6/jNdeu7oMS/r+HEVPjwcPubhzd/r/WtRwOaC",
-	"xafPCKo2FtXc5c09MH+9vW6yjifO5BTjExYC5Yjdj+XrYFXiiXL0g3iCqNXz7YV1PfD3U0SXWxMVFxge",
-	"2E6U8VvAvBuVY9iZtflof38w/LHX7/V7g9FP/X6fCm83Wd53yNFRs7HP6RhZY6Iei/c21nRMsNkDfA/c",
-	"/7jCNyR77BwgMSw68YZMAWbE/D9O4DanaDOxXJyivKY6lh7HsrH1eOzuk3jjtpXG5goj5S5Pf4XrNumv",
-	"RqvozLo9dHF7RErHMzBWc6s8fERnYxOechmDbsrJj2Y233Iqk1wJaf2JlFHL06xSDp/qOSRMFdaIBDxf",
-	"buXHgzylCfKsMF2NpXvBBBLac6Fz0VlSsDU/sIzTIoGkbLEDm4IEtzPqZ7QUw1IB0rYkViV9E9x9vvuf",
-	"AAAA//8=",
+	"3HzrctvIlf+rdOGff43khSiSkjwzVOWDbCuxdmzJseT1JKZLaAKHZEdAN9zdIMVxqWqfZh9sn2TrnG7c",
+	"SFCSI0+ytfNlRBJonPv5nQv8NYhVlisJ0ppg9DWYA09A05/vwerVydSCxk8JmFiL3Aolg1FwCbGSiWFW",
+	"sSUXlk1gqjQwjbcIOesFYQC3PMtTCEZHYWDiOWQcj8mEFFmRBaN+GNhVDsEoENLCDHRwd3cXBhpMrqQB",
+	"ouAFT97DlwKMxU+xkhYk/cnzPBUxR2L2c60mKWT/9neDlH2tn4s0Wy7SYBTkXPMMLGg2DlKRCTsORkwW",
+	"2QQ0ywqD9DNuWaaMZYN+vx+EgbHcFiYYHfaRUmHxRCSIlRRV9POJKuxoknJ5E9w1ef2DhmkwCv7ffi3i",
+	"ffer2X/nqHZMt2V7wmpyhWFLreTsmNk5MMcPkzwDw4Tt4eNeANegP0he2LnS4jdIvl1WJOxEGD5J3e0L",
+	"nhZtCeLjNfCEnbw7Q6rKq4+ZAYtfXl9d/HJ6zpQkSg3oBWg0D5B4HRO2JdNBLdMW6d1CvQuDTBgj5Kyb",
+	"OP8jm5AsmFU3IJ/yuO+hxas5tOhBoZV0Ku20GuJf2ySLPtTwxo8fP+6dFHYO0qI2YdMnI2cKeFia/XEc",
+	"zJW6WfAiteMgCpoceZ6N1SjROyL+VGuln+hl6Mha8pQBHVYr4KjpQ2flVZfORk79xb+XN0lWSLjNIbaQ",
+	"OMrYDmc5lyJmGmK1AA0J2i2XK6ZVYYFxaZagDbNzYXbJy86V/ZMqZPJECUnFMjCGz4AthZ0zkbBxcDgc",
+	"By1rPayFda4scw/+3QR0XtM0545nJhLi+h1fpYonV0q94XoGT2Reu8DJJipZoaGneCbaP5ds0D/86ejH",
+	"52yysmCawhgc1MLwkZedSivsil0pxRxdv5tsyIk7yI3envx6/eLi1V+vX/z16vQyImmhPYsYPki+4CJF",
+	"H36iwDAylKoxFvOrMKyojz92+ZalHHN0090aQvNUsSZZv6u8uijFOIeOhtaEOcPRzRFbsIhwxh4BjYgZ",
+	"ByzWgl/jkm3U+av3G6iFCPwOmVHIBU/FlsTof2RGzCS3hYZ/Qp77Ls/6bvouiVnLcIkCw6SyLOM2nrcA",
+	"jOErw5RMV2w5F/GcvOeDzLWK0donKTgP/wfVlfF0qnS2DclUP7N/v7w4R9iHQYcNhiNW6jKec81jNM4f",
+	"7n5gqVI3yNNUaTaBmZCSOJwyd3ZDBcNhUwUNfnzIelDtfxKQbiEbw9CI5VrloO2KjQMDMgE9Dhpi/x60",
+	"fO+wiRZAgkbpaeA3xgFEOqUD1uIXUxSDtwpT5LnSFpK3kAh+RSQ/Kar6Wxlyz8aBhVu7n6dcSCfKkl4E",
+	"tjJhzdPp1GZuOmqKuCKUEaWMSP1dI22Lk6aod6J1siMUf/Rs/xmJJkJQU1FBTvMaeGrn+Jc3MeGcKZ5D",
+	"fEN/8SQReB5P37WuWEOT3SmBW0CPAR7PCewKCcYwOjxkkxXpvldLS03+DrElQXlhfw1AYtn4KVA3QRg0",
+	"ckvwOdxAtCGBDaExBnwqz/jccfxbl15feeP4GvA0vZgGo0/3K8bfdllkGder4C5cF1vukNMmSL8itN8A",
+	"QnDLY5uuGDeIRkEsHPJvUxoGt3sztee/RBX23vOlp6L5657I0AgdCajPAGSsEiFnznrv1mVTEropnM+1",
+	"eN4IV4G3eUy4JQsWFjLzkClvSKxyDK05fZZwa6/jQhvV0W94x41BEUXugoiCMYYKvIvlfAbHTBZpWtaf",
+	"KTfua5Ql/uDgmNUFPGQtxFabnHssp2Ro03HqCLXhIQ5LbHxd6v+a200JfJyDY60qILhhscoyYTHm7Hy4",
+	"erl7zJROXOECLBXGIveY7PBAZAz2rMgaUal+tssmXdVhWzoC8YS/OKyYbNPeJa4ylG3w9f5PL9nPh0c/",
+	"Mh+7fTYgBLhmb5WTrkuGW7bEQEhFNRPSFTHezULGZcKWeJFVbCpuW82px+bVDmXR6dfiAScXSch4apQj",
+	"C9ive76M2TtLWNntYg69EqWkOzXrdWqpioabD3x9dfWOuQtYrBJosengwFq/rcpeXzc6UGautGXGGTdG",
+	"bqSq1BCe0xbi/QCjpt/69L3+uA/vz5iGKWiQMWCJhXIDacVUeEiw/dnNzPqQb1ufk4ntSpxhaVpdhntJ",
+	"5vBSFdJ2Obn/unIyIe3zw6BL1o/1sIZz4eGdNFnuurVtaqZCG3t9bxQ5xxi5xFAilZ0jjhXGVWzJ1ljx",
+	"QPgMAwy264/9x05yvJvrb5GrVfm1v2+T3w85Or0FyfwlCDbKCEpPCRmKr4lBHpXPmmbRkcyssjy99g8y",
+	"j+Jk3VTbJ6zLps132KH7Dr102dJHmMyVujmJY8itq5nWwm7hoGSH417pApw1+a4RJSWeIsJbebNyEN/9",
+	"XUmeugPxnMtZC+1MlEqByzpFbkY5kZTRqH3kA+GyAR4fCxdDl+tq9u+RXonENki+kMCW7hqWQCoWoFc9",
+	"9hayCdkirJSL+AajngZgXAPjaaqWkFA2qH1zK7zYFFIpZqxtjlnGV2wCDLLcrtqhcw5pqroE1yX9swSy",
+	"XFmQ8YrdwIrFc2VAouO4hj9a4jHjTEMOHCGJSMqixKvKLkW8FrxhYa8H5/pvwy9BGGT89g3IGcLW4dFz",
+	"LIpl+XlwL2RZxwMKybFNtLSWMlIRw7c+8FFAaNNGiNC40MKuLjF2OPW5ycBJ4UquTZvxNk6TA4PQIapG",
+	"LBHbQdjH9wzkXJOkEQxrZanc2+2xj8LOmVR+7hArORWzghSwZdRAllY2vQ/7g145LiCnJFJrK5lbm6P4",
+	"Z8LOi8ll1Yra4OPPwr4uJj+YEtxgfK1wu8EPdesIof2ve9VhEduJzJwPj57/cVz0+wfxHG7pD8DSNQyE",
+	"JOvlTvh4cDAKft17XUzqM/aGR88b9XcufoGVDwoy4TrxrtuRND5d+ktYec3nHeTajPb3l8tlrzzBO7bp",
+	"xSrbHTElqc+ZKQ3M5DyGWkNjGS0GoWNlwg08P/TcMJBWCzChK41RMu539vrtycu9y9cnw6PnaA3RV/+0",
+	"PZHc9aoPmFiN5Vl+1/uKSPYuOh5LLlfMNbLw9BXLuTFgSMnKzkGzBWgjlDRsJ1oMeBiFLFoMw2iXoo+5",
+	"EXkOSY81UOxY0pSUcGzMtV6xqCYnYjt1BPjB1EE+2aVnRhvERmO54/Me+yDFbdn13Q1dQ7CayS4FghQW",
+	"XZ79+fzk6sP70+urizen70/OX55GbCeBKS9Sy45YJmRhweyOZZkcaLb0g2FxquIbdCAQxHoiNMSo55AZ",
+	"xTiLeW7JN8rozGIuMWZNkPk85SvUHnXYe+yERcu5gfi6S5MGYg0W3cp9v5cAwvAEAcgMXDS6gdUxzZmc",
+	"HtwtY4np0KAbGqb50g1BeuxErprO6893yiwFRanCVM7fG8uxvFzyGUn2rOQF8UthwWXpyulGBI30qlSy",
+	"YVOtMrafqNiErGogkxLGstRiw0eFNBZ44gqsRFGoB2mxjimpnYOG3lhuc9nSMpoN7U2HXYjbe8LM5ULc",
+	"toOMWYsyFMkoxKz7PsWZhbhFKw6Z+7O20vKbirp7gk/7wi421uW3yclruF13e2SCOkTtplGBruY4nHM0",
+	"jhJjOLGH3trHcoIevRMdJYeD//7P/4p2MUAJyarQjKi0jrXVZQ8Y31h2Wx976Q1NWDffjJCo2KZkdBFT",
+	"eiwjlYM0JmXJzFi2557M9uYZj9k4+MPH0xevLy5+ub48ffn+9GocRGTSZ5I1rJrb0kidtaEcSgE8e+ZI",
+	"ffaMbC8ko+Qto8dqks9gLPFLU/YkSbo/GC9t1712FftEq6XxxTkGOT+6sM3Zxz023khrm2aB8EDIqdo0",
+	"hmp6X7YFzTqQpLSRa7WgEplbxwlmIUThSBoaBqqBezMZy9I+KmhpGFDUw/OmogHRy76kwoqcHLzQfJKu",
+	"Royz4e2thwssAy7NWDYbU6LZl7IKUcYNaZEm/YaSTLStax+xnbIjtNtjrypOHYfcTw59XJuK27HcqRC6",
+	"CclkUxFbrGzr711icxRDwob9/nFDiBtH+3PdIHPrFHPt0KP+gbf55jzT2QXCTWnI471RvD27CsKg0KkH",
+	"VAgtyDFUoWPoKT3b9zeZfby27tXUhhGEgU/kwSjo9wa9Pl6Gp/BcBKPgoNfvHWDhwO2cUM7+nJr8+8g4",
+	"fp5BR/1w4mHgsN/HHJNC2X6JwRiXVw31mnrszLoOvqmaCZAa8IlVYxDVlA+tFui6tGVBMz/fySwPpUuK",
+	"FCvGIr7BEIuVDtnGWYJAEuwbsQAJxgRrG2LDfv+ecVDHGKgsCbESfPQcxg9HtoxhGmygeGj9jS4kdLLt",
+	"7IqNfbcA0ywUgtGnz2FgytZyUHJPXTCKInxmsAhxCg0+482ldqn4fqR6vSKcpXNqARi21IJ8CZ0erVry",
+	"DHVLgzkuUvyb1O5AzFKgyl2LtbQWv/2VaC4kBgMpHeYy5Z6goJowN526fl/Oh56s7Hp4ZeaFTdRSOsVj",
+	"EaA01FbwfY3iPbU/EFzxmyozGTKKo/7B41lwpQkK0W8E1BZxOS+sC3LIVFjPiztZrs7YynhznkaWiJe9",
+	"orubj633O6rpvguAD5LQknrraVup+A6aOFeWCt7VMYscWZFHiDQPQHPeWLR7wq7Jd3T5ygnu9/lmh7HT",
+	"331ninoIXGux4KkbElHRRu0bkeyGbCpSSyEaPTnnMyGps+Dhww2sDFjmxmG9saRxXNQYkUWuduCErFqD",
+	"ukb1Q7M6JSF0x5YAfSzdw80xxgWBBxdpGm2O8tg74sRY7semPuRIWJbgwzgmYTSWnC15ioi4wjitXaqk",
+	"EYsmMOOyhXgIr5w4bgjy+V0lWh6OqqfRAqdRSoIOy/OaUIiQxVIVaUKxYCwFYWjLDtlb8cJhUar2Sqwf",
+	"+UKEaunIlc8+WER4jbBVfW3GcoeXzfvq6TT/BxPzXMgZ4viKlub+mkM8KWJFYWhS6Fcgx5JY9k9SS9lj",
+	"l6pUa8ZXbK7ShE1hWW3CrUnEI0uRpmzOF4AntuzkmE0VVg0o9kJakbZ0TmLHIOPRJQ0nNPDMFccN0ToY",
+	"ib7dY5dzJ+EqOKFfe40JO5ak3tB3v/zADUFqYZmaTl33ok5SLE6VAdNUpxOqa1BItKWxRLdOwSPcFFF5",
+	"Km6Acbacq9QVGCOGpCOypGqCZF6FzZxrQ46ChofRYCypCWduGJ9xIR1wbOfGN8LYt/VAoNoSN7Sv0NEG",
+	"VsY25OWUiAo0x5WnpkZ5A/dGibov76mq3S8F6FVd0pDOWyvFVeQ76lNb1e34D/r9fliv/A+6hh5dhLcj",
+	"SzV9hIVQhfHTfpXzLwVso9AP7ltvHjSavf3Dnx7s9m62ZdNVLU0Kd66fQr7KdlxEomW33W1kVf3ibrIe",
+	"0YO+nyrn1xQBE9So0t4NiFIrMnDl1cHBwc/biRSSuuM1jY9ZIfgm0irfejxVFCy+O1XLuTL1IhX+nyCr",
+	"IwxubegUCglLhQXN03RFES7mBvYMSCOsWEC6YjvR/8fAfe1i9pdCWR+ilE6E5FhYlkuFZiuPX55gGZ+f",
+	"CpbdOs+nxi3VfEhg9BmsbXmMgmF/+HxvMNgb/nw1+HF0eDga/tQ7OPx5MDj6Wz0bKactSGBrxSd4exUP",
+	"z1/95beLV2fDi1dv+xdXp7fnV2e351fq9uIvjwfizSWlDgx4IV04bge2uzA4dBK6H6k1XkGiWwaPuGXz",
+	"jZwa+d9/a8cK+ZNhZXvY9Onz3VppaezaKNU0wGb1VRtu7n8Vyd1WzNkcQRKC8UtmUVhn0/XdN2Gpa1Ua",
+	"WOiWcmnldmWhs06s198ezoTVSGJtViHaQ83d9pxwUPop7dJVbkqjv3oW6HYZ/mV+e4+7NrYQ77lq3VGf",
+	"5ubf6LV+83JLa6Wa3v7T3fWwf/jwrdVbQf97/fvPQCXX2mtH1g2aSvu4x9+tFjHaJX7yrcWeN8LmVyue",
+	"pf4rUy4ndcaG12rJMi5XawWDX86xc9C0A+EiRXNvpyoZ26h2p7m9sxtWG3S0D0OfqH70pW+P/QK5ZQVt",
+	"BSFsKHv8NCiymkvDXRHA/WBASAPaUk9T2GpGLmisbiyXlvBLZ3xyW1pPde+Opa4HPHJzHWvthqP+qD/o",
+	"9fG/wd82NotGw7Wdqk/Vntuww92rHweNHydqQgl/fQ3q4NHhwQlv6ytG3ApjRVwm8v9rWfkK5WbCyvip",
+	"NPTdG83lDLa7rG830h6XMh0e+B9u0mPaA6yyyqL5M+bmndY+BjU6NtYiXAeZy1U9Ht575l41oHnos6gc",
+	"ywqD9ZsBaXdDt5vArSfBvYWDNa+hNtFYRu2tqsi/LNIcWjWbLM2+TYhZHAuMFbVSqn6Cn1PoQlbrwdQF",
+	"Ww8YtmwLmtLXR04cRvwGbOdwcLAbYvHfePFi53BwtBs2JLlz2B/shp4vJNlRv3M4HO76rYpSyNXy5Vi2",
+	"8A7Fm6y9JXZvawgrjRvIrZuW1qBm1FzIwhParTdHBW/OBGiEVY3ORgzRDS2VdJ3DWSKmtLbrR6bUT3j4",
+	"PFQT5H5u6CTfBIzCsFTNZq7pw6uhXo+d0Jmu6LZumlTWt+CHjl2Nk3fKWG9TQbW5/UIlq2/sxTvotNkR",
+	"z3iagrF+6SarcGndEn88+roLA5TZ6a3V7s2c+ln0XWUWvBrZtFYFUWTG7eRXj+eZC9GHw34/bBAj5EKJ",
+	"GHo5J0gbF1qj0QSjAApdEtla0auozfkqo38z4hv69GvLkmvvoqBh3D0lW7q9SE022hbced0gDjdn001J",
+	"NZZdpzw10FRUc0h0F7b3YpsGUW/CthrNWx7jqoctT/lW0VZbvB2J89Kbh0yar40ovbavy4DrVIDefXxq",
+	"3cDOg0ck1fV3y+m+o8c8rOONQLx5OHzMzZsvmf5rUcDmVtCnzwiqNrYr3deby4v++/aO1DqeOJMzjE9Y",
+	"CJR7IX6XpA5WJZ4o55WIJ4havdheWNdbKn707XJrouICwwPbiTJ+A5h3o3J3YG5tPtrfHwx/7PV7/d5g",
+	"9FO/36fC261D7Dvk6KjZWEJ2jKwxUe9y9DZ2y0yw2QN8D9y/EeQbkj12DpAYFp14Q6YAM2L+X9Rw6360",
+	"Tltu+1FeUx2bumPZWNU9dtdJvHDbHm5z75Zyl6e/wnWb9Ff7AOjMuj0pdMtvSsdzMFZzqzx8RGdjE55y",
+	"GYNuysnPEzefciqTXAlp/YmUUcvTrFIOn+oFJEwV1ogEPF9uT82DPKUJ8qwwXY2le8AEElrOonPLQUrF",
+	"D9zGaZFAUrbYgc1Aglt09osFFMNSAdK2JFYlfRPcfb77nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -33,7 +33,7 @@ type listCmd struct {
 	Since  string  `placeholder:"TIME" help:"Only messages that arrived at or after TIME (RFC 3339, e.g. 2026-11-29T00:00:00Z)."`
 	Until  string  `placeholder:"TIME" help:"Only messages that arrived before TIME (RFC 3339)."`
 	Q      *string `name:"q" placeholder:"TEXT" help:"Only messages whose content contains TEXT, literally and case-sensitively."`
-	Limit  *int    `placeholder:"N" help:"Messages per page, 1 to 1000 (default: the server's 50; with --all, 1000)."`
+	Limit  *int    `placeholder:"N" help:"At most N messages per page, 1 to 1000 (default: the server's 50; with --all, 1000); a page also ends at 4 MiB of messages."`
 	Cursor *string `placeholder:"CURSOR" help:"Start after the page that answered this next_cursor."`
 	All    bool    `help:"Follow next_cursor to the last page and print every message."`
 

@@ -275,6 +275,47 @@ func TestListPages(t *testing.T) {
 	})
 }
 
+// Pages of large messages end at the server's 4 MiB before they reach --limit; --all
+// still prints every message once, and one page still hints at the next.
+func TestListLargeMessages(t *testing.T) {
+	url := startServer(t)
+	env := map[string]string{"HOOKVAULT_URL": url, "WEBHOOK_SECRET": testSecret}
+	content := strings.Repeat("x", 1_000_000) // four fit in 4 MiB, five do not
+	var want []string
+	for i := range 6 {
+		id := fmt.Sprintf("large-%d", i)
+		body := fmt.Sprintf(`{"id":%q,"sender":"alice","content":%q}`, id, content)
+		if r := hookctl(t, env, body, "send", "--file=-"); r.code != 0 {
+			t.Fatalf("send %s: exit %d: %s", id, r.code, r.stderr)
+		}
+		want = append(want, id)
+	}
+	env = readEnv(url)
+
+	r := hookctl(t, env, "", "list", "--all", "-o", "json")
+	succeeded(t, r)
+	var got []gen.MessageSummary
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v", err)
+	}
+	if !slices.Equal(ids(got), want) {
+		t.Fatalf("ids = %q, want each of %q once", ids(got), want)
+	}
+	for _, m := range got {
+		if m.Content != content {
+			t.Fatalf("%s: %d bytes of content, want %d", m.Id, len(m.Content), len(content))
+		}
+	}
+
+	r = hookctl(t, env, "", "list", "--limit=1000")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "next: hookctl list --limit 1000 --cursor ") {
+		t.Fatalf("exit %d, stderr %q: want a hint at the next page", r.code, r.stderr)
+	}
+	if got := tableIDs(t, r.stdout); !slices.Equal(got, want[:4]) {
+		t.Fatalf("first page = %q, want %q", got, want[:4])
+	}
+}
+
 func TestNextCommandQuotes(t *testing.T) {
 	str := func(s string) *string { return &s }
 	limit := 5

@@ -87,29 +87,71 @@ type ListFilter struct {
 	Since  time.Time // inclusive
 	Until  time.Time // exclusive
 	// Q is a substring of content, matched literally and case-sensitively.
-	Q     string
+	Q string
+	// Limit is the most messages a page holds (it must be positive); MaxPageBytes may end
+	// a page sooner.
 	Limit int
 	// After continues a walk after this position.
 	After *Cursor
 }
 
-// Page is one page of a listing. Messages carry no Payload.
-type Page struct {
-	Messages []Message
-	// Next is the position to continue from, nil on the last page.
-	Next *Cursor
+// MaxPageBytes bounds one page of a listing by the bytes of its messages (ListedBytes), as
+// Limit bounds it by count: a page of 1000 messages of a request body each would otherwise be
+// a gigabyte that the database, the server and the client all carry. A page ends before the
+// message that would take it past this bound, but always holds at least one message, so a
+// message larger than the bound is listed alone and a walk never stalls.
+//
+// It lives here, not at the HTTP edge, because the stores apply it while they read (one
+// asks the database not to send rows that cannot fit) and the conformance suite holds every
+// backend to it.
+const MaxPageBytes = 4 << 20
+
+// ListedBytes is what m counts against MaxPageBytes: the bytes of the fields a listing
+// shows, which are also what a listing's answer grows with.
+func (m Message) ListedBytes() int {
+	return len(m.ID) + len(m.Sender) + len(m.Content)
 }
 
-// PageOf makes a page from the messages a backend read in order, asking for one more than
-// limit: that extra message is not shown, it only says that another page follows, which
-// then starts after the last message shown.
-func PageOf(msgs []Message, limit int) Page {
-	if len(msgs) <= limit {
-		return Page{Messages: msgs}
-	}
-	last := msgs[limit-1]
-	return Page{Messages: msgs[:limit], Next: &Cursor{ReceivedAt: last.ReceivedAt, ID: last.ID}}
+// Pager cuts one page while a store reads the messages of a listing in order, so that every
+// backend cuts pages by the same rule. Stores read one message more than a page can hold
+// (f.Limit+1 rows, or the first that would pass MaxPageBytes): that message is not sent, it
+// only says that another page follows, which starts after the last message sent.
+type Pager struct {
+	emit  func(Message) error
+	limit int
+	sent  int
+	bytes int
+	last  Cursor
+	next  *Cursor
 }
+
+// NewPager returns a Pager for a page of at most limit messages that hands each message it
+// keeps to emit.
+func NewPager(limit int, emit func(Message) error) *Pager {
+	return &Pager{emit: emit, limit: limit}
+}
+
+// Add takes the next message read, in order. When the page has room for m, Add hands it to
+// emit and returns true (read on), or emit's error unchanged. When the page is full, m is
+// not sent, Next holds the position to continue from, and Add returns false: stop reading.
+func (p *Pager) Add(m Message) (bool, error) {
+	size := m.ListedBytes()
+	if p.sent == p.limit || (p.sent > 0 && p.bytes+size > MaxPageBytes) {
+		p.next = &Cursor{ReceivedAt: p.last.ReceivedAt, ID: p.last.ID}
+		return false, nil
+	}
+	if err := p.emit(m); err != nil {
+		return false, err
+	}
+	p.sent++
+	p.bytes += size
+	p.last = Cursor{ReceivedAt: m.ReceivedAt, ID: m.ID}
+	return true, nil
+}
+
+// Next is the position after the last message sent when another page follows, nil when
+// the page was the last (the store ran out of rows before the page was full).
+func (p *Pager) Next() *Cursor { return p.next }
 
 // SenderCount is one row of the top senders.
 type SenderCount struct {
@@ -130,8 +172,13 @@ type Stats struct {
 
 // Reader is the read side of a store, served from connections that never wait for writes.
 type Reader interface {
-	// List returns messages in (ReceivedAt, ID) order that match f, at most f.Limit.
-	List(ctx context.Context, f ListFilter) (Page, error)
+	// List hands the messages of one page in (ReceivedAt, ID) order that match f to emit,
+	// one at a time as they are read, without Payload; a page ends after f.Limit messages
+	// or at MaxPageBytes (see Pager). It returns the position to continue from, nil on the
+	// last page. The read connection is held until List returns, so emit is the caller's
+	// chance to pass each message on without keeping the page. An error from emit stops
+	// List, which returns it unchanged.
+	List(ctx context.Context, f ListFilter, emit func(Message) error) (next *Cursor, err error)
 	// Stats returns the totals.
 	Stats(ctx context.Context) (Stats, error)
 }

@@ -92,13 +92,20 @@ func newServer(t *testing.T) *testServer {
 // metrics, logger, body limit and draining switch.
 func newServerWith(t *testing.T, deps httpapi.Deps) *testServer {
 	t.Helper()
+	return newServerWrapped(t, deps, nil)
+}
+
+// newServerWrapped is newServerWith with the API seeing the store through wrap (nil: as it
+// is), e.g. to make it fail; ts.store is still the store itself.
+func newServerWrapped(t *testing.T, deps httpapi.Deps, wrap func(hookvault.Store) hookvault.Store) *testServer {
+	t.Helper()
 	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
 	deps.Metrics = ts.metrics
 	deps.Logger = slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	deps.MaxBodyBytes = maxBody
 	deps.Draining = ts.draining.Load
 	var h http.Handler
-	h, ts.store = newHandler(t, sqlite.Options{Observer: ts.metrics}, deps)
+	h, ts.store = newHandlerWrapped(t, sqlite.Options{Observer: ts.metrics}, deps, wrap)
 	ts.Server = httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts
@@ -108,12 +115,21 @@ func newServerWith(t *testing.T, deps httpapi.Deps) *testServer {
 // oldSecret; deps gives everything else.
 func newHandler(tb testing.TB, opts sqlite.Options, deps httpapi.Deps) (http.Handler, *sqlite.Store) {
 	tb.Helper()
+	return newHandlerWrapped(tb, opts, deps, nil)
+}
+
+func newHandlerWrapped(tb testing.TB, opts sqlite.Options, deps httpapi.Deps, wrap func(hookvault.Store) hookvault.Store) (http.Handler, *sqlite.Store) {
+	tb.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "hv.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	return newHandlerOn(tb, store, deps), store
+	var api hookvault.Store = store
+	if wrap != nil {
+		api = wrap(store)
+	}
+	return newHandlerOn(tb, api, deps), store
 }
 
 // newHandlerOn is the real router on store, verifying secret and oldSecret; deps gives

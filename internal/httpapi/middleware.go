@@ -86,19 +86,19 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(withInfo(r.Context(), info))
 
-			serve := next
+			handler := next
 			if connlimit.Overflow(r.Context()) {
 				// A connection beyond MAX_CONNECTIONS serves the probes and the metrics only,
 				// once each, so that an overloaded instance still tells its state.
 				h.Set("Connection", "close")
 				if !probes[r.URL.Path] {
-					serve = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 						m.Shed("connections")
 						fail(w, r, hookvault.Errorf(hookvault.EUNAVAILABLE, "server overloaded: too many connections; retry later"))
 					})
 				}
 			}
-			serve.ServeHTTP(ww, r)
+			panicked := serve(handler, ww, r)
 
 			took := time.Since(start)
 			status := ww.Status()
@@ -139,9 +139,27 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			if info.err != nil {
 				attrs = append(attrs, slog.String("error", info.err.Error()))
 			}
-			log.LogAttrs(r.Context(), logLevel(status), "request", attrs...)
+			level := logLevel(status)
+			if panicked != nil {
+				// The status line went out, but the client got a broken answer.
+				attrs = append(attrs, slog.Bool("aborted", true))
+				level = slog.LevelError
+			}
+			log.LogAttrs(r.Context(), level, "request", attrs...)
+			if panicked != nil {
+				panic(panicked)
+			}
 		})
 	}
+}
+
+// serve calls next and returns what it panicked with. Only http.ErrAbortHandler gets this
+// far (recoverer answers every other panic): an answer cut off on purpose, which the log
+// and the metrics must still show before net/http closes the connection.
+func serve(next http.Handler, w http.ResponseWriter, r *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	next.ServeHTTP(w, r)
+	return nil
 }
 
 // recoverer turns a panic into a logged 500 problem, inside observe so the answer is

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -87,15 +88,98 @@ func (a *api) ListMessages(ctx context.Context, req gen.ListMessagesRequestObjec
 		}
 		f.After = c
 	}
-	page, err := a.store.List(ctx, f)
+	return messagePage{ctx: ctx, store: a.store, filter: f}, nil
+}
+
+// messagePage streams one page from the store into the answer as the store reads it:
+// {"data":[, each message, then ],"next_cursor":…}, the bytes that encoding the whole
+// gen.MessageList would give. The server then holds one message and a write buffer per
+// request, not the page, its copy and its encoding.
+//
+// The status line waits for the first message (or the end of an empty page), so that a
+// store that fails before it is answered with its problem+json status as any other error.
+// A failure after that cannot be answered any more: an error appended to the part already
+// sent, or a page closed early, would read as a valid page that silently lacks messages,
+// so the answer is aborted instead and the client sees a broken response.
+type messagePage struct {
+	ctx    context.Context
+	store  hookvault.Reader
+	filter hookvault.ListFilter
+}
+
+// pageBufferBytes is the write buffer of a streamed page: small messages go out in chunks
+// of this size; one larger than it goes through unbuffered.
+const pageBufferBytes = 32 << 10
+
+func (p messagePage) VisitListMessagesResponse(w http.ResponseWriter) error {
+	s := pageWriter{w: w}
+	next, err := p.store.List(p.ctx, p.filter, s.message)
+	if err == nil {
+		err = s.end(next)
+	}
+	if err != nil && s.started {
+		infoFrom(p.ctx).err = err
+		panic(http.ErrAbortHandler)
+	}
+	return err
+}
+
+// pageWriter writes a page as it arrives.
+type pageWriter struct {
+	w       http.ResponseWriter
+	buf     *bufio.Writer
+	item    bytes.Buffer // one encoded message; json.Encoder adds a newline to drop
+	enc     *json.Encoder
+	started bool
+	count   int
+}
+
+func (s *pageWriter) start() error {
+	s.started = true
+	s.w.Header().Set("Content-Type", "application/json")
+	s.w.WriteHeader(http.StatusOK)
+	s.buf = bufio.NewWriterSize(s.w, pageBufferBytes)
+	s.enc = json.NewEncoder(&s.item)
+	_, err := s.buf.WriteString(`{"data":[`)
+	return err
+}
+
+func (s *pageWriter) message(m hookvault.Message) error {
+	if !s.started {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
+	if s.count > 0 {
+		if err := s.buf.WriteByte(','); err != nil {
+			return err
+		}
+	}
+	s.count++
+	s.item.Reset()
+	if err := s.enc.Encode(gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt}); err != nil {
+		return err
+	}
+	_, err := s.buf.Write(s.item.Bytes()[:s.item.Len()-1])
+	return err
+}
+
+func (s *pageWriter) end(next *hookvault.Cursor) error {
+	if !s.started {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
+	tail, err := json.Marshal(struct {
+		NextCursor *string `json:"next_cursor"`
+	}{encodeCursor(next)})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := gen.ListMessages200JSONResponse{Data: make([]gen.MessageSummary, len(page.Messages)), NextCursor: encodeCursor(page.Next)}
-	for i, m := range page.Messages {
-		out.Data[i] = gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt}
-	}
-	return out, nil
+	s.buf.WriteString(`],`)
+	s.buf.Write(tail[1:]) // "next_cursor":…}
+	s.buf.WriteByte('\n')
+	return s.buf.Flush() // a bufio.Writer keeps its first error and returns it here
 }
 
 // GetMessage answers one message with its payload exactly as received.
@@ -116,16 +200,17 @@ func (m rawMessage) VisitGetMessageResponse(w http.ResponseWriter) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(head) + len(m.Payload) + 16)
-	buf.Write(head[:len(head)-1]) // the summary object without its closing brace
-	buf.WriteString(`,"payload":`)
-	buf.Write(m.Payload)
-	buf.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, err = buf.WriteTo(w)
-	return err
+	// The summary without its closing brace, then the payload, each written where it lies:
+	// joining them first would copy a payload that may be as large as the body limit.
+	for _, part := range [][]byte{head[:len(head)-1], []byte(`,"payload":`), m.Payload, []byte("}\n")} {
+		if _, err := w.Write(part); err != nil {
+			// The status is out: a problem written now would trail a partial answer.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	return nil
 }
 
 // GetStats answers the totals.

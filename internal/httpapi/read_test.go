@@ -1,8 +1,13 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -10,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 )
 
@@ -305,5 +311,237 @@ func TestStatsAfterAKnownLoad(t *testing.T) {
 	}
 	if st.FirstReceivedAt == nil || st.LastReceivedAt == nil || st.LastReceivedAt.Before(*st.FirstReceivedAt) {
 		t.Fatalf("arrival range %v – %v", st.FirstReceivedAt, st.LastReceivedAt)
+	}
+}
+
+// storeBig stores messages past the HTTP body limit, sender alice, one second apart in
+// arrival order; contents are the given sizes of one letter each, a, b, c…
+func (ts *testServer) storeBig(t *testing.T, sizes ...int) []string {
+	t.Helper()
+	ids := make([]string, len(sizes))
+	for i, size := range sizes {
+		ids[i] = fmt.Sprintf("big-%02d", i)
+		m := hookvault.Message{ID: ids[i], Sender: "alice", Content: strings.Repeat(string(rune('a'+i)), size), Payload: []byte(`{}`)}
+		if _, err := ts.store.Insert(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// The streamed answer is byte for byte what encoding/json writes for the generated
+// gen.MessageList (what this operation answered before it streamed), so every client that
+// parsed it still does; and the generated SDK reads it.
+func TestListAnswerIsTheGeneratedEncoding(t *testing.T) {
+	ts := newServer(t)
+	bodies := []string{
+		msg("plain"),
+		`{"id":"html","sender":"<b>bob</b>","content":"a < b && c > d"}`,
+		`{"id":"escapes","sender":"é","content":"line\nbreak \"quoted\" \\ tab\t \u2028 \ud83d\ude00 \u0000"}`,
+	}
+	for _, b := range bodies {
+		ts.deliver(t, b)
+	}
+	for _, query := range []string{"limit=2", "limit=1000", "sender=nobody"} {
+		t.Run(query, func(t *testing.T) {
+			resp, body := ts.get(t, "/messages?"+query, "Bearer "+token)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			var page gen.MessageList
+			if err := json.Unmarshal(body, &page); err != nil {
+				t.Fatalf("answer is not JSON: %v\n%s", err, body)
+			}
+			var want bytes.Buffer
+			if err := json.NewEncoder(&want).Encode(page); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(body, want.Bytes()) {
+				t.Fatalf("answer\n%s\nwant the generated encoding\n%s", body, want.Bytes())
+			}
+			if page.Data == nil {
+				t.Fatal(`an empty page must say "data":[], not null`)
+			}
+		})
+	}
+
+	client, err := gen.NewClientWithResponses(ts.URL, gen.WithBearerToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.ListMessagesWithResponse(context.Background(), &gen.ListMessagesParams{Limit: new(2)})
+	if err != nil || resp.JSON200 == nil {
+		t.Fatalf("SDK: %v, %+v", err, resp)
+	}
+	got := resp.JSON200
+	if len(got.Data) != 2 || got.Data[1].Id != "html" || got.Data[1].Sender != "<b>bob</b>" || got.NextCursor == nil {
+		t.Fatalf("SDK page = %+v", got)
+	}
+	resp, err = client.ListMessagesWithResponse(context.Background(), &gen.ListMessagesParams{Limit: new(2), Cursor: got.NextCursor})
+	if err != nil || resp.JSON200 == nil || len(resp.JSON200.Data) != 1 || resp.JSON200.NextCursor != nil {
+		t.Fatalf("SDK second page: %v, %+v", err, resp.JSON200)
+	}
+	if m := resp.JSON200.Data[0]; m.Id != "escapes" || m.Content != "line\nbreak \"quoted\" \\ tab\t \u2028 \U0001F600 \x00" {
+		t.Fatalf("SDK message = %+v", m)
+	}
+}
+
+// A page ends at MaxPageBytes of messages as well as at limit, and a walk over large
+// messages through the API still sees each exactly once, in order.
+func TestListPagesAreCutByBytes(t *testing.T) {
+	ts := newServer(t)
+	const mib, large = 1 << 20, 1_300_000
+	// Pages at limit 1000: three of 1.3 MB fit in 4 MiB, a fourth does not; the 5 MiB
+	// message is listed alone, and still with a cursor, since more follow.
+	ids := ts.storeBig(t, large, large, large, large, 5*mib, 10, 20)
+	want := []string{"big-00 big-01 big-02", "big-03", "big-04", "big-05 big-06"}
+
+	var pages []string
+	var walked []string
+	query := url.Values{"limit": {"1000"}}
+	for len(pages) < 20 {
+		resp, body := ts.get(t, "/messages?"+query.Encode(), "Bearer "+token)
+		var page gen.MessageList
+		if resp.StatusCode != 200 || json.Unmarshal(body, &page) != nil {
+			t.Fatalf("%d, %d bytes", resp.StatusCode, len(body))
+		}
+		var pageIDs []string
+		size := 0
+		for i, m := range page.Data {
+			if want := strings.Repeat(string(rune('a'+len(walked))), len(m.Content)); m.Content != want || m.Sender != "alice" {
+				t.Fatalf("%s: content of %d bytes is not the one stored", m.Id, len(m.Content))
+			}
+			pageIDs = append(pageIDs, m.Id)
+			walked = append(walked, m.Id)
+			size += len(m.Id) + len(m.Sender) + len(m.Content)
+			if i > 0 && size > hookvault.MaxPageBytes {
+				t.Fatalf("page %v holds %d bytes, over %d", pageIDs, size, hookvault.MaxPageBytes)
+			}
+		}
+		pages = append(pages, strings.Join(pageIDs, " "))
+		if page.NextCursor == nil {
+			break
+		}
+		query.Set("cursor", *page.NextCursor)
+	}
+	if strings.Join(walked, ",") != strings.Join(ids, ",") {
+		t.Fatalf("walked %v, want every message once in order %v", walked, ids)
+	}
+	if strings.Join(pages, " | ") != strings.Join(want, " | ") {
+		t.Fatalf("pages %q, want %q", pages, want)
+	}
+}
+
+// failAfter is a store whose listings break after n messages, as a database connection
+// lost in the middle of a page would.
+type failAfter struct {
+	hookvault.Store
+	n int
+}
+
+func (s failAfter) List(ctx context.Context, f hookvault.ListFilter, emit func(hookvault.Message) error) (*hookvault.Cursor, error) {
+	sent := 0
+	return s.Store.List(ctx, f, func(m hookvault.Message) error {
+		if sent == s.n {
+			return hookvault.Unavailable(errors.New("read: connection reset by peer"))
+		}
+		sent++
+		return emit(m)
+	})
+}
+
+// A store that fails before the first message is answered like any store failure: a 503
+// problem with Retry-After. One that fails after the page started going out cannot be
+// answered any more; the answer is cut off, so that no client takes the part it got for a
+// whole page, and the log says so.
+func TestListStoreFailures(t *testing.T) {
+	t.Run("store closed", func(t *testing.T) {
+		ts := newServer(t)
+		if err := ts.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := ts.get(t, "/messages", "Bearer "+token)
+		if p := decodeProblem(t, resp, body); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "5" || !strings.Contains(p.Detail, "unavailable") {
+			t.Fatalf("%d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	})
+	t.Run("before the first message", func(t *testing.T) {
+		ts := newServerWrapped(t, httpapi.Deps{APITokens: []string{token}}, func(s hookvault.Store) hookvault.Store { return failAfter{s, 0} })
+		ts.storeBig(t, 10, 10)
+		resp, body := ts.get(t, "/messages", "Bearer "+token)
+		if p := decodeProblem(t, resp, body); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "5" || strings.Contains(p.Detail, "reset by peer") {
+			t.Fatalf("%d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	})
+	for _, tt := range []struct {
+		name       string
+		sizes      []int
+		fail       int
+		statusSent bool
+	}{
+		// The first message is still in the write buffer: not even the status went out.
+		{"after a message still buffered", []int{10, 10, 10}, 1, false},
+		// Three of 20 KB fill the 32 KiB buffer: the status and part of the page went out.
+		{"after part of the page went out", []int{20_000, 20_000, 20_000, 20_000}, 3, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newServerWrapped(t, httpapi.Deps{APITokens: []string{token}}, func(s hookvault.Store) hookvault.Store { return failAfter{s, tt.fail} })
+			ts.storeBig(t, tt.sizes...)
+			req, err := http.NewRequest(http.MethodGet, ts.URL+"/messages?limit=1000", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if (err == nil) != tt.statusSent {
+				t.Fatalf("response error %v, want one only if the status was not sent", err)
+			}
+			if err == nil {
+				body, readErr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var page gen.MessageList
+				if readErr == nil || json.Unmarshal(body, &page) == nil {
+					t.Fatalf("status %d, %d bytes (read error %v): a broken page must not arrive whole", resp.StatusCode, len(body), readErr)
+				}
+				if resp.StatusCode != 200 || !strings.HasPrefix(string(body), `{"data":[{`) {
+					t.Fatalf("status %d, body starts %.40q", resp.StatusCode, body)
+				}
+			}
+			client, err := gen.NewClientWithResponses(ts.URL, gen.WithBearerToken(token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := client.ListMessagesWithResponse(context.Background(), nil); err == nil {
+				t.Fatalf("the SDK took a broken answer for a page: %d %+v", resp.StatusCode(), resp.JSON200)
+			}
+
+			lines := ts.logs.lines(t, "request")
+			if len(lines) != 2 {
+				t.Fatalf("%d access log lines, want 2:\n%s", len(lines), ts.logs.String())
+			}
+			for _, l := range lines {
+				if l["level"] != "ERROR" || l["aborted"] != true || l["route"] != "/messages" ||
+					!strings.Contains(fmt.Sprint(l["error"]), "reset by peer") {
+					t.Errorf("log line = %v, want an aborted /messages at ERROR with the cause", l)
+				}
+			}
+			// The server keeps serving.
+			if resp, body := ts.get(t, "/stats", "Bearer "+token); resp.StatusCode != 200 {
+				t.Fatalf("after an aborted answer: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// The spec, and so the Swagger UI and the SDK's docs, states the byte bound of a page.
+func TestSpecStatesThePageByteBound(t *testing.T) {
+	doc, err := gen.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths.Find("/messages").Get
+	want := fmt.Sprintf("%d MiB", hookvault.MaxPageBytes>>20)
+	if !strings.Contains(op.Description, want) {
+		t.Fatalf("listMessages description does not state %q:\n%s", want, op.Description)
 	}
 }

@@ -15,6 +15,15 @@ import (
 
 // listQuery builds the keyset query for f, in (received_at, id) order, the order of both
 // indexes, asking for one row more than the page to learn whether another follows.
+//
+// It also cuts the page by bytes, as hookvault.Pager does: PostgreSQL sends every row of a
+// result, and pgx reads them all before a query can end, so a page of limit+1 rows of a
+// megabyte each would cross the network to be thrown away. A running total of the bytes
+// the Pager counts (octet_length reads a TOASTed value's size without fetching it) keeps
+// the rows that fit, plus the first that does not, which shows that another page follows.
+// The first two rows always pass: a message larger than the bound is sent alone, and the
+// one after it still tells that more follow. The Pager stays the judge; this only stops
+// the database from sending what it would drop.
 func listQuery(f hookvault.ListFilter) (string, []any) {
 	var where []string
 	var args []any
@@ -39,39 +48,58 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 		// position matches literally: no LIKE wildcards or escapes to get wrong.
 		where = append(where, "position("+arg([]byte(f.Q))+" in content) > 0")
 	}
-	q := "SELECT id, sender, content, received_at FROM messages"
+	q := `SELECT id, sender, content, received_at FROM (
+		SELECT id, sender, content, received_at,
+			row_number() OVER w AS n,
+			sum(octet_length(id) + octet_length(sender) + octet_length(content)) OVER w
+				- (octet_length(id) + octet_length(sender) + octet_length(content)) AS before
+		FROM messages`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
+	q += " WINDOW w AS (ORDER BY received_at, id ROWS UNBOUNDED PRECEDING)"
 	q += " ORDER BY received_at, id LIMIT " + arg(f.Limit+1)
+	q += ") page WHERE n <= 2 OR before <= " + arg(hookvault.MaxPageBytes) + " ORDER BY received_at, id"
 	return q, args
 }
 
-// List returns one page of messages from the read pool.
-func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Page, error) {
+// List streams one page of messages from the read pool. Timeout bounds the whole listing,
+// emit's time included, so a caller that passes messages on slowly (a slow client) holds a
+// read connection for no longer than that.
+func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hookvault.Message) error) (*hookvault.Cursor, error) {
 	if f.Limit <= 0 {
-		return hookvault.Page{}, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
+		return nil, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	q, args := listQuery(f)
 	rows, err := s.r.Query(ctx, q, args...)
 	if err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	msgs := make([]hookvault.Message, 0, min(f.Limit+1, 64))
+	defer rows.Close()
+	page := hookvault.NewPager(f.Limit, emit)
 	var id, sender, content []byte
 	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&id, &sender, &content, &at}, func() error {
-		msgs = append(msgs, hookvault.Message{
+	for rows.Next() {
+		if err := rows.Scan(&id, &sender, &content, &at); err != nil {
+			return nil, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
+		}
+		more, err := page.Add(hookvault.Message{
 			ID: string(id), Sender: string(sender), Content: string(content), ReceivedAt: at.UTC(),
 		})
-		return nil
-	})
-	if err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		if err != nil {
+			return nil, err // emit's own error, for the caller to recognise
+		}
+		if !more {
+			break
+		}
 	}
-	return hookvault.PageOf(msgs, f.Limit), nil
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+	}
+	return page.Next(), nil
 }
 
 // Get returns one message from the read pool.

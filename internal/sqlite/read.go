@@ -46,31 +46,39 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 	return q, append(args, f.Limit+1)
 }
 
-// List returns one page of messages from the read pool.
-func (s *Store) List(ctx context.Context, f hookvault.ListFilter) (hookvault.Page, error) {
+// List streams one page of messages from the read pool. SQLite steps the statement only as
+// rows are asked for, so stopping at the Pager's cut reads no row beyond the one that shows
+// another page follows.
+func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hookvault.Message) error) (*hookvault.Cursor, error) {
 	if f.Limit <= 0 {
-		return hookvault.Page{}, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
+		return nil, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
 	}
 	q, args := listQuery(f)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
 	defer rows.Close()
-	msgs := make([]hookvault.Message, 0, min(f.Limit+1, 64))
+	page := hookvault.NewPager(f.Limit, emit)
 	for rows.Next() {
 		var m hookvault.Message
 		var at int64
 		if err := rows.Scan(&m.ID, &m.Sender, &m.Content, &at); err != nil {
-			return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
+			return nil, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
 		}
 		m.ReceivedAt = time.Unix(0, at).UTC()
-		msgs = append(msgs, m)
+		more, err := page.Add(m)
+		if err != nil {
+			return nil, err // emit's own error, for the caller to recognise
+		}
+		if !more {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return hookvault.Page{}, hookvault.Unavailable(fmt.Errorf("list: %w", err))
+		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
-	return hookvault.PageOf(msgs, f.Limit), nil
+	return page.Next(), nil
 }
 
 // Stats reads the counters that the writer keeps (see count) and the ends of the arrival

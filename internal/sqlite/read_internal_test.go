@@ -144,9 +144,10 @@ func BenchmarkList1M(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			bc.f.Limit = 50
 			for b.Loop() {
-				p, err := s.List(ctx, bc.f)
-				if err != nil || len(p.Messages) != 50 {
-					b.Fatalf("%d messages, %v", len(p.Messages), err)
+				n := 0
+				_, err := s.List(ctx, bc.f, func(hookvault.Message) error { n++; return nil })
+				if err != nil || n != 50 {
+					b.Fatalf("%d messages, %v", n, err)
 				}
 			}
 		})

@@ -5,6 +5,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -66,6 +67,8 @@ func Run(t *testing.T, open Opener) {
 		{"ListPagesInOrder", testListPagesInOrder},
 		{"ListFilters", testListFilters},
 		{"ListWhileInserting", testListWhileInserting},
+		{"ListPagesCutByBytes", testListPagesCutByBytes},
+		{"ListStopsWhenEmitFails", testListStopsWhenEmitFails},
 		{"Stats", testStats},
 		{"ClosedStoreIsUnavailable", testClosedIsUnavailable},
 	}
@@ -341,7 +344,7 @@ func testClosedIsUnavailable(t *testing.T, open Opener) {
 	if code := hookvault.ErrorCode(s.Ping(context.Background())); code != hookvault.EUNAVAILABLE {
 		t.Errorf("Ping after Close: code %q, want %q", code, hookvault.EUNAVAILABLE)
 	}
-	if _, err := s.List(context.Background(), hookvault.ListFilter{Limit: 1}); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+	if _, err := s.List(context.Background(), hookvault.ListFilter{Limit: 1}, keep(nil)); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
 		t.Errorf("List after Close: %v, want %q", err, hookvault.EUNAVAILABLE)
 	}
 	if _, err := s.Stats(context.Background()); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
@@ -361,29 +364,86 @@ func seed(t *testing.T, s hookvault.Store, clock *Clock, msgs ...[2]string) []st
 	return ids
 }
 
+// keep returns an emit function that appends each message to *into (nil: drops them).
+func keep(into *[]hookvault.Message) func(hookvault.Message) error {
+	return func(m hookvault.Message) error {
+		if into != nil {
+			*into = append(*into, m)
+		}
+		return nil
+	}
+}
+
+// list reads one page.
+func list(t *testing.T, s hookvault.Store, f hookvault.ListFilter) ([]hookvault.Message, *hookvault.Cursor) {
+	t.Helper()
+	var page []hookvault.Message
+	next, err := s.List(context.Background(), f, keep(&page))
+	if err != nil {
+		t.Fatalf("List(%+v): %v", f, err)
+	}
+	return page, next
+}
+
+// walkPages follows cursors from the first page to the last and returns the pages. Every
+// page holds at least one message and at most f.Limit, and stays within MaxPageBytes unless
+// it holds one message; a page with a cursor ends with the message the cursor names.
+func walkPages(t *testing.T, s hookvault.Store, f hookvault.ListFilter) [][]hookvault.Message {
+	t.Helper()
+	var pages [][]hookvault.Message
+	for {
+		if len(pages) > 10000 {
+			t.Fatal("walk does not end")
+		}
+		page, next := list(t, s, f)
+		if len(page) > f.Limit {
+			t.Fatalf("page of %d messages, limit %d", len(page), f.Limit)
+		}
+		if n := pageBytes(page); len(page) > 1 && n > hookvault.MaxPageBytes {
+			t.Fatalf("page of %d messages holds %d bytes, over MaxPageBytes (%d)", len(page), n, hookvault.MaxPageBytes)
+		}
+		if next != nil {
+			if len(page) == 0 {
+				t.Fatalf("an empty page with a next cursor %+v", next)
+			}
+			if last := page[len(page)-1]; next.ID != last.ID || !next.ReceivedAt.Equal(last.ReceivedAt) {
+				t.Fatalf("next cursor %+v does not name the page's last message %q at %v", next, last.ID, last.ReceivedAt)
+			}
+		}
+		if len(page) > 0 || len(pages) == 0 {
+			pages = append(pages, page)
+		}
+		if next == nil {
+			return pages
+		}
+		f.After = next
+	}
+}
+
+func pageBytes(page []hookvault.Message) int {
+	n := 0
+	for _, m := range page {
+		n += m.ListedBytes()
+	}
+	return n
+}
+
+func pageIDs(page []hookvault.Message) []string {
+	ids := make([]string, len(page))
+	for i, m := range page {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
 // walk follows cursors from the first page to the last and returns the ids in order.
 func walk(t *testing.T, s hookvault.Store, f hookvault.ListFilter) []string {
 	t.Helper()
 	var ids []string
-	for pages := 0; ; pages++ {
-		if pages > 10000 {
-			t.Fatal("walk does not end")
-		}
-		p, err := s.List(context.Background(), f)
-		if err != nil {
-			t.Fatalf("List(%+v): %v", f, err)
-		}
-		if len(p.Messages) > f.Limit {
-			t.Fatalf("page of %d messages, limit %d", len(p.Messages), f.Limit)
-		}
-		for _, m := range p.Messages {
-			ids = append(ids, m.ID)
-		}
-		if p.Next == nil {
-			return ids
-		}
-		f.After = p.Next
+	for _, page := range walkPages(t, s, f) {
+		ids = append(ids, pageIDs(page)...)
 	}
+	return ids
 }
 
 func testListPagesInOrder(t *testing.T, open Opener) {
@@ -402,11 +462,11 @@ func testListPagesInOrder(t *testing.T, open Opener) {
 			t.Errorf("limit %d: walked %v, want %v", limit, got, want)
 		}
 	}
-	p, err := s.List(context.Background(), hookvault.ListFilter{Limit: 7})
-	if err != nil || p.Next != nil {
-		t.Fatalf("a page holding the last message must have no next cursor: %+v, %v", p.Next, err)
+	page, next := list(t, s, hookvault.ListFilter{Limit: 7})
+	if next != nil {
+		t.Fatalf("a page holding the last message must have no next cursor: %+v", next)
 	}
-	if m := p.Messages[0]; m.Sender != "alice" || m.Content != "hello" || !m.ReceivedAt.Equal(epoch) || m.Payload != nil {
+	if m := page[0]; m.Sender != "alice" || m.Content != "hello" || !m.ReceivedAt.Equal(epoch) || m.Payload != nil {
 		t.Errorf("listed message = %+v, want fields without payload", m)
 	}
 }
@@ -509,6 +569,95 @@ func testListWhileInserting(t *testing.T, open Opener) {
 		if pos[got[i]] <= pos[got[i-1]] {
 			t.Fatalf("walk order %s then %s differs from the store's order", got[i-1], got[i])
 		}
+	}
+}
+
+// Pages end at MaxPageBytes as well as at the limit, and a walk over large messages still
+// sees each exactly once, in order, with its content whole, under any filter. The sizes
+// are chosen around the bound: a page that reaches it exactly, a message that alone is
+// larger than it, and one that would pass it by one byte.
+func testListPagesCutByBytes(t *testing.T, open Opener) {
+	const mib = 1 << 20
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	sizes := []int{ // ListedBytes of b00…b08: id (3 bytes) + sender "alice" (5) + content
+		mib, mib, mib, mib, // b00…b03: exactly MaxPageBytes together
+		14,      // b04: "even:" and one byte, which no longer fit after b03
+		5 * mib, // b05: larger than a page alone
+		3 * mib, // b06
+		mib + 1, // b07: one byte too many to join b06
+		14,      // b08
+	}
+	at := make([]time.Time, len(sizes))
+	contents := map[string]string{}
+	for i, size := range sizes {
+		id := fmt.Sprintf("b%02d", i)
+		marker := []string{"even:", "odd:"}[i%2] // q filters on it
+		content := marker + strings.Repeat(string(rune('a'+i)), size-len(id)-len("alice")-len(marker))
+		at[i] = epoch.Add(time.Duration(i) * time.Second)
+		clock.Set(at[i])
+		m := hookvault.Message{ID: id, Sender: "alice", Content: content, Payload: []byte(`{}`)}
+		if m.ListedBytes() != size {
+			t.Fatalf("%s: %d listed bytes, want %d", id, m.ListedBytes(), size)
+		}
+		mustInsert(t, s, m)
+		contents[id] = content
+	}
+	tests := []struct {
+		name  string
+		f     hookvault.ListFilter
+		pages string // ids of each page, pages separated by " | "
+	}{
+		{"limit 1000", hookvault.ListFilter{Limit: 1000}, "b00 b01 b02 b03 | b04 | b05 | b06 | b07 b08"},
+		{"limit 3", hookvault.ListFilter{Limit: 3}, "b00 b01 b02 | b03 b04 | b05 | b06 | b07 b08"},
+		{"limit 1", hookvault.ListFilter{Limit: 1}, "b00 | b01 | b02 | b03 | b04 | b05 | b06 | b07 | b08"},
+		{"since", hookvault.ListFilter{Limit: 1000, Since: at[2]}, "b02 b03 b04 | b05 | b06 | b07 b08"},
+		{"q", hookvault.ListFilter{Limit: 1000, Q: "odd:"}, "b01 b03 | b05 | b07"},
+		{"sender", hookvault.ListFilter{Limit: 1000, Sender: "alice"}, "b00 b01 b02 b03 | b04 | b05 | b06 | b07 b08"},
+		{"too large alone and last", hookvault.ListFilter{Limit: 1000, Since: at[5], Until: at[6]}, "b05"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, page := range walkPages(t, s, tt.f) {
+				got = append(got, strings.Join(pageIDs(page), " "))
+				for _, m := range page {
+					if m.Content != contents[m.ID] || m.Sender != "alice" {
+						t.Fatalf("%s: listed %d bytes of content from %q, want the %d stored from alice",
+							m.ID, len(m.Content), m.Sender, len(contents[m.ID]))
+					}
+				}
+			}
+			if strings.Join(got, " | ") != tt.pages {
+				t.Fatalf("pages %q\nwant  %q", strings.Join(got, " | "), tt.pages)
+			}
+		})
+	}
+}
+
+// An error from emit stops the listing and comes back unchanged, so the caller can tell
+// its own failure (a client gone) from the store's; and the read connection goes back to
+// the pool, or the read API would run dry after a few such requests.
+func testListStopsWhenEmitFails(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	seed(t, s, clock, [2]string{"alice", "1"}, [2]string{"alice", "2"}, [2]string{"alice", "3"})
+	errGone := errors.New("client gone")
+	for i := range 20 { // more than any read pool holds
+		calls := 0
+		next, err := s.List(context.Background(), hookvault.ListFilter{Limit: 10}, func(hookvault.Message) error {
+			calls++
+			if calls == 2 {
+				return errGone
+			}
+			return nil
+		})
+		if !errors.Is(err, errGone) || next != nil || calls != 2 {
+			t.Fatalf("try %d: List = %v, %v after %d calls; want the emit error after 2 calls", i, next, err, calls)
+		}
+	}
+	if got := walk(t, s, hookvault.ListFilter{Limit: 10}); strings.Join(got, ",") != "m00,m01,m02" {
+		t.Fatalf("after failed listings: %v", got)
 	}
 }
 
