@@ -73,6 +73,14 @@ func (d Database) String() string {
 	if err != nil {
 		return "postgres:(unparsable URL)"
 	}
+	// libpq also takes the password as a parameter: ?password=… (and sslpassword for a key).
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }
 
@@ -385,6 +393,10 @@ func parsePostgresURL(v string) (Database, error) {
 func parseDatabaseURL(v string) (Database, error) {
 	scheme, rest, ok := strings.Cut(v, ":")
 	switch {
+	case strings.ContainsAny(scheme, "= \t"):
+		// A libpq keyword/value string (host=… password=…): never echoed, it may hold a password.
+		return Database{}, errors.New("looks like a keyword/value connection string (host=… dbname=…); " +
+			"write it as a URL: postgres://user:password@host:5432/database")
 	case !ok:
 		return Database{}, fmt.Errorf("%q has no scheme; use sqlite:PATH or postgres://…", v)
 	case scheme == "postgres" || scheme == "postgresql":

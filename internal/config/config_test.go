@@ -119,6 +119,28 @@ func TestPostgresURL(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("bad URL error = %v, want an error without the password", err)
 	}
+
+	// The password as a parameter is redacted too, in any case of its name.
+	c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s",
+		"DATABASE_URL": "postgres://hv@db/hookvault?password=s3cret-pw&sslmode=require&SSLPassword=k3y-pw"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logged := c.LogValue().String(); strings.Contains(logged, "s3cret-pw") || strings.Contains(logged, "k3y-pw") ||
+		!strings.Contains(logged, "password=xxxxx") || !strings.Contains(logged, "sslmode=require") {
+		t.Errorf("logged as %s, want the password parameters redacted", logged)
+	}
+	if c.Database.URL != "postgres://hv@db/hookvault?password=s3cret-pw&sslmode=require&SSLPassword=k3y-pw" {
+		t.Errorf("the driver gets %q, want the URL whole", c.Database.URL)
+	}
+
+	// A keyword/value string is refused without being echoed.
+	for _, dsn := range []string{"host=db user=hv password=s3cret-pw dbname=hookvault", "host=db password=s3:cret-pw"} {
+		_, err = config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": dsn}), io.Discard)
+		if err == nil || strings.Contains(err.Error(), "s3") || !strings.Contains(err.Error(), "postgres://") {
+			t.Errorf("%s: error %v, want one without the password that shows the URL form", dsn, err)
+		}
+	}
 }
 
 // Every bad value names its variable (or flag), and all of them are reported at once.
