@@ -288,4 +288,3 @@ func TestBodyFloodMemoryIsBounded(t *testing.T) {
 		})
 	}
 }
-

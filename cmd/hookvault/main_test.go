@@ -261,10 +261,11 @@ func TestConfigurationErrorsExitTwoAndNameTheVariable(t *testing.T) {
 	}
 }
 
-// The real binary: it serves, logs one JSON line per request, and on SIGTERM drains, closes
-// the store and exits 0.
+// The real binary: it serves, logs one JSON line per request, and on SIGTERM first answers
+// readiness 503 for SHUTDOWN_DELAY while it still serves deliveries (so that a balancer
+// stops routing to it before it stops listening), then drains, closes the store and exits 0.
 func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	addr, cmd, rest := start(t, "WEBHOOK_SECRET=e2e-secret", "SHUTDOWN_TIMEOUT=10s")
+	addr, cmd, rest := start(t, "WEBHOOK_SECRET=e2e-secret", "SHUTDOWN_TIMEOUT=10s", "SHUTDOWN_DELAY=3s")
 
 	body := `{"id":"e2e-1","sender":"alice","content":"hello"}`
 	if a := postWebhook(http.DefaultClient, addr, "e2e-secret", []byte(body)); !a.acked() {
@@ -274,17 +275,47 @@ func TestBinaryServesAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	readiness := func() int {
+		resp, err := testClient.Get("http://" + addr + "/health/ready")
+		if err != nil {
+			return 0 // refused: the listener is closed
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, 2*time.Second, "readiness 503 after SIGTERM", func() bool { return readiness() == 503 },
+		func() string { return fmt.Sprintf("readiness %d", readiness()) })
+	late := `{"id":"e2e-2","sender":"alice","content":"sent while draining"}`
+	if a := postWebhook(testClient, addr, "e2e-secret", []byte(late)); !a.acked() {
+		t.Errorf("a delivery during SHUTDOWN_DELAY = %d (%v), want 200: requests are still served", a.status, a.err)
+	}
 	out := rest()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v; output:\n%s", err, out)
 	}
-	for _, want := range []string{`"msg":"request"`, `"message_id":"e2e-1"`, `"result":"created"`, `"msg":"hookvault stopped cleanly"`} {
+	for _, want := range []string{`"msg":"request"`, `"message_id":"e2e-1"`, `"message_id":"e2e-2"`, `"result":"created"`,
+		`"msg":"shutting down: readiness answers 503 while requests are still served","delay":"3s"`, `"msg":"hookvault stopped cleanly"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
 	if strings.Contains(out, "e2e-secret") {
 		t.Error("the secret appears in the output")
+	}
+}
+
+// Ctrl-C (SIGINT) means someone at a terminal wants the server gone: no shutdown delay.
+func TestInterruptSkipsTheShutdownDelay(t *testing.T) {
+	_, cmd, rest := start(t, "WEBHOOK_SECRET=e2e-secret", "SHUTDOWN_DELAY=1h")
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	out := rest()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGINT: %v; output:\n%s", err, out)
+	}
+	if strings.Contains(out, "readiness answers 503") || !strings.Contains(out, `"msg":"hookvault stopped cleanly"`) {
+		t.Errorf("after SIGINT, want a clean stop without the delay:\n%s", out)
 	}
 }
 

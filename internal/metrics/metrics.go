@@ -17,7 +17,7 @@ import (
 // contract's table; they are created at zero so that rate() works from the first scrape.
 var Results = []string{
 	"created", "duplicate", "conflict", "too_large", "unsupported_media_type",
-	"invalid_signature", "validation_error", "unavailable", "error",
+	"invalid_signature", "validation_error", "unavailable", "timeout", "error",
 }
 
 // signatureFailures are the scheme and reason pairs that a signature can fail with, created at

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -233,7 +235,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg))
+	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg), memoryLimit())
 	select {
 	case <-ctx.Done():
 	case err := <-s.served:
@@ -275,6 +277,16 @@ func connectionCap(want int, log *slog.Logger) int {
 		return room
 	}
 	return want
+}
+
+// memoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT), which the garbage
+// collector works harder to stay under; "none" unless it is set.
+func memoryLimit() slog.Attr {
+	limit := debug.SetMemoryLimit(-1)
+	if limit == math.MaxInt64 {
+		return slog.String("gomemlimit", "none")
+	}
+	return slog.Int64("gomemlimit", limit)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
