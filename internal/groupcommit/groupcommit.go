@@ -6,6 +6,11 @@
 //
 // The backend supplies the transaction (a Committer); this package owns the queueing, the
 // bounds, the timeouts and the answers, so both backends behave the same under load.
+//
+// A queued insert is either claimed by a writer or abandoned by its caller when it has waited
+// Timeout, never both: a writer drops abandoned inserts when it forms a batch, so an insert
+// answered "timed out" was not and will not be written, and a claimed one is answered with
+// its transaction's real outcome.
 package groupcommit
 
 import (
@@ -14,6 +19,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
@@ -35,7 +41,8 @@ type Options struct {
 	MaxBatchBytes int
 	// QueueSize bounds the inserts waiting for a writer (default 2048).
 	QueueSize int
-	// Timeout bounds a caller's wait for its commit and each transaction (default 30s).
+	// Timeout bounds a caller's wait in the queue for a writer, and each transaction
+	// (default 30s): a caller waits at most about twice as long.
 	Timeout time.Duration
 	// Observer is told about every commit that wrote something.
 	Observer hookvault.CommitObserver
@@ -75,8 +82,16 @@ type Queue struct {
 
 type request struct {
 	m      hookvault.Message
-	result chan result // buffered: a writer never waits for a caller
+	state  atomic.Int32 // queued, then claimed by a writer or abandoned by the caller
+	result chan result  // buffered: a writer never waits for a caller
 }
+
+// The states of a request: only queued ever changes, and only once.
+const (
+	queued int32 = iota
+	claimed
+	abandoned
+)
 
 type result struct {
 	receipt hookvault.Receipt
@@ -104,12 +119,13 @@ func Start(commit Committer, opts Options) *Queue {
 // Len is the number of inserts waiting for a writer.
 func (q *Queue) Len() int { return len(q.queue) }
 
-// Insert queues m and returns once its transaction has committed.
+// Insert queues m and returns once its transaction has ended, with its outcome.
 //
 // The wait does not follow the request's context: once a delivery has been verified it is
 // written whether or not its sender is still waiting, so a cancelled request never leaves
-// half a decision. It is bounded by Timeout; a timeout is reported as EUNAVAILABLE (the
-// message may still be committed later, which a retry then sees as a duplicate).
+// half a decision. An insert that no writer has claimed within Timeout is abandoned and
+// answered EUNAVAILABLE: it is then never written, so the answer is the truth. One that a
+// writer claimed waits for its transaction, which Timeout bounds as well.
 func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 	req := &request{m: m, result: resultChans.Get().(chan result)}
 	q.mu.RLock()
@@ -131,9 +147,15 @@ func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 		resultChans.Put(req.result) // drained, so safe to hand to the next caller
 		return res.receipt, res.err
 	case <-timer.C:
-		// The writer still holds the channel and will send on it: it must not be reused.
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no commit within %v", m.ID, q.opts.Timeout))
 	}
+	if req.state.CompareAndSwap(queued, abandoned) {
+		resultChans.Put(req.result) // no writer will ever send on it
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no writer free within %v; not written", m.ID, q.opts.Timeout))
+	}
+	// A writer claimed it first: the transaction, bounded by its own context, decides.
+	res := <-req.result
+	resultChans.Put(req.result)
+	return res.receipt, res.err
 }
 
 // Close stops taking inserts and waits until everything already queued is answered.
@@ -178,11 +200,21 @@ func (q *Queue) writeLoop() {
 		if q.opts.BeforeBatch != nil {
 			q.opts.BeforeBatch()
 		}
+		// Claim as late as possible, right before the transaction: an insert whose caller
+		// gave up meanwhile is dropped, never written.
 		msgs = msgs[:0]
+		n := 0
 		for _, req := range batch {
-			msgs = append(msgs, req.m)
+			if req.state.CompareAndSwap(queued, claimed) {
+				batch[n] = req
+				n++
+				msgs = append(msgs, req.m)
+			}
 		}
-		q.run(batch, msgs, receipts[:len(batch)])
+		clear(batch[n:])
+		if n > 0 {
+			q.run(batch[:n], msgs, receipts[:n])
+		}
 	}
 }
 

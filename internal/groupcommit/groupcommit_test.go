@@ -71,20 +71,160 @@ func TestWritersCommitConcurrently(t *testing.T) {
 	q.Close()
 }
 
-// A commit that never ends answers its callers EUNAVAILABLE after Timeout, not never.
+// A commit that does not end within Timeout is cut off by its context: its callers are
+// answered EUNAVAILABLE with the cause, not never.
 func TestStuckCommitTimesOut(t *testing.T) {
-	release := make(chan struct{})
-	q := groupcommit.Start(func(context.Context, []hookvault.Message, []hookvault.Receipt) (bool, error) {
-		<-release
-		return false, errors.New("late")
+	q := groupcommit.Start(func(ctx context.Context, _ []hookvault.Message, _ []hookvault.Receipt) (bool, error) {
+		<-ctx.Done()
+		return false, ctx.Err()
 	}, groupcommit.Options{Timeout: 50 * time.Millisecond})
 	_, err := q.Insert(hookvault.Message{ID: "a"})
-	if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
-		t.Fatalf("Insert = %v, want EUNAVAILABLE", err)
+	if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Insert = %v, want EUNAVAILABLE from the deadline", err)
 	}
-	close(release)
 	q.Close()
 	if _, err := q.Insert(hookvault.Message{ID: "b"}); !errors.Is(err, groupcommit.ErrClosed) {
 		t.Fatalf("Insert after Close = %v, want ErrClosed", err)
 	}
+}
+
+// recorder is a committer that stores every message it is given, as created.
+type recorder struct {
+	mu  sync.Mutex
+	ids map[string]int // id → times committed
+}
+
+func newRecorder() *recorder { return &recorder{ids: map[string]int{}} }
+
+func (r *recorder) commit(_ context.Context, batch []hookvault.Message, res []hookvault.Receipt) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, m := range batch {
+		r.ids[m.ID]++
+		res[i] = hookvault.Receipt{Outcome: hookvault.Created}
+	}
+	return true, nil
+}
+
+func (r *recorder) count(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[id]
+}
+
+// An insert that waits in the queue past Timeout, because the writer is held, is answered
+// EUNAVAILABLE and is never written: the writer drops it instead of committing it later.
+// Both the insert the writer had already taken into its next batch and the one queued
+// behind it.
+func TestTimedOutInQueueIsNeverWritten(t *testing.T) {
+	rec := newRecorder()
+	entered, gate := make(chan struct{}, 10), make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	defer release()
+	q := groupcommit.Start(rec.commit, groupcommit.Options{
+		Timeout:     20 * time.Millisecond,
+		BeforeBatch: func() { entered <- struct{}{}; <-gate },
+	})
+	defer q.Close()
+
+	errs := make(chan error, 2)
+	go func() { _, err := q.Insert(hookvault.Message{ID: "taken"}); errs <- err }()
+	<-entered // the writer holds a batch with "taken" in it
+	go func() { _, err := q.Insert(hookvault.Message{ID: "queued"}); errs <- err }()
+	for range 2 {
+		if err := <-errs; hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+			t.Fatalf("Insert behind a held writer = %v, want EUNAVAILABLE", err)
+		}
+	}
+	release()
+	// One writer, first in first out: once "later" is committed, the two before it were
+	// taken from the queue and dealt with.
+	if r, err := q.Insert(hookvault.Message{ID: "later"}); err != nil || r.Outcome != hookvault.Created {
+		t.Fatalf("Insert after the writer is free = %v, %v", r, err)
+	}
+	for id, want := range map[string]int{"taken": 0, "queued": 0, "later": 1} {
+		if got := rec.count(id); got != want {
+			t.Errorf("%s committed %d times, want %d", id, got, want)
+		}
+	}
+}
+
+// Once a writer has claimed an insert, its caller waits for the transaction however long it
+// takes (the transaction's own context bounds it) and gets its real outcome: a commit that
+// ends after the caller's Timeout has passed is answered created, not 503.
+func TestClaimedInsertGetsTheOutcomeOfASlowCommit(t *testing.T) {
+	const timeout = 30 * time.Millisecond
+	entered := make(chan struct{}, 1)
+	q := groupcommit.Start(func(ctx context.Context, batch []hookvault.Message, res []hookvault.Receipt) (bool, error) {
+		entered <- struct{}{}
+		// Slower than the caller's Timeout, measured from the claim, which comes after the
+		// caller started waiting; nothing but time passing can show that, so this waits.
+		<-ctx.Done()
+		<-time.After(timeout)
+		for i := range batch {
+			res[i] = hookvault.Receipt{Outcome: hookvault.Created}
+		}
+		return true, nil
+	}, groupcommit.Options{Timeout: timeout})
+	defer q.Close()
+	r, err := q.Insert(hookvault.Message{ID: "slow"})
+	if err != nil || r.Outcome != hookvault.Created {
+		t.Fatalf("Insert = %v, %v; want created, the commit's real outcome", r.Outcome, err)
+	}
+	<-entered
+}
+
+// Callers that give up and writers that claim race on every insert: under -race, with a
+// Timeout short enough that both happen, an insert answered created was committed exactly
+// once and one answered EUNAVAILABLE was never committed.
+func TestClaimOrAbandonExactlyOnce(t *testing.T) {
+	for attempt := 0; ; attempt++ {
+		acked, dropped := claimOrAbandon(t)
+		if t.Failed() || acked > 0 && dropped > 0 {
+			t.Logf("attempt %d: %d committed, %d abandoned", attempt, acked, dropped)
+			return
+		}
+		if attempt == 20 {
+			t.Fatalf("after %d attempts, never saw both outcomes (last: %d committed, %d abandoned)", attempt+1, acked, dropped)
+		}
+	}
+}
+
+func claimOrAbandon(t *testing.T) (acked, dropped int) {
+	rec := newRecorder()
+	q := groupcommit.Start(func(ctx context.Context, batch []hookvault.Message, res []hookvault.Receipt) (bool, error) {
+		<-time.After(time.Millisecond) // a commit slower than the Timeout, so that callers give up
+		return rec.commit(ctx, batch, res)
+	}, groupcommit.Options{Timeout: time.Millisecond, Writers: 2, MaxBatch: 4})
+	const senders, each = 8, 40
+	outcomes := make([]error, senders*each)
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for i := range each {
+				_, outcomes[s*each+i] = q.Insert(hookvault.Message{ID: fmt.Sprint(s*each + i)})
+			}
+		})
+	}
+	wg.Wait()
+	q.Close() // every insert the writers still held is dealt with
+	wrong := 0
+	for i, err := range outcomes {
+		n := rec.count(fmt.Sprint(i))
+		switch {
+		case err == nil && n == 1:
+			acked++
+		case hookvault.ErrorCode(err) == hookvault.EUNAVAILABLE && n == 0:
+			dropped++
+		default:
+			if wrong++; wrong <= 3 {
+				t.Errorf("insert %d: answered %v, committed %d times", i, err, n)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d inserts answered against what was committed", wrong, len(outcomes))
+	}
+	return acked, dropped
 }

@@ -46,8 +46,8 @@ type Options struct {
 	WriteConns int
 	// ReadConns bounds the pool for list, get, stats, readiness and compaction (default 4).
 	ReadConns int
-	// Timeout bounds connecting and every database operation; an insert not committed
-	// within it is answered EUNAVAILABLE (default 10s).
+	// Timeout bounds connecting and every database operation; an insert that no writer
+	// took within it is answered EUNAVAILABLE and never written (default 10s).
 	Timeout time.Duration
 	// Migrate applies pending migrations on Open, under PostgreSQL's advisory lock so that
 	// replicas starting together do not race. Without it Open refuses a schema that is

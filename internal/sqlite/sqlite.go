@@ -41,8 +41,8 @@ type Options struct {
 	Now func() time.Time
 	// Observer is told about every commit that wrote something (not one of duplicates only).
 	Observer hookvault.CommitObserver
-	// WriteTimeout bounds how long Insert waits for its commit (default 30s, see
-	// groupcommit.Options.Timeout).
+	// WriteTimeout bounds how long an insert waits for the writer, and each transaction
+	// (default 30s, see groupcommit.Options.Timeout).
 	WriteTimeout time.Duration
 
 	// Tests shrink the queue (groupcommit's default is 2048) and hold the writer before
