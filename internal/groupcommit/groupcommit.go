@@ -11,6 +11,10 @@
 // Timeout, never both: a writer drops abandoned inserts when it forms a batch, so an insert
 // answered "timed out" was not and will not be written, and a claimed one is answered with
 // its transaction's real outcome.
+//
+// The queue also remembers whether the last commit failed, for readiness: the store is not
+// ready until a commit or a write probe succeeds (Check). A failure that no probe can clear
+// (Permanent, Break) stops the queue for good.
 package groupcommit
 
 import (
@@ -78,6 +82,31 @@ type Queue struct {
 	closed bool
 	queue  chan *request
 	done   sync.WaitGroup // the writers, which drain the queue before they stop
+
+	health   sync.Mutex
+	failed   error  // the last commit's error; nil once a commit or a probe succeeds
+	failures uint64 // failed commits so far, so that a probe can tell one happened meanwhile
+
+	broken atomic.Pointer[brokenBy] // set once, by a permanent failure
+}
+
+type brokenBy struct{ err error }
+
+// permanentError marks a commit error that no retry or probe can clear.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that no retry or probe can clear, such as a corrupt
+// database or a database file deleted while open. A Committer or a probe returns it; the
+// queue then stops for good, as after Break.
+func Permanent(err error) error { return &permanentError{err} }
+
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
 }
 
 type request struct {
@@ -128,6 +157,9 @@ func (q *Queue) Len() int { return len(q.queue) }
 // writer claimed waits for its transaction, which Timeout bounds as well.
 func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 	req := &request{m: m, result: resultChans.Get().(chan result)}
+	if b := q.broken.Load(); b != nil {
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, b.err))
+	}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
@@ -156,6 +188,62 @@ func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 	res := <-req.result
 	resultChans.Put(req.result)
 	return res.receipt, res.err
+}
+
+// Break stops the queue for good because of err, a failure that no retry or probe can
+// clear: every insert from now on, queued ones included, is answered EUNAVAILABLE without
+// being written, and Check reports err. The first cause is kept.
+func (q *Queue) Break(err error) {
+	q.broken.CompareAndSwap(nil, &brokenBy{err: err})
+}
+
+// Check reports why the queue cannot take writes, or nil. After a permanent failure it
+// reports that failure. After a failed commit it runs probe, a write to the database that
+// changes no data, and clears the failure when the probe succeeds, unless another commit
+// failed while the probe ran: a probe does not vouch for what happened after it started.
+// Otherwise it costs nothing, so readiness can call it often.
+func (q *Queue) Check(ctx context.Context, probe func(context.Context) error) error {
+	if b := q.broken.Load(); b != nil {
+		return b.err
+	}
+	q.health.Lock()
+	failed, failures := q.failed, q.failures
+	q.health.Unlock()
+	if failed == nil {
+		return nil
+	}
+	if err := probe(ctx); err != nil {
+		if IsPermanent(err) {
+			q.Break(err)
+		}
+		return fmt.Errorf("the last commit failed (%v), and so did a write probe: %w", failed, err)
+	}
+	q.health.Lock()
+	defer q.health.Unlock()
+	if q.failures == failures {
+		q.failed = nil
+	}
+	if q.failed != nil {
+		return fmt.Errorf("a commit failed while a write probe ran: %w", q.failed)
+	}
+	return nil
+}
+
+// record keeps the outcome of one transaction for Check. A transaction that wrote nothing
+// (duplicates only) proves nothing about writing and changes nothing.
+func (q *Queue) record(wrote bool, err error) {
+	if err == nil && !wrote {
+		return
+	}
+	if IsPermanent(err) {
+		q.Break(err)
+	}
+	q.health.Lock()
+	defer q.health.Unlock()
+	q.failed = err
+	if err != nil {
+		q.failures++
+	}
 }
 
 // Close stops taking inserts and waits until everything already queued is answered.
@@ -219,15 +307,22 @@ func (q *Queue) writeLoop() {
 }
 
 // run commits one batch and answers every caller in it: each with its own receipt when the
-// transaction commits, all with EUNAVAILABLE when it does not.
+// transaction commits, all with EUNAVAILABLE when it does not or when the queue is broken.
 func (q *Queue) run(batch []*request, msgs []hookvault.Message, receipts []hookvault.Receipt) {
-	ctx, cancel := context.WithTimeout(context.Background(), q.opts.Timeout)
-	defer cancel()
 	clear(receipts)
-	start := time.Now()
-	wrote, err := q.commit(ctx, msgs, receipts)
-	if err == nil && wrote && q.opts.Observer != nil {
-		q.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+	var wrote bool
+	var err error
+	if b := q.broken.Load(); b != nil {
+		err = b.err
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), q.opts.Timeout)
+		start := time.Now()
+		wrote, err = q.commit(ctx, msgs, receipts)
+		cancel()
+		q.record(wrote, err)
+		if err == nil && wrote && q.opts.Observer != nil {
+			q.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+		}
 	}
 	for i, req := range batch {
 		res := result{receipt: receipts[i]}

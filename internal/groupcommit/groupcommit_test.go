@@ -228,3 +228,158 @@ func claimOrAbandon(t *testing.T) (acked, dropped int) {
 	}
 	return acked, dropped
 }
+
+// scripted is a committer whose next transactions end as the test says: "ok" writes,
+// "dup" writes nothing (duplicates only), "fail" fails, "permanent" fails for good.
+type scripted struct {
+	mu    sync.Mutex
+	next  []string
+	calls int
+}
+
+func (s *scripted) commit(_ context.Context, batch []hookvault.Message, res []hookvault.Receipt) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	step := s.next[0]
+	s.next = s.next[1:]
+	for i := range batch {
+		res[i] = hookvault.Receipt{Outcome: hookvault.Created}
+	}
+	switch step {
+	case "dup":
+		return false, nil
+	case "fail":
+		return false, errDisk
+	case "permanent":
+		return false, groupcommit.Permanent(errCorrupt)
+	}
+	return true, nil
+}
+
+var (
+	errDisk    = errors.New("disk full")
+	errCorrupt = errors.New("database disk image is malformed")
+	errProbe   = errors.New("probe: disk full")
+)
+
+// The last commit's outcome decides readiness: a failure makes Check run the probe, whose
+// success clears it; a commit that writes clears it too; one of duplicates only proves
+// nothing and changes nothing; a permanent failure is never cleared.
+func TestCheckAfterCommits(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		commits []string
+		probe   error
+		// Check's two answers in a row, and whether each ran the probe.
+		want       [2]error
+		wantProbed [2]bool
+	}{
+		{"fresh", nil, nil, [2]error{nil, nil}, [2]bool{false, false}},
+		{"committed", []string{"ok"}, nil, [2]error{nil, nil}, [2]bool{false, false}},
+		{"failed, probe succeeds", []string{"fail"}, nil, [2]error{nil, nil}, [2]bool{true, false}},
+		{"failed, probe fails", []string{"fail"}, errProbe, [2]error{errProbe, errProbe}, [2]bool{true, true}},
+		{"failed, then committed", []string{"fail", "ok"}, errProbe, [2]error{nil, nil}, [2]bool{false, false}},
+		{"committed, then failed", []string{"ok", "fail"}, errProbe, [2]error{errProbe, errProbe}, [2]bool{true, true}},
+		{"failed, then duplicates only", []string{"fail", "dup"}, errProbe, [2]error{errProbe, errProbe}, [2]bool{true, true}},
+		{"permanent", []string{"permanent"}, nil, [2]error{errCorrupt, errCorrupt}, [2]bool{false, false}},
+		{"permanent, then a write", []string{"permanent", "ok"}, nil, [2]error{errCorrupt, errCorrupt}, [2]bool{false, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &scripted{next: tt.commits}
+			q := groupcommit.Start(c.commit, groupcommit.Options{})
+			defer q.Close()
+			for i := range tt.commits {
+				_, _ = q.Insert(hookvault.Message{ID: fmt.Sprint(i)}) // the script decides
+			}
+			for i := range 2 {
+				probed := false
+				err := q.Check(context.Background(), func(context.Context) error { probed = true; return tt.probe })
+				if !errors.Is(err, tt.want[i]) || (err == nil) != (tt.want[i] == nil) {
+					t.Errorf("Check %d = %v, want %v", i+1, err, tt.want[i])
+				}
+				if probed != tt.wantProbed[i] {
+					t.Errorf("Check %d ran the probe: %v, want %v", i+1, probed, tt.wantProbed[i])
+				}
+			}
+		})
+	}
+}
+
+// A probe that succeeds does not clear a failure that happened while it ran.
+func TestProbeDoesNotClearALaterFailure(t *testing.T) {
+	c := &scripted{next: []string{"fail", "fail"}}
+	q := groupcommit.Start(c.commit, groupcommit.Options{})
+	defer q.Close()
+	_, _ = q.Insert(hookvault.Message{ID: "first"}) // fails by script
+	err := q.Check(context.Background(), func(context.Context) error {
+		// A commit fails after the probe started and before it ends.
+		if _, err := q.Insert(hookvault.Message{ID: "during"}); !errors.Is(err, errDisk) {
+			t.Errorf("Insert during the probe = %v, want it to fail", err)
+		}
+		return nil
+	})
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("Check = %v, want the failure that happened during the probe", err)
+	}
+	probed := false
+	if err := q.Check(context.Background(), func(context.Context) error { probed = true; return nil }); err != nil || !probed {
+		t.Fatalf("next Check = %v (probed %v), want the probe run again and succeed", err, probed)
+	}
+}
+
+// After a permanent failure, inserts fail at once without reaching the database, those
+// already queued are answered without being written, and no probe is tried.
+func TestBrokenQueueWritesNothing(t *testing.T) {
+	for _, how := range []string{"Break", "Permanent"} {
+		t.Run(how, func(t *testing.T) {
+			c := &scripted{next: []string{"permanent"}}
+			entered, gate := make(chan struct{}, 10), make(chan struct{})
+			q := groupcommit.Start(c.commit, groupcommit.Options{BeforeBatch: func() { entered <- struct{}{}; <-gate }})
+			defer q.Close()
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = q.Insert(hookvault.Message{ID: fmt.Sprint(i)}) })
+				if i == 0 {
+					<-entered // the writer holds the first; the others queue behind it
+				}
+			}
+			waitQueued(t, q, 2)
+			if how == "Break" {
+				q.Break(errCorrupt)
+				c.next = nil // the committer must not be called at all
+			}
+			close(gate)
+			wg.Wait()
+			for i, err := range errs {
+				if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || !errors.Is(err, errCorrupt) {
+					t.Errorf("queued insert %d = %v, want EUNAVAILABLE for the permanent failure", i, err)
+				}
+			}
+			if _, err := q.Insert(hookvault.Message{ID: "after"}); !errors.Is(err, errCorrupt) {
+				t.Errorf("Insert after = %v, want the permanent failure", err)
+			}
+			if want := map[string]int{"Break": 0, "Permanent": 1}[how]; c.calls != want {
+				t.Errorf("%d transactions, want %d", c.calls, want)
+			}
+			if err := q.Check(context.Background(), func(context.Context) error {
+				t.Error("probed a broken queue")
+				return nil
+			}); !errors.Is(err, errCorrupt) {
+				t.Errorf("Check = %v, want the permanent failure", err)
+			}
+		})
+	}
+}
+
+// waitQueued polls until n inserts wait in the queue.
+func waitQueued(t *testing.T, q *groupcommit.Queue, n int) {
+	t.Helper()
+	for i := 0; q.Len() != n; i++ {
+		if i > 20000 {
+			t.Fatalf("%d inserts queued, want %d", q.Len(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
