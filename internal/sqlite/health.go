@@ -116,7 +116,7 @@ func (s *Store) fail(err error) error {
 func (s *Store) salvage() {
 	ctx := context.Background()
 	log := s.opts.Logger.With(slog.String("path", s.path))
-	if now, err := os.Stat(s.path); err == nil && os.SameFile(now, s.files.db) {
+	if now, err := os.Stat(s.files.real); err == nil && os.SameFile(now, s.files.db) {
 		// Only the WAL went: fold it into the database file, which the path still names.
 		var busy, frames, done int
 		err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
@@ -131,7 +131,9 @@ func (s *Store) salvage() {
 		log.Warn("saved the open WAL into the database file: restart hookvault to continue on it")
 		return
 	}
-	side := fmt.Sprintf("%s.saved-%d", s.path, time.Now().Unix())
+	// Beside the file itself, which a symbolic link at the path may name: a link needs one
+	// file system.
+	side := fmt.Sprintf("%s.saved-%d", s.files.real, time.Now().Unix())
 	err := func() error {
 		// VACUUM INTO writes a consistent copy but does not sync it.
 		if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, side); err != nil {
@@ -146,14 +148,14 @@ func (s *Store) salvage() {
 		return
 	}
 	// A link does not replace what may be at the path by now; a rename would.
-	if err := os.Link(side, s.path); err != nil {
+	if err := os.Link(side, s.files.real); err != nil {
 		log.Error("saved a copy of the open database beside the file, whose path names another file now: "+
 			"stop hookvault, put the file you want in place, and start it again",
 			slog.String("copy", side), slog.String("error", err.Error()))
 		return
 	}
 	os.Remove(side)
-	if err := syncFile(filepath.Dir(s.path)); err != nil {
+	if err := syncFile(filepath.Dir(s.files.real)); err != nil {
 		log.Warn("could not sync the folder of the saved copy", slog.String("error", err.Error()))
 	}
 	log.Warn("saved a copy of the open database as the database file: restart hookvault to continue on it")
@@ -173,16 +175,20 @@ func syncFile(name string) error {
 // files is what the database's path and its WAL's named when the store opened them.
 type files struct {
 	path    string
+	real    string // path with symbolic links resolved: SQLite puts the WAL beside the file itself
 	db, wal os.FileInfo
 }
 
 func identify(path string) (files, error) {
 	f := files{path: path}
 	var err error
+	if f.real, err = filepath.EvalSymlinks(path); err != nil {
+		return f, fmt.Errorf("resolve database path: %w", err)
+	}
 	if f.db, err = os.Stat(path); err != nil {
 		return f, fmt.Errorf("stat database file: %w", err)
 	}
-	if f.wal, err = os.Stat(path + "-wal"); err != nil {
+	if f.wal, err = os.Stat(f.real + "-wal"); err != nil {
 		return f, fmt.Errorf("stat database WAL: %w", err)
 	}
 	return f, nil
@@ -195,7 +201,7 @@ func (f *files) check() error {
 	for _, want := range []struct {
 		name string
 		fi   os.FileInfo
-	}{{f.path, f.db}, {f.path + "-wal", f.wal}} {
+	}{{f.path, f.db}, {f.real + "-wal", f.wal}} {
 		got, err := os.Stat(want.name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

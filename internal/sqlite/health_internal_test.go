@@ -388,3 +388,41 @@ func BenchmarkFileCheck(b *testing.B) {
 		}
 	}
 }
+
+// A database path that is a symbolic link works as before: SQLite keeps the WAL beside the
+// file the link names, and the file check looks for it there. Deleting the file behind the
+// link is noticed and salvaged to where the link points.
+func TestDatabaseBehindASymlink(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real", "hv.db"), filepath.Join(dir, "hv.db")
+	if err := os.MkdirAll(filepath.Dir(real), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	MustOpenInternal(t, real).Close()
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	var log logBuffer
+	s, err := Open(context.Background(), link, Options{Logger: log.logger()})
+	if err != nil {
+		t.Fatalf("Open through a symbolic link: %v", err)
+	}
+	defer s.Close()
+	acked := insertN(t, s, "m", 5)
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping through a symbolic link: %v", err)
+	}
+	if _, err := os.Stat(real + "-wal"); err != nil {
+		t.Fatalf("the WAL is not beside the real file: %v", err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(real + suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDown(t, s, "deleted or replaced while open")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustBeStored(t, link, acked)
+}
