@@ -154,7 +154,7 @@ var settings = []setting{
 		c.Database.WriteConns, err = positiveInt(v)
 		return err
 	}},
-	{"DATABASE_TIMEOUT", "database-timeout", "10s", "bound on connecting and on each database operation; an insert not committed within it is answered 503", func(c *Config, v string) (err error) {
+	{"DATABASE_TIMEOUT", "database-timeout", "10s", "bound on connecting and on each database operation; an insert that waits longer for a writer is answered 503 and never written", func(c *Config, v string) (err error) {
 		c.Database.Timeout, err = positiveDuration(v)
 		return err
 	}},

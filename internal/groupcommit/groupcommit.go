@@ -6,6 +6,15 @@
 //
 // The backend supplies the transaction (a Committer); this package owns the queueing, the
 // bounds, the timeouts and the answers, so both backends behave the same under load.
+//
+// A queued insert is either claimed by a writer or abandoned by its caller when it has waited
+// Timeout, never both: a writer drops abandoned inserts when it forms a batch, so an insert
+// answered "timed out" was not and will not be written, and a claimed one is answered with
+// its transaction's real outcome.
+//
+// The queue also remembers whether the last commit failed, for readiness: the store is not
+// ready until a commit or a write probe succeeds (Check). A failure that no probe can clear
+// (Permanent, Break) stops the queue for good.
 package groupcommit
 
 import (
@@ -14,6 +23,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
@@ -35,7 +45,8 @@ type Options struct {
 	MaxBatchBytes int
 	// QueueSize bounds the inserts waiting for a writer (default 2048).
 	QueueSize int
-	// Timeout bounds a caller's wait for its commit and each transaction (default 30s).
+	// Timeout bounds a caller's wait in the queue for a writer, and each transaction
+	// (default 30s): a caller waits at most about twice as long.
 	Timeout time.Duration
 	// Observer is told about every commit that wrote something.
 	Observer hookvault.CommitObserver
@@ -71,12 +82,45 @@ type Queue struct {
 	closed bool
 	queue  chan *request
 	done   sync.WaitGroup // the writers, which drain the queue before they stop
+
+	health   sync.Mutex
+	failed   error  // the last commit's error; nil once a commit or a probe succeeds
+	failures uint64 // failed commits so far, so that a probe can tell one happened meanwhile
+
+	broken atomic.Pointer[brokenBy] // set once, by a permanent failure
+}
+
+type brokenBy struct{ err error }
+
+// permanentError marks a commit error that no retry or probe can clear.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that no retry or probe can clear, such as a corrupt
+// database or a database file deleted while open. A Committer or a probe returns it; the
+// queue then stops for good, as after Break.
+func Permanent(err error) error { return &permanentError{err} }
+
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
 }
 
 type request struct {
 	m      hookvault.Message
-	result chan result // buffered: a writer never waits for a caller
+	state  atomic.Int32 // queued, then claimed by a writer or abandoned by the caller
+	result chan result  // buffered: a writer never waits for a caller
 }
+
+// The states of a request: only queued ever changes, and only once.
+const (
+	queued int32 = iota
+	claimed
+	abandoned
+)
 
 type result struct {
 	receipt hookvault.Receipt
@@ -104,14 +148,18 @@ func Start(commit Committer, opts Options) *Queue {
 // Len is the number of inserts waiting for a writer.
 func (q *Queue) Len() int { return len(q.queue) }
 
-// Insert queues m and returns once its transaction has committed.
+// Insert queues m and returns once its transaction has ended, with its outcome.
 //
 // The wait does not follow the request's context: once a delivery has been verified it is
 // written whether or not its sender is still waiting, so a cancelled request never leaves
-// half a decision. It is bounded by Timeout; a timeout is reported as EUNAVAILABLE (the
-// message may still be committed later, which a retry then sees as a duplicate).
+// half a decision. An insert that no writer has claimed within Timeout is abandoned and
+// answered EUNAVAILABLE: it is then never written, so the answer is the truth. One that a
+// writer claimed waits for its transaction, which Timeout bounds as well.
 func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 	req := &request{m: m, result: resultChans.Get().(chan result)}
+	if b := q.broken.Load(); b != nil {
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: %w", m.ID, b.err))
+	}
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
@@ -131,8 +179,70 @@ func (q *Queue) Insert(m hookvault.Message) (hookvault.Receipt, error) {
 		resultChans.Put(req.result) // drained, so safe to hand to the next caller
 		return res.receipt, res.err
 	case <-timer.C:
-		// The writer still holds the channel and will send on it: it must not be reused.
-		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no commit within %v", m.ID, q.opts.Timeout))
+	}
+	if req.state.CompareAndSwap(queued, abandoned) {
+		resultChans.Put(req.result) // no writer will ever send on it
+		return hookvault.Receipt{}, hookvault.Unavailable(fmt.Errorf("insert %q: no writer free within %v; not written", m.ID, q.opts.Timeout))
+	}
+	// A writer claimed it first: the transaction, bounded by its own context, decides.
+	res := <-req.result
+	resultChans.Put(req.result)
+	return res.receipt, res.err
+}
+
+// Break stops the queue for good because of err, a failure that no retry or probe can
+// clear: every insert from now on, queued ones included, is answered EUNAVAILABLE without
+// being written, and Check reports err. The first cause is kept.
+func (q *Queue) Break(err error) {
+	q.broken.CompareAndSwap(nil, &brokenBy{err: err})
+}
+
+// Check reports why the queue cannot take writes, or nil. After a permanent failure it
+// reports that failure. After a failed commit it runs probe, a write to the database that
+// changes no data, and clears the failure when the probe succeeds, unless another commit
+// failed while the probe ran: a probe does not vouch for what happened after it started.
+// Otherwise it costs nothing, so readiness can call it often.
+func (q *Queue) Check(ctx context.Context, probe func(context.Context) error) error {
+	if b := q.broken.Load(); b != nil {
+		return b.err
+	}
+	q.health.Lock()
+	failed, failures := q.failed, q.failures
+	q.health.Unlock()
+	if failed == nil {
+		return nil
+	}
+	if err := probe(ctx); err != nil {
+		if IsPermanent(err) {
+			q.Break(err)
+		}
+		return fmt.Errorf("the last commit failed (%v), and so did a write probe: %w", failed, err)
+	}
+	q.health.Lock()
+	defer q.health.Unlock()
+	if q.failures == failures {
+		q.failed = nil
+	}
+	if q.failed != nil {
+		return fmt.Errorf("a commit failed while a write probe ran: %w", q.failed)
+	}
+	return nil
+}
+
+// record keeps the outcome of one transaction for Check. A transaction that wrote nothing
+// (duplicates only) proves nothing about writing and changes nothing.
+func (q *Queue) record(wrote bool, err error) {
+	if err == nil && !wrote {
+		return
+	}
+	if IsPermanent(err) {
+		q.Break(err)
+	}
+	q.health.Lock()
+	defer q.health.Unlock()
+	q.failed = err
+	if err != nil {
+		q.failures++
 	}
 }
 
@@ -178,24 +288,41 @@ func (q *Queue) writeLoop() {
 		if q.opts.BeforeBatch != nil {
 			q.opts.BeforeBatch()
 		}
+		// Claim as late as possible, right before the transaction: an insert whose caller
+		// gave up meanwhile is dropped, never written.
 		msgs = msgs[:0]
+		n := 0
 		for _, req := range batch {
-			msgs = append(msgs, req.m)
+			if req.state.CompareAndSwap(queued, claimed) {
+				batch[n] = req
+				n++
+				msgs = append(msgs, req.m)
+			}
 		}
-		q.run(batch, msgs, receipts[:len(batch)])
+		clear(batch[n:])
+		if n > 0 {
+			q.run(batch[:n], msgs, receipts[:n])
+		}
 	}
 }
 
 // run commits one batch and answers every caller in it: each with its own receipt when the
-// transaction commits, all with EUNAVAILABLE when it does not.
+// transaction commits, all with EUNAVAILABLE when it does not or when the queue is broken.
 func (q *Queue) run(batch []*request, msgs []hookvault.Message, receipts []hookvault.Receipt) {
-	ctx, cancel := context.WithTimeout(context.Background(), q.opts.Timeout)
-	defer cancel()
 	clear(receipts)
-	start := time.Now()
-	wrote, err := q.commit(ctx, msgs, receipts)
-	if err == nil && wrote && q.opts.Observer != nil {
-		q.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+	var wrote bool
+	var err error
+	if b := q.broken.Load(); b != nil {
+		err = b.err
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), q.opts.Timeout)
+		start := time.Now()
+		wrote, err = q.commit(ctx, msgs, receipts)
+		cancel()
+		q.record(wrote, err)
+		if err == nil && wrote && q.opts.Observer != nil {
+			q.opts.Observer.ObserveCommit(len(batch), time.Since(start))
+		}
 	}
 	for i, req := range batch {
 		res := result{receipt: receipts[i]}

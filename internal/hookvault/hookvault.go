@@ -55,7 +55,9 @@ type Store interface {
 	// Get returns the message with the given id, or an error with code ENOTFOUND.
 	Get(ctx context.Context, id string) (Message, error)
 	Reader
-	// Ping reports whether the store can serve; it must not wait behind writes.
+	// Ping reports whether the store accepts writes. A healthy store answers without waiting
+	// behind writes; after a failed commit it probes with a write that changes no data, and
+	// fails until a commit or a probe succeeds.
 	Ping(ctx context.Context) error
 	// Close waits for running operations and releases the database.
 	Close() error

@@ -46,8 +46,8 @@ type Options struct {
 	WriteConns int
 	// ReadConns bounds the pool for list, get, stats, readiness and compaction (default 4).
 	ReadConns int
-	// Timeout bounds connecting and every database operation; an insert not committed
-	// within it is answered EUNAVAILABLE (default 10s).
+	// Timeout bounds connecting and every database operation; an insert that no writer
+	// took within it is answered EUNAVAILABLE and never written (default 10s).
 	Timeout time.Duration
 	// Migrate applies pending migrations on Open, under PostgreSQL's advisory lock so that
 	// replicas starting together do not race. Without it Open refuses a schema that is
@@ -259,7 +259,9 @@ var errReadOnly = errors.New("the database takes no writes (a standby, or transa
 
 // Ping checks that the database answers on the read pool, that the schema is there, and
 // that it accepts writes: readiness means "can store a webhook", and a read-only server
-// cannot.
+// cannot. After a failed commit it also needs a write probe to succeed on a writer
+// connection (groupcommit.Queue.Check): the readers' server may take writes while the
+// writers' connections cannot.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -269,8 +271,30 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err == nil && !writable {
 		err = errReadOnly
 	}
+	if err == nil {
+		err = s.writes.Check(ctx, s.probe)
+	}
 	if err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
+	}
+	return nil
+}
+
+// probe commits a transaction on a writer connection that changes no data but has to write:
+// an INSERT of no rows, which a read-only transaction or a standby refuses just as it refuses
+// the inserts, and a transaction id, whose commit record PostgreSQL writes and flushes to its
+// WAL like any commit's. (The transaction id alone is not enough: a read-only transaction on
+// a primary is given one without complaint.)
+func (s *Store) probe(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO messages SELECT * FROM messages WHERE false`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
 	}
 	return nil
 }

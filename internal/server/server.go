@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
 	}
 	s := &Server{log: log, Metrics: metrics.New(), served: make(chan error, 1)}
-	s.store, err = openStore(ctx, cfg.Database, s.Metrics)
+	s.store, err = openStore(ctx, cfg.Database, s.Metrics, log)
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +155,12 @@ func (s *Server) PprofAddr() string {
 	return s.pprofLn.Addr().String()
 }
 
-func openStore(ctx context.Context, db config.Database, m *metrics.Metrics) (hookvault.Store, error) {
+func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log *slog.Logger) (hookvault.Store, error) {
 	switch db.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{
 			Synchronous: db.Synchronous, Observer: m, WriteTimeout: db.Timeout, ReadConns: db.ReadConns,
+			Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)

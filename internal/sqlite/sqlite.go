@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -41,14 +43,19 @@ type Options struct {
 	Now func() time.Time
 	// Observer is told about every commit that wrote something (not one of duplicates only).
 	Observer hookvault.CommitObserver
-	// WriteTimeout bounds how long Insert waits for its commit (default 30s, see
-	// groupcommit.Options.Timeout).
+	// WriteTimeout bounds how long an insert waits for the writer, and each transaction
+	// (default 30s, see groupcommit.Options.Timeout).
 	WriteTimeout time.Duration
+	// Logger gets the one error line that says the database file was deleted, replaced or
+	// found corrupt while open, and what to do (default slog.Default()).
+	Logger *slog.Logger
 
-	// Tests shrink the queue (groupcommit's default is 2048) and hold the writer before
-	// each batch to let inserts queue up.
-	queueSize   int
-	beforeBatch func()
+	// Tests shrink the queue (groupcommit's default is 2048), hold the writer before each
+	// batch to let inserts queue up, and change the budget of the check at Open (negative:
+	// no check).
+	queueSize        int
+	beforeBatch      func()
+	quickCheckBudget time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -61,12 +68,32 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.quickCheckBudget == 0 {
+		o.quickCheckBudget = quickCheckBudget
+	}
 }
 
 // Store is a hookvault.Store on SQLite.
 type Store struct {
 	w, r *sql.DB
 	opts Options
+	path string
+
+	// keep holds one connection open for the store's life, so that SQLite never deletes
+	// and recreates the WAL on its own (it does when its last connection closes, which a
+	// discarded writer could be), which the file check would take for a deletion.
+	keep *sql.DB
+	pin  *sql.Conn
+
+	files   files       // what path and its WAL named at Open
+	alarmed atomic.Bool // the damage has been logged
+
+	salvageMu sync.Mutex // guards closing against a salvage that starts as Close waits
+	closing   bool
+	salvaging sync.WaitGroup
 
 	insert, existing *sql.Stmt // prepared on the writer connection
 	countSender      *sql.Stmt
@@ -85,8 +112,17 @@ type Store struct {
 var _ hookvault.Store = (*Store)(nil)
 
 // Open opens (creating it and its folder if needed) and migrates the database at path, and
-// starts the writer.
+// starts the writer. It fails, saying what to do, when the database cannot be written (SQLite
+// would open it read-only without a word) or is found corrupt.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	s, err := open(ctx, path, opts)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -104,44 +140,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, opts: opts, perSender: map[string]int64{}}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
+	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}}
+	if err := s.start(ctx); err != nil {
+		s.closeAll()
 		return nil, err
 	}
-	if err := w.QueryRowContext(ctx, `SELECT coalesce(max(received_at), 0) FROM messages`).Scan(&s.last); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("read newest arrival in %s: %w", path, err)
-	}
-	if s.insert, err = w.PrepareContext(ctx, `INSERT INTO messages (id, sender, content, received_at, payload)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("prepare insert: %w", err)
-	}
-	if s.existing, err = w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("prepare lookup: %w", err)
-	}
-	// The returned count equals the added one exactly when the sender is new.
-	if s.countSender, err = w.PrepareContext(ctx, `INSERT INTO sender_counts (sender, n) VALUES (?, ?)
-		ON CONFLICT (sender) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("prepare sender count: %w", err)
-	}
-	if s.countTotals, err = w.PrepareContext(ctx, `UPDATE totals SET messages = messages + ?, senders = senders + ?`); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("prepare totals: %w", err)
-	}
-	// The read pool opens after migration: a read-only connection cannot create the WAL.
-	r, err := sql.Open("sqlite", dsn(path, "mode=ro&_busy_timeout=10000&_query_only=1"))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open %s read-only: %w", path, err)
-	}
-	r.SetMaxOpenConns(opts.ReadConns)
-	r.SetMaxIdleConns(opts.ReadConns)
-	s.r = r
-	s.writes = groupcommit.Start(s.writeBatch, groupcommit.Options{
+	s.writes = groupcommit.Start(s.commit, groupcommit.Options{
 		Writers: 1, QueueSize: opts.queueSize, Timeout: opts.WriteTimeout, Observer: opts.Observer,
 		BeforeBatch: opts.beforeBatch,
 	})
@@ -150,6 +154,64 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// start migrates, proves that the database takes writes and is sound, prepares the writer's
+// statements, opens the read pool, and notes which files the path names.
+func (s *Store) start(ctx context.Context) (err error) {
+	if err := s.migrate(ctx); err != nil {
+		return s.classify(err)
+	}
+	if err := s.probe(ctx); err != nil {
+		return err
+	}
+	if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(received_at), 0) FROM messages`).Scan(&s.last); err != nil {
+		return s.classify(fmt.Errorf("read newest arrival in %s: %w", s.path, err))
+	}
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	// The read connections open after migration: a read-only connection cannot create the WAL.
+	if s.r, err = sql.Open("sqlite", dsn(s.path, "mode=ro&_busy_timeout=10000&_query_only=1")); err != nil {
+		return fmt.Errorf("open %s read-only: %w", s.path, err)
+	}
+	s.r.SetMaxOpenConns(s.opts.ReadConns)
+	s.r.SetMaxIdleConns(s.opts.ReadConns)
+	if err := s.quickCheck(ctx, s.opts.quickCheckBudget); err != nil {
+		return err
+	}
+	if s.keep, err = sql.Open("sqlite", dsn(s.path, "mode=ro&_busy_timeout=10000&_query_only=1")); err != nil {
+		return fmt.Errorf("open %s read-only: %w", s.path, err)
+	}
+	if s.pin, err = s.keep.Conn(ctx); err != nil {
+		return fmt.Errorf("open %s read-only: %w", s.path, err)
+	}
+	// A read opens the WAL, which the connection then holds until it closes.
+	if _, err = s.pin.ExecContext(ctx, `SELECT count(*) FROM totals`); err != nil {
+		return fmt.Errorf("read %s: %w", s.path, err)
+	}
+	s.files, err = identify(s.path)
+	return err
+}
+
+// prepare prepares the writer's statements.
+func (s *Store) prepare(ctx context.Context) (err error) {
+	if s.insert, err = s.w.PrepareContext(ctx, `INSERT INTO messages (id, sender, content, received_at, payload)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`); err != nil {
+		return fmt.Errorf("prepare lookup: %w", err)
+	}
+	// The returned count equals the added one exactly when the sender is new.
+	if s.countSender, err = s.w.PrepareContext(ctx, `INSERT INTO sender_counts (sender, n) VALUES (?, ?)
+		ON CONFLICT (sender) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
+		return fmt.Errorf("prepare sender count: %w", err)
+	}
+	if s.countTotals, err = s.w.PrepareContext(ctx, `UPDATE totals SET messages = messages + ?, senders = senders + ?`); err != nil {
+		return fmt.Errorf("prepare totals: %w", err)
+	}
+	return nil
 }
 
 // dsn builds a file: URI, escaping the characters that SQLite's URI parser treats specially.
@@ -179,25 +241,57 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writes.Close()
-		errs := []error{s.insert.Close(), s.existing.Close(), s.countSender.Close(), s.countTotals.Close(), s.r.Close()}
-		s.closeErr = errors.Join(append(errs, s.w.Close())...)
+		s.salvageMu.Lock()
+		s.closing = true
+		s.salvageMu.Unlock()
+		s.salvaging.Wait() // the copy must be whole before the connections close
+		s.closeErr = s.closeAll()
 	})
 	return s.closeErr
 }
 
-// Ping checks that the database answers a query on the read pool.
-func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1)`).Scan(&n); err != nil {
-		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
+// closeAll closes what is open, the writer last: its close is the last one, which
+// checkpoints the WAL into the database and deletes the WAL, unless the WAL's name no
+// longer belongs to this store's file.
+func (s *Store) closeAll() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.insert, s.existing, s.countSender, s.countTotals} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
-	return nil
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.pin != nil {
+		errs = append(errs, s.pin.Close())
+	}
+	if s.keep != nil {
+		errs = append(errs, s.keep.Close())
+	}
+	if s.files.db != nil && s.files.check() != nil {
+		errs = append(errs, keepWAL(context.Background(), s.w))
+	}
+	return errors.Join(append(errs, s.w.Close())...)
 }
 
 // Insert hands m to the writer and returns once its transaction has committed; see
 // groupcommit.Queue.Insert for how long it waits.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
 	return s.writes.Insert(m)
+}
+
+// commit writes one batch, then checks that the database's path still names the file the
+// batch went into: if not, the batch is as good as lost and must not be acknowledged.
+func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (bool, error) {
+	wrote, err := s.writeBatch(ctx, batch, results)
+	if err == nil {
+		err = s.files.check()
+	}
+	if err != nil {
+		return false, s.fail(s.classify(err))
+	}
+	return wrote, nil
 }
 
 // writeBatch runs one transaction. The database decides uniqueness: an insert that does

@@ -31,6 +31,29 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The fault is a trigger, created from another connection, that makes the database refuse
+// every update of the totals row, which each commit and the write probe make.
+func TestConformanceFaults(t *testing.T) {
+	storetest.RunFaults(t, func(t *testing.T) (hookvault.Store, func() func()) {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		s := MustOpen(t, path, sqlite.Options{})
+		exec := func(q string) {
+			db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		return s, func() func() {
+			exec(`CREATE TRIGGER refuse_writes BEFORE UPDATE ON totals BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
+			return func() { exec(`DROP TRIGGER refuse_writes`) }
+		}
+	})
+}
+
 // Several stores on one file stand in for several processes: SQLite's write lock, not the
 // store, serialises their transactions.
 func TestConformanceReplicas(t *testing.T) {

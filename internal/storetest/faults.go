@@ -1,0 +1,73 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+// FaultyOpener opens a fresh, empty store, and returns with it a function that makes every
+// write to its database fail for real (no mock: the database itself refuses) until the
+// function that it returns is called.
+type FaultyOpener func(t *testing.T) (s hookvault.Store, breakWrites func() (heal func()))
+
+// RunFaults runs the cases about a database that stops taking writes and comes back.
+func RunFaults(t *testing.T, open FaultyOpener) {
+	t.Run("ReadinessFollowsTheLastCommit", func(t *testing.T) { testReadinessFollowsTheLastCommit(t, open) })
+}
+
+// A failed commit makes the store unready, even while it still answers reads; Ping then
+// probes with a write, which fails as long as the database takes none, and succeeds, making
+// the store ready again, once it does. Nothing of a failed insert is stored.
+func testReadinessFollowsTheLastCommit(t *testing.T, open FaultyOpener) {
+	s, breakWrites := open(t)
+	ctx := context.Background()
+	mustInsert(t, s, message("before", `{"n":1}`))
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping before the fault: %v", err)
+	}
+
+	heal := breakWrites()
+	refused := []string{"refused-1", "refused-2", "refused-3"}
+	for _, id := range refused {
+		if _, err := s.Insert(ctx, message(id, `{"n":2}`)); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+			t.Fatalf("Insert(%q) with writes refused = %v, want EUNAVAILABLE", id, err)
+		}
+	}
+	for range 2 {
+		if err := s.Ping(ctx); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+			t.Fatalf("Ping after a failed commit while writes are refused = %v, want EUNAVAILABLE", err)
+		}
+	}
+	if _, err := s.Get(ctx, "before"); err != nil {
+		t.Errorf("Get while writes are refused: %v; reads still work", err)
+	}
+
+	heal()
+	waitReady(t, s)
+	mustInsert(t, s, message("after", `{"n":3}`))
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after a successful commit: %v", err)
+	}
+	for _, id := range refused {
+		if _, err := s.Get(ctx, id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+			t.Errorf("Get(%q), refused while writes failed: %v, want ENOTFOUND", id, err)
+		}
+	}
+	mustGet(t, s, "after")
+}
+
+// waitReady polls Ping until it succeeds: a fault may leave broken connections behind that
+// fail a call or two before the pool replaces them.
+func waitReady(t *testing.T, s hookvault.Store) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = s.Ping(context.Background()); err == nil {
+			return
+		}
+	}
+	t.Fatalf("Ping after the fault was healed: still %v", err)
+}
