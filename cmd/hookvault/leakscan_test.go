@@ -141,7 +141,7 @@ func TestTestOutputHasNoSecrets(t *testing.T) {
 	if len(secrets) < 5 {
 		t.Fatalf("found only %d secrets in the test files (%v): the scan would prove nothing", len(secrets), secrets)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	began := time.Now()

@@ -83,6 +83,9 @@ func (o *Options) setDefaults() {
 // Store is a hookvault.Store on PostgreSQL.
 type Store struct {
 	w, r *pgxpool.Pool // writers and readers never wait for each other's connections
+	// health is readiness's own connection: a listing streams to its client on a reader
+	// connection, and slow clients holding them all must not stall the probe.
+	health *pgxpool.Pool
 	opts Options
 
 	writes *groupcommit.Queue
@@ -114,8 +117,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	wcfg, rcfg := cfg.Copy(), cfg.Copy()
-	wcfg.MaxConns, rcfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns)
+	wcfg, rcfg, hcfg := cfg.Copy(), cfg.Copy(), cfg.Copy()
+	wcfg.MaxConns, rcfg.MaxConns, hcfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns), 1
 	s := &Store{opts: opts, stopCompact: make(chan struct{})}
 	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -124,10 +127,16 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if s.health, err = pgxpool.NewWithConfig(ctx, hcfg); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
 	var newest *time.Time
 	if err := s.r.QueryRow(ctx, `SELECT max(received_at) FROM messages`).Scan(&newest); err != nil {
 		s.w.Close()
 		s.r.Close()
+		s.health.Close()
 		return nil, fmt.Errorf("read newest arrival: %w", err)
 	}
 	if newest != nil {
@@ -249,6 +258,7 @@ func (s *Store) Close() error {
 		s.writes.Close()
 		s.w.Close()
 		s.r.Close()
+		s.health.Close()
 	})
 	return nil
 }
@@ -266,7 +276,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var writable bool
-	err := s.r.QueryRow(ctx, `SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'
+	err := s.health.QueryRow(ctx, `SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'
 		FROM (SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1) AS one) AS schema_is_there`).Scan(&writable)
 	if err == nil && !writable {
 		err = errReadOnly

@@ -223,7 +223,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", s.fail(err)))
 	}
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1)`).Scan(&n); err != nil {
+	if err := s.pin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1)`).Scan(&n); err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", s.fail(s.classify(err))))
 	}
 	if err := s.writes.Check(ctx, s.probe); err != nil {

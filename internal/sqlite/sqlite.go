@@ -85,6 +85,8 @@ type Store struct {
 	// keep holds one connection open for the store's life, so that SQLite never deletes
 	// and recreates the WAL on its own (it does when its last connection closes, which a
 	// discarded writer could be), which the file check would take for a deletion.
+	// Readiness reads through it too: a listing streams to its client on a connection of
+	// the read pool, and slow clients holding them all must not stall the probe.
 	keep *sql.DB
 	pin  *sql.Conn
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListStopsWhenEmitFails", testListStopsWhenEmitFails},
 		{"Stats", testStats},
 		{"ClosedStoreIsUnavailable", testClosedIsUnavailable},
+		{"ReadinessWhileReadersAreHeld", testPingWhileReadersAreHeld},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -332,6 +334,41 @@ func testConcurrentSameIDDifferentBodies(t *testing.T, open Opener) {
 
 // A failing database must surface as EUNAVAILABLE, which the edge answers with 503 and
 // Retry-After: never as a success, never as a 500.
+// Listings stream to slow clients while they hold a read connection; however many do,
+// readiness still answers.
+func testPingWhileReadersAreHeld(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	mustInsert(t, s, message("held", `{"id":"held"}`))
+	release := make(chan struct{})
+	var holding atomic.Int32
+	var done sync.WaitGroup
+	for range 16 { // more listings than either backend has read connections (4 by default)
+		done.Go(func() {
+			first := true
+			_, _ = s.List(context.Background(), hookvault.ListFilter{Limit: 10}, func(hookvault.Message) error {
+				if first {
+					first = false
+					holding.Add(1)
+				}
+				<-release
+				return nil
+			})
+		})
+	}
+	defer done.Wait()
+	defer close(release)
+	for deadline := time.Now().Add(10 * time.Second); holding.Load() < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d listings got a read connection", holding.Load())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping while %d listings hold the read connections: %v", holding.Load(), err)
+	}
+}
+
 func testClosedIsUnavailable(t *testing.T, open Opener) {
 	s := open(t, time.Now)
 	if err := s.Close(); err != nil {
