@@ -86,7 +86,7 @@ type Store struct {
 	// health is readiness's own connection: a listing streams to its client on a reader
 	// connection, and slow clients holding them all must not stall the probe.
 	health *pgxpool.Pool
-	opts Options
+	opts   Options
 
 	writes *groupcommit.Queue
 	last   atomic.Int64 // the newest received_at (µs) this replica handed out
