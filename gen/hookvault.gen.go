@@ -56,6 +56,21 @@ func (e WebhookAcceptedStatus) Valid() bool {
 	}
 }
 
+// ChallengeAnswer The answer to a provider's endpoint check, in the form the provider expects (Twitch's is the challenge as text/plain).
+type ChallengeAnswer struct {
+	// Challenge Slack's url_verification challenge.
+	Challenge *string `json:"challenge,omitempty"`
+
+	// EncryptedToken Hex HMAC-SHA256 of plainToken under the source's secret (Zoom).
+	EncryptedToken *string `json:"encryptedToken,omitempty"`
+
+	// PlainToken Zoom's endpoint.url_validation token.
+	PlainToken *string `json:"plainToken,omitempty"`
+
+	// Type Discord's PONG (1).
+	Type *int `json:"type,omitempty"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	// Checks The state of each readiness check, by name.
@@ -68,15 +83,32 @@ type HealthStatus string
 
 // MessageDetail defines model for MessageDetail.
 type MessageDetail struct {
-	Content string `json:"content"`
-	Id      string `json:"id"`
+	// Content Only for messages of `POST /webhook`'s format.
+	Content *string `json:"content,omitempty"`
 
-	// Payload The request body exactly as received.
+	// ContentType The request's Content-Type as received.
+	ContentType string `json:"content_type"`
+
+	// Headers The request headers as received, minus `Authorization`, `Cookie` and `Proxy-Authorization`.
+	Headers map[string][]string `json:"headers"`
+
+	// Id The delivery's id, unique within its source.
+	Id string `json:"id"`
+
+	// Payload The request body exactly as received; a body that is not JSON is a JSON string of its bytes.
 	Payload json.RawMessage `json:"payload"`
 
 	// ReceivedAt When the message was committed (UTC); orders the list.
 	ReceivedAt time.Time `json:"received_at"`
-	Sender     string    `json:"sender"`
+
+	// Sender Only for messages of `POST /webhook`'s format.
+	Sender *string `json:"sender,omitempty"`
+
+	// Source The source it came from; `default` for `POST /webhook`.
+	Source string `json:"source"`
+
+	// Type The provider's event type (e.g. `push`, `invoice.paid`); null when the source gives none.
+	Type *string `json:"type"`
 }
 
 // MessageList defines model for MessageList.
@@ -89,12 +121,23 @@ type MessageList struct {
 
 // MessageSummary defines model for MessageSummary.
 type MessageSummary struct {
-	Content string `json:"content"`
-	Id      string `json:"id"`
+	// Content Only for messages of `POST /webhook`'s format.
+	Content *string `json:"content,omitempty"`
+
+	// Id The delivery's id, unique within its source.
+	Id string `json:"id"`
 
 	// ReceivedAt When the message was committed (UTC); orders the list.
 	ReceivedAt time.Time `json:"received_at"`
-	Sender     string    `json:"sender"`
+
+	// Sender Only for messages of `POST /webhook`'s format.
+	Sender *string `json:"sender,omitempty"`
+
+	// Source The source it came from; `default` for `POST /webhook`.
+	Source string `json:"source"`
+
+	// Type The provider's event type (e.g. `push`, `invoice.paid`); null when the source gives none.
+	Type *string `json:"type"`
 }
 
 // Problem RFC 9457 problem details.
@@ -129,12 +172,45 @@ type SenderCount struct {
 	Sender string `json:"sender"`
 }
 
+// SourceCount defines model for SourceCount.
+type SourceCount struct {
+	Count  int64  `json:"count"`
+	Source string `json:"source"`
+}
+
+// SourceInfo defines model for SourceInfo.
+type SourceInfo struct {
+	// Id Where a delivery's id comes from, e.g. `header:X-GitHub-Delivery`, `json:/id` or `sha256` (of the body).
+	Id   string `json:"id"`
+	Name string `json:"name"`
+
+	// Path Where the source receives, e.g. `/webhook/github`.
+	Path string `json:"path"`
+
+	// Provider The preset, e.g. `github`, `stripe`, `hmac`, or `hookvault` for `default`.
+	Provider string `json:"provider"`
+
+	// Type Where a delivery's type comes from; null when the source has none.
+	Type *string `json:"type"`
+
+	// Url The public URL the provider signs (Twilio, Square, HubSpot).
+	Url *string `json:"url"`
+}
+
+// SourceList defines model for SourceList.
+type SourceList struct {
+	Data []SourceInfo `json:"data"`
+}
+
 // Stats defines model for Stats.
 type Stats struct {
 	// FirstReceivedAt Null when nothing is stored.
 	FirstReceivedAt *time.Time `json:"first_received_at"`
 	LastReceivedAt  *time.Time `json:"last_received_at"`
 	SendersCount    int64      `json:"senders_count"`
+
+	// Sources Every source with stored messages, by name, with its count.
+	Sources []SourceCount `json:"sources"`
 
 	// TopSenders Up to ten senders by message count, ties by name.
 	TopSenders    []SenderCount `json:"top_senders"`
@@ -207,7 +283,13 @@ type ListMessagesParams struct {
 	// Cursor The `next_cursor` of the previous page; opaque.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Sender Only messages from this sender (exact match).
+	// Source Only messages of this source (`default` for `POST /webhook`).
+	Source *string `form:"source,omitempty" json:"source,omitempty"`
+
+	// Type Only messages of this type (exact match), e.g. `push` or `invoice.paid`.
+	Type *string `form:"type,omitempty" json:"type,omitempty"`
+
+	// Sender Only messages from this sender (exact match; messages of `POST /webhook`'s format only).
 	Sender *string `form:"sender,omitempty" json:"sender,omitempty"`
 
 	// Since Only messages that arrived at or after this time (RFC 3339).
@@ -220,8 +302,81 @@ type ListMessagesParams struct {
 	Q *string `form:"q,omitempty" json:"q,omitempty"`
 }
 
+// GetMessageParams defines parameters for GetMessage.
+type GetMessageParams struct {
+	// Source The message's source; ids are unique per source.
+	Source *string `form:"source,omitempty" json:"source,omitempty"`
+}
+
+// PostWebhookSource200JSONResponseBody defines parameters for PostWebhookSource.
+type PostWebhookSource200JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // PostWebhookJSONRequestBody defines body for PostWebhook for application/json ContentType.
 type PostWebhookJSONRequestBody = WebhookMessage
+
+// AsWebhookAccepted returns the union data inside the PostWebhookSource200JSONResponseBody as a WebhookAccepted
+func (t PostWebhookSource200JSONResponseBody) AsWebhookAccepted() (WebhookAccepted, error) {
+	var body WebhookAccepted
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookAccepted overwrites any union data inside the PostWebhookSource200JSONResponseBody as the provided WebhookAccepted
+func (t *PostWebhookSource200JSONResponseBody) FromWebhookAccepted(v WebhookAccepted) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookAccepted performs a merge with any union data inside the PostWebhookSource200JSONResponseBody, using the provided WebhookAccepted
+func (t *PostWebhookSource200JSONResponseBody) MergeWebhookAccepted(v WebhookAccepted) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsChallengeAnswer returns the union data inside the PostWebhookSource200JSONResponseBody as a ChallengeAnswer
+func (t PostWebhookSource200JSONResponseBody) AsChallengeAnswer() (ChallengeAnswer, error) {
+	var body ChallengeAnswer
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromChallengeAnswer overwrites any union data inside the PostWebhookSource200JSONResponseBody as the provided ChallengeAnswer
+func (t *PostWebhookSource200JSONResponseBody) FromChallengeAnswer(v ChallengeAnswer) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeChallengeAnswer performs a merge with any union data inside the PostWebhookSource200JSONResponseBody, using the provided ChallengeAnswer
+func (t *PostWebhookSource200JSONResponseBody) MergeChallengeAnswer(v ChallengeAnswer) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PostWebhookSource200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PostWebhookSource200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -334,14 +489,21 @@ type ClientInterface interface {
 
 	// GetMessage Get one message with its raw payload
 	//
-	// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+	// The message and `payload`, the body exactly as it was received, byte for byte (JSON as JSON; any other body as a JSON string of its bytes), with the request's content type and headers.
 	//
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-	GetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetMessage(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSources The configured sources
+	//
+	// Every source of `SOURCES_FILE` with its provider and its id and type rules, and `default` (`POST /webhook`) when `WEBHOOK_SECRET` is set. Never a secret.
+	//
+	// Corresponds with GET /sources (the `ListSources` operationId).
+	ListSources(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetStats Totals, senders and arrival range
 	//
-	// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+	// How many messages and senders there are, the ten senders with the most messages (ties by name), the first and last arrival, and the count of each source. Kept up to date in the same transaction as each insert, so it answers in constant time.
 	//
 	// Corresponds with GET /stats (the `GetStats` operationId).
 	GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -383,6 +545,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
 	PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostWebhookSourceWithBody Ingest one delivery from a configured source
+	//
+	// Receives a delivery from a source configured in `SOURCES_FILE`: a provider such as
+	// GitHub, Stripe or Slack, or an app of yours signing with the generic `hmac` scheme.
+	// The source's preset verifies the signature on the raw bytes exactly as the provider's
+	// official library does, and gives the delivery its id (e.g. `X-GitHub-Delivery`,
+	// Stripe's event `id`) and type (e.g. `X-GitHub-Event`, Stripe's `type`); the body is
+	// stored byte for byte with its content type and headers.
+	//
+	// The checks run in this order, and the first that fails answers: unknown source (404),
+	// body size (413), a media type the source does not take (415), signature (401), a body
+	// the preset cannot read, e.g. a missing id header (422). Ids are unique per source.
+	// Deliveries that a provider sends to check the endpoint (Slack's `url_verification`,
+	// Zoom's `endpoint.url_validation`, Twitch's `webhook_callback_verification`, Discord's
+	// PING) are answered as the provider expects once their signature verifies, and are
+	// not stored.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
+	PostWebhookSourceWithBody(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetLiveness Liveness probe
@@ -452,11 +636,28 @@ func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, r
 
 // GetMessage Get one message with its raw payload
 //
-// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+// The message and `payload`, the body exactly as it was received, byte for byte (JSON as JSON; any other body as a JSON string of its bytes), with the request's content type and headers.
 //
 // Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-func (c *Client) GetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetMessageRequest(c.Server, id)
+func (c *Client) GetMessage(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMessageRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSources The configured sources
+//
+// Every source of `SOURCES_FILE` with its provider and its id and type rules, and `default` (`POST /webhook`) when `WEBHOOK_SECRET` is set. Never a secret.
+//
+// Corresponds with GET /sources (the `ListSources` operationId).
+func (c *Client) ListSources(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSourcesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -469,7 +670,7 @@ func (c *Client) GetMessage(ctx context.Context, id string, reqEditors ...Reques
 
 // GetStats Totals, senders and arrival range
 //
-// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+// How many messages and senders there are, the ten senders with the most messages (ties by name), the first and last arrival, and the count of each source. Kept up to date in the same transaction as each insert, so it answers in constant time.
 //
 // Corresponds with GET /stats (the `GetStats` operationId).
 func (c *Client) GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -532,6 +733,38 @@ func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
 func (c *Client) PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostWebhookSourceWithBody Ingest one delivery from a configured source
+//
+// Receives a delivery from a source configured in `SOURCES_FILE`: a provider such as
+// GitHub, Stripe or Slack, or an app of yours signing with the generic `hmac` scheme.
+// The source's preset verifies the signature on the raw bytes exactly as the provider's
+// official library does, and gives the delivery its id (e.g. `X-GitHub-Delivery`,
+// Stripe's event `id`) and type (e.g. `X-GitHub-Event`, Stripe's `type`); the body is
+// stored byte for byte with its content type and headers.
+//
+// The checks run in this order, and the first that fails answers: unknown source (404),
+// body size (413), a media type the source does not take (415), signature (401), a body
+// the preset cannot read, e.g. a missing id header (422). Ids are unique per source.
+// Deliveries that a provider sends to check the endpoint (Slack's `url_verification`,
+// Zoom's `endpoint.url_validation`, Twitch's `webhook_callback_verification`, Discord's
+// PING) are answered as the provider expects once their signature verifies, and are
+// not stored.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
+func (c *Client) PostWebhookSourceWithBody(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostWebhookSourceRequestWithBody(c.Server, source, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -648,6 +881,30 @@ func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Re
 
 		}
 
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Sender != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sender", *params.Sender, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -711,7 +968,7 @@ func NewListMessagesRequest(server string, params *ListMessagesParams) (*http.Re
 }
 
 // NewGetMessageRequest constructs an http.Request for the GetMessage method
-func NewGetMessageRequest(server string, id string) (*http.Request, error) {
+func NewGetMessageRequest(server string, id string, params *GetMessageParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -727,6 +984,60 @@ func NewGetMessageRequest(server string, id string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/messages/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListSourcesRequest constructs an http.Request for the ListSources method
+func NewListSourcesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/sources")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -792,6 +1103,42 @@ func NewPostWebhookRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	operationPath := fmt.Sprintf("/webhook")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPostWebhookSourceRequestWithBody constructs an http.Request for the PostWebhookSource method, with any body, and a specified content type
+func NewPostWebhookSourceRequestWithBody(server string, source string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "source", source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/webhook/%s", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -898,16 +1245,25 @@ type ClientWithResponsesInterface interface {
 
 	// GetMessageWithResponse Get one message with its raw payload
 	//
-	// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+	// The message and `payload`, the body exactly as it was received, byte for byte (JSON as JSON; any other body as a JSON string of its bytes), with the request's content type and headers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-	GetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+	GetMessageWithResponse(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+
+	// ListSourcesWithResponse The configured sources
+	//
+	// Every source of `SOURCES_FILE` with its provider and its id and type rules, and `default` (`POST /webhook`) when `WEBHOOK_SECRET` is set. Never a secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /sources (the `ListSources` operationId).
+	ListSourcesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSourcesResponse, error)
 
 	// GetStatsWithResponse Totals, senders and arrival range
 	//
-	// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+	// How many messages and senders there are, the ten senders with the most messages (ties by name), the first and last arrival, and the count of each source. Kept up to date in the same transaction as each insert, so it answers in constant time.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -951,6 +1307,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
 	PostWebhookWithResponse(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
+
+	// PostWebhookSourceWithBodyWithResponse Ingest one delivery from a configured source
+	//
+	// Receives a delivery from a source configured in `SOURCES_FILE`: a provider such as
+	// GitHub, Stripe or Slack, or an app of yours signing with the generic `hmac` scheme.
+	// The source's preset verifies the signature on the raw bytes exactly as the provider's
+	// official library does, and gives the delivery its id (e.g. `X-GitHub-Delivery`,
+	// Stripe's event `id`) and type (e.g. `X-GitHub-Event`, Stripe's `type`); the body is
+	// stored byte for byte with its content type and headers.
+	//
+	// The checks run in this order, and the first that fails answers: unknown source (404),
+	// body size (413), a media type the source does not take (415), signature (401), a body
+	// the preset cannot read, e.g. a missing id header (422). Ids are unique per source.
+	// Deliveries that a provider sends to check the endpoint (Slack's `url_verification`,
+	// Zoom's `endpoint.url_validation`, Twitch's `webhook_callback_verification`, Discord's
+	// PING) are answered as the provider expects once their signature verifies, and are
+	// not stored.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
+	PostWebhookSourceWithBodyWithResponse(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookSourceResponse, error)
 }
 
 type GetLivenessResponse struct {
@@ -1236,6 +1614,68 @@ func (r GetMessageResponse) ContentType() string {
 	return ""
 }
 
+// ListSourcesResponse401Headers the declared response headers of an HTTP 401 response for ListSources
+type ListSourcesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListSourcesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SourceList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSourcesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSourcesResponse) GetJSON200() *SourceList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSourcesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSourcesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSourcesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSourcesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetStatsResponse401Headers the declared response headers of an HTTP 401 response for GetStats
 type GetStatsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -1402,6 +1842,103 @@ func (r PostWebhookResponse) ContentType() string {
 	return ""
 }
 
+// PostWebhookSourceResponse503Headers the declared response headers of an HTTP 503 response for PostWebhookSource
+type PostWebhookSourceResponse503Headers struct {
+	RetryAfter *int
+}
+
+type PostWebhookSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PostWebhookSource200JSONResponseBody
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostWebhookSourceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostWebhookSourceResponse) GetJSON200() *PostWebhookSource200JSONResponseBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostWebhookSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostWebhookSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostWebhookSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostWebhookSourceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetLivenessWithResponse Liveness probe
 //
 // Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -1463,22 +2000,37 @@ func (c *ClientWithResponses) ListMessagesWithResponse(ctx context.Context, para
 
 // GetMessageWithResponse Get one message with its raw payload
 //
-// The message and `payload`, the JSON body exactly as it was received, byte for byte.
+// The message and `payload`, the body exactly as it was received, byte for byte (JSON as JSON; any other body as a JSON string of its bytes), with the request's content type and headers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /messages/{id} (the `GetMessage` operationId).
-func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
-	rsp, err := c.GetMessage(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*GetMessageResponse, error) {
+	rsp, err := c.GetMessage(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParseGetMessageResponse(rsp)
 }
 
+// ListSourcesWithResponse The configured sources
+//
+// Every source of `SOURCES_FILE` with its provider and its id and type rules, and `default` (`POST /webhook`) when `WEBHOOK_SECRET` is set. Never a secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /sources (the `ListSources` operationId).
+func (c *ClientWithResponses) ListSourcesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSourcesResponse, error) {
+	rsp, err := c.ListSources(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSourcesResponse(rsp)
+}
+
 // GetStatsWithResponse Totals, senders and arrival range
 //
-// How many messages and senders there are, the ten senders with the most messages (ties by name), and the first and last arrival. Kept up to date in the same transaction as each insert, so it answers in constant time.
+// How many messages and senders there are, the ten senders with the most messages (ties by name), the first and last arrival, and the count of each source. Kept up to date in the same transaction as each insert, so it answers in constant time.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1539,6 +2091,34 @@ func (c *ClientWithResponses) PostWebhookWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParsePostWebhookResponse(rsp)
+}
+
+// PostWebhookSourceWithBodyWithResponse Ingest one delivery from a configured source
+//
+// Receives a delivery from a source configured in `SOURCES_FILE`: a provider such as
+// GitHub, Stripe or Slack, or an app of yours signing with the generic `hmac` scheme.
+// The source's preset verifies the signature on the raw bytes exactly as the provider's
+// official library does, and gives the delivery its id (e.g. `X-GitHub-Delivery`,
+// Stripe's event `id`) and type (e.g. `X-GitHub-Event`, Stripe's `type`); the body is
+// stored byte for byte with its content type and headers.
+//
+// The checks run in this order, and the first that fails answers: unknown source (404),
+// body size (413), a media type the source does not take (415), signature (401), a body
+// the preset cannot read, e.g. a missing id header (422). Ids are unique per source.
+// Deliveries that a provider sends to check the endpoint (Slack's `url_verification`,
+// Zoom's `endpoint.url_validation`, Twitch's `webhook_callback_verification`, Discord's
+// PING) are answered as the provider expects once their signature verifies, and are
+// not stored.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
+func (c *ClientWithResponses) PostWebhookSourceWithBodyWithResponse(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookSourceResponse, error) {
+	rsp, err := c.PostWebhookSourceWithBody(ctx, source, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostWebhookSourceResponse(rsp)
 }
 
 // ParseGetLivenessResponse parses an HTTP response from a GetLivenessWithResponse call
@@ -1788,6 +2368,59 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 	return response, nil
 }
 
+// ParseListSourcesResponse parses an HTTP response from a ListSourcesWithResponse call
+func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSourcesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SourceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListSourcesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetStatsResponse parses an HTTP response from a GetStatsWithResponse call
 func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -1939,6 +2572,97 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 	return response, nil
 }
 
+// ParsePostWebhookSourceResponse parses an HTTP response from a PostWebhookSourceWithResponse call
+func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostWebhookSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PostWebhookSource200JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers PostWebhookSourceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetLiveness Liveness probe
@@ -1952,13 +2676,19 @@ type ServerInterface interface {
 	ListMessages(w http.ResponseWriter, r *http.Request, params ListMessagesParams)
 	// GetMessage Get one message with its raw payload
 	// (GET /messages/{id})
-	GetMessage(w http.ResponseWriter, r *http.Request, id string)
+	GetMessage(w http.ResponseWriter, r *http.Request, id string, params GetMessageParams)
+	// ListSources The configured sources
+	// (GET /sources)
+	ListSources(w http.ResponseWriter, r *http.Request)
 	// GetStats Totals, senders and arrival range
 	// (GET /stats)
 	GetStats(w http.ResponseWriter, r *http.Request)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
 	PostWebhook(w http.ResponseWriter, r *http.Request)
+	// PostWebhookSource Ingest one delivery from a configured source
+	// (POST /webhook/{source})
+	PostWebhookSource(w http.ResponseWriter, r *http.Request, source string)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -1985,7 +2715,13 @@ func (_ Unimplemented) ListMessages(w http.ResponseWriter, r *http.Request, para
 
 // GetMessage Get one message with its raw payload
 // (GET /messages/{id})
-func (_ Unimplemented) GetMessage(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) GetMessage(w http.ResponseWriter, r *http.Request, id string, params GetMessageParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListSources The configured sources
+// (GET /sources)
+func (_ Unimplemented) ListSources(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1998,6 +2734,12 @@ func (_ Unimplemented) GetStats(w http.ResponseWriter, r *http.Request) {
 // PostWebhook Ingest one signed webhook message
 // (POST /webhook)
 func (_ Unimplemented) PostWebhook(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PostWebhookSource Ingest one delivery from a configured source
+// (POST /webhook/{source})
+func (_ Unimplemented) PostWebhookSource(w http.ResponseWriter, r *http.Request, source string) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2069,6 +2811,32 @@ func (siw *ServerInterfaceWrapper) ListMessages(w http.ResponseWriter, r *http.R
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", r.URL.Query(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "source"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", r.URL.Query(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "type"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "type", Err: err})
 		}
 		return
 	}
@@ -2151,8 +2919,38 @@ func (siw *ServerInterfaceWrapper) GetMessage(w http.ResponseWriter, r *http.Req
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMessageParams
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", r.URL.Query(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "source"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetMessage(w, r, id)
+		siw.Handler.GetMessage(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListSources operation middleware
+func (siw *ServerInterfaceWrapper) ListSources(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListSources(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2181,6 +2979,32 @@ func (siw *ServerInterfaceWrapper) PostWebhook(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PostWebhook(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PostWebhookSource operation middleware
+func (siw *ServerInterfaceWrapper) PostWebhookSource(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "source" -------------
+	var source string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "source", chi.URLParam(r, "source"), &source, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostWebhookSource(w, r, source)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2305,6 +3129,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/webhook", wrapper.PostWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/webhook/{source}", wrapper.PostWebhookSource)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/sources", wrapper.ListSources)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/messages", wrapper.ListMessages)
@@ -2551,7 +3381,8 @@ func (response ListMessagesdefaultApplicationProblemPlusJSONResponse) VisitListM
 }
 
 type GetMessageRequestObject struct {
-	Id string `json:"id"`
+	Id     string `json:"id"`
+	Params GetMessageParams
 }
 
 type GetMessageResponseObject interface {
@@ -2648,6 +3479,63 @@ type GetMessagedefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetMessagedefaultApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSourcesRequestObject struct {
+}
+
+type ListSourcesResponseObject interface {
+	VisitListSourcesResponse(w http.ResponseWriter) error
+}
+
+type ListSources200JSONResponse SourceList
+
+func (response ListSources200JSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSources401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSources401ApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSourcesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListSourcesdefaultApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2857,6 +3745,153 @@ func (response PostWebhookdefaultApplicationProblemPlusJSONResponse) VisitPostWe
 	return err
 }
 
+type PostWebhookSourceRequestObject struct {
+	Source      string `json:"source"`
+	ContentType string
+	Body        io.Reader
+}
+
+type PostWebhookSourceResponseObject interface {
+	VisitPostWebhookSourceResponse(w http.ResponseWriter) error
+}
+
+type PostWebhookSource200JSONResponse = PostWebhookSource200JSONResponseBody
+
+func (response PostWebhookSource200JSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.union); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource200TextResponse string
+
+func (response PostWebhookSource200TextResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type PostWebhookSource401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource401ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource404ApplicationProblemPlusJSONResponse Problem
+
+func (response PostWebhookSource404ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource413ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource415ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource422ApplicationProblemPlusJSONResponse Problem
+
+func (response PostWebhookSource422ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource503ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSourcedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PostWebhookSourcedefaultApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetLiveness Liveness probe
@@ -2871,12 +3906,18 @@ type StrictServerInterface interface {
 	// GetMessage Get one message with its raw payload
 	// (GET /messages/{id})
 	GetMessage(ctx context.Context, request GetMessageRequestObject) (GetMessageResponseObject, error)
+	// ListSources The configured sources
+	// (GET /sources)
+	ListSources(ctx context.Context, request ListSourcesRequestObject) (ListSourcesResponseObject, error)
 	// GetStats Totals, senders and arrival range
 	// (GET /stats)
 	GetStats(ctx context.Context, request GetStatsRequestObject) (GetStatsResponseObject, error)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
 	PostWebhook(ctx context.Context, request PostWebhookRequestObject) (PostWebhookResponseObject, error)
+	// PostWebhookSource Ingest one delivery from a configured source
+	// (POST /webhook/{source})
+	PostWebhookSource(ctx context.Context, request PostWebhookSourceRequestObject) (PostWebhookSourceResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2993,10 +4034,11 @@ func (sh *strictHandler) ListMessages(w http.ResponseWriter, r *http.Request, pa
 }
 
 // GetMessage operation middleware
-func (sh *strictHandler) GetMessage(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) GetMessage(w http.ResponseWriter, r *http.Request, id string, params GetMessageParams) {
 	var request GetMessageRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetMessage(ctx, request.(GetMessageRequestObject))
@@ -3011,6 +4053,30 @@ func (sh *strictHandler) GetMessage(w http.ResponseWriter, r *http.Request, id s
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetMessageResponseObject); ok {
 		if err := validResponse.VisitGetMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListSources operation middleware
+func (sh *strictHandler) ListSources(w http.ResponseWriter, r *http.Request) {
+	var request ListSourcesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSources(ctx, request.(ListSourcesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSources")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSourcesResponseObject); ok {
+		if err := validResponse.VisitListSourcesResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -3073,102 +4139,164 @@ func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// PostWebhookSource operation middleware
+func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Request, source string) {
+	var request PostWebhookSourceRequestObject
+
+	request.Source = source
+	request.ContentType = r.Header.Get("Content-Type")
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostWebhookSource(ctx, request.(PostWebhookSourceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostWebhookSource")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostWebhookSourceResponseObject); ok {
+		if err := validResponse.VisitPostWebhookSourceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3HzrctvIlf+rdOGff43khSiSkjwzVOWDbCuxdmzJseT1JKZLaAKHZEdAN9zdIMVxqWqfZh9sn2TrnG7c",
-	"SFCSI0+ytfNlRBJonPv5nQv8NYhVlisJ0ppg9DWYA09A05/vwerVydSCxk8JmFiL3Aolg1FwCbGSiWFW",
-	"sSUXlk1gqjQwjbcIOesFYQC3PMtTCEZHYWDiOWQcj8mEFFmRBaN+GNhVDsEoENLCDHRwd3cXBhpMrqQB",
-	"ouAFT97DlwKMxU+xkhYk/cnzPBUxR2L2c60mKWT/9neDlH2tn4s0Wy7SYBTkXPMMLGg2DlKRCTsORkwW",
-	"2QQ0ywqD9DNuWaaMZYN+vx+EgbHcFiYYHfaRUmHxRCSIlRRV9POJKuxoknJ5E9w1ef2DhmkwCv7ffi3i",
-	"ffer2X/nqHZMt2V7wmpyhWFLreTsmNk5MMcPkzwDw4Tt4eNeANegP0he2LnS4jdIvl1WJOxEGD5J3e0L",
-	"nhZtCeLjNfCEnbw7Q6rKq4+ZAYtfXl9d/HJ6zpQkSg3oBWg0D5B4HRO2JdNBLdMW6d1CvQuDTBgj5Kyb",
-	"OP8jm5AsmFU3IJ/yuO+hxas5tOhBoZV0Ku20GuJf2ySLPtTwxo8fP+6dFHYO0qI2YdMnI2cKeFia/XEc",
-	"zJW6WfAiteMgCpoceZ6N1SjROyL+VGuln+hl6Mha8pQBHVYr4KjpQ2flVZfORk79xb+XN0lWSLjNIbaQ",
-	"OMrYDmc5lyJmGmK1AA0J2i2XK6ZVYYFxaZagDbNzYXbJy86V/ZMqZPJECUnFMjCGz4AthZ0zkbBxcDgc",
-	"By1rPayFda4scw/+3QR0XtM0545nJhLi+h1fpYonV0q94XoGT2Reu8DJJipZoaGneCbaP5ds0D/86ejH",
-	"52yysmCawhgc1MLwkZedSivsil0pxRxdv5tsyIk7yI3envx6/eLi1V+vX/z16vQyImmhPYsYPki+4CJF",
-	"H36iwDAylKoxFvOrMKyojz92+ZalHHN0090aQvNUsSZZv6u8uijFOIeOhtaEOcPRzRFbsIhwxh4BjYgZ",
-	"ByzWgl/jkm3U+av3G6iFCPwOmVHIBU/FlsTof2RGzCS3hYZ/Qp77Ls/6bvouiVnLcIkCw6SyLOM2nrcA",
-	"jOErw5RMV2w5F/GcvOeDzLWK0donKTgP/wfVlfF0qnS2DclUP7N/v7w4R9iHQYcNhiNW6jKec81jNM4f",
-	"7n5gqVI3yNNUaTaBmZCSOJwyd3ZDBcNhUwUNfnzIelDtfxKQbiEbw9CI5VrloO2KjQMDMgE9Dhpi/x60",
-	"fO+wiRZAgkbpaeA3xgFEOqUD1uIXUxSDtwpT5LnSFpK3kAh+RSQ/Kar6Wxlyz8aBhVu7n6dcSCfKkl4E",
-	"tjJhzdPp1GZuOmqKuCKUEaWMSP1dI22Lk6aod6J1siMUf/Rs/xmJJkJQU1FBTvMaeGrn+Jc3MeGcKZ5D",
-	"fEN/8SQReB5P37WuWEOT3SmBW0CPAR7PCewKCcYwOjxkkxXpvldLS03+DrElQXlhfw1AYtn4KVA3QRg0",
-	"ckvwOdxAtCGBDaExBnwqz/jccfxbl15feeP4GvA0vZgGo0/3K8bfdllkGder4C5cF1vukNMmSL8itN8A",
-	"QnDLY5uuGDeIRkEsHPJvUxoGt3sztee/RBX23vOlp6L5657I0AgdCajPAGSsEiFnznrv1mVTEropnM+1",
-	"eN4IV4G3eUy4JQsWFjLzkClvSKxyDK05fZZwa6/jQhvV0W94x41BEUXugoiCMYYKvIvlfAbHTBZpWtaf",
-	"KTfua5Ql/uDgmNUFPGQtxFabnHssp2Ro03HqCLXhIQ5LbHxd6v+a200JfJyDY60qILhhscoyYTHm7Hy4",
-	"erl7zJROXOECLBXGIveY7PBAZAz2rMgaUal+tssmXdVhWzoC8YS/OKyYbNPeJa4ylG3w9f5PL9nPh0c/",
-	"Mh+7fTYgBLhmb5WTrkuGW7bEQEhFNRPSFTHezULGZcKWeJFVbCpuW82px+bVDmXR6dfiAScXSch4apQj",
-	"C9ive76M2TtLWNntYg69EqWkOzXrdWqpioabD3x9dfWOuQtYrBJosengwFq/rcpeXzc6UGautGXGGTdG",
-	"bqSq1BCe0xbi/QCjpt/69L3+uA/vz5iGKWiQMWCJhXIDacVUeEiw/dnNzPqQb1ufk4ntSpxhaVpdhntJ",
-	"5vBSFdJ2Obn/unIyIe3zw6BL1o/1sIZz4eGdNFnuurVtaqZCG3t9bxQ5xxi5xFAilZ0jjhXGVWzJ1ljx",
-	"QPgMAwy264/9x05yvJvrb5GrVfm1v2+T3w85Or0FyfwlCDbKCEpPCRmKr4lBHpXPmmbRkcyssjy99g8y",
-	"j+Jk3VTbJ6zLps132KH7Dr102dJHmMyVujmJY8itq5nWwm7hoGSH417pApw1+a4RJSWeIsJbebNyEN/9",
-	"XUmeugPxnMtZC+1MlEqByzpFbkY5kZTRqH3kA+GyAR4fCxdDl+tq9u+RXonENki+kMCW7hqWQCoWoFc9",
-	"9hayCdkirJSL+AajngZgXAPjaaqWkFA2qH1zK7zYFFIpZqxtjlnGV2wCDLLcrtqhcw5pqroE1yX9swSy",
-	"XFmQ8YrdwIrFc2VAouO4hj9a4jHjTEMOHCGJSMqixKvKLkW8FrxhYa8H5/pvwy9BGGT89g3IGcLW4dFz",
-	"LIpl+XlwL2RZxwMKybFNtLSWMlIRw7c+8FFAaNNGiNC40MKuLjF2OPW5ycBJ4UquTZvxNk6TA4PQIapG",
-	"LBHbQdjH9wzkXJOkEQxrZanc2+2xj8LOmVR+7hArORWzghSwZdRAllY2vQ/7g145LiCnJFJrK5lbm6P4",
-	"Z8LOi8ll1Yra4OPPwr4uJj+YEtxgfK1wu8EPdesIof2ve9VhEduJzJwPj57/cVz0+wfxHG7pD8DSNQyE",
-	"JOvlTvh4cDAKft17XUzqM/aGR88b9XcufoGVDwoy4TrxrtuRND5d+ktYec3nHeTajPb3l8tlrzzBO7bp",
-	"xSrbHTElqc+ZKQ3M5DyGWkNjGS0GoWNlwg08P/TcMJBWCzChK41RMu539vrtycu9y9cnw6PnaA3RV/+0",
-	"PZHc9aoPmFiN5Vl+1/uKSPYuOh5LLlfMNbLw9BXLuTFgSMnKzkGzBWgjlDRsJ1oMeBiFLFoMw2iXoo+5",
-	"EXkOSY81UOxY0pSUcGzMtV6xqCYnYjt1BPjB1EE+2aVnRhvERmO54/Me+yDFbdn13Q1dQ7CayS4FghQW",
-	"XZ79+fzk6sP70+urizen70/OX55GbCeBKS9Sy45YJmRhweyOZZkcaLb0g2FxquIbdCAQxHoiNMSo55AZ",
-	"xTiLeW7JN8rozGIuMWZNkPk85SvUHnXYe+yERcu5gfi6S5MGYg0W3cp9v5cAwvAEAcgMXDS6gdUxzZmc",
-	"HtwtY4np0KAbGqb50g1BeuxErprO6893yiwFRanCVM7fG8uxvFzyGUn2rOQF8UthwWXpyulGBI30qlSy",
-	"YVOtMrafqNiErGogkxLGstRiw0eFNBZ44gqsRFGoB2mxjimpnYOG3lhuc9nSMpoN7U2HXYjbe8LM5ULc",
-	"toOMWYsyFMkoxKz7PsWZhbhFKw6Z+7O20vKbirp7gk/7wi421uW3yclruF13e2SCOkTtplGBruY4nHM0",
-	"jhJjOLGH3trHcoIevRMdJYeD//7P/4p2MUAJyarQjKi0jrXVZQ8Y31h2Wx976Q1NWDffjJCo2KZkdBFT",
-	"eiwjlYM0JmXJzFi2557M9uYZj9k4+MPH0xevLy5+ub48ffn+9GocRGTSZ5I1rJrb0kidtaEcSgE8e+ZI",
-	"ffaMbC8ko+Qto8dqks9gLPFLU/YkSbo/GC9t1712FftEq6XxxTkGOT+6sM3Zxz023khrm2aB8EDIqdo0",
-	"hmp6X7YFzTqQpLSRa7WgEplbxwlmIUThSBoaBqqBezMZy9I+KmhpGFDUw/OmogHRy76kwoqcHLzQfJKu",
-	"Royz4e2thwssAy7NWDYbU6LZl7IKUcYNaZEm/YaSTLStax+xnbIjtNtjrypOHYfcTw59XJuK27HcqRC6",
-	"CclkUxFbrGzr711icxRDwob9/nFDiBtH+3PdIHPrFHPt0KP+gbf55jzT2QXCTWnI471RvD27CsKg0KkH",
-	"VAgtyDFUoWPoKT3b9zeZfby27tXUhhGEgU/kwSjo9wa9Pl6Gp/BcBKPgoNfvHWDhwO2cUM7+nJr8+8g4",
-	"fp5BR/1w4mHgsN/HHJNC2X6JwRiXVw31mnrszLoOvqmaCZAa8IlVYxDVlA+tFui6tGVBMz/fySwPpUuK",
-	"FCvGIr7BEIuVDtnGWYJAEuwbsQAJxgRrG2LDfv+ecVDHGKgsCbESfPQcxg9HtoxhGmygeGj9jS4kdLLt",
-	"7IqNfbcA0ywUgtGnz2FgytZyUHJPXTCKInxmsAhxCg0+482ldqn4fqR6vSKcpXNqARi21IJ8CZ0erVry",
-	"DHVLgzkuUvyb1O5AzFKgyl2LtbQWv/2VaC4kBgMpHeYy5Z6goJowN526fl/Oh56s7Hp4ZeaFTdRSOsVj",
-	"EaA01FbwfY3iPbU/EFzxmyozGTKKo/7B41lwpQkK0W8E1BZxOS+sC3LIVFjPiztZrs7YynhznkaWiJe9",
-	"orubj633O6rpvguAD5LQknrraVup+A6aOFeWCt7VMYscWZFHiDQPQHPeWLR7wq7Jd3T5ygnu9/lmh7HT",
-	"331ninoIXGux4KkbElHRRu0bkeyGbCpSSyEaPTnnMyGps+Dhww2sDFjmxmG9saRxXNQYkUWuduCErFqD",
-	"ukb1Q7M6JSF0x5YAfSzdw80xxgWBBxdpGm2O8tg74sRY7semPuRIWJbgwzgmYTSWnC15ioi4wjitXaqk",
-	"EYsmMOOyhXgIr5w4bgjy+V0lWh6OqqfRAqdRSoIOy/OaUIiQxVIVaUKxYCwFYWjLDtlb8cJhUar2Sqwf",
-	"+UKEaunIlc8+WER4jbBVfW3GcoeXzfvq6TT/BxPzXMgZ4viKlub+mkM8KWJFYWhS6Fcgx5JY9k9SS9lj",
-	"l6pUa8ZXbK7ShE1hWW3CrUnEI0uRpmzOF4AntuzkmE0VVg0o9kJakbZ0TmLHIOPRJQ0nNPDMFccN0ToY",
-	"ib7dY5dzJ+EqOKFfe40JO5ak3tB3v/zADUFqYZmaTl33ok5SLE6VAdNUpxOqa1BItKWxRLdOwSPcFFF5",
-	"Km6Acbacq9QVGCOGpCOypGqCZF6FzZxrQ46ChofRYCypCWduGJ9xIR1wbOfGN8LYt/VAoNoSN7Sv0NEG",
-	"VsY25OWUiAo0x5WnpkZ5A/dGibov76mq3S8F6FVd0pDOWyvFVeQ76lNb1e34D/r9fliv/A+6hh5dhLcj",
-	"SzV9hIVQhfHTfpXzLwVso9AP7ltvHjSavf3Dnx7s9m62ZdNVLU0Kd66fQr7KdlxEomW33W1kVf3ibrIe",
-	"0YO+nyrn1xQBE9So0t4NiFIrMnDl1cHBwc/biRSSuuM1jY9ZIfgm0irfejxVFCy+O1XLuTL1IhX+nyCr",
-	"IwxubegUCglLhQXN03RFES7mBvYMSCOsWEC6YjvR/8fAfe1i9pdCWR+ilE6E5FhYlkuFZiuPX55gGZ+f",
-	"CpbdOs+nxi3VfEhg9BmsbXmMgmF/+HxvMNgb/nw1+HF0eDga/tQ7OPx5MDj6Wz0bKactSGBrxSd4exUP",
-	"z1/95beLV2fDi1dv+xdXp7fnV2e351fq9uIvjwfizSWlDgx4IV04bge2uzA4dBK6H6k1XkGiWwaPuGXz",
-	"jZwa+d9/a8cK+ZNhZXvY9Onz3VppaezaKNU0wGb1VRtu7n8Vyd1WzNkcQRKC8UtmUVhn0/XdN2Gpa1Ua",
-	"WOiWcmnldmWhs06s198ezoTVSGJtViHaQ83d9pxwUPop7dJVbkqjv3oW6HYZ/mV+e4+7NrYQ77lq3VGf",
-	"5ubf6LV+83JLa6Wa3v7T3fWwf/jwrdVbQf97/fvPQCXX2mtH1g2aSvu4x9+tFjHaJX7yrcWeN8LmVyue",
-	"pf4rUy4ndcaG12rJMi5XawWDX86xc9C0A+EiRXNvpyoZ26h2p7m9sxtWG3S0D0OfqH70pW+P/QK5ZQVt",
-	"BSFsKHv8NCiymkvDXRHA/WBASAPaUk9T2GpGLmisbiyXlvBLZ3xyW1pPde+Opa4HPHJzHWvthqP+qD/o",
-	"9fG/wd82NotGw7Wdqk/Vntuww92rHweNHydqQgl/fQ3q4NHhwQlv6ytG3ApjRVwm8v9rWfkK5WbCyvip",
-	"NPTdG83lDLa7rG830h6XMh0e+B9u0mPaA6yyyqL5M+bmndY+BjU6NtYiXAeZy1U9Ht575l41oHnos6gc",
-	"ywqD9ZsBaXdDt5vArSfBvYWDNa+hNtFYRu2tqsi/LNIcWjWbLM2+TYhZHAuMFbVSqn6Cn1PoQlbrwdQF",
-	"Ww8YtmwLmtLXR04cRvwGbOdwcLAbYvHfePFi53BwtBs2JLlz2B/shp4vJNlRv3M4HO76rYpSyNXy5Vi2",
-	"8A7Fm6y9JXZvawgrjRvIrZuW1qBm1FzIwhParTdHBW/OBGiEVY3ORgzRDS2VdJ3DWSKmtLbrR6bUT3j4",
-	"PFQT5H5u6CTfBIzCsFTNZq7pw6uhXo+d0Jmu6LZumlTWt+CHjl2Nk3fKWG9TQbW5/UIlq2/sxTvotNkR",
-	"z3iagrF+6SarcGndEn88+roLA5TZ6a3V7s2c+ln0XWUWvBrZtFYFUWTG7eRXj+eZC9GHw34/bBAj5EKJ",
-	"GHo5J0gbF1qj0QSjAApdEtla0auozfkqo38z4hv69GvLkmvvoqBh3D0lW7q9SE022hbced0gDjdn001J",
-	"NZZdpzw10FRUc0h0F7b3YpsGUW/CthrNWx7jqoctT/lW0VZbvB2J89Kbh0yar40ovbavy4DrVIDefXxq",
-	"3cDOg0ck1fV3y+m+o8c8rOONQLx5OHzMzZsvmf5rUcDmVtCnzwiqNrYr3deby4v++/aO1DqeOJMzjE9Y",
-	"CJR7IX6XpA5WJZ4o55WIJ4havdheWNdbKn707XJrouICwwPbiTJ+A5h3o3J3YG5tPtrfHwx/7PV7/d5g",
-	"9FO/36fC261D7Dvk6KjZWEJ2jKwxUe9y9DZ2y0yw2QN8D9y/EeQbkj12DpAYFp14Q6YAM2L+X9Rw6360",
-	"Tltu+1FeUx2bumPZWNU9dtdJvHDbHm5z75Zyl6e/wnWb9Ff7AOjMuj0pdMtvSsdzMFZzqzx8RGdjE55y",
-	"GYNuysnPEzefciqTXAlp/YmUUcvTrFIOn+oFJEwV1ogEPF9uT82DPKUJ8qwwXY2le8AEElrOonPLQUrF",
-	"D9zGaZFAUrbYgc1Aglt09osFFMNSAdK2JFYlfRPcfb77nwAAAP//",
+	"3H3vcts4su+roHj3VuxcSpZkO3/k2g9O4pn4TmJnbWczM1GuCZGwhDUJKABoWZNy1X2a82DnSU51AyBB",
+	"ibKdsbNz6uyXdSQKbDQa3b/u/gHzLUplMZOCCaOj4bdoymjGFP55woxa7F8YpuBfGdOp4jPDpYiG0SlL",
+	"pcg0MZLMKTdkzC6kYkTBT7iYdKM4Yte0mOUsGu7GkU6nrKAwTMEFL8oiGvbiyCxmLBpGXBg2YSq6ubmJ",
+	"I8X0TArNUIJXNDthX0umDfwrlcIwgX/S2SznKQVhtmZKjnNW/J9/aZDsW/1ekNlQnkfDaEYVLZhhioyi",
+	"nBfcjKIhEWUxZooUpQb5CTWkkNqQfq/Xi+JIG2pKHQ13eiApNzAiCES8RJX8dCxLMxznVFxGN+Fc/6bY",
+	"RTSM/tdWreIt+63e+mCltpNu6naf1OJyTeZKiskeMVNG7HyIoAXThJsuvO4Vo4qpj4KWZioV/4Nl368r",
+	"VHbGNR3n9udXNC+bGoTXK0Yzsv/hEKTyT+8RzQx8eH52/MvBEZECJdVMXTEF5sEEPEe4aei0X+u0IXq7",
+	"Um/iqOBaczFpF859ScaoC2LkJRMPed1jrOLZlDXkAaV5OaWyqxrDX+s0C3so2I2fPn3q7JdmyoSB1WSr",
+	"ezKxpgCD5cXfR9FUyssrWuZmFCVROCM3Z20UaPQGhT9QSqoH7jLYyErQnDAcrF6A3XAPHfqnTq2NHLiH",
+	"f9RuEqQU7HrGUsMyKxnZoGRGBU+JYqm8YoplYLdULIiSpWGECj1nShMz5XoTd9mRND/JUmQP1JCQpGBa",
+	"0wkjc26mhGdkFO0MRlHDWndqZR1JQ+yLf5iCjmqZptTOmfAMZ/2BLnJJszMp31E1YQ+cvLKOk4xltgBD",
+	"z2FMsH8qSL+382L3+TMyXhimQ2X0t2tlOM9LDoThZkHOpCRWrh+mG9zELeIm7/d/PX91/Oa381e/nR2c",
+	"JqgtsGeeso+CXlGewx5+oMLAM/il0QbiK9ekrIffs/GW5BRidLjdAqU5qUgo1g/VV5uk4Odgo4E1Qcyw",
+	"clPAFiRBnNFBoJEQbYHFkvMLHlknnXt6K0AtKOAjREYurmjO1wRG9yXRfCKoKRX7N8S5R3nXo623F2Yp",
+	"wmWSaSKkIQU16bQBYDRdaCJFviDzKU+nuHs+ipmSKVj7OGd2h//J5SpofiFVsQ7JVF+T/3t6fASwD5wO",
+	"6Q+GxK9lOqWKpmCcT26ekFzKS5jThVRkzCZcCJzhBbFjB0swGIRLEMzHuaw7l/0nzvI1YoMbGpKZkjOm",
+	"zIKMIs1ExtQoCtT+GLI8ttsEC0BFg/YUo5faAkQcpQXWwgcXoAZnFbqczaQyLHvPMk7PUOQHeVX3UwKz",
+	"J6PIsGuzNcspF1aVXl4AtiIj4eg4ahibdkMVV4ISlJSgqD/U0zZmEqp6I1kWOwH1J0+3nqJqEgA1lRS4",
+	"aV5PaZ4zMWH7iH1W0SW80OIiQPUULPGKZ0w90YSJbCa5MCSdsvQyJtzmALDL8A//KLEwTJONszk36fSJ",
+	"BqnhidS/nQACqVZkE8KAM3luN3f1ZEtOmtP08okmpcrPr5jiF04B9ejdej08+I0jJlK1mBmWnWHasDLs",
+	"W3ZN3r7ff905fbs/2H0GGx+Fw8dJCZvQWrQsVcqeaAhhihmy8buUxWbrK+vfr74OfhXotIuzAa9k54K5",
+	"ROugxm2N5nBvuE6lyp5o8uH46Gey0Q8lqjPv6iM5/hdLDYz3ltHcTGHE5RVg6SX+RbOMw2to/qHxxIpo",
+	"bSCBGgaqZDSdYvrDBdPaW9B4gd4gELWWy2+/bxETZRENP0fyMoqjAG1EX1bUg5WFryVXEBU++zG+tAz/",
+	"3gKuN85dfItonh9fRMPPt29V97PTsiioWkQ38Yra7GY9b1+mM0wCEd4+0eS1fbYDLgR2hGIp41c2JVxR",
+	"bgCT1i0IN6xoXxnvnZSii/aV8qjdvSYUJyYFF6Umyb4DG2iiSUyS1xAyWUKoyEjyQcnrRaf5TOvKzmy6",
+	"cat2bFxh1zQ1+SIUZo9Q+52ZUtPwhlwTav+y8waz40bbXAMEue5MZMdJA+6xe0Lnbj3Dbzu8AAePO4LC",
+	"zgDXITMuJjYy3CxbWWPJ64WqJ7pqf19qC3zHbdmraUYZNbSxpN9llCvrLdi1OU9LpWWLy/9ANa53Yh9I",
+	"EAGBq4NfkRmdsD0iyjz3RZ+cavsxKBW+sDmQUSW7a0PitJri3LI5/YSGazbZ6lSOAWyC+C6f0mAEyYfj",
+	"0zOyNWfjqZSXyRONIYua1m3G19hlxnJ+xdQCglkWk1Lwr6XN7rlAM7NxoXVMb7vntEXkT1Nm1VpVDKgm",
+	"qSwKbgBkbHw8e725R6TKbKWCkZxrFN1OIhqCUlnH8IK1vdvCxx+hKTvhdm3Z7wg3JKUFIxdKFnskydgF",
+	"LXNjDWzpXd8R684CrAEh9KoCRxusO+mSZFbqKbgnLq4kT1l3RnmWbDojnnt9Oxkn/AoTGPEnzJlD1uX0",
+	"4J5trnabcXu0tzKvk59ek5c7u8+Jg7cOMOtVdJRVUWvZlqghc1AH1h0tQuPaO9UYHfUcHjKSXPDrRv3+",
+	"vqlHi3nj6Of8DpcO+4bmWnrg+GvHVXo6hxnxDQEXgFBStHY5abe+Ch6svvDt2dkHYh8gqcxYY5o2Y1oC",
+	"RhXA/7ZSpNdTqQzR1hXBJnFQF1cIxmkq8fYc7C7T3icfTw6JYhdMMZEyF+QyJgy/4C5rWv/uMPm4y3Sd",
+	"sdppV+qMvWm1Ge4pmsNrWQrT5pLdx5Vb4sI824nadF37pDvgm30udoO3yoSb7zFkqrzZHTL53X6XTIfi",
+	"Qq6K1LZHPk2ZYoQ2QwyEAKbRc8bEujW7M4a/dn7m5m057rxxz4OrA2Qy3OKZTQD1lA52nyVkw5kr7Oz2",
+	"FAXgdytitNCnXdTAezpnp72M3p9vTbiZluN2t+6d9zrXzjQzfkA3TkwS+P2MwV/TgqYJNlWSqvnhgooP",
+	"Md8RTlrUj8GkXoA1kWNK7x034qhU+ZrpluOcp+TjybtmEq35RNgUOucyJqdfS6pYTN6W49OZNJvfH6xw",
+	"qQPluzWObRRz/gDEXG/Tj4BVg82xglPbwGKrMIbaLnZTjguutDm/FWwdVesoJCC3CYQ2rGRnayHVnUsL",
+	"eHj5tX9uJOvw9Pn3O66WSHgAxuxtFdtQdqIV4qvy79h1qQyEy1Ig3PuOxbTetyXrMHJ27qa0Kt7HGYAQ",
+	"wwRxj4A0HgOjGDGBlQ2LBPcTKghTrUIZmp97HdxLycuhsznC8rI15x23mGWLydTr2Gbwn6xT3U9TNjO2",
+	"4L20BUtbB2xDywryFOu6sOWHCQbNFaPZwpmErc82zcO2dtIpFZNGRWIsZc6ouC1X4pnHSc0h7wByQZ3n",
+	"vpUd57zq6d+iPZ/qt6RCjLiwVQWBLnnPijFaJVtIi0U1RD7FGKEQL/JczlmGOLV2IPdMU8+CdM+wa7NH",
+	"CrogY0ZYMTOLJqibsjyX981UDzNWzKRhIl2QS7Yg6VRqJmALWbYG2OQeoUSxGaOQXvLM11DcUpk5T5dg",
+	"Jbsy5/0j9fvgaxRHBb1+x8QEwMFg91kcFVz4f/e/I/38NJUgjgkz3yUwm3PEWd/1wtb8rEaRdjlWbQQF",
+	"TUvFzeIUvIhdPkvr2C/bgBDYjLNxLNVqSGqSih+TkA1I4WlHsxlVqGmAJ0oarIttdskn8LhCOtJIKsUF",
+	"n5S4AGt4ImhpnrGw0+t3PdcDNyWKWlvJ1JgZqN+ip9Oqj7gyDwsln2ifdglM1139R8M/6r4f1ST5tVMN",
+	"lpANBzT/Pip7ve10yq7xD5YgOuECrZda5VugGf3aAeRajdEZ7D4Lmicz/gtb1EHtFrmbHUnvbXxp3mOc",
+	"2BaaQXkaw5u8uOAppznJ+VhBPmer3ISb4UgkLcJZWGm1FJPkFDFoqAP42n4ao3Zyml4G348EhtbqG5/x",
+	"nvGCaUOLmRsBvrTpuZZECrIB8zk52H/z/gALPljmUAsHjjfjkXBr5NYN/pwwwRRPHT62rTdm223dpZXT",
+	"hooMqzvgyJz+ipEAKNy1qDo1uW2NdToOQxztvz8gnU6FUD8kDqS6iiytFU8+kLks86w7Eust4TRob69a",
+	"AEhIVeacdwuA+HzqHiH+mS8bYPd6uLU1n8+7fgTn2nU3lcXmkEiBNIVCKkb0jKas3qMjkVz1Y2vMY6rZ",
+	"sx1nz4QJozhmOTSd2pQKv1/uGCXf3Ns6PLvpVv8wfrVvut9AVTfJ3khQsSC2Dw2jL8iMas002oA0U6bI",
+	"FVOaS0gCkqs+jSHzuRrEySbGH33JZzOWdUlQYRkJJDlijSWlSi1IUouTWJuy3vCJrsN8tmnr9yvCJiOx",
+	"4TAQ+Sj4tSdtbMa2n19RKl0VNDk9/Plo/+zjycH52fG7g5P9o9cHCdlwKRnZxTaCYXpzJPyGRWrYE03S",
+	"XKaX4EIZx6lnXLEU1jmG/UBJSmcGvaOPzySlAqLWGCY/y+kCVg8JMl2yT5L5VLP0vG0lXdeOa7eCnYyl",
+	"MgO/K8mE2Xh0yRZ7SBOz62B/MhIAiLT1JYrOXV+B7ItF6L7d+HYxvaIQLOjK/XdHYiRO53SCmj30cwEs",
+	"WxpmcVrl3IYIk9XCL7JNSclWJlMdk4r/gYswEn4Vg73OhTaMZta7ZBKDPROGKUK9tLjt129Vbxn61g17",
+	"xa9vcdinV/y6GWb0Upyx7gqCzPLex0hzxa/BimNi/6yt1H9SSXdL+Gk+2DaNZf3dq1EMk8BeVbN9FTSN",
+	"pxSMw6NMq/bYWftIjGFHbyS72U7/P///fySb4KC4IFVwxhZ7FW2rx+4wvpFotz7y2hkaNzbxq/09nyCF",
+	"YCQSOWNC65xkE21Ix76ZdCCykFH0t08Hr94eH/9yfnrw+uTgbBQlaNKHggRWTY03UmttoAevgKdPrahP",
+	"n6LtxWiUtGH0U4Y9ppGwMcY1kH3r1Grbkk9sUWas5Fy7wjE4Occ8MiFQ+LPhCAAid/W8pjFU9aeqErac",
+	"SmDYgLiI5Vtq7EwgCkEeBqKBYcAyUGcmI+Hto0oufPi3fIcgSfMdUilSZjd4qeg4XwwJJYPra0/lKBgV",
+	"eiTCNhMPu0xGAs68xFVEoq7GIJOsI90kZMN3Kza75E01UztD6oh/zq9d8OuR2KhyNB2jyeY8NVxMSP25",
+	"DWxWYpaRQa+3FyhxZWg3ruUhriUhLg2629t2Nh/SEa1dQMIhNO54ZxTvD89cTcxCaoAWuDFsr0+qyZb7",
+	"kd6CZ+s+Qm0YURy5QB4No1633+3BYzAKnfFoGG13e91tV4xDlLM1RUbGFkwc/j1hLRnkvksEBr0exJic",
+	"+eJhyrS2cVVjH6RLDo1Hub7mxXLNXGBV4EQVxkOjOGxdJEkjZc9VO/2g+EiZL4g2ZXoJLhZyXbSNwwxS",
+	"CWbe8SsmmNbR0gGPQa93C5urhcXliwKR/A4alWOyrGFRBdMA9eDpFXwQ0cm6satpbFn+epgqRsPPX+JI",
+	"+yZ15GePHRr0InSiIQ21Cxp9gR/71cXyyz2X15ed0dIpFoE0mSuOewk2PVi1oAWsLTKyKM/hb1x2C2Lm",
+	"HJbctv+8tbjDG5miXIAzEMJiLu2P+XCsCsx061qfeDLPgxe7ZhrpaWkyORd24SEJkIrVVvC4RnGCBTAA",
+	"V/SyikwajWK3t33/KdjUBJToCL21RZxOS2OdHEwqrumerVOuxlg78ZD8hJYIj73BX4evrenZFTnXOsA7",
+	"RWhovfG2tVI8wkocSYMlj8UeSaxYiUOI2KsGc145J/MAqvgjbvlqE9y+58Nqc+t+f+9JGFwQqhS/orml",
+	"fGDShgU8nm3G5ILnBl007OQZnXCBtSUHHy7ZQjNDLLGmOxJI7EkCsk1icweKyKpB+QmyH2T9SOG7Ah6g",
+	"j4R9ud4Dv8Bh4DLPk1VSEPmAM9GGOgKXczmCzWuyCU6SDUeCkjnNARFXGKdxFCILfNGYTahoIB7EK/t2",
+	"Ngj53FEDPPuXBI0OqYiWUjAV+/FCKITIAusV6AtGgiOGNmSHvOevLBbFbM9j/cQlIphLO/qbcxaJp535",
+	"l4/EBvU9purtSFNjOqUzLiaA4ytZwuMnFvHkgBW5xjKQO8E0Ejhl9yY5F11yKv2yFnRBpjLPyAWbVwdZ",
+	"ljTikCXPczKlVwxGbNjJHrmQkDWA2ktheN5Yc1R7QBTGHppitLDJcaBaCyNhb3fJ6dRquHJOsK/dinEz",
+	"Eri8sat/OjIIgNTSEHlxYasXdZAiaS410+FyWqXaAoUAWxoJ2NY5cwg3B1Se80tGKJlPZW4TjCEB0U2D",
+	"Vli5zRlVGjcKGB54g5HAMqy+JHRCubDAsRkb33Ft3tfNoeqQp0ZyaUsjQGoT6MsuIiyg3qt2aq6lM3Bn",
+	"lLD2/jdVtvu1ZGpRpzS45o0TgZXn2+1hYd0e0e33er24PrHbb2uAtQne9CwVM4ZdcVlqxxuUM/q1ZOsk",
+	"dBTAxsHhoNzf23lxZ72/ldcWctpsNcVWMDdupaBtrhOz4nzUYs6oMUzBs//vM+380eu8/OL+/7zz5Vsv",
+	"frZ987foT4vryGzoPPFYzaanQyC1DZkPDXLbOsldV79dvffoptwuLgYTq1/0hA2R9+7FLMRcY73ifevm",
+	"B03AOlgMRRlsLamcP7KrwAtm89zt7e2X64XkYsk47sPM/C7RKid3f6nQaz+6VPOp1PWBFPh/zB2sYOza",
+	"xHbtWUZybpiieb7AUJNSzTqaCc0Nv2L5gmwk/xsi6LkNnl9LaVyskCrjwnZm3OEsvXaOXx9gGV8emrVY",
+	"1svn4CdVq5ZDGOgvUUGH0aA3eNbp9zuDl2f958OdneHgRXd752W/v/t73aasG5+ekVZ5bT8JiMGwUPia",
+	"54Nsu/9swDpp+vxFp99n250XfTru7KQvt589z9Ley90X95DkZbfXG/R6/d/DF9vuYW0l4Hwi0FyDTh69",
+	"P0sHR2/+8cfxm8PB8Zv3veOzg+ujs8ProzN5ffyP+6dqISG+JUs4FjZgN0PfTRzt2KW7HcsHd0zgT/r3",
+	"+MnqlQt1bnj7T1vOCD848Wg2pD9/uVkqPmizTPAJ0pHqo2ZCsvWNZzdrs5KQpoAY1x1oSOKKVRge0eAG",
+	"S5r1sRE8cInHKeGPDXsOU7tjd3V/xTcP15/e2AxykboG3DgXB/K5hK+1XFEf9LgbkFWdsaWWGW+yKzab",
+	"hIW+91KOVuecFHIQalKCZX49WjwL5H3iYc4e4Zl1pu6Uwoyp4HjCPRFOZayB//mTqOfBvnbVxTaPWUUt",
+	"xzeDWsFHzVRnf4IjfAbQmW+96O52e9GXm8BZB8eSbnHpS2765sc6+e/znO4w25oCaMWy+be7zJ3ezt0/",
+	"ra7e+O/rY39mWBhZutvD2HawN59bfK5RPAWDhH+5BkDXWXv40YIWufsoIHe2eugGxxNg9unxx5PXB6fn",
+	"Px2+O0hqASteBrhJ+IDbEhK6TlXmvpBc50cby8mRrUMnzc5fYsvppkuOIOGuOsrd1qz41M3m0aAX7kpP",
+	"fa+9WcNhTaNh5GcR0p+bLZp607l+TwNkrWPe16+soNLSG7fqL+oXL+Oq5eEPrhjySGtBvtzbFQRE7XUX",
+	"OdhVqM9v8xxihy03ugJaTaN/2M7/kbvRHY2vet+Vcfn9VzFqcftpTxpv3Uhv5ZwUAEmaFTLHTDb2iIBi",
+	"FviEpOUKlzTLOBshdXkzdopW2uC4WCx1dd64OuqE9OHqsLQL2OQXNjOkRLI0JG5+1ZAzYRQVmtp6GHU9",
+	"ci40Uwbbe9xUhEGOHENtKOAlbtnUKxjJ8uofujtbaPh3RMVVAv3SD3Z7w16/24P/9X9fIVwPBwEL/nN1",
+	"7Ge7JbqCBTVY6fXjg5bYXn3ZD74cy7Ebp0kk377/HkU9r71XhxquDU91939mpnIGetNxtYOwoOp6HoqK",
+	"CVsfQr0bH36LZlK3bON/Wn6EbtI+fG0SWVuQbGw02JDYHlghE9p4R8WiJlV1nrrjVVf8Gv52ZCauLS1T",
+	"mM2YuDscnAg25ZlQLjQ2V0YiabLRHU2ThlSPsDURdjtiSDpYBl4l4VldhXfdfVWK6sAnOvPas1jPY3wz",
+	"TXu3MLTq0PwPRjZ2+tub8Ug0sqqNnf7uZhxocmOn19+M3bxAZCv9xs5gsOm4iF7J1cmakWgkguiaiia7",
+	"/taGCmQyl2xmLMeozsGGIZEdRmg2rFxeGXbSkfhREU6GBJIxpGK2jUNJxi/wIKYjGmEV/u7xYJnYzLFt",
+	"rObDJJprksvJxLZKaEWF6ZJ9HNMWU21dtCpGMkfVaWs3fJDafKrgjcuOX8ls8Z0dbJvprPaRC5rnTBtH",
+	"VS2qNLpuJN8/WbqJI9DZwbVR9jqa+l34WWUWtCI6NI5YgMq0xUbV62lhXfTOoNeLA2HC+jgkjKVSYDTR",
+	"MGKl8kI2jjZU0s7oosCLUr+ju710yGTpkggwjJuHBFZ7nkShjTYVd1S3VeNVRleoqeCQ0AXNNQsXKqRW",
+	"3MTN80ShQdQniBrt2TWvscWONW/5XtVWp59aAuepMw+RhVcnILs9POdEGFU5Z2rz/qF1JZft3yOoLl+o",
+	"iL/bvc/LWq7Bgh8PBvf58erNan8tCljl0n7+AqBq5VSK/XiV8u8+bzKLl/HEoZiAf4LE3LMpHQOzdlYe",
+	"T3iWTxNPbH2zQPFmPbA48ezO+pyw51K47DtIRZALHybiw+AiLaLLdEqoHgl/qsQeHyH1MRCwW0HobAbA",
+	"ZSFLZXmiXEzqCNd62KNrAUFwDoZpZjxrdAUViRoVIbshqOWaxh0bI7FycCaTvmZgL9AwwR0pvsLgruNo",
+	"ObA+EnbS1fUdEHY365LE8i8xI068qp5oksBjyeZeXYjmeiS8T2rUnYOzrWvqxY8BpEpxKeRcVJ3mnd4O",
+	"oKllfEUgxmWcWiGCw+QV5QDZaOtwlyUpWGjhFteRbBVS/FFttLqekfs5eoB2uLYwPBKrLN7aZJm7BNwy",
+	"CpHu7i+D2/D3sSXLF7LBMrtrzpI195wlManuiPMo+zyleT6m6eXSYKS642wkPhwe/bzE7F0y2uoSOmnv",
+	"0WBcBer0OyJ22QcbifoM5B0o69TXyu9sJFT70B6ypnrVMzRbCFVhqKWPUJXo1/cSHlKeXwcbn249RQyw",
+	"2kYeY5+2Zbx19Ft/YU9L38gaGDdxdYckvKaDF28x14ap941ePu2HGwE2jt675SQcPgAZnctUHP8Vdo5e",
+	"8oTcaJZfWI40FoWqLcs1sZMbs8yem4n+jUDPe9g/h/Tu2SteBoMaNvgSsXXNHYxxtR+bVNPqMsdom/0+",
+	"VvM+fVUM1O+Tk6Ofsut/DnZf7h68fP3b9qTI9t99el+8vbz66dfj5+a3X/d/e//iwzJYlILd46q+FdgY",
+	"3/788tWYN4gR6lsqG2WuaCYnr6e0mHXqyd169/pDEesekSq2BzZvu5PTBKw8433gA9Cu7dw87Cp0F+FG",
+	"4N5yOh5Fe+TngzPimxvufKuZsuKvvR49uNYFY7+9deIvxvwPUL0L/Svw63FvEn7Me4TDQ500W8Whlf9b",
+	"vWZ67q6DdBPr/sWpz8oB9luyluWEYqWpsSaBwXdCCFuHP+rDae7Ei7XrTKZlAUB4IykAbKpSJP7I0NSY",
+	"2XBrqz943u11e93+8EWv10Oigz0FtWVL31aaldsn7JyWsrD6CFd35UipjtopDb42fFtS5Q5jr/Q4nwSH",
+	"Z+u86IgxF+XD/1pHbPnA9mLaSU0rQgTYAF5tkp6Akc4Dol6X2Nc0b0odEvdf7LDnkfHF/jgySi9bLpMY",
+	"ieA2iT37nIAH110VEV4NEYpfldBX5a8OLEEUUs2jDPZ0rlTplGmjqJGuUg8+joxpTkXqqDbuPe7Aw+pb",
+	"DlyIciMirPajGSltK0BdsYzI0miesZDm4+vpUiFmW1is3kRgOK5nelfzYddpXgJ4dCxVhwqxyOuQHwbf",
+	"nDNhGhqrkL8GDPBfAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
