@@ -217,8 +217,8 @@ func single(h http.Header, name string) (string, bool) {
 
 // parsePairs reads `t=…,v1=…,v1=…` (or Paddle's `ts=…;h1=…`). As stripe-go does, a part
 // without `=` makes the header invalid, a signature that does not decode is skipped, and
-// other keys (Stripe's test v0) are ignored; a second timestamp is refused, since it would
-// be unclear which one was signed.
+// other keys (Stripe's test v0) are ignored; a timestamp that is not a number, or a second
+// one (it would be unclear which was signed), makes it invalid too.
 func parsePairs(sp *sigSpec, values []string, w *wantSet, ts *string) signature.Reason {
 	sigs, seenTS := 0, false
 	for _, v := range values {
@@ -231,7 +231,7 @@ func parsePairs(sp *sigSpec, values []string, w *wantSet, ts *string) signature.
 			}
 			switch key {
 			case sp.tsKey:
-				if seenTS {
+				if seenTS || !allDigits(val) {
 					return reasonMalformed
 				}
 				seenTS, *ts = true, val
