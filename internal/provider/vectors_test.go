@@ -179,7 +179,9 @@ func TestVectorsSlack(t *testing.T) {
 	form := func(sig, ts string) []string {
 		return []string{"X-Slack-Signature", sig, "X-Slack-Request-Timestamp", ts, "Content-Type", "application/x-www-form-urlencoded"}
 	}
-	h := func(sig, ts string) []string { return []string{"X-Slack-Signature", sig, "X-Slack-Request-Timestamp", ts} }
+	h := func(sig, ts string) []string {
+		return []string{"X-Slack-Signature", sig, "X-Slack-Request-Timestamp", ts}
+	}
 	pyNow, goNow := time.Unix(1531420618, 0), time.Unix(1531431954, 0)
 	at := func(ts int64) []string {
 		return h("v0="+macHex(sha256.New, goSecret, "v0:", str(ts), ":", goBody), str(ts))
