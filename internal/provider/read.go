@@ -354,7 +354,8 @@ func (d *reader) challenge() (*Challenge, error) {
 		}
 		return &Challenge{ContentType: "text/plain; charset=utf-8", Body: []byte(c)}, nil
 	case challengeDiscord:
-		if v := valueAt(d.doc, d.found[d.s.read.index[ptrType.text]]); v.text != "1" {
+		sp := d.found[d.s.read.index[ptrType.text]]
+		if sp.to == 0 || string(d.doc[sp.from:sp.to]) != "1" { // the number 1, PING
 			return nil, nil
 		}
 		return &Challenge{ContentType: "application/json", Body: []byte(`{"type":1}`)}, nil
