@@ -79,7 +79,7 @@ func TestNewErrors(t *testing.T) {
 func TestNewAccepts(t *testing.T) {
 	for _, tc := range []provider.Config{
 		{Name: "a", Provider: "standard-webhooks", Secrets: []string{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, // unprefixed base64
-		{Name: "a", Provider: "stripe", Secrets: []string{"whsec_not base64 at all!"}},                 // used as is
+		{Name: "a", Provider: "stripe", Secrets: []string{"whsec_not base64 at all!"}},                    // used as is
 		{Name: "a", Provider: "hookvault", Secrets: []string{"raw secret"}},
 		{Name: "a", Provider: "twilio", Secrets: []string{"t"}, URL: "https://[::1]:8443/sms"},
 		{Name: "a", Provider: "github", Secrets: []string{"g"}, URL: "https://h.example/info-only"},
