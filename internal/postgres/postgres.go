@@ -18,10 +18,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -444,4 +448,27 @@ func retryable(err error) bool {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01" // serialization failure, deadlock
 	}
 	return pgconn.SafeToRetry(err)
+}
+
+// reading runs a read once more when its connection turned out to be dead: the pool hands
+// out an idle connection without a round trip unless it has been idle for a second, so after
+// a database restart or a terminated backend the first read on each pooled connection fails.
+// A read may always be repeated; the pool has dropped the dead connection by then.
+func reading(fn func() error) error {
+	err := fn()
+	if err != nil && connectionLost(err) {
+		err = fn()
+	}
+	return err
+}
+
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 57P01–57P03: the server ended the connection (terminated, crashed, starting);
+		// class 08: connection exceptions.
+		return strings.HasPrefix(pgErr.Code, "57P0") || strings.HasPrefix(pgErr.Code, "08")
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

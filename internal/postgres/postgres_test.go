@@ -180,6 +180,29 @@ func TestKilledConnectionsRecover(t *testing.T) {
 			t.Errorf("acked %s: %v", id, err)
 		}
 	}
+
+	// A read on a pooled connection that the server has ended is run again on another, so
+	// a restart or a terminated backend costs readers nothing.
+	kill := func() {
+		t.Helper()
+		if n := count(t, pgtest.URL(t), fmt.Sprintf(
+			`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'`, app)); n == 0 {
+			t.Fatal("no connection of the store was found to kill")
+		}
+	}
+	kill()
+	if _, err := s.Stats(ctx); err != nil {
+		t.Errorf("stats after the readers were killed: %v", err)
+	}
+	kill()
+	listed := 0
+	if _, err := s.List(ctx, hookvault.ListFilter{Limit: 1000}, func(hookvault.Message) error { listed++; return nil }); err != nil || listed != len(acked)+1 {
+		t.Errorf("list after the readers were killed: %d messages, %v; want %d", listed, err, len(acked)+1)
+	}
+	kill()
+	if _, err := s.Get(ctx, "before"); err != nil {
+		t.Errorf("get after the readers were killed: %v", err)
+	}
 }
 
 // A server that takes no writes (here: a session default; in production a standby behind

@@ -73,7 +73,20 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hook
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	q, args := listQuery(f)
-	rows, err := s.r.Query(ctx, q, args...)
+	// A dead connection shows with the first row, before anything is emitted: that far, the
+	// listing may start over.
+	var rows pgx.Rows
+	var any bool
+	err := reading(func() (err error) {
+		if rows, err = s.r.Query(ctx, q, args...); err != nil {
+			return err
+		}
+		if any = rows.Next(); !any {
+			rows.Close()
+			return rows.Err()
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
@@ -81,7 +94,7 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hook
 	page := hookvault.NewPager(f.Limit, emit)
 	var id, sender, content []byte
 	var at time.Time
-	for rows.Next() {
+	for ; any; any = rows.Next() {
 		if err := rows.Scan(&id, &sender, &content, &at); err != nil {
 			return nil, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
 		}
@@ -108,8 +121,10 @@ func (s *Store) Get(ctx context.Context, id string) (hookvault.Message, error) {
 	defer cancel()
 	var sender, content []byte
 	m := hookvault.Message{ID: id}
-	err := s.r.QueryRow(ctx, `SELECT sender, content, received_at, payload FROM messages WHERE id = $1`, []byte(id)).
-		Scan(&sender, &content, &m.ReceivedAt, &m.Payload)
+	err := reading(func() error {
+		return s.r.QueryRow(ctx, `SELECT sender, content, received_at, payload FROM messages WHERE id = $1`, []byte(id)).
+			Scan(&sender, &content, &m.ReceivedAt, &m.Payload)
+	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return hookvault.Message{}, hookvault.Errorf(hookvault.ENOTFOUND, "no message with id %q", id)
@@ -147,7 +162,9 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 	var first, last *time.Time
 	var senders [][]byte
 	var counts []int64
-	err := s.r.QueryRow(ctx, statsQuery).Scan(&st.TotalMessages, &st.SendersCount, &first, &last, &senders, &counts)
+	err := reading(func() error {
+		return s.r.QueryRow(ctx, statsQuery).Scan(&st.TotalMessages, &st.SendersCount, &first, &last, &senders, &counts)
+	})
 	if err != nil {
 		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: %w", err))
 	}
