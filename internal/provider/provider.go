@@ -132,8 +132,15 @@ type macKey struct {
 	pool *sync.Pool
 }
 
+// macState is a keyed HMAC with a buffer for its sum, pooled together so that a
+// verification allocates nothing.
+type macState struct {
+	h   hash.Hash
+	sum [maxMACSize]byte
+}
+
 func newMACKey(alg func() hash.Hash, key []byte) macKey {
-	return macKey{key: key, pool: &sync.Pool{New: func() any { return newHMAC(alg, key) }}}
+	return macKey{key: key, pool: &sync.Pool{New: func() any { return &macState{h: newHMAC(alg, key)} }}}
 }
 
 // Bounds on configuration: the per-request work is secrets × signatures HMACs.
