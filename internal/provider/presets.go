@@ -202,8 +202,8 @@ const (
 	hSvixSig        = "Svix-Signature"
 )
 
-// presets is the table of SPEC.md "Sources"; PROVIDERS.md cites each scheme's source. The
-// comments say where a preset departs from an official library, and why.
+// presets is the product spec's table of sources, as data. The comments say where a preset
+// departs from an official library, and why; vectors_test.go cites each library.
 var presets = map[string]*preset{
 	"hookvault": {
 		name:     "hookvault",

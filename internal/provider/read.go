@@ -199,9 +199,6 @@ func (s *Source) Read(r Request) (Delivery, error) {
 	if where == "" {
 		return Delivery{}, readErrorf("%s", d.missing(idRules[0]))
 	}
-	if id == "" {
-		return Delivery{}, readErrorf("%s is empty", where)
-	}
 	if utf8.RuneCountInString(id) > maxIDChars {
 		return Delivery{}, readErrorf("%s is longer than %d characters, the id limit", where, maxIDChars)
 	}
@@ -226,7 +223,8 @@ func isForm(h http.Header) bool {
 }
 
 // first returns the value of the first rule that finds one, with where it came from ("" if
-// none did). A value that is there but unusable (an object where an id should be, bytes
+// none did); an empty value counts as none, so the next rule is tried. A value that is there
+// but unusable (an object where an id should be, bytes
 // that are not UTF-8) is an error at once, not a reason to look further.
 func (d *reader) first(rs rules) (value, where string, err error) {
 	for _, r := range rs {
@@ -263,7 +261,7 @@ func (d *reader) value(r rule) (string, string, error) {
 			where = d.docName + " field " + r.ptr.text
 		}
 		switch {
-		case !v.present:
+		case !v.present || v.text == "" && v.problem == "":
 			return "", "", nil
 		case v.problem != "":
 			return "", "", readErrorf("%s %s", where, v.problem)
@@ -313,6 +311,9 @@ func (d *reader) missing(r rule) string {
 		return "body is not JSON"
 	}
 	if sp := d.found[d.s.read.index[r.ptr.text]]; sp.to != 0 {
+		if d.doc[sp.from] == '"' {
+			return d.docName + " field " + r.ptr.text + " is empty"
+		}
 		return d.docName + " field " + r.ptr.text + " is null"
 	}
 	return d.docName + " field " + r.ptr.text + " is missing"
