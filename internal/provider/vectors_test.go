@@ -711,3 +711,16 @@ func TestVectorsHookvault(t *testing.T) {
 		{name: "computed: none", body: body, want: missing},
 	}}.run(t)
 }
+
+// TestTwilioNoDelimiters records what FuzzVerify found: Twilio signs names and values
+// concatenated without delimiters, so `MessageSid=SM1` and `MessageSid&SM1` (two empty
+// parameters) sign the same string and both verify, in every official library as here.
+// The second reads as another delivery (no MessageSid: a sha256 id); nothing in the
+// scheme can tell them apart, so it is left as Twilio defines it.
+func TestTwilioNoDelimiters(t *testing.T) {
+	s := mustNew(t, provider.Config{Provider: "twilio", Secrets: []string{"12345"}, URL: "https://mycompany.com/myapp.php"}, tNow)
+	sig := macB64(sha1.New, "12345", "https://mycompany.com/myapp.php", "MessageSidSM1")
+	for _, body := range []string{"MessageSid=SM1", "MessageSid&SM1", "Messag=eSidSM1"} {
+		checkVerify(t, s, request("", body, "X-Twilio-Signature", sig, "Content-Type", formCT), "")
+	}
+}
