@@ -408,7 +408,7 @@ func TestVectorsHubSpot(t *testing.T) {
 		cases: []vcase{
 			{name: "official: v3 signature", h: h(sig, ts), body: body},
 			{name: "official: none timestamp", h: []string{"X-HubSpot-Signature-v3", sig}, body: body, want: malformed},
-			{name: "official: expired timestamp (301 s)", h: at(1693657560000 - 301_000), body: body, want: stale},
+			{name: "official case, computed: expired timestamp (301 s)", h: at(1693657560000 - 301_000), body: body, want: stale},
 			{name: "computed: 300 s old", h: at(1693657560000 - 300_000), body: body},
 			{name: "computed: 300 s ahead", h: at(1693657560000 + 300_000), body: body},
 			{name: "computed: 300.001 s ahead", h: at(1693657560000 + 300_001), body: body, want: stale},
