@@ -1,8 +1,9 @@
 // Package provider receives webhooks from real senders. A source is one sender — GitHub,
 // Stripe, your billing app — with its provider preset, its secrets and the rules that give
 // each delivery its id and type. The package verifies a delivery exactly as the provider's
-// official library does (PROVIDERS.md cites each), reads its id and type, answers the
-// providers' handshakes, and signs deliveries as each provider would, for hookctl and tests.
+// official library does (the vector tests cite each library), reads its id and type,
+// answers the providers' handshakes, and signs deliveries as each provider would, for
+// hookctl and tests.
 //
 // Presets are data (presets.go): one verifier runs every HMAC scheme from its description,
 // and the schemes that truly differ (Twilio, Discord, Mailgun) add a function. Verification
@@ -132,8 +133,15 @@ type macKey struct {
 	pool *sync.Pool
 }
 
+// macState is a keyed HMAC with a buffer for its sum, pooled together so that a
+// verification allocates nothing.
+type macState struct {
+	h   hash.Hash
+	sum [maxMACSize]byte
+}
+
 func newMACKey(alg func() hash.Hash, key []byte) macKey {
-	return macKey{key: key, pool: &sync.Pool{New: func() any { return newHMAC(alg, key) }}}
+	return macKey{key: key, pool: &sync.Pool{New: func() any { return &macState{h: newHMAC(alg, key)} }}}
 }
 
 // Bounds on configuration: the per-request work is secrets × signatures HMACs.
@@ -338,8 +346,9 @@ func (s *Source) checkURL(c Config, bad func(string, ...any)) {
 	}
 	u, err := url.Parse(c.URL)
 	switch {
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "":
-		bad("url: %q is not an absolute http or https URL", clip(c.URL))
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" || strings.HasSuffix(u.Host, ":"):
+		// Not quoted: a mistyped URL may hold credentials.
+		bad("url: not an absolute http or https URL with a host")
 		return
 	case u.User != nil:
 		bad("url: has user information; give the URL the provider calls, without credentials")

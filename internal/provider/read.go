@@ -30,10 +30,11 @@ const (
 // rule says where an id or a type is: a header, a JSON field, a form field, or (ids only)
 // the hash of the body.
 type rule struct {
-	kind ruleKind
-	text string // as written, for Info and messages
-	name string // header: canonical name; form: field name
-	ptr  pointer
+	kind  ruleKind
+	text  string // as written, for Info and messages
+	name  string // header: canonical name; form: field name
+	ptr   pointer
+	where string // where the value comes from, for messages: "header X-GitHub-Delivery"
 }
 
 // rules are alternatives: the first that finds a value gives it.
@@ -60,18 +61,18 @@ func parseRule(s string) (rule, error) {
 		if !validHeaderName(arg) {
 			return rule{}, fmt.Errorf("%q: %q is not a valid header name", clip(s), clip(arg))
 		}
-		return rule{kind: ruleHeader, text: s, name: http.CanonicalHeaderKey(arg)}, nil
+		return rule{kind: ruleHeader, text: s, name: http.CanonicalHeaderKey(arg), where: "header " + arg}, nil
 	case "json":
 		p, err := parsePointer(arg)
 		if err != nil {
 			return rule{}, fmt.Errorf("%q: %w", clip(s), err)
 		}
-		return rule{kind: ruleJSON, text: s, ptr: p}, nil
+		return rule{kind: ruleJSON, text: s, ptr: p, where: "body field " + p.text}, nil
 	case "form":
 		if arg == "" || strings.ContainsFunc(arg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return rule{}, fmt.Errorf("%q: give the form field's name after form:", clip(s))
 		}
-		return rule{kind: ruleForm, text: s, name: arg}, nil
+		return rule{kind: ruleForm, text: s, name: arg, where: "form field " + arg}, nil
 	}
 	return rule{}, fmt.Errorf("%q is not header:NAME, json:/pointer, form:NAME or sha256", clip(s))
 }
@@ -198,9 +199,6 @@ func (s *Source) Read(r Request) (Delivery, error) {
 	if where == "" {
 		return Delivery{}, readErrorf("%s", d.missing(idRules[0]))
 	}
-	if id == "" {
-		return Delivery{}, readErrorf("%s is empty", where)
-	}
 	if utf8.RuneCountInString(id) > maxIDChars {
 		return Delivery{}, readErrorf("%s is longer than %d characters, the id limit", where, maxIDChars)
 	}
@@ -225,7 +223,8 @@ func isForm(h http.Header) bool {
 }
 
 // first returns the value of the first rule that finds one, with where it came from ("" if
-// none did). A value that is there but unusable (an object where an id should be, bytes
+// none did); an empty value counts as none, so the next rule is tried. A value that is there
+// but unusable (an object where an id should be, bytes
 // that are not UTF-8) is an error at once, not a reason to look further.
 func (d *reader) first(rs rules) (value, where string, err error) {
 	for _, r := range rs {
@@ -242,7 +241,7 @@ func (d *reader) value(r rule) (string, string, error) {
 	switch r.kind {
 	case ruleHeader:
 		vs := d.r.Header.Values(r.name)
-		where := "header " + r.text[len("header:"):]
+		where := r.where
 		switch {
 		case len(vs) == 0 || vs[0] == "" && len(vs) == 1:
 			return "", "", nil
@@ -257,9 +256,12 @@ func (d *reader) value(r rule) (string, string, error) {
 			return "", "", nil
 		}
 		v := valueAt(d.doc, d.found[d.s.read.index[r.ptr.text]])
-		where := d.docName + " field " + r.ptr.text
+		where := r.where
+		if d.docName != "body" {
+			where = d.docName + " field " + r.ptr.text
+		}
 		switch {
-		case !v.present:
+		case !v.present || v.text == "" && v.problem == "":
 			return "", "", nil
 		case v.problem != "":
 			return "", "", readErrorf("%s %s", where, v.problem)
@@ -270,7 +272,7 @@ func (d *reader) value(r rule) (string, string, error) {
 			return "", "", nil
 		}
 		vs := d.form[r.name]
-		where := "form field " + r.name
+		where := r.where
 		switch {
 		case len(vs) == 0 || vs[0] == "" && len(vs) == 1:
 			return "", "", nil
@@ -290,9 +292,9 @@ func (d *reader) missing(r rule) string {
 	switch r.kind {
 	case ruleHeader:
 		if vs := d.r.Header.Values(r.name); len(vs) > 0 {
-			return "header " + r.text[len("header:"):] + " is empty"
+			return r.where + " is empty"
 		}
-		return "header " + r.text[len("header:"):] + " is missing"
+		return r.where + " is missing"
 	case ruleForm:
 		if d.form == nil {
 			return "body is not a form, so it has no field " + r.name
@@ -309,6 +311,9 @@ func (d *reader) missing(r rule) string {
 		return "body is not JSON"
 	}
 	if sp := d.found[d.s.read.index[r.ptr.text]]; sp.to != 0 {
+		if d.doc[sp.from] == '"' {
+			return d.docName + " field " + r.ptr.text + " is empty"
+		}
 		return d.docName + " field " + r.ptr.text + " is null"
 	}
 	return d.docName + " field " + r.ptr.text + " is missing"
@@ -320,26 +325,12 @@ func (d *reader) challenge() (*Challenge, error) {
 	if !d.hasDoc || d.form != nil {
 		return nil, nil
 	}
-	str := func(p pointer) (string, bool, error) {
-		v := valueAt(d.doc, d.found[d.s.read.index[p.text]])
-		if v.problem != "" {
-			return "", false, readErrorf("%s field %s %s", d.docName, p.text, v.problem)
-		}
-		return v.text, v.present && d.doc[d.found[d.s.read.index[p.text]].from] == '"', nil
-	}
-	need := func(p pointer) (string, error) {
-		v, ok, err := str(p)
-		if err == nil && !ok {
-			err = readErrorf("%s field %s is missing or not a string", d.docName, p.text)
-		}
-		return v, err
-	}
 	switch d.s.p.challenge {
 	case challengeSlack:
-		if t, _, _ := str(ptrType); t != "url_verification" {
+		if t, _, _ := d.str(ptrType); t != "url_verification" {
 			return nil, nil
 		}
-		c, err := need(ptrChallenge)
+		c, err := d.need(ptrChallenge)
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +339,7 @@ func (d *reader) challenge() (*Challenge, error) {
 		if v, _ := single(d.r.Header, hTwitchType); v != "webhook_callback_verification" {
 			return nil, nil
 		}
-		c, err := need(ptrChallenge)
+		c, err := d.need(ptrChallenge)
 		if err != nil {
 			return nil, err
 		}
@@ -360,16 +351,37 @@ func (d *reader) challenge() (*Challenge, error) {
 		}
 		return &Challenge{ContentType: "application/json", Body: []byte(`{"type":1}`)}, nil
 	case challengeZoom:
-		if e, _, _ := str(ptrEvent); e != "endpoint.url_validation" {
+		if e, _, _ := d.str(ptrEvent); e != "endpoint.url_validation" {
 			return nil, nil
 		}
-		plain, err := need(ptrPlainToken)
+		plain, err := d.need(ptrPlainToken)
 		if err != nil {
 			return nil, err
 		}
 		return d.s.zoomAnswer(*d.r, plain)
 	}
 	return nil, nil
+}
+
+// str is the string at p, and whether there is one.
+func (d *reader) str(p pointer) (string, bool, error) {
+	sp := d.found[d.s.read.index[p.text]]
+	v := valueAt(d.doc, sp)
+	if v.problem != "" {
+		// Concatenated, not formatted: boxing d's fields for fmt would move the whole
+		// reader, and the scan's spans with it, to the heap on every Read.
+		return "", false, &ReadError{Detail: d.docName + " field " + p.text + " " + v.problem}
+	}
+	return v.text, v.present && d.doc[sp.from] == '"', nil
+}
+
+// need is the string at p, which a handshake cannot do without.
+func (d *reader) need(p pointer) (string, error) {
+	v, ok, err := d.str(p)
+	if err == nil && !ok {
+		err = &ReadError{Detail: d.docName + " field " + p.text + " is missing or not a string"}
+	}
+	return v, err
 }
 
 // zoomAnswer is Zoom's URL validation answer: the plainToken and its hex HMAC-SHA256 under

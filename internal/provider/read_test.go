@@ -54,6 +54,7 @@ func TestRead(t *testing.T) {
 		{name: "shopify", cfg: provider.Config{Provider: "shopify"}, body: `{}`, kv: []string{"X-Shopify-Webhook-Id", "b54557e4", "X-Shopify-Topic", "orders/create"}, wantID: "b54557e4", wantType: "orders/create"},
 		{name: "shopify events", cfg: provider.Config{Provider: "shopify"}, body: `{}`, kv: []string{"shopify-webhook-id", "e1", "shopify-topic", "Product"}, wantID: "e1", wantType: "Product"},
 		{name: "slack event", cfg: provider.Config{Provider: "slack"}, body: `{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}`, wantID: "Ev1", wantType: "app_mention"},
+		{name: "slack event with an empty event_id", cfg: provider.Config{Provider: "slack"}, body: `{"type":"x","event_id":""}`, wantID: sha256ID(`{"type":"x","event_id":""}`), wantType: "x"},
 		{name: "slack event without event_id", cfg: provider.Config{Provider: "slack"}, body: `{"type":"app_rate_limited"}`, wantID: sha256ID(`{"type":"app_rate_limited"}`), wantType: "app_rate_limited"},
 		{name: "slack slash command", cfg: provider.Config{Provider: "slack"}, body: slackForm, kv: []string{"Content-Type", formCT}, wantID: sha256ID(slackForm), wantType: "/webhook-collect"},
 		{name: "slack interactivity", cfg: provider.Config{Provider: "slack"}, body: slackAction, kv: []string{"Content-Type", formCT}, wantID: sha256ID(slackAction), wantType: "block_actions"},

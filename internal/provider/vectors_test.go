@@ -408,7 +408,7 @@ func TestVectorsHubSpot(t *testing.T) {
 		cases: []vcase{
 			{name: "official: v3 signature", h: h(sig, ts), body: body},
 			{name: "official: none timestamp", h: []string{"X-HubSpot-Signature-v3", sig}, body: body, want: malformed},
-			{name: "official: expired timestamp (301 s)", h: at(1693657560000 - 301_000), body: body, want: stale},
+			{name: "official case, computed: expired timestamp (301 s)", h: at(1693657560000 - 301_000), body: body, want: stale},
 			{name: "computed: 300 s old", h: at(1693657560000 - 300_000), body: body},
 			{name: "computed: 300 s ahead", h: at(1693657560000 + 300_000), body: body},
 			{name: "computed: 300.001 s ahead", h: at(1693657560000 + 300_001), body: body, want: stale},
@@ -710,4 +710,17 @@ func TestVectorsHookvault(t *testing.T) {
 		{name: "computed: wrong secret", h: []string{"X-Signature", macHex(sha256.New, "x", body)}, body: body, want: mismatch},
 		{name: "computed: none", body: body, want: missing},
 	}}.run(t)
+}
+
+// TestTwilioNoDelimiters records what FuzzVerify found: Twilio signs names and values
+// concatenated without delimiters, so `MessageSid=SM1` and `MessageSid&SM1` (two empty
+// parameters) sign the same string and both verify, in every official library as here.
+// The second reads as another delivery (no MessageSid: a sha256 id); nothing in the
+// scheme can tell them apart, so it is left as Twilio defines it.
+func TestTwilioNoDelimiters(t *testing.T) {
+	s := mustNew(t, provider.Config{Provider: "twilio", Secrets: []string{"12345"}, URL: "https://mycompany.com/myapp.php"}, tNow)
+	sig := macB64(sha1.New, "12345", "https://mycompany.com/myapp.php", "MessageSidSM1")
+	for _, body := range []string{"MessageSid=SM1", "MessageSid&SM1", "Messag=eSidSM1"} {
+		checkVerify(t, s, request("", body, "X-Twilio-Signature", sig, "Content-Type", formCT), "")
+	}
 }

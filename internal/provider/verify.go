@@ -341,6 +341,8 @@ type content struct {
 	params []string // Twilio: name, value, name, value… in signing order
 }
 
+var questionMark = []byte{'?'}
+
 func (c *content) writeTo(h hash.Hash, variant int) {
 	for _, p := range c.parts {
 		switch p.kind {
@@ -357,7 +359,7 @@ func (c *content) writeTo(h hash.Hash, variant int) {
 		case partURL:
 			h.Write(stringBytes(c.urls[variant]))
 			if c.query != "" {
-				h.Write([]byte{'?'})
+				h.Write(questionMark)
 				h.Write(stringBytes(c.query))
 			}
 		case partParams:
@@ -375,15 +377,13 @@ func (c *content) writeTo(h hash.Hash, variant int) {
 func (s *Source) match(w *wantSet, c *content) int {
 	size := s.p.sig.size
 	variants := max(1, len(c.urls))
-	var sum [maxMACSize]byte
 	matched := -1
 	for k := range s.keys {
+		st := s.keys[k].pool.Get().(*macState)
 		for v := 0; v < variants; v++ {
-			h := s.keys[k].pool.Get().(hash.Hash)
-			h.Reset()
-			c.writeTo(h, v)
-			got := h.Sum(sum[:0])
-			s.keys[k].pool.Put(h)
+			st.h.Reset()
+			c.writeTo(st.h, v)
+			got := st.h.Sum(st.sum[:0])
 			eq := 0
 			for i := 0; i < w.n; i++ {
 				eq |= subtle.ConstantTimeCompare(got, w.b[i][:size])
@@ -392,6 +392,7 @@ func (s *Source) match(w *wantSet, c *content) int {
 				matched = k
 			}
 		}
+		s.keys[k].pool.Put(st)
 	}
 	return matched
 }

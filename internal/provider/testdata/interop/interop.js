@@ -94,7 +94,9 @@ const ops = {
   },
   "paddle.verify": (c) =>
     withNow(c.nowMs, async () => {
-      const { WebhooksValidator } = require("@paddle/paddle-node-sdk");
+      // As the SDK's own test does: the validator needs the runtime's crypto.
+      const { WebhooksValidator, NodeRuntime } = require("@paddle/paddle-node-sdk");
+      NodeRuntime.initialize();
       if (!(await new WebhooksValidator().isValidSignature(c.payload, c.secret, c.signature))) {
         throw new Error("isValidSignature: false");
       }
