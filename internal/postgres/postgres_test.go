@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +197,40 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	if _, err := ro.Insert(context.Background(), msg("ro", "a")); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
 		t.Fatalf("Insert into a read-only database: %v, want EUNAVAILABLE", err)
 	}
+}
+
+// BenchmarkInsert is one insert at a time, each its own commit: the latency of a lone
+// webhook, a round trip and a WAL flush.
+func BenchmarkInsert(b *testing.B) {
+	s := open(b, pgtest.Schema(b), postgres.Options{Migrate: true, CompactEvery: -1})
+	payload := []byte(`{"id":"x","sender":"bench","content":"hello"}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		id := "bench-" + strconv.Itoa(i)
+		if _, err := s.Insert(ctx, hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInsertConcurrent is BenchmarkInsert from 64 goroutines, as 64 connections of
+// webhook senders would insert: group commit shares each commit among the waiting inserts.
+func BenchmarkInsertConcurrent(b *testing.B) {
+	s := open(b, pgtest.Schema(b), postgres.Options{Migrate: true, CompactEvery: -1})
+	payload := []byte(`{"id":"x","sender":"bench","content":"hello"}`)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := "bench-" + strconv.FormatInt(n.Add(1), 10)
+			if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
