@@ -56,10 +56,10 @@ func TestConformanceReplicas(t *testing.T) {
 }
 
 func msg(id, sender string) hookvault.Message {
-	return hookvault.Message{ID: id, Sender: sender, Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
+	return hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: sender, Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
 }
 
-func count(t *testing.T, url, query string) int {
+func count(t testing.TB, url, query string) int {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
@@ -93,6 +93,9 @@ func TestCompactKeepsStats(t *testing.T) {
 	if rows := count(t, url, `SELECT count(*) FROM sender_counts`); rows <= 3 {
 		t.Fatalf("%d counter rows before compaction; the test needs more than one per sender", rows)
 	}
+	if rows := count(t, url, `SELECT count(*) FROM source_counts`); rows <= 1 {
+		t.Fatalf("%d source counter rows before compaction; the test needs more than one", rows)
+	}
 	var wg sync.WaitGroup
 	for _, s := range []*postgres.Store{a, b} {
 		wg.Go(func() {
@@ -105,11 +108,15 @@ func TestCompactKeepsStats(t *testing.T) {
 	if rows := count(t, url, `SELECT count(*) FROM sender_counts`); rows != 3 {
 		t.Errorf("%d counter rows after compaction, want one per sender (3)", rows)
 	}
+	if rows := count(t, url, `SELECT count(*) FROM source_counts`); rows != 1 {
+		t.Errorf("%d source counter rows after compaction, want one (default)", rows)
+	}
 	after, err := b.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(after) != fmt.Sprint(before) || after.TotalMessages != 60 || after.SendersCount != 3 {
+	if fmt.Sprint(after) != fmt.Sprint(before) || after.TotalMessages != 60 || after.SendersCount != 3 ||
+		len(after.Sources) != 1 || after.Sources[0].Count != 60 {
 		t.Errorf("stats after compaction %+v, before %+v", after, before)
 	}
 }
@@ -132,8 +139,8 @@ func TestMigrate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 1 {
-		t.Errorf("%d migrations recorded, want each applied once (1)", n)
+	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 2 {
+		t.Errorf("%d migrations recorded, want each applied once (2)", n)
 	}
 	s := open(t, url, postgres.Options{})
 	if err := s.Ping(context.Background()); err != nil {
@@ -178,7 +185,7 @@ func TestKilledConnectionsRecover(t *testing.T) {
 		}
 	}
 	for id := range acked {
-		if _, err := s.Get(ctx, id); err != nil {
+		if _, err := s.Get(ctx, hookvault.DefaultSource, id); err != nil {
 			t.Errorf("acked %s: %v", id, err)
 		}
 	}
@@ -210,7 +217,7 @@ func BenchmarkInsert(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := "bench-" + strconv.Itoa(i)
-		if _, err := s.Insert(ctx, hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -227,7 +234,7 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := "bench-" + strconv.FormatInt(n.Add(1), 10)
-			if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+			if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -72,18 +72,18 @@ func TestConformanceReplicas(t *testing.T) {
 func TestReopenKeepsMessages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nested", "dir", "hv.db")
 	s := MustOpen(t, path, sqlite.Options{})
-	if _, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)}); err != nil {
+	if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = MustOpen(t, path, sqlite.Options{})
-	got, err := s.Get(context.Background(), "1")
+	got, err := s.Get(context.Background(), hookvault.DefaultSource, "1")
 	if err != nil || string(got.Payload) != `{"x":1}` {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
-	r, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)})
+	r, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)})
 	if err != nil || r.Outcome != hookvault.Duplicate {
 		t.Fatalf("insert after reopen: %v, %v; want duplicate", r.Outcome, err)
 	}
@@ -102,8 +102,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("migration version = %d (%v), want 3", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("migration version = %d (%v), want 4", version, err)
 	}
 }
 
@@ -124,7 +124,7 @@ func BenchmarkInsert(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := "bench-" + strconv.Itoa(i)
-		if _, err := s.Insert(ctx, hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -141,7 +141,7 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := "bench-" + strconv.FormatInt(n.Add(1), 10)
-			if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+			if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 				b.Error(err)
 				return
 			}
