@@ -191,6 +191,54 @@ func TestKilledConnectionsRecover(t *testing.T) {
 	}
 }
 
+// Reads on connections that the server ended (after a restart every idle connection of the
+// read pool is dead) run again on a new connection instead of failing: a restart of the
+// database costs the read API no 503.
+func TestReadsSurviveEndedConnections(t *testing.T) {
+	url := pgtest.Schema(t)
+	app := fmt.Sprintf("hv_reads_%d", time.Now().UnixNano())
+	s := open(t, url+"&application_name="+app, postgres.Options{Migrate: true, CompactEvery: -1})
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, msg("m1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the read pool: four listings held open at once take four connections.
+	release := make(chan struct{})
+	var held, done sync.WaitGroup
+	for range 4 {
+		held.Add(1)
+		done.Go(func() {
+			first := true
+			_, _ = s.List(ctx, hookvault.ListFilter{Limit: 10}, func(hookvault.Message) error {
+				if first {
+					first = false
+					held.Done()
+					<-release
+				}
+				return nil
+			})
+		})
+	}
+	held.Wait()
+	close(release)
+	done.Wait()
+	if n := count(t, pgtest.URL(t), fmt.Sprintf(
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'`, app)); n < 4 {
+		t.Fatalf("ended %d connections, want the four readers at least", n)
+	}
+	for i := range 3 {
+		if m, err := s.Get(ctx, hookvault.DefaultSource, "m1"); err != nil || m.Sender != "a" {
+			t.Fatalf("Get %d after the connections ended: %+v, %v", i, m, err)
+		}
+		if page, err := s.List(ctx, hookvault.ListFilter{Limit: 10}, func(hookvault.Message) error { return nil }); err != nil || page != nil {
+			t.Fatalf("List %d after the connections ended: %v, %v", i, page, err)
+		}
+		if st, err := s.Stats(ctx); err != nil || st.TotalMessages != 1 {
+			t.Fatalf("Stats %d after the connections ended: %+v, %v", i, st, err)
+		}
+	}
+}
+
 // A server that takes no writes (here: a session default; in production a standby behind
 // the URL after a failover) is not ready, and inserts into it are EUNAVAILABLE.
 func TestReadOnlyDatabaseIsNotReady(t *testing.T) {

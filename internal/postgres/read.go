@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
@@ -107,12 +109,26 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hook
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	q, args := listQuery(f)
+	var next *hookvault.Cursor
+	sent := false // once a message went to emit, the listing cannot start over
+	err := s.readAgain(ctx, func() (bool, error) {
+		var err error
+		next, err = s.list(ctx, q, args, hookvault.NewPager(f.Limit, func(m hookvault.Message) error {
+			sent = true
+			return emit(m)
+		}))
+		return !sent, err
+	})
+	return next, err
+}
+
+// list reads one page with the listing query q into page.
+func (s *Store) list(ctx context.Context, q string, args []any, page *hookvault.Pager) (*hookvault.Cursor, error) {
 	rows, err := s.r.Query(ctx, q, args...)
 	if err != nil {
 		return nil, hookvault.Unavailable(fmt.Errorf("list: %w", err))
 	}
 	defer rows.Close()
-	page := hookvault.NewPager(f.Limit, emit)
 	var source, id, typ, sender, content []byte
 	var at time.Time
 	for rows.Next() {
@@ -143,9 +159,11 @@ func (s *Store) Get(ctx context.Context, source, id string) (hookvault.Message, 
 	defer cancel()
 	var typ, sender, content, contentType []byte
 	m := hookvault.Message{Source: source, ID: id}
-	err := s.r.QueryRow(ctx, `SELECT received_at, type, sender, content, content_type, headers, payload
-		FROM messages WHERE source = $1 AND id = $2`, []byte(source), []byte(id)).
-		Scan(&m.ReceivedAt, &typ, &sender, &content, &contentType, &m.Headers, &m.Payload)
+	err := s.readAgain(ctx, func() (bool, error) {
+		return true, s.r.QueryRow(ctx, `SELECT received_at, type, sender, content, content_type, headers, payload
+			FROM messages WHERE source = $1 AND id = $2`, []byte(source), []byte(id)).
+			Scan(&m.ReceivedAt, &typ, &sender, &content, &contentType, &m.Headers, &m.Payload)
+	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return hookvault.Message{}, hookvault.Errorf(hookvault.ENOTFOUND, "no message with id %q in source %q", id, source)
@@ -189,8 +207,10 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 	var first, last *time.Time
 	var senders, sources [][]byte
 	var senderCounts, sourceCounts []int64
-	err := s.r.QueryRow(ctx, statsQuery).Scan(&st.TotalMessages, &st.SendersCount, &first, &last,
-		&senders, &senderCounts, &sources, &sourceCounts)
+	err := s.readAgain(ctx, func() (bool, error) {
+		return true, s.r.QueryRow(ctx, statsQuery).Scan(&st.TotalMessages, &st.SendersCount, &first, &last,
+			&senders, &senderCounts, &sources, &sourceCounts)
+	})
 	if err != nil {
 		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: %w", err))
 	}
@@ -211,6 +231,36 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 // compactLock keeps compactions of several replicas from running at once (an advisory
 // lock id; any constant unlikely to clash with another application's).
 const compactLock = 0x686f6f6b7661 // "hookva"
+
+// readAgain runs read, which changes nothing, and runs it again on another connection when
+// the server ended the session it ran on (a restart, a failover, pg_terminate_backend) and
+// read says it may start over. The pool hands out an idle connection without a round trip
+// to check it (it pings only one idle for over a second), and after a restart every idle
+// connection is dead; it drops each one that failed, so ReadConns+1 attempts reach a live
+// one. Without this, every read connection would answer one request with a 503 first.
+func (s *Store) readAgain(ctx context.Context, read func() (again bool, err error)) error {
+	for attempt := 0; ; attempt++ {
+		again, err := read()
+		if err == nil || !again || !sessionEnded(err) || attempt == s.opts.ReadConns || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// sessionEnded reports whether err says that the server ended the session of an established
+// connection: a FATAL error (admin or crash shutdown, an idle session timeout) or the
+// connection closed under the query. Failing to connect is not: it would fail again.
+func sessionEnded(err error) bool {
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Severity == "FATAL"
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 // compactCounts folds the rows of counter table %[1]s with key column %[2]s.
 const compactCounts = `
