@@ -121,6 +121,83 @@ func TestCompactKeepsStats(t *testing.T) {
 	}
 }
 
+// schemaBeforeSources is the last schema version without sources.
+const schemaBeforeSources = 1
+
+// writeLegacy migrates the schema at url to the version before sources and writes msgs into
+// it as that version's writer did: each message with a counter row of its own, as batches
+// of one appended them before any compaction.
+func writeLegacy(tb testing.TB, url string, msgs []hookvault.Message) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := postgres.MigrateTo(ctx, url, schemaBeforeSources); err != nil {
+		tb.Fatalf("migrate to %d: %v", schemaBeforeSources, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, m := range msgs {
+		if _, err := conn.Exec(ctx, `WITH inserted AS (
+				INSERT INTO messages (id, sender, content, received_at, payload) VALUES ($1, $2, $3, $4, $5) RETURNING sender
+			) INSERT INTO sender_counts (sender, n) SELECT sender, 1 FROM inserted`,
+			[]byte(m.ID), []byte(m.Sender), []byte(m.Content), m.ReceivedAt, m.Payload); err != nil {
+			tb.Fatalf("insert %q: %v", m.ID, err)
+		}
+	}
+}
+
+// A schema from before sources, with messages in it, is migrated when the store opens it
+// with Migrate; without, Open refuses it and says what to run.
+func TestConformanceMigrated(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunMigrated(t, func(t *testing.T, old []hookvault.Message, now func() time.Time) hookvault.Store {
+		url := pgtest.Schema(t)
+		writeLegacy(t, url, old)
+		_, err := postgres.Open(context.Background(), url, postgres.Options{})
+		if err == nil || !strings.Contains(err.Error(), "the schema is at version 1, this build needs 2: run `hookvault migrate`") {
+			t.Fatalf("Open without migration on the schema before sources: %v, want a hint to run hookvault migrate", err)
+		}
+		return open(t, url, postgres.Options{Now: now, Migrate: true})
+	})
+}
+
+// The migration to sources can be undone while the database holds only what the schema
+// before could: messages of the default source with a sender. With any other message the
+// undo refuses and changes nothing.
+func TestMigrationDown(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Schema(t)
+	s := open(t, url, postgres.Options{Migrate: true, CompactEvery: -1})
+	for _, id := range []string{"a", "b"} {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Content: "c", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Insert(ctx, hookvault.Message{Source: "github", ID: "a", Type: "push", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err := postgres.MigrateTo(ctx, url, schemaBeforeSources)
+	if err == nil || !strings.Contains(err.Error(), "the schema before sources cannot hold them") {
+		t.Fatalf("undo with a github message: %v, want a refusal", err)
+	}
+	if n := count(t, url, `SELECT count(*) FROM messages WHERE source = 'github'::bytea`); n != 1 {
+		t.Fatalf("%d github messages after the refused undo, want 1", n)
+	}
+	pgtest.Exec(t, url, `DELETE FROM messages WHERE source = 'github'::bytea`)
+	if err := postgres.MigrateTo(ctx, url, schemaBeforeSources); err != nil {
+		t.Fatalf("undo with default messages only: %v", err)
+	}
+	if n := count(t, url, `SELECT count(*) FROM messages WHERE sender = 's'::bytea AND content = 'c'::bytea`); n != 2 {
+		t.Fatalf("%d messages after the undo, want 2", n)
+	}
+	if err := postgres.MigrateTo(ctx, url, 2); err != nil {
+		t.Fatalf("redo: %v", err)
+	}
+}
+
 // Replicas starting together all migrate without error: the advisory lock lets one apply
 // each migration and the others find it done. Without migration, an empty schema stops the
 // start with a message that says what to run.
@@ -288,4 +365,52 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMigrate1M is the migration to sources (00002) on a schema holding a million
+// messages of 1,000 senders, as the benchmarks before sources seeded it. It reports the
+// size of the messages table with its indexes before and after.
+func BenchmarkMigrate1M(b *testing.B) {
+	ctx := context.Background()
+	size := func(url string) float64 {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int64
+		if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size('messages')`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return float64(n) / (1 << 20)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		url := pgtest.Schema(b)
+		if err := postgres.MigrateTo(ctx, url, schemaBeforeSources); err != nil {
+			b.Fatal(err)
+		}
+		pgtest.Exec(b, url, `
+			INSERT INTO messages (id, sender, content, received_at, payload)
+			SELECT convert_to(format('msg-%s', lpad(g::text, 7, '0')), 'UTF8'),
+			       convert_to(format('sender-%s', lpad((g % 1000)::text, 3, '0')), 'UTF8'),
+			       convert_to(format('event %s for sender-%s: invoice.paid', g, lpad((g % 1000)::text, 3, '0')), 'UTF8'),
+			       '2026-01-01T00:00:00Z'::timestamptz + g * interval '1 millisecond',
+			       convert_to(format('{"id":"msg-%s"}', g), 'UTF8')
+			FROM generate_series(0, 999999) AS g`)
+		pgtest.Exec(b, url, `INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM messages GROUP BY sender`)
+		pgtest.Exec(b, url, `VACUUM ANALYZE`)
+		before := size(url)
+		b.StartTimer()
+		if err := postgres.Migrate(ctx, url, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(before, "MiB-before")
+		b.ReportMetric(size(url), "MiB-after")
+		if n := count(b, url, `SELECT count(*) FROM messages WHERE source = 'default'::bytea AND type IS NULL`); n != 1_000_000 {
+			b.Fatalf("%d default messages after the migration", n)
+		}
+		b.StartTimer()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +66,103 @@ func TestConformanceReplicas(t *testing.T) {
 		}
 		return stores
 	})
+}
+
+// schemaBeforeSources is the last schema version without sources.
+const schemaBeforeSources = 3
+
+// writeLegacy creates the database at path at the schema before sources and writes msgs
+// into it as that version's writer did: each message with its /stats counters.
+func writeLegacy(tb testing.TB, path string, msgs []hookvault.Message) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := sqlite.MigrateTo(ctx, path, schemaBeforeSources); err != nil {
+		tb.Fatalf("migrate to %d: %v", schemaBeforeSources, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	for _, m := range msgs {
+		tx, err := db.Begin()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var n int64
+		if _, err := tx.Exec(`INSERT INTO messages (id, sender, content, received_at, payload) VALUES (?, ?, ?, ?, ?)`,
+			m.ID, m.Sender, m.Content, m.ReceivedAt.UnixNano(), m.Payload); err != nil {
+			tb.Fatalf("insert %q: %v", m.ID, err)
+		}
+		if err := tx.QueryRow(`INSERT INTO sender_counts (sender, n) VALUES (?, 1)
+			ON CONFLICT (sender) DO UPDATE SET n = n + 1 RETURNING n`, m.Sender).Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := tx.Exec(`UPDATE totals SET messages = messages + 1, senders = senders + ?`, n == 1); err != nil {
+			tb.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// A database of the schema before sources, with messages in it, is migrated when the store
+// opens it.
+func TestConformanceMigrated(t *testing.T) {
+	storetest.RunMigrated(t, func(t *testing.T, old []hookvault.Message, now func() time.Time) hookvault.Store {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		writeLegacy(t, path, old)
+		return MustOpen(t, path, sqlite.Options{Now: now})
+	})
+}
+
+// The migration to sources can be undone while the database holds only what the schema
+// before could: messages of the default source with a sender. With any other message the
+// undo refuses and changes nothing.
+func TestMigrationDown(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hv.db")
+	s := MustOpen(t, path, sqlite.Options{})
+	for _, id := range []string{"a", "b"} {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Content: "c", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Insert(ctx, hookvault.Message{Source: "github", ID: "a", Type: "push", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.MigrateTo(ctx, path, schemaBeforeSources)
+	if err == nil || !strings.Contains(err.Error(), "CHECK constraint failed") {
+		t.Fatalf("undo with a github message: %v, want a refusal", err)
+	}
+	s = MustOpen(t, path, sqlite.Options{})
+	if _, err := s.Get(ctx, "github", "a"); err != nil {
+		t.Fatalf("after the refused undo: %v", err)
+	}
+	s.Close()
+
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM messages WHERE source = 'github'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, schemaBeforeSources); err != nil {
+		t.Fatalf("undo with default messages only: %v", err)
+	}
+	var got string
+	if err := db.QueryRow(`SELECT group_concat(id || ':' || sender || ':' || content, ',') FROM messages`).Scan(&got); err != nil || got != "a:s:c,b:s:c" {
+		t.Fatalf("after the undo: %q (%v), want a:s:c,b:s:c", got, err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, 4); err != nil {
+		t.Fatalf("redo: %v", err)
+	}
 }
 
 // What was committed is there after the store is closed and opened again, and opening an
