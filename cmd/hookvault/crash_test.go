@@ -80,7 +80,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	defer st.Close()
 	lost, changed := 0, 0
 	for id, body := range acked {
-		m, err := st.Get(context.Background(), id)
+		m, err := st.Get(context.Background(), hookvault.DefaultSource, id)
 		switch {
 		case hookvault.ErrorCode(err) == hookvault.ENOTFOUND:
 			lost++

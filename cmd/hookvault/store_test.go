@@ -215,7 +215,7 @@ func TestCorruptDatabaseStopsTheStart(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 3000 {
 		id := fmt.Sprintf("%016x", r.Uint64())
-		if _, err := st.Insert(context.Background(), hookvault.Message{ID: id, Sender: "s", Payload: bytes.Repeat([]byte("x"), 200)}); err != nil {
+		if _, err := st.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Payload: bytes.Repeat([]byte("x"), 200)}); err != nil {
 			t.Fatalf("insert %d: %v", i, err)
 		}
 	}

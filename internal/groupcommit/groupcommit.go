@@ -1,6 +1,6 @@
 // Package groupcommit is the write path every store backend shares: callers hand their
 // message to a bounded queue, writer goroutines take whatever is waiting (up to MaxBatch
-// messages or MaxBatchBytes of payload) into one transaction, commit once, and then answer
+// messages or MaxBatchBytes of payloads and headers) into one transaction, commit once, and then answer
 // each caller with its own outcome. A lone message is written at once: nothing waits for a
 // batch to fill, and a full queue fails fast instead of letting the backlog grow.
 //
@@ -40,7 +40,8 @@ type Options struct {
 	// Writers is the number of transactions in flight at once (default 1: SQLite has one
 	// writer; PostgreSQL overlaps several).
 	Writers int
-	// MaxBatch and MaxBatchBytes bound one transaction (defaults 256 messages, 1 MiB).
+	// MaxBatch and MaxBatchBytes bound one transaction (defaults 256 messages, 1 MiB of
+	// payloads and headers, the large fields).
 	MaxBatch      int
 	MaxBatchBytes int
 	// QueueSize bounds the inserts waiting for a writer (default 2048).
@@ -271,7 +272,7 @@ func (q *Queue) writeLoop() {
 		// store_commit_batch_size under `hookctl bulk -c 64` with and without it).
 		runtime.Gosched()
 		batch = append(batch[:0], first)
-		size := len(first.m.Payload)
+		size := batchBytes(first.m)
 	fill:
 		for len(batch) < q.opts.MaxBatch && size < q.opts.MaxBatchBytes {
 			select {
@@ -280,7 +281,7 @@ func (q *Queue) writeLoop() {
 					break fill
 				}
 				batch = append(batch, req)
-				size += len(req.m.Payload)
+				size += batchBytes(req.m)
 			default:
 				break fill
 			}
@@ -305,6 +306,10 @@ func (q *Queue) writeLoop() {
 		}
 	}
 }
+
+// batchBytes is what m counts against MaxBatchBytes: its large fields, the body and the
+// request headers, which may each be up to a megabyte.
+func batchBytes(m hookvault.Message) int { return len(m.Payload) + len(m.Headers) }
 
 // run commits one batch and answers every caller in it: each with its own receipt when the
 // transaction commits, all with EUNAVAILABLE when it does not or when the queue is broken.

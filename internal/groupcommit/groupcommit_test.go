@@ -383,3 +383,50 @@ func waitQueued(t *testing.T, q *groupcommit.Queue, n int) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// A batch is cut at MaxBatchBytes of payloads and headers: a delivery's headers may be as
+// large as its body.
+func TestBatchBytesCountHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	held := make(chan struct{})
+	release := make(chan struct{})
+	first := true
+	q := groupcommit.Start(func(_ context.Context, batch []hookvault.Message, r []hookvault.Receipt) (bool, error) {
+		mu.Lock()
+		sizes = append(sizes, len(batch))
+		mu.Unlock()
+		for i := range batch {
+			r[i] = hookvault.Receipt{Outcome: hookvault.Created}
+		}
+		return true, nil
+	}, groupcommit.Options{MaxBatchBytes: 1 << 20, BeforeBatch: func() {
+		if first {
+			first = false
+			close(held)
+			<-release
+		}
+	}})
+	defer q.Close()
+	var wg sync.WaitGroup
+	insert := func(m hookvault.Message) {
+		wg.Go(func() {
+			if _, err := q.Insert(m); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	insert(hookvault.Message{ID: "lone"})
+	<-held
+	for i := range 4 {
+		insert(hookvault.Message{ID: fmt.Sprint(i), Headers: make([]byte, 600<<10)})
+	}
+	waitQueued(t, q, 4)
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(sizes) != "[1 2 2]" {
+		t.Fatalf("batch sizes %v, want [1 2 2]: two deliveries of 600 KiB of headers reach 1 MiB", sizes)
+	}
+}

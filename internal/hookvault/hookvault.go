@@ -8,15 +8,66 @@ import (
 	"time"
 )
 
-// Message is one verified webhook delivery as it is stored.
+// DefaultSource is the source of POST /webhook, and of every message stored before sources
+// existed.
+const DefaultSource = "default"
+
+// Message is one verified webhook delivery as it is stored. Every field is kept byte for
+// byte: ids, types and headers come from senders and need not be UTF-8.
 type Message struct {
-	ID      string
-	Sender  string
-	Content string
+	// Source is the configured source's name; DefaultSource for POST /webhook. A store
+	// refuses a message without one: it is a bug of the caller, not a valid delivery.
+	Source string
+	// ID is unique per source: GitHub's delivery "abc" and Stripe's event "abc" are two
+	// messages.
+	ID string
+	// Type is the provider's event type; "" means none (null in the API).
+	Type string
+	// Sender and Content exist only for messages in POST /webhook's {id,sender,content}
+	// format. Sender == "" means the message has neither (null in the API; NULL in the
+	// database): a store then keeps no Content either.
+	Sender, Content string
+	// ContentType is the request's Content-Type as received.
+	ContentType string
+	// Headers are the request headers as a JSON object {"Name":["value",…]}, already encoded
+	// by the HTTP layer (credentials removed); stored and returned byte for byte. nil (or
+	// empty) means none.
+	Headers []byte
 	// ReceivedAt is set by the store when the message is committed; it orders the messages.
 	ReceivedAt time.Time
 	// Payload is the request body exactly as received, byte for byte.
 	Payload []byte
+}
+
+// Bounds of the fields that the stores index. PostgreSQL refuses an index entry of more
+// than about 2.7 kB, and an id, type or sender longer than these could make one: every
+// retry of such a message would fail alike with a 503. A store refuses a message over a
+// bound with EINVALID instead, which the sender is told not to retry (422). POST /webhook's
+// own limits (256 characters, 1,024 bytes at most) are within them; a source's name is at
+// most 64 bytes by configuration.
+const (
+	MaxSourceBytes = 64
+	MaxKeyBytes    = 1024 // an id, a type, a sender
+)
+
+// Check reports why a store must refuse m: no source (a bug of the caller: EINTERNAL), no
+// id, or a source, id, type or sender over its bound (EINVALID).
+func (m Message) Check() error {
+	switch {
+	case m.Source == "":
+		return Errorf(EINTERNAL, "message %q has no source", m.ID)
+	case m.ID == "":
+		return Errorf(EINVALID, "id is empty")
+	case len(m.Source) > MaxSourceBytes:
+		return Errorf(EINVALID, "source name is longer than %d bytes", MaxSourceBytes)
+	case len(m.ID) > MaxKeyBytes:
+		return Errorf(EINVALID, "id is longer than %d bytes", MaxKeyBytes)
+	case len(m.Type) > MaxKeyBytes:
+		return Errorf(EINVALID, "type is longer than %d bytes", MaxKeyBytes)
+	case len(m.Sender) > MaxKeyBytes:
+		return Errorf(EINVALID, "sender is longer than %d bytes", MaxKeyBytes)
+	}
+	return nil
 }
 
 // Outcome says what an insert did.
@@ -43,17 +94,22 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// Store keeps messages durably and exactly once per id.
+// Store keeps messages durably and exactly once per (source, id).
 //
 // Implementations must let the database decide uniqueness, so that concurrent inserts of one
-// id store one row, and must return from Insert with a nil error only after the commit is
-// durable. Failures of the underlying database are reported as errors with code EUNAVAILABLE.
+// (source, id) store one row, and must return from Insert with a nil error only after the
+// commit is durable. Failures of the underlying database are reported as errors with code
+// EUNAVAILABLE.
 type Store interface {
-	// Insert stores m unless its id exists. It sets nothing on m; the stored arrival time is
-	// in the returned Receipt.
+	// Insert stores m unless its (source, id) exists. A message already stored is a
+	// Duplicate when its payload equals m's and a Conflict otherwise: only payloads are
+	// compared, since a redelivery may carry other headers. It sets nothing on m; the stored
+	// arrival time is in the returned Receipt. It refuses what m.Check refuses, with its
+	// error.
 	Insert(ctx context.Context, m Message) (Receipt, error)
-	// Get returns the message with the given id, or an error with code ENOTFOUND.
-	Get(ctx context.Context, id string) (Message, error)
+	// Get returns the message with the given source and id, with every field, or an error
+	// with code ENOTFOUND.
+	Get(ctx context.Context, source, id string) (Message, error)
 	Reader
 	// Ping reports whether the store accepts writes. A healthy store answers without waiting
 	// behind writes; after a failed commit it probes with a write that changes no data, and
@@ -78,17 +134,21 @@ type CommitObserver interface {
 }
 
 // Cursor is a position in the arrival order: the last message of a page.
+// (ReceivedAt, Source, ID) is unique and is the order of every listing.
 type Cursor struct {
 	ReceivedAt time.Time
-	ID         string
+	Source, ID string
 }
 
 // ListFilter selects and pages messages. Zero fields do not filter.
 type ListFilter struct {
-	Sender string
-	Since  time.Time // inclusive
-	Until  time.Time // exclusive
-	// Q is a substring of content, matched literally and case-sensitively.
+	// Source, Type and Sender match exactly; "" does not filter. Messages without a type or
+	// a sender never match a Type or Sender filter.
+	Source, Type, Sender string
+	Since                time.Time // inclusive
+	Until                time.Time // exclusive
+	// Q is a substring of content, matched literally and case-sensitively; messages
+	// without content never match.
 	Q string
 	// Limit is the most messages a page holds (it must be positive); MaxPageBytes may end
 	// a page sooner.
@@ -111,7 +171,7 @@ const MaxPageBytes = 4 << 20
 // ListedBytes is what m counts against MaxPageBytes: the bytes of the fields a listing
 // shows, which are also what a listing's answer grows with.
 func (m Message) ListedBytes() int {
-	return len(m.ID) + len(m.Sender) + len(m.Content)
+	return len(m.Source) + len(m.ID) + len(m.Type) + len(m.Sender) + len(m.Content)
 }
 
 // Pager cuts one page while a store reads the messages of a listing in order, so that every
@@ -139,7 +199,7 @@ func NewPager(limit int, emit func(Message) error) *Pager {
 func (p *Pager) Add(m Message) (bool, error) {
 	size := m.ListedBytes()
 	if p.sent == p.limit || (p.sent > 0 && p.bytes+size > MaxPageBytes) {
-		p.next = &Cursor{ReceivedAt: p.last.ReceivedAt, ID: p.last.ID}
+		p.next = &Cursor{ReceivedAt: p.last.ReceivedAt, Source: p.last.Source, ID: p.last.ID}
 		return false, nil
 	}
 	if err := p.emit(m); err != nil {
@@ -147,7 +207,7 @@ func (p *Pager) Add(m Message) (bool, error) {
 	}
 	p.sent++
 	p.bytes += size
-	p.last = Cursor{ReceivedAt: m.ReceivedAt, ID: m.ID}
+	p.last = Cursor{ReceivedAt: m.ReceivedAt, Source: m.Source, ID: m.ID}
 	return true, nil
 }
 
@@ -161,12 +221,21 @@ type SenderCount struct {
 	Count  int64
 }
 
+// SourceCount is the number of messages stored for one source.
+type SourceCount struct {
+	Source string
+	Count  int64
+}
+
 // Stats summarises what is stored.
 type Stats struct {
 	TotalMessages int64
-	SendersCount  int64
+	// SendersCount and TopSenders count only messages that have a sender.
+	SendersCount int64
 	// TopSenders holds up to ten senders by count, ties by name.
 	TopSenders []SenderCount
+	// Sources holds every source with stored messages, by name.
+	Sources []SourceCount
 	// FirstReceivedAt and LastReceivedAt are zero when nothing is stored.
 	FirstReceivedAt time.Time
 	LastReceivedAt  time.Time
@@ -174,9 +243,10 @@ type Stats struct {
 
 // Reader is the read side of a store, served from connections that never wait for writes.
 type Reader interface {
-	// List hands the messages of one page in (ReceivedAt, ID) order that match f to emit,
-	// one at a time as they are read, without Payload; a page ends after f.Limit messages
-	// or at MaxPageBytes (see Pager). It returns the position to continue from, nil on the
+	// List hands the messages of one page in (ReceivedAt, Source, ID) order that match f to
+	// emit, one at a time as they are read, with Source, ID, Type, Sender, Content and
+	// ReceivedAt (Payload, Headers and ContentType are for Get); a page ends after f.Limit
+	// messages or at MaxPageBytes (see Pager). It returns the position to continue from, nil on the
 	// last page. The read connection is held until List returns, so emit is the caller's
 	// chance to pass each message on without keeping the page. An error from emit stops
 	// List, which returns it unchanged.

@@ -9,11 +9,11 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-// sized returns a message whose ListedBytes is size: a one-byte id "a", "b", …, a one-byte
-// sender, and the rest content.
+// sized returns a message whose ListedBytes is size: a one-byte source, a one-byte id "a",
+// "b", …, a one-byte sender, and the rest content.
 func sized(i, size int) hookvault.Message {
 	at := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
-	return hookvault.Message{ID: string(rune('a' + i)), Sender: "s", Content: strings.Repeat("c", size-2),
+	return hookvault.Message{Source: "x", ID: string(rune('a' + i)), Sender: "s", Content: strings.Repeat("c", size-3),
 		ReceivedAt: at.Add(time.Duration(i))}
 }
 
@@ -31,12 +31,12 @@ func TestPager(t *testing.T) {
 		{"exactly limit, no more rows", 3, []int{10, 10, 10}, "abc", ""},
 		{"limit plus one", 3, []int{10, 10, 10, 10}, "abc", "c"},
 		{"limit one", 1, []int{10, 10}, "a", "a"},
-		{"bytes reach the bound exactly", 10, []int{mib, mib, mib, mib, 2}, "abcd", "d"},
+		{"bytes reach the bound exactly", 10, []int{mib, mib, mib, mib, 3}, "abcd", "d"},
 		{"one byte over the bound", 10, []int{mib, mib, mib, mib + 1}, "abc", "c"},
 		{"one over the bound, last row", 10, []int{2 * mib, 2*mib + 1}, "a", "a"},
-		{"first message larger than the bound", 10, []int{5 * mib, 2}, "a", "a"},
+		{"first message larger than the bound", 10, []int{5 * mib, 3}, "a", "a"},
 		{"larger than the bound alone and last", 10, []int{5 * mib}, "a", ""},
-		{"small after a large one starts the next page", 10, []int{3 * mib, mib + 1, 2}, "a", "a"},
+		{"small after a large one starts the next page", 10, []int{3 * mib, mib + 1, 3}, "a", "a"},
 		{"count cuts before bytes", 2, []int{mib, mib, mib}, "ab", "b"},
 	}
 	for _, tt := range tests {
@@ -60,8 +60,8 @@ func TestPager(t *testing.T) {
 			next := ""
 			if c := p.Next(); c != nil {
 				next = c.ID
-				if want := sized(strings.IndexByte("abcdefghij", c.ID[0]), 2).ReceivedAt; !c.ReceivedAt.Equal(want) {
-					t.Errorf("cursor time %v, want the last sent message's %v", c.ReceivedAt, want)
+				if want := sized(strings.IndexByte("abcdefghij", c.ID[0]), 3).ReceivedAt; !c.ReceivedAt.Equal(want) || c.Source != "x" {
+					t.Errorf("cursor at %v in source %q, want the last sent message's %v in x", c.ReceivedAt, c.Source, want)
 				}
 			}
 			if sent.String() != tt.sent || next != tt.next {
@@ -97,8 +97,39 @@ func TestPagerStopsOnEmitError(t *testing.T) {
 }
 
 func TestListedBytes(t *testing.T) {
-	m := hookvault.Message{ID: "id-1", Sender: "é", Content: "a\x00b", Payload: []byte("not counted")}
-	if got, want := m.ListedBytes(), 4+2+3; got != want {
+	m := hookvault.Message{Source: "github", ID: "id-1", Type: "push", Sender: "é", Content: "a\x00b",
+		ContentType: "not counted", Headers: []byte("not counted"), Payload: []byte("not counted")}
+	if got, want := m.ListedBytes(), 6+4+4+2+3; got != want {
 		t.Fatalf("ListedBytes = %d, want %d", got, want)
+	}
+}
+
+func TestMessageCheck(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("\xff", n) }
+	ok := hookvault.Message{Source: long(hookvault.MaxSourceBytes), ID: long(hookvault.MaxKeyBytes),
+		Type: long(hookvault.MaxKeyBytes), Sender: long(hookvault.MaxKeyBytes)}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("Check at every bound: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(*hookvault.Message)
+		code string
+	}{
+		{"no source", func(m *hookvault.Message) { m.Source = "" }, hookvault.EINTERNAL},
+		{"no id", func(m *hookvault.Message) { m.ID = "" }, hookvault.EINVALID},
+		{"long source", func(m *hookvault.Message) { m.Source += "x" }, hookvault.EINVALID},
+		{"long id", func(m *hookvault.Message) { m.ID += "x" }, hookvault.EINVALID},
+		{"long type", func(m *hookvault.Message) { m.Type += "x" }, hookvault.EINVALID},
+		{"long sender", func(m *hookvault.Message) { m.Sender += "x" }, hookvault.EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ok
+			tt.edit(&m)
+			if err := m.Check(); hookvault.ErrorCode(err) != tt.code {
+				t.Fatalf("Check = %v, want code %s", err, tt.code)
+			}
+		})
 	}
 }

@@ -17,7 +17,7 @@ func (a *api) PostWebhook(ctx context.Context, req gen.PostWebhookRequestObject)
 	info := infoFrom(ctx)
 	// The members as validated, with exact names; the generated decoding matches names
 	// case-insensitively and would take {"ID": …} for the id.
-	m := hookvault.Message{ID: req.Body.Id, Sender: req.Body.Sender, Content: req.Body.Content, Payload: info.raw}
+	m := hookvault.Message{Source: hookvault.DefaultSource, ID: req.Body.Id, Sender: req.Body.Sender, Content: req.Body.Content, Payload: info.raw}
 	if v := info.values; v != nil {
 		m.ID, m.Sender, m.Content = v["id"], v["sender"], v["content"]
 	}

@@ -375,7 +375,7 @@ func TestWebhookContract(t *testing.T) {
 				if err := json.Unmarshal([]byte(tt.d.body), &in); err != nil {
 					t.Fatal(err)
 				}
-				m, err := ts.store.Get(context.Background(), in.ID)
+				m, err := ts.store.Get(context.Background(), hookvault.DefaultSource, in.ID)
 				if err != nil {
 					t.Fatalf("stored message: %v", err)
 				}
@@ -387,7 +387,7 @@ func TestWebhookContract(t *testing.T) {
 	}
 
 	t.Run("conflict kept the first body and warned", func(t *testing.T) {
-		m, err := ts.store.Get(context.Background(), "k1")
+		m, err := ts.store.Get(context.Background(), hookvault.DefaultSource, "k1")
 		if err != nil || string(m.Payload) != msg("k1") {
 			t.Fatalf("k1 = %q, %v; want the first body", m.Payload, err)
 		}
@@ -726,10 +726,10 @@ func TestCaseVariantMemberDoesNotShadowID(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(answer), `"id":"exact"`) {
 		t.Fatalf("%d %s", resp.StatusCode, answer)
 	}
-	if m, err := ts.store.Get(context.Background(), "exact"); err != nil || string(m.Payload) != body {
+	if m, err := ts.store.Get(context.Background(), hookvault.DefaultSource, "exact"); err != nil || string(m.Payload) != body {
 		t.Fatalf("stored under exact: %q, %v", m.Payload, err)
 	}
-	if _, err := ts.store.Get(context.Background(), "shadow"); err == nil {
+	if _, err := ts.store.Get(context.Background(), hookvault.DefaultSource, "shadow"); err == nil {
 		t.Fatal("stored under the case-variant member")
 	}
 }

@@ -18,30 +18,38 @@ import (
 
 const defaultLimit = 50
 
-// encodeCursor makes the opaque next_cursor: the position of the page's last message.
+// encodeCursor makes the opaque next_cursor: the position of the page's last message,
+// "nanos/source:id". A source name has no ':' (configuration allows [a-z0-9_-] only), so the
+// first ':' ends it; the id may hold any byte.
 func encodeCursor(c *hookvault.Cursor) *string {
 	if c == nil {
 		return nil
 	}
-	s := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ReceivedAt.UnixNano(), 10) + ":" + c.ID))
+	s := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ReceivedAt.UnixNano(), 10) + "/" + c.Source + ":" + c.ID))
 	return &s
 }
 
+// decodeCursor reads a next_cursor. One from before sources ("nanos:id") still continues its
+// walk: every message then was the default source's.
 func decodeCursor(s string) (*hookvault.Cursor, error) {
 	bad := hookvault.Errorf(hookvault.EBADREQUEST, `parameter "cursor": not a next_cursor returned by this API`)
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad
 	}
-	at, id, ok := strings.Cut(string(raw), ":")
+	head, id, ok := strings.Cut(string(raw), ":")
 	if !ok || id == "" {
 		return nil, bad
 	}
+	at, source, ok := strings.Cut(head, "/")
+	if !ok {
+		source = hookvault.DefaultSource
+	}
 	nanos, err := strconv.ParseInt(at, 10, 64)
-	if err != nil {
+	if err != nil || source == "" {
 		return nil, bad
 	}
-	return &hookvault.Cursor{ReceivedAt: time.Unix(0, nanos).UTC(), ID: id}, nil
+	return &hookvault.Cursor{ReceivedAt: time.Unix(0, nanos).UTC(), Source: source, ID: id}, nil
 }
 
 // Arrival times are stored as int64 nanoseconds, which span the years 1677 to 2262.
@@ -184,7 +192,7 @@ func (s *pageWriter) end(next *hookvault.Cursor) error {
 
 // GetMessage answers one message with its payload exactly as received.
 func (a *api) GetMessage(ctx context.Context, req gen.GetMessageRequestObject) (gen.GetMessageResponseObject, error) {
-	m, err := a.store.Get(ctx, req.Id)
+	m, err := a.store.Get(ctx, hookvault.DefaultSource, req.Id)
 	if err != nil {
 		return nil, err
 	}

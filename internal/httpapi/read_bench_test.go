@@ -57,7 +57,7 @@ func bigListHandler(b *testing.B, n, contentBytes int) http.Handler {
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20, APITokens: []string{token}})
 	content := strings.Repeat("x", contentBytes)
 	for i := range n {
-		m := hookvault.Message{ID: fmt.Sprintf("big-%03d", i), Sender: "alice", Content: content, Payload: []byte(`{}`)}
+		m := hookvault.Message{Source: hookvault.DefaultSource, ID: fmt.Sprintf("big-%03d", i), Sender: "alice", Content: content, Payload: []byte(`{}`)}
 		if _, err := store.Insert(context.Background(), m); err != nil {
 			b.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func BenchmarkGetLargeMessage(b *testing.B) {
 	h, store := newHandler(b, sqlite.Options{}, httpapi.Deps{Metrics: metrics.New(),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20, APITokens: []string{token}})
 	payload := fmt.Appendf(nil, `{"id":"large","sender":"alice","content":%q}`, strings.Repeat("x", 1_000_000))
-	if _, err := store.Insert(context.Background(), hookvault.Message{ID: "large", Sender: "alice", Content: "x", Payload: payload}); err != nil {
+	if _, err := store.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "large", Sender: "alice", Content: "x", Payload: payload}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

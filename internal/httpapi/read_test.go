@@ -321,7 +321,7 @@ func (ts *testServer) storeBig(t *testing.T, sizes ...int) []string {
 	ids := make([]string, len(sizes))
 	for i, size := range sizes {
 		ids[i] = fmt.Sprintf("big-%02d", i)
-		m := hookvault.Message{ID: ids[i], Sender: "alice", Content: strings.Repeat(string(rune('a'+i)), size), Payload: []byte(`{}`)}
+		m := hookvault.Message{Source: hookvault.DefaultSource, ID: ids[i], Sender: "alice", Content: strings.Repeat(string(rune('a'+i)), size), Payload: []byte(`{}`)}
 		if _, err := ts.store.Insert(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}

@@ -2,14 +2,16 @@
 // several stateless replicas can share one database.
 //
 // Inserts are group-committed through internal/groupcommit, with one writer per replica
-// unless Options.WriteConns asks for more. A batch is one INSERT … ON CONFLICT (id) DO NOTHING statement, which is its own
-// transaction: PostgreSQL decides uniqueness, so two replicas inserting one id at once store
-// one row, and the second waits for the first to commit before it learns it lost. Rows are
-// inserted in id order, so batches that share ids never deadlock on each other.
+// unless Options.WriteConns asks for more. A batch is one INSERT … ON CONFLICT (source, id)
+// DO NOTHING statement, which is its own transaction: PostgreSQL decides uniqueness, so two
+// replicas inserting one (source, id) at once store one row, and the second waits for the
+// first to commit before it learns it lost. Rows are inserted in (source, id) order, so
+// batches that share ids never deadlock on each other.
 //
-// id, sender and content are bytea, compared byte for byte like SQLite's text: a JSON string
-// may hold U+0000, which PostgreSQL's text cannot store, and an id in a URL path need not be
-// UTF-8. Either would otherwise turn a valid request into a 503.
+// Every text a sender controls (source, id, type, sender, content, content type, headers) is
+// bytea, compared byte for byte like SQLite's text: a JSON string may hold U+0000, which
+// PostgreSQL's text cannot store, and an id in a URL path or a header need not be UTF-8.
+// Either would otherwise turn a valid request into a 503.
 package postgres
 
 import (
@@ -18,14 +20,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -316,6 +314,9 @@ func (s *Store) probe(ctx context.Context) error {
 // Insert hands m to a writer and returns once its batch has committed; see
 // groupcommit.Queue.Insert for how long it waits.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	if err := m.Check(); err != nil {
+		return hookvault.Receipt{}, err
+	}
 	return s.writes.Insert(m)
 }
 
@@ -332,44 +333,71 @@ func (s *Store) stamp() int64 {
 	}
 }
 
-// insertBatch inserts the new rows in id order (so that batches sharing ids take their
-// locks in one order) and counts them per sender in the same statement, which is one
-// transaction. Only the first of several rows with one id can be inserted.
+// insertBatch inserts the new rows in (source, id) order (so that batches sharing ids take
+// their locks in one order) and counts them per source and per sender in the same statement,
+// which is one transaction. Only the first of several rows with one (source, id) can be
+// inserted. A nil element of a bytea array is NULL.
 const insertBatch = `
 WITH input AS (
-	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::bytea[])
-		WITH ORDINALITY AS t(id, sender, content, received_at, payload, ord)
+	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[],
+			$7::bytea[], $8::timestamptz[], $9::bytea[])
+		WITH ORDINALITY AS t(source, id, type, sender, content, content_type, headers, received_at, payload, ord)
 ), inserted AS (
-	INSERT INTO messages (id, sender, content, received_at, payload)
-	SELECT id, sender, content, received_at, payload FROM input ORDER BY id, ord
-	ON CONFLICT (id) DO NOTHING
-	RETURNING id, sender
-), counted AS (
-	INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM inserted GROUP BY sender
+	INSERT INTO messages (source, id, type, sender, content, content_type, headers, received_at, payload)
+	SELECT source, id, type, sender, content, content_type, headers, received_at, payload FROM input
+	ORDER BY source, id, ord
+	ON CONFLICT (source, id) DO NOTHING
+	RETURNING source, id, sender
+), per_sender AS (
+	INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM inserted WHERE sender IS NOT NULL GROUP BY sender
+), per_source AS (
+	INSERT INTO source_counts (source, n) SELECT source, count(*) FROM inserted GROUP BY source
 )
-SELECT id FROM inserted`
+SELECT source, id FROM inserted`
+
+// key is a message's identity: ids are unique per source.
+type key struct{ source, id string }
+
+// orNull is v's bytes, or nil (NULL) for "".
+func orNull(v string) []byte {
+	if v == "" {
+		return nil
+	}
+	return []byte(v)
+}
 
 // writeBatch commits one batch and tells each message's outcome. A message that was not
 // inserted met an existing row, committed by now (ON CONFLICT waits for a concurrent insert
-// of the same id to finish), whose body tells a duplicate from a conflict.
+// of the same (source, id) to finish), whose body tells a duplicate from a conflict.
 func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (bool, error) {
 	n := len(batch)
-	ids, senders, contents, payloads := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	sources, ids, types, senders, contents := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	contentTypes, headers, payloads := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	stamps := make([]time.Time, n)
 	for i, m := range batch {
-		ids[i], senders[i], contents[i], payloads[i] = []byte(m.ID), []byte(m.Sender), []byte(m.Content), m.Payload
+		sources[i], ids[i], types[i], senders[i] = []byte(m.Source), []byte(m.ID), orNull(m.Type), orNull(m.Sender)
+		if m.Sender != "" { // content exists only with a sender, and may be empty
+			contents[i] = []byte(m.Content)
+		}
+		contentTypes[i], payloads[i] = []byte(m.ContentType), m.Payload
+		if payloads[i] == nil {
+			payloads[i] = []byte{} // NOT NULL
+		}
+		if len(m.Headers) > 0 {
+			headers[i] = m.Headers
+		}
 		stamps[i] = time.UnixMicro(s.stamp()).UTC()
 	}
-	created := map[string]bool{}
+	created := map[key]bool{}
 	err := retry(ctx, func() error {
 		clear(created)
-		rows, err := s.w.Query(ctx, insertBatch, ids, senders, contents, stamps, payloads)
+		rows, err := s.w.Query(ctx, insertBatch, sources, ids, types, senders, contents, contentTypes, headers, stamps, payloads)
 		if err != nil {
 			return err
 		}
-		var id []byte
-		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-			created[string(id)] = true
+		var source, id []byte
+		_, err = pgx.ForEachRow(rows, []any{&source, &id}, func() error {
+			created[key{string(source), string(id)}] = true
 			return nil
 		})
 		return err
@@ -378,32 +406,33 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		return false, fmt.Errorf("insert batch: %w", err)
 	}
 
-	var existing [][]byte
+	var existingSources, existingIDs [][]byte
 	for i, m := range batch {
-		if created[m.ID] {
-			delete(created, m.ID) // a later message with this id is a duplicate of this one
+		if k := (key{m.Source, m.ID}); created[k] {
+			delete(created, k) // a later message with this (source, id) is a duplicate of this one
 			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: stamps[i]}
 			continue
 		}
-		existing = append(existing, ids[i])
+		existingSources, existingIDs = append(existingSources, sources[i]), append(existingIDs, ids[i])
 	}
-	if len(existing) == 0 {
+	if len(existingIDs) == 0 {
 		return true, nil
 	}
 	type row struct {
 		payload []byte
 		at      time.Time
 	}
-	stored := make(map[string]row, len(existing))
+	stored := make(map[key]row, len(existingIDs))
 	err = retry(ctx, func() error {
-		rows, err := s.w.Query(ctx, `SELECT id, payload, received_at FROM messages WHERE id = ANY($1::bytea[])`, existing)
+		rows, err := s.w.Query(ctx, `SELECT m.source, m.id, m.payload, m.received_at
+			FROM unnest($1::bytea[], $2::bytea[]) AS k(source, id) JOIN messages m USING (source, id)`, existingSources, existingIDs)
 		if err != nil {
 			return err
 		}
-		var id, payload []byte
+		var source, id, payload []byte
 		var at time.Time
-		_, err = pgx.ForEachRow(rows, []any{&id, &payload, &at}, func() error {
-			stored[string(id)] = row{payload: slices.Clone(payload), at: at.UTC()}
+		_, err = pgx.ForEachRow(rows, []any{&source, &id, &payload, &at}, func() error {
+			stored[key{string(source), string(id)}] = row{payload: slices.Clone(payload), at: at.UTC()}
 			return nil
 		})
 		return err
@@ -417,9 +446,9 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		if results[i].Outcome == hookvault.Created {
 			continue
 		}
-		r, ok := stored[m.ID]
+		r, ok := stored[key{m.Source, m.ID}]
 		if !ok {
-			return false, fmt.Errorf("message %q was neither inserted nor found", m.ID)
+			return false, fmt.Errorf("message %q of %q was neither inserted nor found", m.ID, m.Source)
 		}
 		outcome := hookvault.Duplicate
 		if !bytes.Equal(r.payload, m.Payload) {
@@ -427,7 +456,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		}
 		results[i] = hookvault.Receipt{Outcome: outcome, ReceivedAt: r.at}
 	}
-	return len(existing) < n, nil
+	return len(existingIDs) < n, nil
 }
 
 // retry runs fn again when PostgreSQL says the transaction may simply be repeated, or when
@@ -448,27 +477,4 @@ func retryable(err error) bool {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01" // serialization failure, deadlock
 	}
 	return pgconn.SafeToRetry(err)
-}
-
-// reading runs a read once more when its connection turned out to be dead: the pool hands
-// out an idle connection without a round trip unless it has been idle for a second, so after
-// a database restart or a terminated backend the first read on each pooled connection fails.
-// A read may always be repeated; the pool has dropped the dead connection by then.
-func reading(fn func() error) error {
-	err := fn()
-	if err != nil && connectionLost(err) {
-		err = fn()
-	}
-	return err
-}
-
-func connectionLost(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		// 57P01–57P03: the server ended the connection (terminated, crashed, starting);
-		// class 08: connection exceptions.
-		return strings.HasPrefix(pgErr.Code, "57P0") || strings.HasPrefix(pgErr.Code, "08")
-	}
-	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookvault/hookvault/internal/config"
+	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/server"
 	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/sqlite"
@@ -147,7 +148,7 @@ func TestShutdownDrainsInFlightDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if m, err := st.Get(context.Background(), "inflight"); err != nil || string(m.Payload) != body {
+	if m, err := st.Get(context.Background(), hookvault.DefaultSource, "inflight"); err != nil || string(m.Payload) != body {
 		t.Fatalf("after shutdown the message is %q, %v; want it committed", m.Payload, err)
 	}
 }

@@ -37,7 +37,7 @@ func TestObserverSeesEveryCommitAndNoDuplicate(t *testing.T) {
 	}
 	defer s.Close()
 	for _, id := range []string{"a", "b", "a"} {
-		if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "s", Payload: []byte(`{}`)}); err != nil {
+		if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Payload: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,7 +82,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 
 func msg(i int) hookvault.Message {
 	id := fmt.Sprintf("b-%03d", i)
-	return hookvault.Message{ID: id, Sender: fmt.Sprintf("s%d", i%5), Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
+	return hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: fmt.Sprintf("s%d", i%5), Content: "c", Payload: []byte(`{"id":"` + id + `"}`)}
 }
 
 // Inserts that arrive while the writer is busy are committed together, in one transaction,
@@ -110,7 +110,7 @@ func TestInsertsWaitingTogetherShareOneCommit(t *testing.T) {
 	insert(48, msg(0)) // a duplicate of one in the first batch
 	// Goroutines enqueue in any order; b-001 must be queued before its conflicting twin.
 	waitQueued(t, s, 48)
-	insert(49, hookvault.Message{ID: "b-001", Sender: "x", Payload: []byte(`{"other":1}`)}) // conflicts within its own batch
+	insert(49, hookvault.Message{Source: hookvault.DefaultSource, ID: "b-001", Sender: "x", Payload: []byte(`{"other":1}`)}) // conflicts within its own batch
 	waitQueued(t, s, 49)
 	h.release()
 	wg.Wait()
@@ -163,7 +163,7 @@ func TestFullQueueFailsFastWithUnavailable(t *testing.T) {
 	}
 	h.release()
 	wg.Wait()
-	if _, err := s.Get(context.Background(), "b-099"); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+	if _, err := s.Get(context.Background(), hookvault.DefaultSource, "b-099"); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
 		t.Fatalf("the refused message was stored: %v", err)
 	}
 }

@@ -56,7 +56,7 @@ func insertN(t *testing.T, s *Store, prefix string, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
-		if _, err := s.Insert(context.Background(), hookvault.Message{ID: ids[i], Sender: "s", Payload: []byte(`{"i":1}`)}); err != nil {
+		if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: ids[i], Sender: "s", Payload: []byte(`{"i":1}`)}); err != nil {
 			t.Fatalf("insert %s: %v", ids[i], err)
 		}
 	}
@@ -71,7 +71,7 @@ func mustBeStored(t *testing.T, path string, ids []string) {
 	}
 	defer s.Close()
 	for _, id := range ids {
-		if _, err := s.Get(context.Background(), id); err != nil {
+		if _, err := s.Get(context.Background(), hookvault.DefaultSource, id); err != nil {
 			t.Errorf("acknowledged %s after the restart: %v", id, err)
 		}
 	}
@@ -80,7 +80,7 @@ func mustBeStored(t *testing.T, path string, ids []string) {
 // wantDown checks that inserts and Ping fail with EUNAVAILABLE for a permanent reason.
 func wantDown(t *testing.T, s *Store, what string) {
 	t.Helper()
-	_, err := s.Insert(context.Background(), hookvault.Message{ID: "refused", Sender: "s", Payload: []byte(`{}`)})
+	_, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "refused", Sender: "s", Payload: []byte(`{}`)})
 	if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || !groupcommit.IsPermanent(err) || !strings.Contains(err.Error(), what) {
 		t.Errorf("Insert = %v, want EUNAVAILABLE, permanent, saying %q", err, what)
 	}
@@ -110,7 +110,7 @@ func TestFileDeletedWhileOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = s.Insert(context.Background(), hookvault.Message{ID: "after", Sender: "s", Payload: []byte(`{}`)})
+	_, err = s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "after", Sender: "s", Payload: []byte(`{}`)})
 	if hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || !strings.Contains(err.Error(), "was deleted") {
 		t.Fatalf("Insert after the delete = %v, want EUNAVAILABLE: it went into a deleted file", err)
 	}
@@ -175,7 +175,7 @@ func TestFileReplacedWhileOpen(t *testing.T) {
 	if err := os.WriteFile(path, other, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Insert(context.Background(), hookvault.Message{ID: "after", Sender: "s", Payload: []byte(`{}`)}); !strings.Contains(err.Error(), "is another file") {
+	if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "after", Sender: "s", Payload: []byte(`{}`)}); !strings.Contains(err.Error(), "is another file") {
 		t.Fatalf("Insert after the replacement = %v, want it refused because the path names another file", err)
 	}
 	wantDown(t, s, "deleted or replaced while open")
@@ -231,8 +231,8 @@ func damagedDatabase(t *testing.T) string {
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 3000 {
-		if _, err := tx.Exec(`INSERT INTO messages (id, sender, content, received_at, payload) VALUES (?, 's', '', ?, ?)`,
-			fmt.Sprintf("%016x", r.Uint64()), i, bytes.Repeat([]byte("x"), 200)); err != nil {
+		if _, err := tx.Exec(`INSERT INTO messages (source, id, sender, content, content_type, received_at, payload)
+			VALUES ('default', ?, 's', '', '', ?, ?)`, fmt.Sprintf("%016x", r.Uint64()), i, bytes.Repeat([]byte("x"), 200)); err != nil {
 			t.Fatalf("insert %d: %v", i, err)
 		}
 	}
@@ -240,7 +240,7 @@ func damagedDatabase(t *testing.T) string {
 		t.Fatal(err)
 	}
 	var leaves []int
-	rows, err := s.r.Query(`SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_messages_1' AND pagetype = 'leaf' ORDER BY pageno`)
+	rows, err := s.r.Query(`SELECT pageno FROM dbstat WHERE name = 'messages_by_id' AND pagetype = 'leaf' ORDER BY pageno`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestCorruptionFoundByACommitIsPermanent(t *testing.T) {
 	defer s.Close()
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := 0; ; i++ {
-		_, err := s.Insert(context.Background(), hookvault.Message{ID: fmt.Sprintf("%016x", r.Uint64()), Sender: "s", Payload: []byte(`{}`)})
+		_, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: fmt.Sprintf("%016x", r.Uint64()), Sender: "s", Payload: []byte(`{}`)})
 		if err != nil {
 			if !groupcommit.IsPermanent(err) || !strings.Contains(err.Error(), "is corrupt") {
 				t.Fatalf("insert %d = %v, want a permanent failure for corruption", i, err)

@@ -10,14 +10,39 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-// listQuery builds the keyset query for f. It always orders by (received_at, id), the order
-// of both indexes, and asks for one row more than the page to learn whether another follows.
+// listQuery builds the keyset query for f, in (received_at, source, id) order, asking for
+// one row more than the page to learn whether another follows.
+//
+// Each equality filter has an index that leads with its column and continues in that order
+// (see migration 00004), so a page seeks to its start and reads on without sorting. When f
+// filters on several columns, the most selective index is the one to seek: a type or a
+// sender belongs to few messages, a source to many. The other filters are then written
+// +column, which tells SQLite not to consider their indexes: without statistics it guesses
+// between equally good-looking indexes and may pick the source's, reading every message of
+// the source to find the few of the type. The columns all sit in each index, so the other
+// filters are still checked before a row is read.
 func listQuery(f hookvault.ListFilter) (string, []any) {
 	var where []string
 	var args []any
-	if f.Sender != "" {
-		where = append(where, "sender = ?")
-		args = append(args, f.Sender)
+	seek := ""
+	switch {
+	case f.Type != "":
+		seek = "type"
+	case f.Sender != "":
+		seek = "sender"
+	case f.Source != "":
+		seek = "source"
+	}
+	for _, eq := range []struct{ column, value string }{{"type", f.Type}, {"sender", f.Sender}, {"source", f.Source}} {
+		switch {
+		case eq.value == "":
+		case eq.column == seek:
+			where = append(where, eq.column+" = ?")
+			args = append(args, eq.value)
+		default:
+			where = append(where, "+"+eq.column+" = ?")
+			args = append(args, eq.value)
+		}
 	}
 	// A cursor from a page of the same filter already lies at or after since; leaving since
 	// out lets the index seek straight to the cursor instead of scanning from since.
@@ -30,20 +55,42 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 		args = append(args, f.Until.UnixNano())
 	}
 	if f.After != nil {
-		where = append(where, "(received_at, id) > (?, ?)")
-		args = append(args, f.After.ReceivedAt.UnixNano(), f.After.ID)
+		cond, after := afterCursor(f.After, seek == "source", f.Source)
+		where = append(where, cond)
+		args = append(args, after...)
 	}
 	if f.Q != "" {
-		// instr matches literally: no LIKE wildcards or escapes to get wrong.
+		// instr matches literally: no LIKE wildcards or escapes to get wrong. A message
+		// without content has NULL there, which never matches.
 		where = append(where, "instr(content, ?) > 0")
 		args = append(args, f.Q)
 	}
-	q := "SELECT id, sender, content, received_at FROM messages"
+	q := "SELECT source, id, received_at, type, sender, content FROM messages"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY received_at, id LIMIT ?"
+	q += " ORDER BY received_at, source, id LIMIT ?"
 	return q, append(args, f.Limit+1)
+}
+
+// afterCursor is the condition "after c" in (received_at, source, id) order: a row value
+// whose columns are those of the index that seeks, so the seek starts at the cursor. In
+// messages_by_source, source comes first and the rest is (received_at, id): within the one
+// source listed, (received_at, source, id) > c reduces to a comparison of (received_at, id),
+// or of received_at alone when c lies in another source (as a cursor of another listing
+// may). Text compares byte by byte in SQLite as strings do in Go.
+func afterCursor(c *hookvault.Cursor, bySource bool, source string) (string, []any) {
+	at := c.ReceivedAt.UnixNano()
+	switch {
+	case !bySource:
+		return "(received_at, source, id) > (?, ?, ?)", []any{at, c.Source, c.ID}
+	case source == c.Source:
+		return "(received_at, id) > (?, ?)", []any{at, c.ID}
+	case source > c.Source:
+		return "received_at >= ?", []any{at}
+	default:
+		return "received_at > ?", []any{at}
+	}
 }
 
 // List streams one page of messages from the read pool. SQLite steps the statement only as
@@ -60,14 +107,17 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hook
 	}
 	defer rows.Close()
 	page := hookvault.NewPager(f.Limit, emit)
+	// Scanned into once per listing: variables whose addresses go to Scan live on the heap,
+	// and six of them per row were most of a page's allocations.
+	var source, id string
+	var at int64
+	var typ, sender, content sql.NullString
 	for rows.Next() {
-		var m hookvault.Message
-		var at int64
-		if err := rows.Scan(&m.ID, &m.Sender, &m.Content, &at); err != nil {
+		if err := rows.Scan(&source, &id, &at, &typ, &sender, &content); err != nil {
 			return nil, hookvault.Unavailable(fmt.Errorf("list: scan: %w", err))
 		}
-		m.ReceivedAt = time.Unix(0, at).UTC()
-		more, err := page.Add(m)
+		more, err := page.Add(hookvault.Message{Source: source, ID: id, Type: typ.String, Sender: sender.String,
+			Content: content.String, ReceivedAt: time.Unix(0, at).UTC()})
 		if err != nil {
 			return nil, err // emit's own error, for the caller to recognise
 		}
@@ -104,21 +154,37 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 		st.FirstReceivedAt = time.Unix(0, first.Int64).UTC()
 		st.LastReceivedAt = time.Unix(0, last.Int64).UTC()
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT sender, n FROM sender_counts ORDER BY n DESC, sender LIMIT 10`)
+	st.TopSenders = []hookvault.SenderCount{}
+	err = scanCounts(ctx, tx, `SELECT sender, n FROM sender_counts ORDER BY n DESC, sender LIMIT 10`, func(name string, n int64) {
+		st.TopSenders = append(st.TopSenders, hookvault.SenderCount{Sender: name, Count: n})
+	})
 	if err != nil {
 		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: top senders: %w", err))
 	}
-	defer rows.Close()
-	st.TopSenders = []hookvault.SenderCount{}
-	for rows.Next() {
-		var sc hookvault.SenderCount
-		if err := rows.Scan(&sc.Sender, &sc.Count); err != nil {
-			return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: scan: %w", err))
-		}
-		st.TopSenders = append(st.TopSenders, sc)
-	}
-	if err := rows.Err(); err != nil {
-		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: %w", err))
+	st.Sources = []hookvault.SourceCount{}
+	err = scanCounts(ctx, tx, `SELECT source, n FROM source_counts WHERE n > 0 ORDER BY source`, func(name string, n int64) {
+		st.Sources = append(st.Sources, hookvault.SourceCount{Source: name, Count: n})
+	})
+	if err != nil {
+		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: sources: %w", err))
 	}
 	return st, nil
+}
+
+// scanCounts hands each (name, count) row of q to add.
+func scanCounts(ctx context.Context, tx *sql.Tx, q string, add func(string, int64)) error {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		add(name, n)
+	}
+	return rows.Err()
 }

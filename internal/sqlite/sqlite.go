@@ -99,6 +99,7 @@ type Store struct {
 
 	insert, existing *sql.Stmt // prepared on the writer connection
 	countSender      *sql.Stmt
+	countSource      *sql.Stmt
 	countTotals      *sql.Stmt
 
 	writes *groupcommit.Queue
@@ -109,6 +110,7 @@ type Store struct {
 	last int64 // the newest received_at handed out; only the writer touches it
 
 	perSender map[string]int64 // new messages per sender in the batch being written
+	perSource map[string]int64 // and per source
 }
 
 var _ hookvault.Store = (*Store)(nil)
@@ -142,7 +144,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}}
+	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}, perSource: map[string]int64{}}
 	if err := s.start(ctx); err != nil {
 		s.closeAll()
 		return nil, err
@@ -198,17 +200,22 @@ func (s *Store) start(ctx context.Context) (err error) {
 
 // prepare prepares the writer's statements.
 func (s *Store) prepare(ctx context.Context) (err error) {
-	if s.insert, err = s.w.PrepareContext(ctx, `INSERT INTO messages (id, sender, content, received_at, payload)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+	if s.insert, err = s.w.PrepareContext(ctx, `INSERT INTO messages
+		(source, id, received_at, type, sender, content, content_type, headers, payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE id = ?`); err != nil {
+	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`); err != nil {
 		return fmt.Errorf("prepare lookup: %w", err)
 	}
 	// The returned count equals the added one exactly when the sender is new.
 	if s.countSender, err = s.w.PrepareContext(ctx, `INSERT INTO sender_counts (sender, n) VALUES (?, ?)
 		ON CONFLICT (sender) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
 		return fmt.Errorf("prepare sender count: %w", err)
+	}
+	if s.countSource, err = s.w.PrepareContext(ctx, `INSERT INTO source_counts (source, n) VALUES (?, ?)
+		ON CONFLICT (source) DO UPDATE SET n = n + excluded.n`); err != nil {
+		return fmt.Errorf("prepare source count: %w", err)
 	}
 	if s.countTotals, err = s.w.PrepareContext(ctx, `UPDATE totals SET messages = messages + ?, senders = senders + ?`); err != nil {
 		return fmt.Errorf("prepare totals: %w", err)
@@ -223,18 +230,27 @@ func dsn(path, query string) string {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+	p, err := migrator(s.w)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys)
-	if err != nil {
-		return fmt.Errorf("prepare migrations: %w", err)
+		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// migrator applies the embedded migrations to db.
+func migrator(db *sql.DB) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return nil, fmt.Errorf("prepare migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Close stops taking inserts, lets the writer commit everything already queued, then closes
@@ -257,7 +273,7 @@ func (s *Store) Close() error {
 // longer belongs to this store's file.
 func (s *Store) closeAll() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insert, s.existing, s.countSender, s.countTotals} {
+	for _, st := range []*sql.Stmt{s.insert, s.existing, s.countSender, s.countSource, s.countTotals} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -280,7 +296,32 @@ func (s *Store) closeAll() error {
 // Insert hands m to the writer and returns once its transaction has committed; see
 // groupcommit.Queue.Insert for how long it waits.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	if err := m.Check(); err != nil {
+		return hookvault.Receipt{}, err
+	}
 	return s.writes.Insert(m)
+}
+
+// orNull is v, or NULL for "": a message without a type or a sender has none in the
+// database, which keeps it out of the partial index of that column.
+func orNull(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+// insertArgs are the insert's values for m arriving at at. Content exists only with a
+// sender; no headers is NULL, where a nil []byte would be stored as an empty blob.
+func insertArgs(m hookvault.Message, at int64) []any {
+	content, headers := any(nil), any(nil)
+	if m.Sender != "" {
+		content = m.Content
+	}
+	if len(m.Headers) > 0 {
+		headers = m.Headers
+	}
+	return []any{m.Source, m.ID, at, orNull(m.Type), orNull(m.Sender), content, m.ContentType, headers, m.Payload}
 }
 
 // commit writes one batch, then checks that the database's path still names the file the
@@ -297,10 +338,11 @@ func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results [
 }
 
 // writeBatch runs one transaction. The database decides uniqueness: an insert that does
-// nothing met an existing id, whose stored body tells a duplicate from a conflict. That row
-// was committed before, or is written earlier in this same transaction, which commits
-// before anyone is answered. A batch of duplicates only writes nothing and is not committed.
-// The /stats counters are updated in the same transaction, once per sender of the batch.
+// nothing met an existing (source, id), whose stored body tells a duplicate from a
+// conflict. That row was committed before, or is written earlier in this same transaction,
+// which commits before anyone is answered. A batch of duplicates only writes nothing and is
+// not committed. The /stats counters are updated in the same transaction, once per sender
+// and once per source of the batch.
 func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -309,9 +351,10 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
 	clear(s.perSender)
+	clear(s.perSource)
 	for i, m := range batch {
 		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
-		res, err := insert.ExecContext(ctx, m.ID, m.Sender, m.Content, s.last, m.Payload)
+		res, err := insert.ExecContext(ctx, insertArgs(m, s.last)...)
 		if err != nil {
 			return false, err
 		}
@@ -321,14 +364,17 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		}
 		if n == 1 {
 			wrote = true
-			s.perSender[m.Sender]++
+			s.perSource[m.Source]++
+			if m.Sender != "" {
+				s.perSender[m.Sender]++
+			}
 			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}
 			continue
 		}
 		var payload []byte
 		var first int64
-		if err := existing.QueryRowContext(ctx, m.ID).Scan(&payload, &first); err != nil {
-			return false, fmt.Errorf("read existing %q: %w", m.ID, err)
+		if err := existing.QueryRowContext(ctx, m.Source, m.ID).Scan(&payload, &first); err != nil {
+			return false, fmt.Errorf("read existing %q in %q: %w", m.ID, m.Source, err)
 		}
 		outcome := hookvault.Duplicate
 		if !bytes.Equal(payload, m.Payload) {
@@ -348,16 +394,22 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	return true, nil
 }
 
-// count adds the batch's new messages to the /stats counters.
+// count adds the batch's new messages to the /stats counters: per source (every message
+// has one), per sender (only the messages that have one), and the totals.
 func (s *Store) count(ctx context.Context, tx *sql.Tx) error {
-	countSender := tx.StmtContext(ctx, s.countSender)
+	countSender, countSource := tx.StmtContext(ctx, s.countSender), tx.StmtContext(ctx, s.countSource)
 	var messages, senders int64
+	for source, added := range s.perSource {
+		if _, err := countSource.ExecContext(ctx, source, added); err != nil {
+			return fmt.Errorf("count source: %w", err)
+		}
+		messages += added
+	}
 	for sender, added := range s.perSender {
 		var n int64
 		if err := countSender.QueryRowContext(ctx, sender, added).Scan(&n); err != nil {
 			return fmt.Errorf("count sender: %w", err)
 		}
-		messages += added
 		if n == added {
 			senders++
 		}
@@ -369,18 +421,20 @@ func (s *Store) count(ctx context.Context, tx *sql.Tx) error {
 }
 
 // Get returns one message from the read pool.
-func (s *Store) Get(ctx context.Context, id string) (hookvault.Message, error) {
-	m := hookvault.Message{ID: id}
+func (s *Store) Get(ctx context.Context, source, id string) (hookvault.Message, error) {
+	m := hookvault.Message{Source: source, ID: id}
 	var at int64
-	err := s.r.QueryRowContext(ctx,
-		`SELECT sender, content, received_at, payload FROM messages WHERE id = ?`, id).
-		Scan(&m.Sender, &m.Content, &at, &m.Payload)
+	var typ, sender, content sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT received_at, type, sender, content, content_type, headers, payload
+		FROM messages WHERE source = ? AND id = ?`, source, id).
+		Scan(&at, &typ, &sender, &content, &m.ContentType, &m.Headers, &m.Payload)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return hookvault.Message{}, hookvault.Errorf(hookvault.ENOTFOUND, "no message with id %q", id)
+		return hookvault.Message{}, hookvault.Errorf(hookvault.ENOTFOUND, "no message with id %q in source %q", id, source)
 	case err != nil:
-		return hookvault.Message{}, hookvault.Unavailable(fmt.Errorf("get %q: %w", id, err))
+		return hookvault.Message{}, hookvault.Unavailable(fmt.Errorf("get %q in %q: %w", id, source, err))
 	}
 	m.ReceivedAt = time.Unix(0, at).UTC()
+	m.Type, m.Sender, m.Content = typ.String, sender.String, content.String
 	return m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,23 +68,149 @@ func TestConformanceReplicas(t *testing.T) {
 	})
 }
 
+// schemaBeforeSources is the last schema version without sources.
+const schemaBeforeSources = 3
+
+// writeLegacy creates the database at path at the schema before sources and writes msgs
+// into it as that version's writer did: each message with its /stats counters.
+func writeLegacy(tb testing.TB, path string, msgs []hookvault.Message) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := sqlite.MigrateTo(ctx, path, schemaBeforeSources); err != nil {
+		tb.Fatalf("migrate to %d: %v", schemaBeforeSources, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	for _, m := range msgs {
+		tx, err := db.Begin()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var n int64
+		if _, err := tx.Exec(`INSERT INTO messages (id, sender, content, received_at, payload) VALUES (?, ?, ?, ?, ?)`,
+			m.ID, m.Sender, m.Content, m.ReceivedAt.UnixNano(), m.Payload); err != nil {
+			tb.Fatalf("insert %q: %v", m.ID, err)
+		}
+		if err := tx.QueryRow(`INSERT INTO sender_counts (sender, n) VALUES (?, 1)
+			ON CONFLICT (sender) DO UPDATE SET n = n + 1 RETURNING n`, m.Sender).Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := tx.Exec(`UPDATE totals SET messages = messages + 1, senders = senders + ?`, n == 1); err != nil {
+			tb.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// A database of the schema before sources, with messages in it, is migrated when the store
+// opens it.
+func TestConformanceMigrated(t *testing.T) {
+	storetest.RunMigrated(t, func(t *testing.T, old []hookvault.Message, now func() time.Time) hookvault.Store {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		writeLegacy(t, path, old)
+		return MustOpen(t, path, sqlite.Options{Now: now})
+	})
+}
+
+// The migration to sources can be undone while the database holds only what the schema
+// before could: messages of the default source with a sender. With any other message the
+// undo refuses and changes nothing.
+func TestMigrationDown(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hv.db")
+	s := MustOpen(t, path, sqlite.Options{})
+	for _, id := range []string{"a", "b"} {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Content: "c", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Insert(ctx, hookvault.Message{Source: "github", ID: "a", Type: "push", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.MigrateTo(ctx, path, schemaBeforeSources)
+	if err == nil || !strings.Contains(err.Error(), "CHECK constraint failed") {
+		t.Fatalf("undo with a github message: %v, want a refusal", err)
+	}
+	s = MustOpen(t, path, sqlite.Options{})
+	if _, err := s.Get(ctx, "github", "a"); err != nil {
+		t.Fatalf("after the refused undo: %v", err)
+	}
+	s.Close()
+
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM messages WHERE source = 'github'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, schemaBeforeSources); err != nil {
+		t.Fatalf("undo with default messages only: %v", err)
+	}
+	var got string
+	if err := db.QueryRow(`SELECT group_concat(id || ':' || sender || ':' || content, ',') FROM messages`).Scan(&got); err != nil || got != "a:s:c,b:s:c" {
+		t.Fatalf("after the undo: %q (%v), want a:s:c,b:s:c", got, err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, 4); err != nil {
+		t.Fatalf("redo: %v", err)
+	}
+}
+
+// A message without a type, a sender or headers has NULL in those columns (and in content),
+// which keeps it out of the partial indexes; an empty content with a sender is kept empty.
+func TestMissingFieldsAreNull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hv.db")
+	s := MustOpen(t, path, sqlite.Options{})
+	for _, m := range []hookvault.Message{
+		{Source: "github", ID: "none", Content: "dropped", Headers: []byte{}, Payload: []byte(`{}`)},
+		{Source: hookvault.DefaultSource, ID: "empty", Sender: "s", Content: "", Payload: []byte(`{}`)},
+	} {
+		if _, err := s.Insert(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM messages WHERE id = 'none' AND type IS NULL AND sender IS NULL AND content IS NULL AND headers IS NULL AND content_type = ''`: 1,
+		`SELECT count(*) FROM messages WHERE id = 'empty' AND type IS NULL AND sender = 's' AND content = '' AND headers IS NULL`:                           1,
+	} {
+		var n int
+		if err := db.QueryRow(q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s: %d (%v), want %d", q, n, err, want)
+		}
+	}
+}
+
 // What was committed is there after the store is closed and opened again, and opening an
 // existing file does not migrate it twice.
 func TestReopenKeepsMessages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nested", "dir", "hv.db")
 	s := MustOpen(t, path, sqlite.Options{})
-	if _, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)}); err != nil {
+	if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = MustOpen(t, path, sqlite.Options{})
-	got, err := s.Get(context.Background(), "1")
+	got, err := s.Get(context.Background(), hookvault.DefaultSource, "1")
 	if err != nil || string(got.Payload) != `{"x":1}` {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
-	r, err := s.Insert(context.Background(), hookvault.Message{ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)})
+	r, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: "1", Sender: "a", Content: "c", Payload: []byte(`{"x":1}`)})
 	if err != nil || r.Outcome != hookvault.Duplicate {
 		t.Fatalf("insert after reopen: %v, %v; want duplicate", r.Outcome, err)
 	}
@@ -102,8 +229,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 3 {
-		t.Fatalf("migration version = %d (%v), want 3", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("migration version = %d (%v), want 4", version, err)
 	}
 }
 
@@ -124,10 +251,37 @@ func BenchmarkInsert(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := "bench-" + strconv.Itoa(i)
-		if _, err := s.Insert(ctx, hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// delivery is a provider's delivery as the HTTP layer will hand it over: a type, the
+// request's headers, no sender.
+func delivery(id string) hookvault.Message {
+	return hookvault.Message{Source: "github", ID: id, Type: "push", ContentType: "application/json",
+		Headers: []byte(`{"Accept":["*/*"],"Content-Type":["application/json"],"User-Agent":["GitHub-Hookshot/a1b2c3d"],` +
+			`"X-Github-Delivery":["` + id + `"],"X-Github-Event":["push"],"X-Github-Hook-Id":["123456789"],` +
+			`"X-Hub-Signature-256":["sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]}`),
+		Payload: []byte(`{"ref":"refs/heads/main","before":"0000000","after":"1111111","repository":{"id":1,"name":"x"}}`)}
+}
+
+// BenchmarkInsertDeliveryConcurrent is BenchmarkInsertConcurrent with providers'
+// deliveries: a type and headers to store, and the type's index instead of the sender's.
+func BenchmarkInsertDeliveryConcurrent(b *testing.B) {
+	s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Insert(context.Background(), delivery("bench-"+strconv.FormatInt(n.Add(1), 10))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkInsertConcurrent is BenchmarkInsert from 64 goroutines, as 64 connections of
@@ -141,7 +295,7 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := "bench-" + strconv.FormatInt(n.Add(1), 10)
-			if _, err := s.Insert(context.Background(), hookvault.Message{ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
+			if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 				b.Error(err)
 				return
 			}

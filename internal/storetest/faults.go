@@ -41,7 +41,7 @@ func testReadinessFollowsTheLastCommit(t *testing.T, open FaultyOpener) {
 			t.Fatalf("Ping after a failed commit while writes are refused = %v, want EUNAVAILABLE", err)
 		}
 	}
-	if _, err := s.Get(ctx, "before"); err != nil {
+	if _, err := s.Get(ctx, hookvault.DefaultSource, "before"); err != nil {
 		t.Errorf("Get while writes are refused: %v; reads still work", err)
 	}
 
@@ -52,11 +52,11 @@ func testReadinessFollowsTheLastCommit(t *testing.T, open FaultyOpener) {
 		t.Errorf("Ping after a successful commit: %v", err)
 	}
 	for _, id := range refused {
-		if _, err := s.Get(ctx, id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+		if _, err := s.Get(ctx, hookvault.DefaultSource, id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
 			t.Errorf("Get(%q), refused while writes failed: %v, want ENOTFOUND", id, err)
 		}
 	}
-	mustGet(t, s, "after")
+	mustGet(t, s, hookvault.DefaultSource, "after")
 }
 
 // waitReady polls Ping until it succeeds: a fault may leave broken connections behind that

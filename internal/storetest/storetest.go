@@ -45,8 +45,10 @@ func (c *Clock) Set(t time.Time) {
 
 var epoch = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
+// message is a POST /webhook message of the default source.
 func message(id, body string) hookvault.Message {
-	return hookvault.Message{ID: id, Sender: "alice", Content: "hello", Payload: []byte(body)}
+	return hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "alice", Content: "hello",
+		ContentType: "application/json", Payload: []byte(body)}
 }
 
 // Run runs every conformance case against the backend.
@@ -69,10 +71,16 @@ func Run(t *testing.T, open Opener) {
 		{"ListFilters", testListFilters},
 		{"ListWhileInserting", testListWhileInserting},
 		{"ListPagesCutByBytes", testListPagesCutByBytes},
+		{"ListPagesCutByBytesWithSourceAndType", testListPagesCutByBytesWithSourceAndType},
 		{"ListStopsWhenEmitFails", testListStopsWhenEmitFails},
 		{"Stats", testStats},
 		{"ClosedStoreIsUnavailable", testClosedIsUnavailable},
 		{"ReadinessWhileReadersAreHeld", testPingWhileReadersAreHeld},
+		{"SameIDInTwoSources", testSameIDInTwoSources},
+		{"ConcurrentSameIDAcrossSources", testConcurrentSameIDAcrossSources},
+		{"SourceFieldsBytesExact", testSourceFieldsBytesExact},
+		{"ListBySourceAndType", testListBySourceAndType},
+		{"StatsPerSource", testStatsPerSource},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -88,11 +96,11 @@ func mustInsert(t *testing.T, s hookvault.Store, m hookvault.Message) hookvault.
 	return r
 }
 
-func mustGet(t *testing.T, s hookvault.Store, id string) hookvault.Message {
+func mustGet(t *testing.T, s hookvault.Store, source, id string) hookvault.Message {
 	t.Helper()
-	m, err := s.Get(context.Background(), id)
+	m, err := s.Get(context.Background(), source, id)
 	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
+		t.Fatalf("Get(%q, %q): %v", source, id, err)
 	}
 	return m
 }
@@ -104,8 +112,9 @@ func testInsertThenGet(t *testing.T, open Opener) {
 	if r.Outcome != hookvault.Created || !r.ReceivedAt.Equal(epoch) {
 		t.Fatalf("receipt = %+v, want Created at %v", r, epoch)
 	}
-	got := mustGet(t, s, "m1")
-	if got.ID != "m1" || got.Sender != "alice" || got.Content != "hello" || string(got.Payload) != body || !got.ReceivedAt.Equal(epoch) {
+	got := mustGet(t, s, hookvault.DefaultSource, "m1")
+	if got.Source != hookvault.DefaultSource || got.ID != "m1" || got.Type != "" || got.Sender != "alice" || got.Content != "hello" ||
+		got.ContentType != "application/json" || got.Headers != nil || string(got.Payload) != body || !got.ReceivedAt.Equal(epoch) {
 		t.Fatalf("Get = %+v (payload %q)", got, got.Payload)
 	}
 	if err := s.Ping(context.Background()); err != nil {
@@ -126,12 +135,12 @@ func testSameBodyIsDuplicate(t *testing.T, open Opener) {
 
 func testConflictKeepsFirst(t *testing.T, open Opener) {
 	s := open(t, NewClock(epoch).Now)
-	mustInsert(t, s, hookvault.Message{ID: "m1", Sender: "alice", Content: "first", Payload: []byte(`{"v":1}`)})
-	r := mustInsert(t, s, hookvault.Message{ID: "m1", Sender: "mallory", Content: "second", Payload: []byte(`{"v":2}`)})
+	mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: "m1", Sender: "alice", Content: "first", Payload: []byte(`{"v":1}`)})
+	r := mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: "m1", Sender: "mallory", Content: "second", Payload: []byte(`{"v":2}`)})
 	if r.Outcome != hookvault.Conflict {
 		t.Fatalf("outcome = %v, want conflict", r.Outcome)
 	}
-	got := mustGet(t, s, "m1")
+	got := mustGet(t, s, hookvault.DefaultSource, "m1")
 	if got.Sender != "alice" || got.Content != "first" || string(got.Payload) != `{"v":1}` {
 		t.Fatalf("stored = %+v, want the first message kept", got)
 	}
@@ -198,7 +207,7 @@ func testConcurrentDistinct(t *testing.T, open Opener) {
 	for w := range workers {
 		for i := range each {
 			id := fmt.Sprintf("w%d-%d", w, i)
-			if got := mustGet(t, s, id); string(got.Payload) != `{"id":"`+id+`"}` {
+			if got := mustGet(t, s, hookvault.DefaultSource, id); string(got.Payload) != `{"id":"`+id+`"}` {
 				t.Fatalf("%s payload = %q", id, got.Payload)
 			}
 		}
@@ -207,9 +216,12 @@ func testConcurrentDistinct(t *testing.T, open Opener) {
 
 func testGetUnknown(t *testing.T, open Opener) {
 	s := open(t, time.Now)
-	_, err := s.Get(context.Background(), "nope")
-	if code := hookvault.ErrorCode(err); code != hookvault.ENOTFOUND {
-		t.Fatalf("Get(unknown) code = %q (err %v), want %q", code, err, hookvault.ENOTFOUND)
+	mustInsert(t, s, message("known", `{}`))
+	for _, k := range [][2]string{{hookvault.DefaultSource, "nope"}, {"github", "known"}, {"", "known"}, {"defaul", "known"}} {
+		_, err := s.Get(context.Background(), k[0], k[1])
+		if code := hookvault.ErrorCode(err); code != hookvault.ENOTFOUND {
+			t.Errorf("Get(%q, %q) code = %q (err %v), want %q", k[0], k[1], code, err, hookvault.ENOTFOUND)
+		}
 	}
 }
 
@@ -235,10 +247,10 @@ func testPayloadBytesExact(t *testing.T, open Opener) {
 		"large":   append(append([]byte(`{"content":"`), bytes.Repeat([]byte("x"), 900<<10)...), `"}`...),
 	}
 	for id, p := range payloads {
-		mustInsert(t, s, hookvault.Message{ID: id, Sender: "s", Content: strings.Repeat("c", 3), Payload: p})
+		mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "s", Content: strings.Repeat("c", 3), Payload: p})
 	}
 	for id, p := range payloads {
-		if got := mustGet(t, s, id); !bytes.Equal(got.Payload, p) {
+		if got := mustGet(t, s, hookvault.DefaultSource, id); !bytes.Equal(got.Payload, p) {
 			t.Errorf("%s: stored payload differs from the bytes received (%d vs %d bytes)", id, len(got.Payload), len(p))
 		}
 	}
@@ -254,19 +266,22 @@ func testFieldsBytesExact(t *testing.T, open Opener) {
 		{ID: "caf\u00e9", Sender: "\u00e9", Content: "\U0001F600", Payload: []byte(`{}`)},
 		{ID: "plain", Sender: "nul\x00sender", Content: "no nul", Payload: []byte(`{}`)},
 	}
+	for i := range msgs {
+		msgs[i].Source = hookvault.DefaultSource
+	}
 	for _, m := range msgs {
 		if r := mustInsert(t, s, m); r.Outcome != hookvault.Created {
 			t.Fatalf("insert %q: %v", m.ID, r.Outcome)
 		}
 	}
 	for _, m := range msgs {
-		got := mustGet(t, s, m.ID)
+		got := mustGet(t, s, hookvault.DefaultSource, m.ID)
 		if got.Sender != m.Sender || got.Content != m.Content {
 			t.Errorf("%q: stored sender %q content %q, want %q %q", m.ID, got.Sender, got.Content, m.Sender, m.Content)
 		}
 	}
 	for _, id := range []string{"\xff\xfe", "nul\x00", "caf\xe9"} {
-		if _, err := s.Get(context.Background(), id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+		if _, err := s.Get(context.Background(), hookvault.DefaultSource, id); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
 			t.Errorf("Get(%q) = %v, want %q", id, err, hookvault.ENOTFOUND)
 		}
 	}
@@ -306,7 +321,7 @@ func testConcurrentSameIDDifferentBodies(t *testing.T, open Opener) {
 	}
 	close(start)
 	wg.Wait()
-	stored := string(mustGet(t, s, "race").Payload)
+	stored := string(mustGet(t, s, hookvault.DefaultSource, "race").Payload)
 	created := 0
 	for i := range n {
 		if errs[i] != nil {
@@ -396,7 +411,7 @@ func seed(t *testing.T, s hookvault.Store, clock *Clock, msgs ...[2]string) []st
 	for i, m := range msgs {
 		clock.Set(epoch.Add(time.Duration(i) * time.Second))
 		ids[i] = fmt.Sprintf("m%02d", i)
-		mustInsert(t, s, hookvault.Message{ID: ids[i], Sender: m[0], Content: m[1], Payload: []byte(`{}`)})
+		mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: ids[i], Sender: m[0], Content: m[1], Payload: []byte(`{}`)})
 	}
 	return ids
 }
@@ -503,8 +518,9 @@ func testListPagesInOrder(t *testing.T, open Opener) {
 	if next != nil {
 		t.Fatalf("a page holding the last message must have no next cursor: %+v", next)
 	}
-	if m := page[0]; m.Sender != "alice" || m.Content != "hello" || !m.ReceivedAt.Equal(epoch) || m.Payload != nil {
-		t.Errorf("listed message = %+v, want fields without payload", m)
+	if m := page[0]; m.Source != hookvault.DefaultSource || m.Type != "" || m.Sender != "alice" || m.Content != "hello" ||
+		!m.ReceivedAt.Equal(epoch) || m.Payload != nil || m.Headers != nil || m.ContentType != "" {
+		t.Errorf("listed message = %+v, want fields without payload, headers and content type", m)
 	}
 }
 
@@ -614,26 +630,36 @@ func testListWhileInserting(t *testing.T, open Opener) {
 // are chosen around the bound: a page that reaches it exactly, a message that alone is
 // larger than it, and one that would pass it by one byte.
 func testListPagesCutByBytes(t *testing.T, open Opener) {
+	cutByBytes(t, open, hookvault.DefaultSource, "")
+}
+
+// The same in a source of another name with a type, which a page's bytes count too.
+func testListPagesCutByBytesWithSourceAndType(t *testing.T, open Opener) {
+	cutByBytes(t, open, "an-app-with-a-long-name", "order.created.with.a.long.type")
+}
+
+func cutByBytes(t *testing.T, open Opener, source, typ string) {
 	const mib = 1 << 20
 	clock := NewClock(epoch)
 	s := open(t, clock.Now)
-	sizes := []int{ // ListedBytes of b00…b08: id (3 bytes) + sender "alice" (5) + content
+	small := len(source) + len("b00") + len(typ) + len("alice") + len("even:") + 1
+	sizes := []int{ // ListedBytes of b00…b08: source + id (3 bytes) + type + sender "alice" (5) + content
 		mib, mib, mib, mib, // b00…b03: exactly MaxPageBytes together
-		14,      // b04: "even:" and one byte, which no longer fit after b03
+		small,   // b04: "even:" and one byte, which no longer fit after b03
 		5 * mib, // b05: larger than a page alone
 		3 * mib, // b06
 		mib + 1, // b07: one byte too many to join b06
-		14,      // b08
+		small,   // b08
 	}
 	at := make([]time.Time, len(sizes))
 	contents := map[string]string{}
 	for i, size := range sizes {
 		id := fmt.Sprintf("b%02d", i)
 		marker := []string{"even:", "odd:"}[i%2] // q filters on it
-		content := marker + strings.Repeat(string(rune('a'+i)), size-len(id)-len("alice")-len(marker))
+		content := marker + strings.Repeat(string(rune('a'+i)), size-len(source)-len(id)-len(typ)-len("alice")-len(marker))
 		at[i] = epoch.Add(time.Duration(i) * time.Second)
 		clock.Set(at[i])
-		m := hookvault.Message{ID: id, Sender: "alice", Content: content, Payload: []byte(`{}`)}
+		m := hookvault.Message{Source: source, ID: id, Type: typ, Sender: "alice", Content: content, Payload: []byte(`{}`)}
 		if m.ListedBytes() != size {
 			t.Fatalf("%s: %d listed bytes, want %d", id, m.ListedBytes(), size)
 		}
@@ -651,6 +677,11 @@ func testListPagesCutByBytes(t *testing.T, open Opener) {
 		{"since", hookvault.ListFilter{Limit: 1000, Since: at[2]}, "b02 b03 b04 | b05 | b06 | b07 b08"},
 		{"q", hookvault.ListFilter{Limit: 1000, Q: "odd:"}, "b01 b03 | b05 | b07"},
 		{"sender", hookvault.ListFilter{Limit: 1000, Sender: "alice"}, "b00 b01 b02 b03 | b04 | b05 | b06 | b07 b08"},
+		{"source", hookvault.ListFilter{Limit: 1000, Source: source}, "b00 b01 b02 b03 | b04 | b05 | b06 | b07 b08"},
+		{"source and since", hookvault.ListFilter{Limit: 1000, Source: source, Since: at[2]}, "b02 b03 b04 | b05 | b06 | b07 b08"},
+		{"source and q", hookvault.ListFilter{Limit: 1000, Source: source, Q: "odd:"}, "b01 b03 | b05 | b07"},
+		{"type", hookvault.ListFilter{Limit: 1000, Type: typ}, "b00 b01 b02 b03 | b04 | b05 | b06 | b07 b08"},
+		{"source, type and sender", hookvault.ListFilter{Limit: 3, Source: source, Type: typ, Sender: "alice"}, "b00 b01 b02 | b03 b04 | b05 | b06 | b07 b08"},
 		{"too large alone and last", hookvault.ListFilter{Limit: 1000, Since: at[5], Until: at[6]}, "b05"},
 	}
 	for _, tt := range tests {
@@ -659,9 +690,9 @@ func testListPagesCutByBytes(t *testing.T, open Opener) {
 			for _, page := range walkPages(t, s, tt.f) {
 				got = append(got, strings.Join(pageIDs(page), " "))
 				for _, m := range page {
-					if m.Content != contents[m.ID] || m.Sender != "alice" {
-						t.Fatalf("%s: listed %d bytes of content from %q, want the %d stored from alice",
-							m.ID, len(m.Content), m.Sender, len(contents[m.ID]))
+					if m.Content != contents[m.ID] || m.Sender != "alice" || m.Source != source || m.Type != typ {
+						t.Fatalf("%s: listed %d bytes of content from %q in %q of type %q, want the %d stored from alice in %q of type %q",
+							m.ID, len(m.Content), m.Sender, m.Source, m.Type, len(contents[m.ID]), source, typ)
 					}
 				}
 			}
@@ -717,8 +748,8 @@ func testStats(t *testing.T, open Opener) {
 		[2]string{"bob", ""}, [2]string{"bob", ""}, [2]string{"carol", ""}, [2]string{"carol", ""})
 	seed(t, s, clock, load...)
 	// Repeats change nothing.
-	mustInsert(t, s, hookvault.Message{ID: "m00", Sender: "s00", Payload: []byte(`{}`)})
-	mustInsert(t, s, hookvault.Message{ID: "m01", Sender: "mallory", Payload: []byte(`{"other":1}`)})
+	mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: "m00", Sender: "s00", Payload: []byte(`{}`)})
+	mustInsert(t, s, hookvault.Message{Source: hookvault.DefaultSource, ID: "m01", Sender: "mallory", Payload: []byte(`{"other":1}`)})
 
 	st, err = s.Stats(context.Background())
 	if err != nil {
@@ -738,6 +769,9 @@ func testStats(t *testing.T, open Opener) {
 	if !st.FirstReceivedAt.Equal(epoch) || !st.LastReceivedAt.Equal(epoch.Add(18*time.Second)) {
 		t.Errorf("first %v last %v", st.FirstReceivedAt, st.LastReceivedAt)
 	}
+	if got := sourceCounts(st); got != "default:19" {
+		t.Errorf("sources %s, want default:19", got)
+	}
 }
 
 // ReplicaOpener opens n stores on one fresh, empty database, as n replicas of the service
@@ -747,6 +781,7 @@ type ReplicaOpener func(t *testing.T, n int) []hookvault.Store
 // RunReplicas runs the cases that need several stores sharing one database.
 func RunReplicas(t *testing.T, open ReplicaOpener) {
 	t.Run("SameIDAcrossReplicas", func(t *testing.T) { testSameIDAcrossReplicas(t, open) })
+	t.Run("SameSourceAndIDAcrossReplicas", func(t *testing.T) { testSameSourceAndIDAcrossReplicas(t, open) })
 }
 
 // Every id sent to all replicas at once is stored once: exactly one caller in all is told
