@@ -320,7 +320,7 @@ func verify(ctx context.Context, s *streams, client *gen.ClientWithResponses, sh
 func checkStored(ctx context.Context, client *gen.ClientWithResponses, shown string, a loadgen.Ack, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := client.GetMessageWithResponse(ctx, a.ID)
+	resp, err := client.GetMessageWithResponse(ctx, a.ID, nil)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("%s: %v", a.ID, transportError(err, shown, timeout))
@@ -328,8 +328,8 @@ func checkStored(ctx context.Context, client *gen.ClientWithResponses, shown str
 		return fmt.Sprintf("%s: acked but not stored (404)", a.ID)
 	case resp.JSON200 == nil:
 		return fmt.Sprintf("%s: %d from the read API", a.ID, resp.StatusCode())
-	case !bytes.Equal(resp.JSON200.Payload, a.Body):
-		return fmt.Sprintf("%s: stored payload %s differs from the %d bytes sent", a.ID, truncate(string(resp.JSON200.Payload), 80), len(a.Body))
+	case resp.JSON200.Payload == nil || !bytes.Equal(*resp.JSON200.Payload, a.Body):
+		return fmt.Sprintf("%s: stored payload %s differs from the %d bytes sent", a.ID, truncate(string(deref(resp.JSON200.Payload, nil)), 80), len(a.Body))
 	}
 	return ""
 }

@@ -181,7 +181,8 @@ func TestVerifyFindsProblems(t *testing.T) {
 			}
 			var page gen.MessageList
 			for _, id := range listed {
-				page.Data = append(page.Data, gen.MessageSummary{Id: id, Sender: "r", ReceivedAt: time.Now()})
+				sender := "r"
+				page.Data = append(page.Data, gen.MessageSummary{Id: id, Source: "default", Sender: &sender, ReceivedAt: time.Now()})
 			}
 			_ = json.NewEncoder(w).Encode(page)
 			return
@@ -194,7 +195,8 @@ func TestVerifyFindsProblems(t *testing.T) {
 			_, _ = w.Write([]byte(`{"type":"about:blank","title":"Not Found","status":404,"detail":"no message"}`))
 			return
 		}
-		_ = json.NewEncoder(w).Encode(gen.MessageDetail{Id: id, Sender: "r", ReceivedAt: time.Now(), Payload: json.RawMessage(body)})
+		sender, payload := "r", json.RawMessage(body)
+		_ = json.NewEncoder(w).Encode(gen.MessageDetail{Id: id, Source: "default", Sender: &sender, ReceivedAt: time.Now(), Payload: &payload})
 	}))
 	defer srv.Close()
 

@@ -40,7 +40,7 @@ func (c *getCmd) Run(s *streams) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()
-	resp, err := client.GetMessageWithResponse(ctx, c.ID)
+	resp, err := client.GetMessageWithResponse(ctx, c.ID, nil)
 	if err != nil {
 		return transportError(err, shown, c.Timeout)
 	}
@@ -60,9 +60,9 @@ func (c *getCmd) Run(s *streams) error {
 
 	tw := tabwriter.NewWriter(s.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\t%s\n", printable(m.Id))
-	fmt.Fprintf(tw, "SENDER\t%s\n", printable(m.Sender))
+	fmt.Fprintf(tw, "SENDER\t%s\n", printable(deref(m.Sender, "")))
 	fmt.Fprintf(tw, "RECEIVED_AT\t%s\n", m.ReceivedAt.UTC().Format(timeLayout))
-	fmt.Fprintf(tw, "CONTENT\t%s\n", printable(m.Content))
+	fmt.Fprintf(tw, "CONTENT\t%s\n", printable(deref(m.Content, "")))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (c *getCmd) Run(s *streams) error {
 	// keep their escapes, so the payload cannot put control characters on the terminal.
 	var payload bytes.Buffer
 	payload.WriteString("PAYLOAD\n")
-	if err := json.Indent(&payload, bytes.TrimSpace(m.Payload), "", "  "); err != nil {
+	if err := json.Indent(&payload, bytes.TrimSpace(deref(m.Payload, nil)), "", "  "); err != nil {
 		return fmt.Errorf("unreadable payload from %s: %v", shown, err)
 	}
 	payload.WriteByte('\n')

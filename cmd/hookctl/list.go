@@ -202,7 +202,7 @@ func (l *listing) page(resp *gen.ListMessagesResponse) error {
 		}
 		for _, m := range resp.JSON200.Data {
 			fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
-				printable(m.Id), printable(m.Sender), truncate(printable(m.Content), contentWidth))
+				printable(m.Id), printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
 		}
 		return nil
 	case !l.all:

@@ -132,7 +132,8 @@ func (c *sendCmd) body(s *streams) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-func deref(p *string, def string) string {
+// deref is what p points at, or def when it is nil.
+func deref[T any](p *T, def T) T {
 	if p == nil {
 		return def
 	}

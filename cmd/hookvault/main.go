@@ -37,6 +37,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ctx, stop := onSignals(ctx)
 	defer stop()
 	if err := server.Run(ctx, cfg, log); err != nil {
+		if _, ok := errors.AsType[*server.ConfigError](err); ok {
+			return configExit(stderr, "hookvault", err)
+		}
 		log.Error("hookvault stopped with an error", "error", err.Error())
 		return 1
 	}

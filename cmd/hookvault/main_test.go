@@ -337,3 +337,77 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatalf("migrate with a bad setting: exit %d, %q; want 2 naming DATABASE_TIMEOUT", code, stderr.String())
 	}
 }
+
+// A sources file with a mistake stops the start with exit 2 and a message that names the
+// source and the field; WEBHOOK_SECRET is not needed beside a sources file.
+func TestBadSourcesFileExitsTwo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sources.yaml")
+	if err := os.WriteFile(path, []byte("sources:\n  - name: payments\n    provider: stripe\n    secrets: [\"${STRIPE_SECRET_X}\"]\n    tolerance: soon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	env := map[string]string{"SOURCES_FILE": path, "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "hv.db")}
+	code := run(context.Background(), nil, func(k string) string { return env[k] }, &stderr)
+	for _, want := range []string{`source "payments"`, "${STRIPE_SECRET_X} is not set", "tolerance"} {
+		if code != 2 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("exit %d, stderr %q; want 2 naming %s", code, stderr.String(), want)
+		}
+	}
+}
+
+// SIGHUP reloads the sources file in the running binary; a bad file is logged and the
+// running sources stay.
+func TestSIGHUPReloadsSources(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sources.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("sources:\n  - name: github\n    provider: github\n    secrets: [\"${GH_SECRET_ONE}\"]\n")
+	addr, cmd, rest := start(t, "SOURCES_FILE="+path, "GH_SECRET_ONE=one-secret", "GH_SECRET_TWO=two-secret", "SHUTDOWN_DELAY=0s")
+	reloads := func(result string) string {
+		resp, err := testClient.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, `sources_reloads_total{result="`+result+`"}`) {
+				return strings.Fields(line)[1]
+			}
+		}
+		return "none"
+	}
+	hangup := func(result string) {
+		t.Helper()
+		before := reloads(result)
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "a reload counted as "+result, func() bool { return reloads(result) != before },
+			func() string { return reloads(result) })
+	}
+	write("sources:\n  - name: github\n    provider: github\n    secrets: [\"${GH_SECRET_ONE}\", \"${GH_SECRET_TWO}\"]\n  - name: slack\n    provider: slack\n    secrets: [s]\n")
+	hangup("ok")
+	write("sources:\n  - name: github\n    provider: nope\n")
+	hangup("error")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	out := rest()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"msg":"SIGHUP: sources reloaded","sources":["github","slack"]`,
+		`"msg":"SIGHUP: the sources file has mistakes; the running sources are kept"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "two-secret") || strings.Contains(out, "one-secret") {
+		t.Error("a secret appears in the log")
+	}
+}

@@ -20,7 +20,11 @@ import (
 
 // Config is the validated server configuration.
 type Config struct {
-	Secrets            [][]byte // WEBHOOK_SECRET, at least one
+	Secrets     [][]byte // WEBHOOK_SECRET; none when only SOURCES_FILE is set
+	SourcesFile string   // SOURCES_FILE, "" for none
+	// Getenv is the environment the configuration was loaded from: the sources file's ${VAR}
+	// references are expanded from it, at start and on every reload.
+	Getenv             func(string) string
 	APITokens          []string // API_TOKEN, none disables the read API
 	Database           Database // DATABASE_URL
 	ListenAddr         string   // LISTEN_ADDR
@@ -88,6 +92,7 @@ func (d Database) String() string {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("secrets", len(c.Secrets)),
+		slog.String("sources_file", c.SourcesFile),
 		slog.Int("api_tokens", len(c.APITokens)),
 		slog.String("database", c.Database.String()),
 		slog.Int("database_read_conns", c.Database.ReadConns),
@@ -124,17 +129,18 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"WEBHOOK_SECRET", "webhook-secret", "", "one or more webhook secrets, comma-separated (required; prefer the variable: flags show in ps)", func(c *Config, v string) error {
+	{"WEBHOOK_SECRET", "webhook-secret", "", "one or more secrets of POST /webhook, comma-separated (required unless SOURCES_FILE is set; prefer the variable: flags show in ps)", func(c *Config, v string) error {
 		parts, err := list(v)
 		if err != nil {
 			return err
 		}
-		if len(parts) == 0 {
-			return errors.New("is required: set one or more secrets, comma-separated")
-		}
 		for _, p := range parts {
 			c.Secrets = append(c.Secrets, []byte(p))
 		}
+		return nil
+	}},
+	{"SOURCES_FILE", "sources-file", "", "YAML file of the sources to receive from (GitHub, Stripe, …) on POST /webhook/{source}; SIGHUP reloads it", func(c *Config, v string) error {
+		c.SourcesFile = v
 		return nil
 	}},
 	{"API_TOKEN", "api-token", "", "bearer tokens for the read API, comma-separated (none: read API answers 401)", func(c *Config, v string) (err error) {
@@ -278,7 +284,15 @@ var settings = []setting{
 // Load reads the configuration from args (without the program name) and getenv. It returns
 // flag.ErrHelp after printing usage to out when -h or -help is given.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	return load("hookvault", settings, args, getenv, out)
+	c, err := load("hookvault", settings, args, getenv, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return c, err
+	}
+	if len(c.Secrets) == 0 && c.SourcesFile == "" {
+		err = errors.Join(err, errors.New("WEBHOOK_SECRET: is required unless SOURCES_FILE is set: set one or more secrets, comma-separated, or a sources file"))
+	}
+	c.Getenv = getenv
+	return c, err
 }
 
 // LoadDatabase reads only the DATABASE_* settings, for commands such as `hookvault migrate`

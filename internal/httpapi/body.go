@@ -20,8 +20,7 @@ const firstBuffer = 8 << 10
 // does not arrive within the body deadline (408), and growth beyond the body budget (503).
 // It rewinds r.Body so that the validator reads the same bytes again. The returned function
 // gives the bytes back to the budget; call it when the request is done with them.
-func (a *api) readBody(w http.ResponseWriter, r *http.Request) (raw []byte, release func(), err error) {
-	limit := a.maxBodyBytes
+func (a *api) readBody(w http.ResponseWriter, r *http.Request, limit int64) (raw []byte, release func(), err error) {
 	if r.ContentLength > limit {
 		return nil, func() {}, tooLarge(limit)
 	}

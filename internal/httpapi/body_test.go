@@ -124,7 +124,7 @@ func TestSlowBodyIsCutAtTheBodyDeadline(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close || !strings.Contains(string(answer), "did not arrive in time") {
 		t.Errorf("slow body: %d close=%v %s, want 408, closed, saying why", resp.StatusCode, resp.Close, answer)
 	}
-	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("timeout")); got != 1 {
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("default", "timeout")); got != 1 {
 		t.Errorf("result=timeout counted %v, want 1", got)
 	}
 }

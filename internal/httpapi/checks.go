@@ -14,21 +14,29 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sources"
 )
 
 // This file is the request path of every operation in the spec, in the contract's order:
 //
+//  0. source      404  (POST /webhook/{source}: a configured source; POST /webhook: the
+//                       default source, configured by WEBHOOK_SECRET)
 //  1. body size   413  (declared length at once; otherwise while reading)
 //  2. media type  415
 //  3. signature   401  (on the raw bytes, before anything parses them)
 //     or bearer   401  (the read API)
-//  4. JSON/schema 422, parameters 400  (kin-openapi against api/openapi.yaml)
+//  4. JSON/schema 422, parameters 400  (kin-openapi against api/openapi.yaml; the source's
+//                       preset for POST /webhook/{source})
 //
 // then the generated strict handler. Which steps apply to an operation is read from the spec:
-// a request body means steps 1–2, a signature or bearer security scheme means step 3.
+// a request body means steps 1–2, a security scheme means step 3.
 
-const webhookRoute = "/webhook"
+const (
+	webhookRoute       = "/webhook"
+	webhookSourceRoute = "/webhook/{source}"
+)
 
 // securitySchemes says which check enforces each of the spec's security schemes. A scheme in
 // the spec that is not listed here is a start-up error, so no operation can be declared
@@ -38,6 +46,7 @@ var securitySchemes = map[string]string{
 	"githubSignature":  "signature",
 	"standardWebhooks": "signature",
 	"svixSignature":    "signature",
+	"sourceSignature":  "source",
 	"bearerAuth":       "bearer",
 }
 
@@ -45,7 +54,8 @@ var securitySchemes = map[string]string{
 type operation struct {
 	route  *routers.Route
 	body   bool
-	signed bool
+	signed bool // POST /webhook's schemes
+	source bool // the scheme of the source named in the path
 	bearer bool
 	// fast replaces kin-openapi for a body that is an object of strings (POST /webhook).
 	fast *objectOfStrings
@@ -77,6 +87,8 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 					switch securitySchemes[name] {
 					case "signature":
 						o.signed = true
+					case "source":
+						o.source = true
 					case "bearer":
 						o.bearer = true
 					default:
@@ -84,7 +96,7 @@ func loadOperations(doc *openapi3.T) (operations, error) {
 					}
 				}
 			}
-			if o.signed && o.bearer { // the checks run both; alternatives of two kinds would need OR
+			if (o.signed || o.source) && o.bearer { // the checks run both; alternatives of two kinds would need OR
 				return nil, fmt.Errorf("%s %s: signature and bearer alternatives in one operation are not supported", method, path)
 			}
 			// kin-openapi would check security again, after reading the body once more; the
@@ -109,8 +121,29 @@ func (a *api) checks(next http.Handler) http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		info := infoFrom(r.Context())
+		var src *sources.Source
+		switch {
+		case op.source:
+			name := chi.URLParam(r, "source")
+			var ok bool
+			if src, ok = a.sources().Get(name); !ok {
+				fail(w, r, hookvault.Errorf(hookvault.ENOTFOUND, "no source %q; GET /sources lists them", clip(name)))
+				return
+			}
+			info.source = name
+		case op.signed:
+			if a.verifier == nil {
+				fail(w, r, hookvault.Errorf(hookvault.ENOTFOUND, "POST /webhook is not configured: set WEBHOOK_SECRET, or send to /webhook/{source}"))
+				return
+			}
+			info.source = sources.Default
+		}
 		if op.body {
-			raw, release, err := a.readBody(w, r)
+			limit := a.maxBodyBytes
+			if src != nil && src.MaxBodyBytes > 0 {
+				limit = src.MaxBodyBytes
+			}
+			raw, release, err := a.readBody(w, r, limit)
 			defer release()
 			if err != nil {
 				fail(w, r, err)
@@ -123,7 +156,19 @@ func (a *api) checks(next http.Handler) http.Handler {
 			return
 		}
 		defer free()
+		if op.source {
+			if err := a.checkSource(r, src, info); err != nil {
+				fail(w, r, err)
+				return
+			}
+			info.contentType = r.Header.Get("Content-Type")
+			info.headers = storedHeaders(r.Header, info.contentType)
+			next.ServeHTTP(w, r)
+			return
+		}
 		if op.body {
+			// As received: checkJSONMediaType names the type application/json for kin.
+			info.contentType = r.Header.Get("Content-Type")
 			if err := checkJSONMediaType(r); err != nil {
 				fail(w, r, err)
 				return
@@ -131,11 +176,12 @@ func (a *api) checks(next http.Handler) http.Handler {
 		}
 		if op.signed {
 			scheme, err := a.verifier.Verify(r.Header, info.raw)
-			info.sigScheme = scheme
+			info.sigScheme = string(scheme)
 			if err != nil {
 				fail(w, r, a.signatureError(info, err))
 				return
 			}
+			info.headers = storedHeaders(r.Header, info.contentType)
 		}
 		if op.bearer {
 			if err := a.tokens.check(w, r); err != nil {
@@ -156,11 +202,8 @@ func (a *api) checks(next http.Handler) http.Handler {
 func checkJSONMediaType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		if len(ct) > 100 {
-			ct = ct[:100] + "…"
-		}
-		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not JSON; send application/json", ct)
+	if err != nil || !isJSON(mt) {
+		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not JSON; send application/json", clip(ct))
 	}
 	r.Header.Set("Content-Type", "application/json")
 	return nil
@@ -170,14 +213,74 @@ func checkJSONMediaType(r *http.Request) error {
 // whether the signature was missing or wrong.
 func (a *api) signatureError(info *requestInfo, err error) error {
 	msg := "invalid signature"
+	var scheme string
+	var reason signature.Reason
 	if se, ok := errors.AsType[*signature.Error](err); ok {
-		info.sigReason = se.Reason
-		a.metrics.SignatureFailures.WithLabelValues(string(se.Scheme), string(se.Reason)).Inc()
-		if se.Missing() {
+		scheme, reason = string(se.Scheme), se.Reason
+	} else if pe, ok := errors.AsType[*provider.Error](err); ok {
+		scheme, reason = pe.Scheme, pe.Reason
+	}
+	if reason != "" {
+		info.sigScheme, info.sigReason = scheme, reason
+		a.metrics.SignatureFailure(info.source, scheme, string(reason))
+		if reason == signature.ReasonMissing {
 			msg = "missing signature"
 		}
 	}
 	return &hookvault.Error{Code: hookvault.EUNAUTHORIZED, Message: msg, Err: err}
+}
+
+// checkSource runs steps 2–4 for a delivery to a configured source: the media types its
+// preset takes, its signature on the raw bytes, then what the preset reads from the body (its
+// id and type, or a handshake to answer). A body of POST /webhook's format (the hookvault
+// preset) is also validated against its schema, as on POST /webhook.
+func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInfo) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !src.Accepts(mt) {
+		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not one that source %q (provider %s) sends",
+			clip(ct), info.source, src.Provider)
+	}
+	req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header, Body: info.raw}
+	if err := src.Verify(req); err != nil {
+		return a.signatureError(info, err)
+	}
+	if isJSON(mt) {
+		if len(info.raw) == 0 {
+			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
+		}
+		if err := checkUnicode(info.raw); err != nil {
+			return err
+		}
+	}
+	d, err := src.Read(req)
+	if err != nil {
+		if re, ok := errors.AsType[*provider.ReadError](err); ok {
+			return hookvault.Errorf(hookvault.EINVALID, "%s", re.Detail)
+		}
+		return &hookvault.Error{Code: hookvault.EINVALID, Message: "the body cannot be read as this provider's delivery", Err: err}
+	}
+	info.delivery = d
+	if d.Challenge == nil && src.Provider == "hookvault" {
+		values, err := a.webhookBody.validate(info.raw)
+		if err != nil {
+			return err
+		}
+		info.values = values
+	}
+	return nil
+}
+
+func isJSON(mediaType string) bool {
+	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
+}
+
+// clip shortens a value a caller sent before it is quoted in a detail.
+func clip(s string) string {
+	if len(s) > 100 {
+		return strings.ToValidUTF8(s[:100], "") + "…"
+	}
+	return s
 }
 
 // validate checks parameters and body against the spec. Malformed JSON is caught first with

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 
+	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
@@ -13,11 +14,16 @@ type requestInfo struct {
 	client    string            // the client address the per-client limits count
 	raw       []byte            // the body as received, for the signature and the store
 	values    map[string]string // the body's members as the validator read them
+	delivery  provider.Delivery // what a source's preset read from a delivery
+	// contentType and headers are kept with a delivery's message.
+	contentType string
+	headers     []byte
 
+	source    string // the source of a delivery, once it is known to be configured
 	messageID string
-	result    string // webhook_requests_total's label, set on POST /webhook
+	result    string // webhook_requests_total's label, set on the webhook routes
 	dup       bool
-	sigScheme signature.Scheme
+	sigScheme string
 	sigReason signature.Reason
 	err       error // the cause of an error answer, for the log only
 }

@@ -2,42 +2,108 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/hookvault/hookvault/gen"
 	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/provider"
 )
 
 var _ gen.StrictServerInterface = (*api)(nil)
 
 // PostWebhook stores the verified, validated delivery and answers only after the commit.
 // It stores the raw bytes read by the request path, never re-encoded JSON.
-func (a *api) PostWebhook(ctx context.Context, req gen.PostWebhookRequestObject) (gen.PostWebhookResponseObject, error) {
+func (a *api) PostWebhook(ctx context.Context, _ gen.PostWebhookRequestObject) (gen.PostWebhookResponseObject, error) {
 	info := infoFrom(ctx)
 	// The members as validated, with exact names; the generated decoding matches names
 	// case-insensitively and would take {"ID": …} for the id.
-	m := hookvault.Message{Source: hookvault.DefaultSource, ID: req.Body.Id, Sender: req.Body.Sender, Content: req.Body.Content, Payload: info.raw}
-	if v := info.values; v != nil {
-		m.ID, m.Sender, m.Content = v["id"], v["sender"], v["content"]
+	v := info.values
+	return a.insert(ctx, info, hookvault.Message{ID: v["id"], Sender: v["sender"], Content: v["content"]})
+}
+
+// PostWebhookSource answers a provider's handshake, or stores the verified delivery under
+// the id and type its source's preset read, and answers only after the commit.
+func (a *api) PostWebhookSource(ctx context.Context, _ gen.PostWebhookSourceRequestObject) (gen.PostWebhookSourceResponseObject, error) {
+	info := infoFrom(ctx)
+	d := info.delivery
+	if d.Challenge != nil {
+		info.result = "challenge"
+		return challengeAnswer(*d.Challenge), nil
 	}
+	m := hookvault.Message{ID: d.ID, Type: d.Type}
+	if v := info.values; v != nil {
+		m.Sender, m.Content = v["sender"], v["content"]
+	}
+	return a.insert(ctx, info, m)
+}
+
+// insert stores m, a delivery of info's source with its body, content type and headers,
+// and says what happened.
+func (a *api) insert(ctx context.Context, info *requestInfo, m hookvault.Message) (accepted, error) {
+	m.Source, m.ContentType, m.Headers, m.Payload = info.source, info.contentType, info.headers, info.raw
 	info.messageID = m.ID
 	receipt, err := a.store.Insert(ctx, m)
 	if err != nil {
-		return nil, err
+		return accepted{}, err
 	}
 	info.result = receipt.Outcome.String()
 	info.dup = receipt.Outcome != hookvault.Created
 	switch receipt.Outcome {
 	case hookvault.Created:
-		a.metrics.MessagesReceived.Inc()
+		a.metrics.Received(m.Source)
 	case hookvault.Conflict:
 		a.log.WarnContext(ctx, "message id reused with a different body; kept the first",
 			slog.String("request_id", info.requestID),
+			slog.String("source", m.Source),
 			slog.String("message_id", m.ID),
 			slog.Time("first_received_at", receipt.ReceivedAt))
 	}
-	return gen.PostWebhook200JSONResponse{Status: gen.WebhookAcceptedStatusOk, Id: m.ID, Duplicate: info.dup}, nil
+	return accepted{id: m.ID, duplicate: info.dup}, nil
+}
+
+// accepted is the answer to a stored delivery, on either webhook route.
+type accepted struct {
+	id        string
+	duplicate bool
+}
+
+func (r accepted) VisitPostWebhookResponse(w http.ResponseWriter) error {
+	return gen.PostWebhook200JSONResponse{Status: gen.WebhookAcceptedStatusOk, Id: r.id, Duplicate: r.duplicate}.VisitPostWebhookResponse(w)
+}
+
+func (r accepted) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+	return r.VisitPostWebhookResponse(w)
+}
+
+// challengeAnswer is the answer a provider's handshake expects, written as the preset made it.
+type challengeAnswer provider.Challenge
+
+func (c challengeAnswer) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", c.ContentType)
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(c.Body)
+	return err
+}
+
+// storedHeaders are the request headers kept with a message, as a JSON object of each name's
+// values, without the credentials a delivery may carry for a proxy in front. contentType is
+// the Content-Type as received, which the request path may have renamed for the validator.
+func storedHeaders(h http.Header, contentType string) []byte {
+	kept := make(map[string][]string, len(h))
+	for name, values := range h {
+		switch name {
+		case "Authorization", "Cookie", "Proxy-Authorization":
+			continue
+		case "Content-Type":
+			values = []string{contentType}
+		}
+		kept[name] = values
+	}
+	b, _ := json.Marshal(kept) // strings and string slices always marshal
+	return b
 }
 
 // GetLiveness answers while the process serves; it deliberately checks nothing else.

@@ -24,7 +24,9 @@ import (
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/pgtest"
 	"github.com/hookvault/hookvault/internal/postgres"
+	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sources"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
@@ -150,6 +152,14 @@ func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.
 	}
 	if deps.MaxBodyBytes == 0 {
 		deps.MaxBodyBytes = maxBody
+	}
+	if deps.Sources == nil { // as the server: the default source has the webhook secrets
+		def, err := sources.NewDefault([][]byte{[]byte(secret), []byte(oldSecret)}, provider.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		set := sources.With(def, nil)
+		deps.Sources = func() *sources.Set { return set }
 	}
 	h, err := httpapi.New(deps)
 	if err != nil {
@@ -340,7 +350,7 @@ func TestWebhookContract(t *testing.T) {
 					t.Fatalf("setup: %d %s", resp.StatusCode, b)
 				}
 			}
-			counter := ts.metrics.WebhookRequests.WithLabelValues(tt.wantResult)
+			counter := ts.metrics.WebhookRequests.WithLabelValues("default", tt.wantResult)
 			before := testutil.ToFloat64(counter)
 
 			resp, body := ts.post(t, tt.d)
@@ -401,7 +411,7 @@ func TestWebhookContract(t *testing.T) {
 			scheme, reason string
 			want           float64
 		}{{"none", "missing", 2}, {"hmac_sha256", "mismatch", 2}, {"hmac_sha256", "malformed", 1}} {
-			if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues(c.scheme, c.reason)); got != c.want {
+			if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("default", c.scheme, c.reason)); got != c.want {
 				t.Errorf("signature failures {%s,%s} = %v, want %v", c.scheme, c.reason, got, c.want)
 			}
 		}
@@ -452,7 +462,7 @@ func TestConcurrentDeliveriesOfOneIDStoreOneRow(t *testing.T) {
 	if created.Load() != 1 || dups.Load() != n-1 {
 		t.Fatalf("created %d, duplicates %d; want 1 and %d", created.Load(), dups.Load(), n-1)
 	}
-	if got := testutil.ToFloat64(ts.metrics.MessagesReceived); got != 1 {
+	if got := testutil.ToFloat64(ts.metrics.MessagesReceived.WithLabelValues("default")); got != 1 {
 		t.Fatalf("webhook_messages_received_total = %v, want 1", got)
 	}
 }
@@ -471,7 +481,7 @@ func TestStoreFailureIs503WithRetryAfter(t *testing.T) {
 	if strings.Contains(p.Detail, "sql") || !strings.Contains(p.Detail, "unavailable") {
 		t.Errorf("detail %q should say unavailable and hide the driver's text", p.Detail)
 	}
-	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("unavailable")); got != 1 {
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("default", "unavailable")); got != 1 {
 		t.Errorf("result=unavailable counted %v, want 1", got)
 	}
 
@@ -509,7 +519,8 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			t.Run(method+" "+path, func(t *testing.T) {
-				req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(msg("spec")))
+				target := strings.NewReplacer("{source}", "default", "{id}", "spec").Replace(path)
+				req, err := http.NewRequest(method, ts.URL+target, strings.NewReader(msg("spec")))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -543,9 +554,9 @@ func TestOperatorEndpoints(t *testing.T) {
 
 	_, metricsText := get("/metrics")
 	for _, want := range []string{
-		`webhook_requests_total{result="created"} 1`,
-		`webhook_requests_total{result="invalid_signature"} 0`,
-		"webhook_messages_received_total 1",
+		`webhook_requests_total{result="created",source="default"} 1`,
+		`webhook_requests_total{result="invalid_signature",source="default"} 0`,
+		`webhook_messages_received_total{source="default"} 1`,
 		"# TYPE webhook_signature_failures_total counter",
 		`http_requests_total{code="200",method="POST",route="/webhook"} 1`,
 		`http_request_duration_seconds_count{method="POST",route="/webhook"} 1`,

@@ -118,7 +118,7 @@ func TestMaxInFlightShedsLoad(t *testing.T) {
 	if p := decodeProblem(t, resp, body); !strings.Contains(p.Detail, "overloaded") {
 		t.Errorf("detail %q should say overloaded", p.Detail)
 	}
-	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("unavailable")); got != 1 {
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("default", "unavailable")); got != 1 {
 		t.Errorf("result=unavailable counted %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(ts.metrics.RequestsShed.WithLabelValues("in_flight")); got != 2 {
@@ -213,7 +213,7 @@ func TestRateLimitPerClientIP(t *testing.T) {
 	if code := ts.status(t, "/health/ready", ""); code != 200 {
 		t.Errorf("readiness under the rate limit = %d, want 200", code)
 	}
-	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("unavailable")); got != 2 {
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("default", "unavailable")); got != 2 {
 		t.Errorf("result=unavailable counted %v, want 2", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hookvault/hookvault/internal/connlimit"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/sources"
 )
 
 const headerRequestID = "X-Request-Id"
@@ -111,8 +112,17 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 				route = "unmatched"
 			}
 			m.HTTP(route, methodLabel(r.Method), status, took)
-			if route == webhookRoute && info.result != "" {
-				m.Webhook(info.result)
+			webhook := route == webhookRoute || route == webhookSourceRoute
+			if webhook && info.source == "" {
+				// Refused before the checks named it (a limit): the route names it; the
+				// metrics count only configured sources, whatever the path says.
+				info.source = sources.Default
+				if route == webhookSourceRoute {
+					info.source = chi.RouteContext(r.Context()).URLParam("source")
+				}
+			}
+			if webhook && info.result != "" {
+				m.Webhook(info.source, info.result)
 			}
 
 			attrs := make([]slog.Attr, 0, 14)
@@ -124,14 +134,15 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 				slog.Int("status", status),
 				slog.Float64("latency_ms", float64(took.Microseconds())/1000),
 			)
-			if route == webhookRoute {
+			if webhook {
 				attrs = append(attrs,
+					slog.String("source", info.source),
 					slog.String("message_id", info.messageID),
 					slog.Bool("dup", info.dup),
 					slog.String("result", info.result))
 			}
 			if info.sigScheme != "" {
-				attrs = append(attrs, slog.String("signature_scheme", string(info.sigScheme)))
+				attrs = append(attrs, slog.String("signature_scheme", info.sigScheme))
 			}
 			if info.sigReason != "" {
 				attrs = append(attrs, slog.String("signature_failure", string(info.sigReason)))

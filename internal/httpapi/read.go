@@ -6,47 +6,49 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookvault/hookvault/gen"
 	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/sources"
 )
 
 const defaultLimit = 50
 
 // encodeCursor makes the opaque next_cursor: the position of the page's last message,
-// "nanos/source:id". A source name has no ':' (configuration allows [a-z0-9_-] only), so the
-// first ':' ends it; the id may hold any byte.
+// "nanos/source/id" ('/' cannot occur in a source name).
 func encodeCursor(c *hookvault.Cursor) *string {
 	if c == nil {
 		return nil
 	}
-	s := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ReceivedAt.UnixNano(), 10) + "/" + c.Source + ":" + c.ID))
+	s := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ReceivedAt.UnixNano(), 10) + "/" + c.Source + "/" + c.ID))
 	return &s
 }
 
-// decodeCursor reads a next_cursor. One from before sources ("nanos:id") still continues its
-// walk: every message then was the default source's.
+// decodeCursor reads a next_cursor, also one made before sources existed ("nanos:id"), whose
+// messages were all of the default source, so that a walk begun before an upgrade goes on.
 func decodeCursor(s string) (*hookvault.Cursor, error) {
 	bad := hookvault.Errorf(hookvault.EBADREQUEST, `parameter "cursor": not a next_cursor returned by this API`)
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad
 	}
-	head, id, ok := strings.Cut(string(raw), ":")
-	if !ok || id == "" {
+	at, rest, _ := strings.Cut(string(raw), "/")
+	source, id, ok := strings.Cut(rest, "/")
+	if before, old, isOld := strings.Cut(string(raw), ":"); isOld && !strings.Contains(before, "/") {
+		at, source, id, ok = before, hookvault.DefaultSource, old, true
+	}
+	if !ok || id == "" || source == "" {
 		return nil, bad
 	}
-	at, source, ok := strings.Cut(head, "/")
-	if !ok {
-		source = hookvault.DefaultSource
-	}
 	nanos, err := strconv.ParseInt(at, 10, 64)
-	if err != nil || source == "" {
+	if err != nil {
 		return nil, bad
 	}
 	return &hookvault.Cursor{ReceivedAt: time.Unix(0, nanos).UTC(), Source: source, ID: id}, nil
@@ -76,6 +78,12 @@ func (a *api) ListMessages(ctx context.Context, req gen.ListMessagesRequestObjec
 	f := hookvault.ListFilter{Limit: defaultLimit}
 	if p.Limit != nil {
 		f.Limit = *p.Limit
+	}
+	if p.Source != nil {
+		f.Source = *p.Source
+	}
+	if p.Type != nil {
+		f.Type = *p.Type
 	}
 	if p.Sender != nil {
 		f.Sender = *p.Sender
@@ -165,7 +173,7 @@ func (s *pageWriter) message(m hookvault.Message) error {
 	}
 	s.count++
 	s.item.Reset()
-	if err := s.enc.Encode(gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt}); err != nil {
+	if err := s.enc.Encode(summary(m)); err != nil {
 		return err
 	}
 	_, err := s.buf.Write(s.item.Bytes()[:s.item.Len()-1])
@@ -190,9 +198,26 @@ func (s *pageWriter) end(next *hookvault.Cursor) error {
 	return s.buf.Flush() // a bufio.Writer keeps its first error and returns it here
 }
 
+// summary is a message as a listing shows it: type null when it has none, sender and content
+// only for messages of POST /webhook's format.
+func summary(m hookvault.Message) gen.MessageSummary {
+	s := gen.MessageSummary{Id: m.ID, Source: m.Source, ReceivedAt: m.ReceivedAt}
+	if m.Type != "" {
+		s.Type = &m.Type
+	}
+	if m.Sender != "" {
+		s.Sender, s.Content = &m.Sender, &m.Content
+	}
+	return s
+}
+
 // GetMessage answers one message with its payload exactly as received.
 func (a *api) GetMessage(ctx context.Context, req gen.GetMessageRequestObject) (gen.GetMessageResponseObject, error) {
-	m, err := a.store.Get(ctx, hookvault.DefaultSource, req.Id)
+	source := hookvault.DefaultSource
+	if req.Params.Source != nil {
+		source = *req.Params.Source
+	}
+	m, err := a.store.Get(ctx, source, req.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -204,15 +229,34 @@ func (a *api) GetMessage(ctx context.Context, req gen.GetMessageRequestObject) (
 type rawMessage hookvault.Message
 
 func (m rawMessage) VisitGetMessageResponse(w http.ResponseWriter) error {
-	head, err := json.Marshal(gen.MessageSummary{Id: m.ID, Sender: m.Sender, Content: m.Content, ReceivedAt: m.ReceivedAt})
+	headers := m.Headers
+	if headers == nil {
+		headers = []byte("{}")
+	}
+	head, err := json.Marshal(struct {
+		gen.MessageSummary
+		ContentType string          `json:"content_type"`
+		Headers     json.RawMessage `json:"headers"`
+	}{summary(hookvault.Message(m)), m.ContentType, headers})
 	if err != nil {
 		return err
+	}
+	// JSON goes out as it came; a form or other text body as a JSON string of it; bytes
+	// that are not text in base64 beside a null payload.
+	payload, tail := m.Payload, []byte("}\n")
+	if !json.Valid(payload) {
+		if utf8.Valid(payload) {
+			payload = textJSON(payload)
+		} else {
+			tail = fmt.Appendf(nil, `,"payload_base64":"%s"}`+"\n", base64.StdEncoding.EncodeToString(payload))
+			payload = []byte("null")
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	// The summary without its closing brace, then the payload, each written where it lies:
 	// joining them first would copy a payload that may be as large as the body limit.
-	for _, part := range [][]byte{head[:len(head)-1], []byte(`,"payload":`), m.Payload, []byte("}\n")} {
+	for _, part := range [][]byte{head[:len(head)-1], []byte(`,"payload":`), payload, tail} {
 		if _, err := w.Write(part); err != nil {
 			// The status is out: a problem written now would trail a partial answer.
 			panic(http.ErrAbortHandler)
@@ -238,5 +282,40 @@ func (a *api) GetStats(ctx context.Context, _ gen.GetStatsRequestObject) (gen.Ge
 	if !st.FirstReceivedAt.IsZero() {
 		out.FirstReceivedAt, out.LastReceivedAt = &st.FirstReceivedAt, &st.LastReceivedAt
 	}
+	out.Sources = make([]gen.SourceCount, len(st.Sources))
+	for i, sc := range st.Sources {
+		out.Sources[i] = gen.SourceCount{Source: sc.Source, Count: sc.Count}
+	}
 	return out, nil
+}
+
+// ListSources answers the configured sources, default first; never a secret.
+func (a *api) ListSources(context.Context, gen.ListSourcesRequestObject) (gen.ListSourcesResponseObject, error) {
+	all := a.sources().All()
+	out := gen.ListSources200JSONResponse{Data: make([]gen.SourceInfo, len(all))}
+	for i, src := range all {
+		info := src.Info()
+		si := gen.SourceInfo{Name: src.Name, Provider: src.Provider, Path: "/webhook/" + src.Name, Id: info.ID}
+		if src.Name == sources.Default {
+			si.Path = "/webhook"
+		}
+		if info.Type != "" {
+			si.Type = &info.Type
+		}
+		if info.URL != "" {
+			si.Url = &info.URL
+		}
+		out.Data[i] = si
+	}
+	return out, nil
+}
+
+// textJSON is text as a JSON string, without encoding/json's HTML escapes, so that a form
+// body reads as it was sent ("a=1&b=2", not "a=1\u0026b=2").
+func textJSON(text []byte) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(string(text)) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -20,12 +20,18 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sources"
 )
 
 // Deps is what the HTTP API is built from.
 type Deps struct {
-	Store        hookvault.Store
-	Verifier     *signature.Verifier
+	Store hookvault.Store
+	// Verifier checks POST /webhook's signatures; nil when WEBHOOK_SECRET is not set, and
+	// POST /webhook then answers 404.
+	Verifier *signature.Verifier
+	// Sources returns the configured sources, default included (a reload swaps them); nil
+	// means none but default.
+	Sources      func() *sources.Set
 	Metrics      *metrics.Metrics
 	Logger       *slog.Logger
 	MaxBodyBytes int64
@@ -40,6 +46,8 @@ type Deps struct {
 type api struct {
 	store        hookvault.Store
 	verifier     *signature.Verifier
+	sources      func() *sources.Set
+	webhookBody  *objectOfStrings // POST /webhook's schema, also for sources of the hookvault preset
 	metrics      *metrics.Metrics
 	log          *slog.Logger
 	maxBodyBytes int64
@@ -72,8 +80,13 @@ func New(d Deps) (http.Handler, error) {
 	if draining == nil {
 		draining = func() bool { return false }
 	}
+	srcs := d.Sources
+	if srcs == nil {
+		srcs = func() *sources.Set { return nil }
+	}
 	a := &api{
-		store: d.Store, verifier: d.Verifier, metrics: d.Metrics, log: d.Logger,
+		store: d.Store, verifier: d.Verifier, sources: srcs, webhookBody: ops[opKey{http.MethodPost, webhookRoute}].fast,
+		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
 	}

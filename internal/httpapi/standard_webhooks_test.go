@@ -67,10 +67,10 @@ func TestStandardWebhooksDelivery(t *testing.T) {
 		}
 	})
 	t.Run("failures counted as standard_webhooks", func(t *testing.T) {
-		if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("standard_webhooks", "stale")); got != 2 {
+		if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("default", "standard_webhooks", "stale")); got != 2 {
 			t.Errorf(`webhook_signature_failures_total{scheme="standard_webhooks",reason="stale"} = %v, want 2`, got)
 		}
-		if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("hmac_sha256", "mismatch")); got != 0 {
+		if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("default", "hmac_sha256", "mismatch")); got != 0 {
 			t.Errorf("hmac_sha256 mismatches = %v, want 0: the Standard Webhooks headers must select that scheme", got)
 		}
 	})

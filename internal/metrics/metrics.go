@@ -14,9 +14,10 @@ import (
 )
 
 // Results are the values of webhook_requests_total's result label, one per row of the
-// contract's table; they are created at zero so that rate() works from the first scrape.
+// contract's table; they are created at zero for every source so that rate() works from
+// the first scrape.
 var Results = []string{
-	"created", "duplicate", "conflict", "too_large", "unsupported_media_type",
+	"created", "duplicate", "conflict", "challenge", "too_large", "unsupported_media_type",
 	"invalid_signature", "validation_error", "unavailable", "timeout", "error",
 }
 
@@ -44,20 +45,28 @@ var ConnectionReasons = []string{"client", "total", "evicted"}
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	WebhookRequests   *prometheus.CounterVec // result
-	MessagesReceived  prometheus.Counter
-	SignatureFailures *prometheus.CounterVec // scheme, reason
+	WebhookRequests   *prometheus.CounterVec // source, result
+	MessagesReceived  *prometheus.CounterVec // source
+	SignatureFailures *prometheus.CounterVec // source, scheme, reason
 	HTTPRequests      *prometheus.CounterVec // route, method, code
 	HTTPDuration      *prometheus.HistogramVec
 	CommitBatchSize   prometheus.Histogram
 	CommitDuration    prometheus.Histogram
 	RequestsShed      *prometheus.CounterVec // reason
+	SourceReloads     *prometheus.CounterVec // result: ok or error
 	ConnsRefused      *prometheus.CounterVec // reason
 
-	results map[string]prometheus.Counter
+	// sources holds the series of each source, looked up once per request by name; only
+	// the sources that Sources registered get series, which keeps the label bounded.
+	sources sync.Map // string → *sourceSeries
 	shed    map[string]prometheus.Counter
 	refused map[string]prometheus.Counter
 	https   sync.Map // httpKey → *httpSeries
+}
+
+type sourceSeries struct {
+	results  map[string]prometheus.Counter
+	received prometheus.Counter
 }
 
 type httpKey struct {
@@ -92,16 +101,16 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_requests_total",
-			Help: "Webhook deliveries by outcome.",
-		}, []string{"result"}),
-		MessagesReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Help: "Webhook deliveries by source and outcome.",
+		}, []string{"source", "result"}),
+		MessagesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_messages_received_total",
-			Help: "Webhook messages newly stored and committed.",
-		}),
+			Help: "Webhook messages newly stored and committed, by source.",
+		}, []string{"source"}),
 		SignatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_signature_failures_total",
-			Help: "Rejected webhook signatures by scheme and precise reason.",
-		}, []string{"scheme", "reason"}),
+			Help: "Rejected webhook signatures by source, scheme and precise reason.",
+		}, []string{"source", "scheme", "reason"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total",
 			Help: "HTTP requests by route pattern, method and status code.",
@@ -125,11 +134,14 @@ func New() *Metrics {
 			Name: "http_requests_shed_total",
 			Help: "Requests refused with 503 by a load bound, by the bound that refused them.",
 		}, []string{"reason"}),
+		SourceReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sources_reloads_total",
+			Help: "Reloads of SOURCES_FILE on SIGHUP: ok, or error (the running sources were kept).",
+		}, []string{"result"}),
 		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_connections_refused_total",
 			Help: "Connections closed at accept by a connection cap, or idle ones closed to make room.",
 		}, []string{"reason"}),
-		results: map[string]prometheus.Counter{},
 		shed:    map[string]prometheus.Counter{},
 		refused: map[string]prometheus.Counter{},
 	}
@@ -138,30 +150,64 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.WebhookRequests, m.MessagesReceived, m.SignatureFailures,
 		m.HTTPRequests, m.HTTPDuration, m.CommitBatchSize, m.CommitDuration,
-		m.RequestsShed, m.ConnsRefused,
+		m.RequestsShed, m.ConnsRefused, m.SourceReloads,
 	)
+	m.SourceReloads.WithLabelValues("ok")
+	m.SourceReloads.WithLabelValues("error")
 	for _, r := range ShedReasons {
 		m.shed[r] = m.RequestsShed.WithLabelValues(r)
 	}
 	for _, r := range ConnectionReasons {
 		m.refused[r] = m.ConnsRefused.WithLabelValues(r)
 	}
-	for _, r := range Results {
-		m.results[r] = m.WebhookRequests.WithLabelValues(r)
-	}
-	for _, sr := range signatureFailures {
-		m.SignatureFailures.WithLabelValues(sr[0], sr[1])
-	}
+	m.Sources("default")
 	return m
 }
 
-// Webhook counts one delivery by result; the counters are looked up once, not per request.
-func (m *Metrics) Webhook(result string) {
-	if c, ok := m.results[result]; ok {
-		c.Inc()
-		return
+// Sources creates the series of the named sources at zero. Call it with the sources of
+// every load of the sources file: a source that is not registered is counted nowhere, so
+// that a path segment anyone can send never becomes a label value.
+func (m *Metrics) Sources(names ...string) {
+	for _, name := range names {
+		if _, ok := m.sources.Load(name); ok {
+			continue
+		}
+		ss := &sourceSeries{results: map[string]prometheus.Counter{}, received: m.MessagesReceived.WithLabelValues(name)}
+		for _, r := range Results {
+			ss.results[r] = m.WebhookRequests.WithLabelValues(name, r)
+		}
+		m.sources.LoadOrStore(name, ss)
 	}
-	m.WebhookRequests.WithLabelValues(result).Inc()
+	for _, sr := range signatureFailures {
+		for _, name := range names {
+			m.SignatureFailures.WithLabelValues(name, sr[0], sr[1])
+		}
+	}
+}
+
+// Webhook counts one delivery of a registered source by result; the counters are looked up
+// once per source, not per label value.
+func (m *Metrics) Webhook(source, result string) {
+	if v, ok := m.sources.Load(source); ok {
+		if c, ok := v.(*sourceSeries).results[result]; ok {
+			c.Inc()
+		}
+	}
+}
+
+// Received counts one message newly stored for a registered source.
+func (m *Metrics) Received(source string) {
+	if v, ok := m.sources.Load(source); ok {
+		v.(*sourceSeries).received.Inc()
+	}
+}
+
+// SignatureFailure counts one refused signature of a registered source. The scheme and
+// reason come from the verifiers' fixed sets.
+func (m *Metrics) SignatureFailure(source, scheme, reason string) {
+	if _, ok := m.sources.Load(source); ok {
+		m.SignatureFailures.WithLabelValues(source, scheme, reason).Inc()
+	}
 }
 
 // Shed counts one request refused by the bound named reason (one of ShedReasons).

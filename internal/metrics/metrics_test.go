@@ -12,7 +12,7 @@ import (
 // promtool check metrics runs the same linter; the contract says it must report nothing.
 func TestMetricsPassPromlint(t *testing.T) {
 	m := metrics.New()
-	m.Webhook("created")
+	m.Webhook("default", "created")
 	m.ObserveCommit(3, 2*time.Millisecond)
 	m.HTTPRequests.WithLabelValues("/webhook", "POST", "200").Inc()
 	m.HTTPDuration.WithLabelValues("/webhook", "POST").Observe(0.001)
@@ -49,6 +49,31 @@ func TestContractNamesAreRegistered(t *testing.T) {
 	// Every result label exists from the start, so rate() works before the first event.
 	if got := testutil.CollectAndCount(m.WebhookRequests); got != len(metrics.Results) {
 		t.Errorf("webhook_requests_total has %d series, want %d", got, len(metrics.Results))
+	}
+}
+
+// Only registered sources are counted: a path segment anyone can send never becomes a
+// label value.
+func TestSourceLabelIsBounded(t *testing.T) {
+	m := metrics.New()
+	m.Sources("github", "default")
+	m.Webhook("github", "created")
+	m.Received("github")
+	m.SignatureFailure("github", "github", "mismatch")
+	m.Webhook("attacker-chosen", "created")
+	m.Received("attacker-chosen")
+	m.SignatureFailure("attacker-chosen", "github", "mismatch")
+	if got := testutil.ToFloat64(m.WebhookRequests.WithLabelValues("github", "created")); got != 1 {
+		t.Errorf("github created = %v, want 1", got)
+	}
+	if got := testutil.CollectAndCount(m.WebhookRequests); got != 2*len(metrics.Results) {
+		t.Errorf("%d webhook_requests_total series, want %d (two sources)", got, 2*len(metrics.Results))
+	}
+	if got := testutil.CollectAndCount(m.MessagesReceived); got != 2 {
+		t.Errorf("%d received series, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.SignatureFailures.WithLabelValues("github", "github", "mismatch")); got != 1 {
+		t.Errorf("github mismatch = %v, want 1", got)
 	}
 }
 

@@ -309,7 +309,7 @@ func TestKilledConnectionsRecover(t *testing.T) {
 		t.Errorf("list after the readers were killed: %d messages, %v; want %d", listed, err, len(acked)+1)
 	}
 	kill()
-	if _, err := s.Get(ctx, "before"); err != nil {
+	if _, err := s.Get(ctx, hookvault.DefaultSource, "before"); err != nil {
 		t.Errorf("get after the readers were killed: %v", err)
 	}
 }

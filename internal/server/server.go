@@ -14,8 +14,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hookvault/hookvault/internal/config"
@@ -24,7 +27,9 @@ import (
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/postgres"
+	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
+	"github.com/hookvault/hookvault/internal/sources"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
@@ -44,16 +49,21 @@ const (
 
 // Server is a running hookvault.
 type Server struct {
-	log      *slog.Logger
-	store    hookvault.Store
-	Metrics  *metrics.Metrics
-	http     *http.Server
-	ln       net.Listener
-	conns    *connlimit.Listener
-	pprof    *http.Server // nil unless PPROF_ADDR is set
-	pprofLn  net.Listener
-	draining atomic.Bool
-	served   chan error
+	log     *slog.Logger
+	store   hookvault.Store
+	Metrics *metrics.Metrics
+	http    *http.Server
+	ln      net.Listener
+	conns   *connlimit.Listener
+	cfg     config.Config
+
+	providerOpts  provider.Options
+	defaultSource *sources.Source // POST /webhook's, nil without WEBHOOK_SECRET
+	sources       atomic.Pointer[sources.Set]
+	pprof         *http.Server // nil unless PPROF_ADDR is set
+	pprofLn       net.Listener
+	draining      atomic.Bool
+	served        chan error
 }
 
 // NewLogger returns the structured logger the configuration asks for.
@@ -68,17 +78,32 @@ func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
 // Open opens the store, listens on cfg.ListenAddr (":0" picks a free port, for tests) and
 // starts serving.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	verifier, err := signature.NewVerifier(cfg.Secrets, signature.Options{Tolerance: cfg.SignatureTolerance, Now: time.Now})
-	if err != nil {
-		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
+	s := &Server{log: log, Metrics: metrics.New(), served: make(chan error, 1), cfg: cfg,
+		providerOpts: provider.Options{DefaultTolerance: cfg.SignatureTolerance, Now: time.Now}}
+	if s.cfg.Getenv == nil { // a Config built by hand rather than by config.Load
+		s.cfg.Getenv = func(string) string { return "" }
 	}
-	s := &Server{log: log, Metrics: metrics.New(), served: make(chan error, 1)}
+	var verifier *signature.Verifier
+	if len(cfg.Secrets) > 0 {
+		var err error
+		if verifier, err = signature.NewVerifier(cfg.Secrets, signature.Options{Tolerance: cfg.SignatureTolerance, Now: time.Now}); err != nil {
+			return nil, &ConfigError{fmt.Errorf("WEBHOOK_SECRET: %w", err)}
+		}
+		if s.defaultSource, err = sources.NewDefault(cfg.Secrets, s.providerOpts); err != nil {
+			return nil, &ConfigError{fmt.Errorf("WEBHOOK_SECRET: %w", err)}
+		}
+	}
+	fileSources, err := s.loadSources()
+	if err != nil {
+		return nil, err
+	}
+	s.setSources(fileSources)
 	s.store, err = openStore(ctx, cfg.Database, s.Metrics, log)
 	if err != nil {
 		return nil, err
 	}
 	handler, err := httpapi.New(httpapi.Deps{
-		Store: s.store, Verifier: verifier, Metrics: s.Metrics, Logger: log,
+		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
 		Limits: httpapi.Limits{
 			MaxInFlight: cfg.MaxInFlight, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
@@ -126,6 +151,51 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	return s, nil
 }
+
+// ConfigError is a mistake in the configuration found when the server opens (a sources
+// file with mistakes): main exits 2 for it, as for a bad variable.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// loadSources reads SOURCES_FILE, when one is set.
+func (s *Server) loadSources() (*sources.Set, error) {
+	if s.cfg.SourcesFile == "" {
+		return nil, nil
+	}
+	set, err := sources.Load(s.cfg.SourcesFile, s.cfg.Getenv, s.providerOpts)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("SOURCES_FILE %s:\n%w", s.cfg.SourcesFile, err)}
+	}
+	return set, nil
+}
+
+// setSources makes file's sources, after the default one, those the server receives from,
+// at once for every request that starts after it.
+func (s *Server) setSources(file *sources.Set) {
+	set := sources.With(s.defaultSource, file)
+	s.Metrics.Sources(set.Names()...)
+	s.sources.Store(set)
+}
+
+// Reload reads SOURCES_FILE again (SIGHUP) and, when it is valid, swaps its sources in
+// whole: a secret rotated in the file takes effect without a restart. A file with mistakes
+// changes nothing; the error says what to fix.
+func (s *Server) Reload() error {
+	if s.cfg.SourcesFile == "" {
+		return errors.New("no SOURCES_FILE to reload")
+	}
+	set, err := s.loadSources()
+	if err != nil {
+		return err
+	}
+	s.setSources(set)
+	return nil
+}
+
+// Sources are the names of the sources the server receives from now.
+func (s *Server) Sources() []string { return s.sources.Load().Names() }
 
 // servePprof serves the profiler on its own listener, so that it is never reachable through
 // the public address and can be bound to loopback only.
@@ -236,12 +306,29 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg), memoryLimit())
-	select {
-	case <-ctx.Done():
-	case err := <-s.served:
-		_ = s.Shutdown(context.Background())
-		return fmt.Errorf("serve: %w", err)
+	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg),
+		slog.Any("sources", s.Sources()), memoryLimit())
+	hangups := make(chan os.Signal, 1)
+	if cfg.SourcesFile != "" {
+		signal.Notify(hangups, syscall.SIGHUP)
+		defer signal.Stop(hangups)
+	}
+	for serving := true; serving; {
+		select {
+		case <-ctx.Done():
+			serving = false
+		case <-hangups:
+			if err := s.Reload(); err != nil {
+				s.Metrics.SourceReloads.WithLabelValues("error").Inc()
+				log.Error("SIGHUP: the sources file has mistakes; the running sources are kept", slog.String("error", err.Error()))
+				continue
+			}
+			s.Metrics.SourceReloads.WithLabelValues("ok").Inc()
+			log.Info("SIGHUP: sources reloaded", slog.Any("sources", s.Sources()))
+		case err := <-s.served:
+			_ = s.Shutdown(context.Background())
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	if cfg.ShutdownDelay > 0 && !errors.Is(context.Cause(ctx), ErrInterrupted) {
 		s.draining.Store(true)

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -250,5 +253,82 @@ func TestProbesAnswerAtTheConnectionCap(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("POST /webhook at the cap = %d, want 503 with Retry-After", resp.StatusCode)
+	}
+}
+
+// writeSources writes a sources file for the test and returns its path.
+func writeSources(t *testing.T, path, content string) string {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "sources.yaml")
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// postGitHub posts a GitHub push signed with secret to the server's github source.
+func postGitHub(t *testing.T, addr, secret, delivery string) int {
+	t.Helper()
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook/github", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+signature.Sign([]byte(secret), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A reload swaps the sources in whole (a secret rotated in the file takes effect at once);
+// a file with mistakes changes nothing and says what is wrong.
+func TestReloadSwapsSourcesOrKeepsThem(t *testing.T) {
+	cfg := mustConfig(t)
+	cfg.SourcesFile = writeSources(t, "", "sources:\n  - name: github\n    provider: github\n    secrets: [first-secret]\n")
+	s := openServer(t, cfg)
+	if got := postGitHub(t, s.Addr(), "first-secret", "d-1"); got != 200 {
+		t.Fatalf("before the reload: %d, want 200", got)
+	}
+	writeSources(t, cfg.SourcesFile, "sources:\n  - name: github\n    provider: github\n    secrets: [second-secret]\n  - name: payments\n    provider: stripe\n    secrets: [whsec_x]\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Sources(), ","); got != "default,github,payments" {
+		t.Errorf("sources after the reload: %s", got)
+	}
+	if got := postGitHub(t, s.Addr(), "first-secret", "d-2"); got != 401 {
+		t.Errorf("the old secret after the reload: %d, want 401", got)
+	}
+	if got := postGitHub(t, s.Addr(), "second-secret", "d-3"); got != 200 {
+		t.Errorf("the new secret after the reload: %d, want 200", got)
+	}
+	writeSources(t, cfg.SourcesFile, "sources:\n  - name: github\n    provider: gitlab\n    secrets: [third-secret]\n")
+	err := s.Reload()
+	if err == nil || !strings.Contains(err.Error(), `source "github"`) || !strings.Contains(err.Error(), "provider") {
+		t.Fatalf("reload of a bad file: %v, want an error naming the source and the field", err)
+	}
+	if got := postGitHub(t, s.Addr(), "second-secret", "d-4"); got != 200 {
+		t.Errorf("after a failed reload, the running secret: %d, want 200", got)
+	}
+	if got := strings.Join(s.Sources(), ","); got != "default,github,payments" {
+		t.Errorf("sources after a failed reload: %s", got)
+	}
+}
+
+// A sources file with mistakes stops the start with a configuration error (exit 2 in main).
+func TestBadSourcesFileStopsTheStart(t *testing.T) {
+	cfg := mustConfig(t)
+	cfg.SourcesFile = writeSources(t, "", "sources:\n  - name: github\n    provider: github\n    secrets: [\"${UNSET_SECRET}\"]\n")
+	_, err := server.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if _, ok := errors.AsType[*server.ConfigError](err); !ok || !strings.Contains(err.Error(), "${UNSET_SECRET} is not set") {
+		t.Fatalf("Open = %v, want a ConfigError naming the variable", err)
 	}
 }

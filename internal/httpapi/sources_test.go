@@ -1,0 +1,412 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/httpapi"
+	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/provider"
+	"github.com/hookvault/hookvault/internal/sources"
+	"github.com/hookvault/hookvault/internal/sqlite"
+)
+
+// sourcesFile is the sources the tests receive from, one of each shape of preset.
+const sourcesFile = `
+sources:
+  - name: github
+    provider: github
+    secrets: ["gh-new-secret", "gh-old-secret"]
+  - name: payments
+    provider: stripe
+    secrets: ["whsec_stripeSecret1234"]
+  - name: slack
+    provider: slack
+    secrets: ["slack-signing-secret"]
+  - name: sms
+    provider: twilio
+    secrets: ["twilio-auth-token"]
+    url: https://hooks.example.com/webhook/sms
+  - name: zoom
+    provider: zoom
+    secrets: ["zoom-secret-token"]
+  - name: billing
+    provider: hmac
+    secrets: ["billing-secret"]
+    header: X-Billing-Signature
+    algorithm: sha256
+    encoding: hex
+    prefix: "sha256="
+    id: header:X-Billing-Delivery
+    type: json:/event
+    max_body_bytes: 1024
+  - name: mine
+    provider: hookvault
+    secrets: ["mine-secret"]
+`
+
+// sourceConfigs are the files' sources by name, to sign deliveries as each provider would.
+func sourceConfigs() map[string]provider.Config {
+	return map[string]provider.Config{
+		"github":   {Name: "github", Provider: "github"},
+		"payments": {Name: "payments", Provider: "stripe"},
+		"slack":    {Name: "slack", Provider: "slack"},
+		"sms":      {Name: "sms", Provider: "twilio", URL: "https://hooks.example.com/webhook/sms"},
+		"zoom":     {Name: "zoom", Provider: "zoom"},
+		"billing": {Name: "billing", Provider: "hmac", Header: "X-Billing-Signature", Algorithm: "sha256",
+			Encoding: "hex", Prefix: "sha256=", ID: "header:X-Billing-Delivery", Type: "json:/event"},
+		"mine": {Name: "mine", Provider: "hookvault"},
+	}
+}
+
+// newSourcesServer is the real router on a real SQLite file, receiving from sourcesFile and
+// from POST /webhook with secret and oldSecret.
+func newSourcesServer(t *testing.T) *testServer {
+	t.Helper()
+	opts := provider.Options{DefaultTolerance: 5 * time.Minute, Now: time.Now}
+	file, err := sources.Parse([]byte(sourcesFile), func(string) string { return "" }, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := sources.NewDefault([][]byte{[]byte(secret), []byte(oldSecret)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := sources.With(def, file)
+	ts := &testServer{metrics: metrics.New(), logs: &syncBuffer{}}
+	ts.metrics.Sources(set.Names()...)
+	var h http.Handler
+	h, ts.store = newHandler(t, sqlite.Options{Observer: ts.metrics}, httpapi.Deps{
+		APITokens: []string{token}, Sources: func() *sources.Set { return set },
+		Metrics: ts.metrics, Logger: slog.New(slog.NewJSONHandler(ts.logs, nil)), MaxBodyBytes: maxBody,
+	})
+	ts.Server = httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// sourceDelivery is one delivery to POST /webhook/{source}.
+type sourceDelivery struct {
+	source      string
+	secret      string // "" sends it unsigned
+	body        string
+	contentType string
+	headers     map[string]string // set before signing, e.g. the id header
+	drop        []string          // headers removed after signing
+	query       string            // the request URL's query
+}
+
+// send signs d as its source's provider would and posts it.
+func (ts *testServer) send(t *testing.T, d sourceDelivery) (*http.Response, []byte) {
+	t.Helper()
+	u, err := url.Parse(ts.URL + "/webhook/" + d.source + d.query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := &provider.Request{Method: http.MethodPost, URL: u, Header: http.Header{}, Body: []byte(d.body)}
+	for k, v := range d.headers {
+		pr.Header.Set(k, v)
+	}
+	if d.secret != "" {
+		c, ok := sourceConfigs()[d.source]
+		if !ok {
+			c = provider.Config{Name: d.source, Provider: "github"}
+		}
+		if err := provider.Sign(c, d.secret, pr, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range d.drop {
+		pr.Header.Del(h)
+	}
+	req, err := http.NewRequest(http.MethodPost, pr.URL.String(), bytes.NewReader(pr.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = pr.Header
+	if d.contentType == "" {
+		d.contentType = "application/json"
+	}
+	req.Header.Set("Content-Type", d.contentType)
+	return do(t, req)
+}
+
+// getMessage reads one stored message of source through the API.
+func (ts *testServer) getMessage(t *testing.T, source, id string) (int, gen.MessageDetail, []byte) {
+	t.Helper()
+	resp, body := ts.get(t, "/messages/"+url.PathEscape(id)+"?source="+source, "Bearer "+token)
+	var m gen.MessageDetail
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("GET message: %v\n%s", err, body)
+		}
+	}
+	return resp.StatusCode, m, body
+}
+
+func acceptedAnswer(t *testing.T, resp *http.Response, body []byte) gen.WebhookAccepted {
+	t.Helper()
+	var a gen.WebhookAccepted
+	if resp.StatusCode != 200 || json.Unmarshal(body, &a) != nil || a.Status != gen.WebhookAcceptedStatusOk {
+		t.Fatalf("answer %d %s, want 200 ok", resp.StatusCode, body)
+	}
+	return a
+}
+
+// Every shape of source stores its deliveries byte for byte, under the id and type its
+// preset reads, with the content type and the headers as received (credentials removed);
+// a redelivery is a duplicate.
+func TestSourceDeliveriesAreStored(t *testing.T) {
+	ts := newSourcesServer(t)
+	slash := "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&command=%2Fweather&text=94070&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678"
+	tests := []struct {
+		name     string
+		d        sourceDelivery
+		id, typ  string
+		payload  string // as GET /messages/{id} shows it
+		noHeader string // a header that must not be stored
+	}{
+		{"github json", sourceDelivery{source: "github", secret: "gh-old-secret", body: `{"zen":"Keep it logically awesome.","hook_id":1}`,
+			headers: map[string]string{"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "X-GitHub-Event": "ping", "Authorization": "Bearer proxy-credential"}},
+			"72d3162e-cc78-11e3-81ab-4c9367dc0958", "ping", `{"zen":"Keep it logically awesome.","hook_id":1}`, "Authorization"},
+		{"github form", sourceDelivery{source: "github", secret: "gh-new-secret", body: "payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D",
+			contentType: "application/x-www-form-urlencoded", headers: map[string]string{"X-GitHub-Delivery": "form-1", "X-GitHub-Event": "push"}},
+			"form-1", "push", `"payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D"`, ""},
+		{"stripe", sourceDelivery{source: "payments", secret: "whsec_stripeSecret1234",
+			body: `{"id":"evt_1NrZ2q","object":"event","type":"invoice.paid","data":{"object":{"amount_paid":4200}}}`},
+			"evt_1NrZ2q", "invoice.paid", `{"id":"evt_1NrZ2q","object":"event","type":"invoice.paid","data":{"object":{"amount_paid":4200}}}`, ""},
+		{"slack slash command", sourceDelivery{source: "slack", secret: "slack-signing-secret", body: slash, contentType: "application/x-www-form-urlencoded"},
+			"", "/weather", `"` + slash + `"`, ""},
+		{"twilio sms", sourceDelivery{source: "sms", secret: "twilio-auth-token", body: "MessageSid=SM1234&From=%2B14155550100&Body=Hello+there",
+			contentType: "application/x-www-form-urlencoded"},
+			"SM1234", "", `"MessageSid=SM1234&From=%2B14155550100&Body=Hello+there"`, ""},
+		{"generic hmac", sourceDelivery{source: "billing", secret: "billing-secret", body: `{"event":"invoice.created","n":1}`,
+			headers: map[string]string{"X-Billing-Delivery": "bill-1"}},
+			"bill-1", "invoice.created", `{"event":"invoice.created","n":1}`, ""},
+		{"hookvault preset", sourceDelivery{source: "mine", secret: "mine-secret", body: `{"id":"m-1","sender":"app","content":"hi"}`},
+			"m-1", "", `{"id":"m-1","sender":"app","content":"hi"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := ts.send(t, tt.d)
+			a := acceptedAnswer(t, resp, body)
+			if tt.id != "" && a.Id != tt.id {
+				t.Errorf("id %q, want %q", a.Id, tt.id)
+			}
+			if a.Duplicate {
+				t.Error("first delivery answered as a duplicate")
+			}
+			code, m, raw := ts.getMessage(t, tt.d.source, a.Id)
+			if code != 200 {
+				t.Fatalf("GET %s/%s = %d %s", tt.d.source, a.Id, code, raw)
+			}
+			if !bytes.Contains(raw, []byte(`"payload":`+tt.payload)) {
+				t.Errorf("payload not stored byte for byte:\n got %s\nwant …\"payload\":%s…", raw, tt.payload)
+			}
+			gotType := ""
+			if m.Type != nil {
+				gotType = *m.Type
+			}
+			ct := tt.d.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			if m.Source != tt.d.source || gotType != tt.typ || m.ContentType != ct {
+				t.Errorf("source %q type %q content type %q, want %q %q %q", m.Source, gotType, m.ContentType, tt.d.source, tt.typ, ct)
+			}
+			if tt.d.source != "mine" && (m.Sender != nil || m.Content != nil) {
+				t.Errorf("a provider's message has sender %v content %v, want none", m.Sender, m.Content)
+			}
+			if len(m.Headers) == 0 || m.Headers["Content-Type"][0] != ct {
+				t.Errorf("headers %v, want those received", m.Headers)
+			}
+			if _, kept := m.Headers[tt.noHeader]; tt.noHeader != "" && kept {
+				t.Errorf("stored header %s: credentials must not be kept", tt.noHeader)
+			}
+			resp, body = ts.send(t, tt.d)
+			if again := acceptedAnswer(t, resp, body); !again.Duplicate || again.Id != a.Id {
+				t.Errorf("redelivery = %+v, want a duplicate of %q", again, a.Id)
+			}
+		})
+	}
+	_, m, _ := ts.getMessage(t, "mine", "m-1")
+	if m.Sender == nil || *m.Sender != "app" || m.Content == nil || *m.Content != "hi" {
+		t.Errorf("a hookvault-format message keeps sender and content: %+v", m)
+	}
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("github", "created")); got != 2 {
+		t.Errorf("webhook_requests_total{source=github,result=created} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(ts.metrics.MessagesReceived.WithLabelValues("payments")); got != 1 {
+		t.Errorf("webhook_messages_received_total{source=payments} = %v, want 1", got)
+	}
+}
+
+// The order of the checks (404 → 413 → 415 → 401 → 422): the first that fails answers,
+// also when a request breaks two rules, and nothing refused is stored.
+func TestSourceOrderOfChecks(t *testing.T) {
+	ts := newSourcesServer(t)
+	big := `{"event":"x","pad":"` + strings.Repeat("x", 2000) + `"}`
+	gh := map[string]string{"X-GitHub-Delivery": "d-1", "X-GitHub-Event": "push"}
+	tests := []struct {
+		name   string
+		d      sourceDelivery
+		status int
+		detail string
+	}{
+		{"unknown source", sourceDelivery{source: "gitlab", secret: "x", body: `{}`}, 404, `no source "gitlab"`},
+		{"a name that is not one", sourceDelivery{source: "GitHub", body: `{}`}, 404, `no source "GitHub"`},
+		{"over the source's limit", sourceDelivery{source: "billing", secret: "billing-secret", body: big,
+			headers: map[string]string{"X-Billing-Delivery": "b-big"}}, 413, "larger than 1024 bytes"},
+		{"a media type the preset does not take", sourceDelivery{source: "github", secret: "gh-new-secret", body: `{}`,
+			contentType: "text/plain", headers: gh}, 415, `content type "text/plain"`},
+		{"no signature", sourceDelivery{source: "github", body: `{}`, headers: gh}, 401, "missing signature"},
+		{"wrong secret", sourceDelivery{source: "github", secret: "not-the-secret", body: `{}`, headers: gh}, 401, "invalid signature"},
+		{"signed, no id header", sourceDelivery{source: "github", secret: "gh-new-secret", body: `{}`,
+			headers: gh, drop: []string{"X-GitHub-Delivery"}}, 422, "header X-GitHub-Delivery is missing"},
+		{"signed, not Unicode", sourceDelivery{source: "payments", secret: "whsec_stripeSecret1234", body: `{"id":"evt_\ud800","type":"x"}`},
+			422, `body field /id: \ud800`},
+		{"signed, no id in the body", sourceDelivery{source: "payments", secret: "whsec_stripeSecret1234", body: `{"type":"x"}`}, 422, "/id"},
+		{"hookvault preset, bad schema", sourceDelivery{source: "mine", secret: "mine-secret", body: `{"id":"m","sender":""}`},
+			422, "body field /"},
+		{"unknown and unsigned", sourceDelivery{source: "nope", body: `{}`}, 404, `no source "nope"`},
+		{"too large and unsigned", sourceDelivery{source: "billing", body: big}, 413, "larger than"},
+		{"wrong type and unsigned", sourceDelivery{source: "github", body: `{}`, contentType: "text/plain"}, 415, "content type"},
+		{"unsigned and no id", sourceDelivery{source: "github", body: `{}`}, 401, "missing signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := ts.send(t, tt.d)
+			p := decodeProblem(t, resp, body)
+			if resp.StatusCode != tt.status || !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("%d %q, want %d containing %q", resp.StatusCode, p.Detail, tt.status, tt.detail)
+			}
+		})
+	}
+	resp, raw := ts.get(t, "/stats", "Bearer "+token)
+	var st gen.Stats
+	if err := json.Unmarshal(raw, &st); err != nil || resp.StatusCode != 200 || st.TotalMessages != 0 {
+		t.Errorf("after refusals only: %d %s, want nothing stored", resp.StatusCode, raw)
+	}
+	if got := testutil.ToFloat64(ts.metrics.SignatureFailures.WithLabelValues("github", "github", "mismatch")); got != 1 {
+		t.Errorf("signature failures{github,mismatch} = %v, want 1", got)
+	}
+}
+
+// GitHub's delivery "abc" and the billing app's "abc" are two messages: ids are unique per
+// source, and each is read back by its source.
+func TestIDsAreUniquePerSource(t *testing.T) {
+	ts := newSourcesServer(t)
+	ghBody, billBody := `{"from":"github"}`, `{"event":"paid","from":"billing"}`
+	resp, body := ts.send(t, sourceDelivery{source: "github", secret: "gh-new-secret", body: ghBody,
+		headers: map[string]string{"X-GitHub-Delivery": "abc", "X-GitHub-Event": "push"}})
+	a1 := acceptedAnswer(t, resp, body)
+	resp, body = ts.send(t, sourceDelivery{source: "billing", secret: "billing-secret", body: billBody,
+		headers: map[string]string{"X-Billing-Delivery": "abc"}})
+	a2 := acceptedAnswer(t, resp, body)
+	if a1.Duplicate || a2.Duplicate {
+		t.Fatalf("answers %+v %+v, want two new messages", a1, a2)
+	}
+	for source, want := range map[string]string{"github": ghBody, "billing": billBody} {
+		if code, _, raw := ts.getMessage(t, source, "abc"); code != 200 || !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("GET abc?source=%s = %d %s, want %s", source, code, raw, want)
+		}
+	}
+	if code, _, _ := ts.getMessage(t, "default", "abc"); code != 404 {
+		t.Errorf("GET abc of the default source = %d, want 404", code)
+	}
+	list := ts.list(t, url.Values{"source": {"github"}, "type": {"push"}})
+	if len(list.Data) != 1 || list.Data[0].Source != "github" || list.Data[0].Id != "abc" {
+		t.Errorf("list source=github type=push = %+v", list.Data)
+	}
+	resp, raw := ts.get(t, "/stats", "Bearer "+token)
+	var st gen.Stats
+	if err := json.Unmarshal(raw, &st); err != nil || resp.StatusCode != 200 {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", st.Sources); got != "[{Count:1 Source:billing} {Count:1 Source:github}]" {
+		t.Errorf("stats sources %s, want billing and github with 1 each", got)
+	}
+}
+
+// A provider's handshake is answered as it expects once its signature verifies, and is not
+// stored; an unsigned one is a 401 like any delivery.
+func TestChallengesAreAnsweredNotStored(t *testing.T) {
+	ts := newSourcesServer(t)
+	slack := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+	resp, body := ts.send(t, sourceDelivery{source: "slack", secret: "slack-signing-secret", body: slack})
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") {
+		t.Errorf("slack url_verification = %d %s, want 200 with the challenge", resp.StatusCode, body)
+	}
+	resp, body = ts.send(t, sourceDelivery{source: "slack", body: slack})
+	if resp.StatusCode != 401 {
+		t.Errorf("unsigned url_verification = %d %s, want 401", resp.StatusCode, body)
+	}
+	zoom := `{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`
+	resp, body = ts.send(t, sourceDelivery{source: "zoom", secret: "zoom-secret-token", body: zoom})
+	var z struct{ PlainToken, EncryptedToken string }
+	if resp.StatusCode != 200 || json.Unmarshal(body, &z) != nil || z.PlainToken != "qgg8vlvZRS6UYooatFL8Aw" || len(z.EncryptedToken) != 64 {
+		t.Errorf("zoom url_validation = %d %s, want the plainToken and its encryptedToken", resp.StatusCode, body)
+	}
+	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("slack", "challenge")); got != 1 {
+		t.Errorf("challenges counted %v, want 1", got)
+	}
+	if list := ts.list(t, nil); len(list.Data) != 0 {
+		t.Errorf("handshakes stored: %+v", list.Data)
+	}
+}
+
+// GET /sources names every source with its rules, default first, and never a secret.
+func TestListSources(t *testing.T) {
+	ts := newSourcesServer(t)
+	resp, raw := ts.get(t, "/sources", "Bearer "+token)
+	var got gen.SourceList
+	if err := json.Unmarshal(raw, &got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /sources = %d %s", resp.StatusCode, raw)
+	}
+	var names []string
+	for _, s := range got.Data {
+		names = append(names, s.Name+":"+s.Provider+":"+s.Path)
+	}
+	want := "default:hookvault:/webhook github:github:/webhook/github payments:stripe:/webhook/payments slack:slack:/webhook/slack " +
+		"sms:twilio:/webhook/sms zoom:zoom:/webhook/zoom billing:hmac:/webhook/billing mine:hookvault:/webhook/mine"
+	if strings.Join(names, " ") != want {
+		t.Errorf("sources\n got %s\nwant %s", strings.Join(names, " "), want)
+	}
+	for _, s := range []string{"gh-new-secret", "gh-old-secret", "whsec_stripeSecret1234", "slack-signing-secret", "twilio-auth-token", "billing-secret", secret} {
+		if strings.Contains(string(raw), s) {
+			t.Errorf("GET /sources shows a secret: %s", raw)
+		}
+	}
+	if resp, _ := ts.get(t, "/sources", ""); resp.StatusCode != 401 {
+		t.Errorf("GET /sources without a token = %d, want 401", resp.StatusCode)
+	}
+}
+
+// Without WEBHOOK_SECRET (only a sources file), POST /webhook has no source and answers 404.
+func TestWebhookWithoutSecretIs404(t *testing.T) {
+	h, err := httpapi.New(httpapi.Deps{Store: backends(t)["sqlite"](t), Metrics: metrics.New(),
+		Logger: slog.New(slog.DiscardHandler), MaxBodyBytes: maxBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(msg("1")))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 404 || !strings.Contains(string(body), "WEBHOOK_SECRET") {
+		t.Errorf("POST /webhook without a secret = %d %s, want 404 saying how to configure it", rec.Code, body)
+	}
+}

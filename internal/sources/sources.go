@@ -1,0 +1,277 @@
+// Package sources loads the sources file (SOURCES_FILE): the senders hookvault receives from,
+// each with its provider preset, secrets and id and type rules. Every field is checked when
+// the file is loaded, so a typo stops start-up (or is refused by a reload) with a message
+// that names the source and the field, instead of turning into 401s at the first delivery.
+package sources
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hookvault/hookvault/internal/provider"
+)
+
+// Default is the name of the source of POST /webhook, whose secrets come from WEBHOOK_SECRET.
+const Default = "default"
+
+// maxFileBytes bounds the sources file: it is read whole at start and at every SIGHUP.
+const maxFileBytes = 1 << 20
+
+// namePattern is what a source name may be: it is a path segment and a metric label value.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// file is the sources file as written.
+type file struct {
+	Sources []spec `yaml:"sources"`
+}
+
+type spec struct {
+	Name         string   `yaml:"name"`
+	Provider     string   `yaml:"provider"`
+	Secrets      []string `yaml:"secrets"`
+	PublicKey    string   `yaml:"public_key"`
+	Tolerance    string   `yaml:"tolerance"`
+	URL          string   `yaml:"url"`
+	Header       string   `yaml:"header"`
+	Algorithm    string   `yaml:"algorithm"`
+	Encoding     string   `yaml:"encoding"`
+	Prefix       string   `yaml:"prefix"`
+	ID           string   `yaml:"id"`
+	Type         string   `yaml:"type"`
+	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+}
+
+// Source is one configured sender, ready to verify deliveries.
+type Source struct {
+	*provider.Source
+	Name     string
+	Provider string
+	// MaxBodyBytes is the source's body limit; 0 means the server's MAX_BODY_BYTES.
+	MaxBodyBytes int64
+}
+
+// Set is the sources of one load of the file, looked up by name. A Set is never changed
+// after Load: a reload builds a new one and swaps it in whole.
+type Set struct {
+	byName map[string]*Source
+	names  []string // in the file's order
+}
+
+// Get returns the source with the given name.
+func (s *Set) Get(name string) (*Source, bool) {
+	if s == nil {
+		return nil, false
+	}
+	src, ok := s.byName[name]
+	return src, ok
+}
+
+// All returns the sources in the file's order.
+func (s *Set) All() []*Source {
+	if s == nil {
+		return nil
+	}
+	out := make([]*Source, len(s.names))
+	for i, n := range s.names {
+		out[i] = s.byName[n]
+	}
+	return out
+}
+
+// Names returns the source names in the file's order.
+func (s *Set) Names() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.names)
+}
+
+// Load reads and checks the sources file at path. getenv supplies ${VAR} values.
+func Load(path string, getenv func(string) string, opts provider.Options) (*Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxFileBytes)
+	}
+	return Parse(data, getenv, opts)
+}
+
+// Parse checks a sources file's contents; see Load.
+func Parse(data []byte, getenv func(string) string, opts provider.Options) (*Set, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt field is an error, not a silently ignored setting
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty; it needs a `sources:` list")
+		}
+		return nil, fmt.Errorf("not a valid sources file: %w", yamlError(err))
+	}
+	if len(f.Sources) == 0 {
+		return nil, errors.New("the file has no sources; list them under `sources:`")
+	}
+	set := &Set{byName: map[string]*Source{}}
+	var errs []error
+	for i, sp := range f.Sources {
+		where := fmt.Sprintf("sources[%d]", i)
+		if sp.Name != "" {
+			where = fmt.Sprintf("source %q", sp.Name)
+		}
+		src, err := build(sp, getenv, opts)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
+		if _, dup := set.byName[src.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: name: used twice", where))
+			continue
+		}
+		set.byName[src.Name] = src
+		set.names = append(set.names, src.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+func build(sp spec, getenv func(string) string, opts provider.Options) (*Source, error) {
+	switch {
+	case sp.Name == "":
+		return nil, errors.New("name: missing")
+	case sp.Name == Default:
+		return nil, fmt.Errorf("name: %q is the source of POST /webhook, configured by WEBHOOK_SECRET; pick another name", Default)
+	case !namePattern.MatchString(sp.Name):
+		return nil, fmt.Errorf("name: %q must be lower-case letters, digits, - and _ (at most 64, starting with a letter or digit)", sp.Name)
+	case sp.Provider == "":
+		return nil, errors.New("provider: missing")
+	case sp.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("max_body_bytes: %d is negative", sp.MaxBodyBytes)
+	}
+	var errs []error
+	expand := func(field, v string) string {
+		out, err := expandVars(v, getenv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		return out
+	}
+	c := provider.Config{
+		Name: sp.Name, Provider: sp.Provider,
+		PublicKey: expand("public_key", sp.PublicKey), URL: expand("url", sp.URL),
+		Header: sp.Header, Algorithm: sp.Algorithm, Encoding: sp.Encoding, Prefix: expand("prefix", sp.Prefix),
+		ID: sp.ID, Type: sp.Type,
+	}
+	for i, s := range sp.Secrets {
+		c.Secrets = append(c.Secrets, expand(fmt.Sprintf("secrets[%d]", i), s))
+	}
+	if sp.Tolerance != "" {
+		d, err := time.ParseDuration(sp.Tolerance)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("tolerance: %q is not a positive duration such as 5m", sp.Tolerance))
+		}
+		c.Tolerance = d
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	src, err := provider.New(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{Source: src, Name: sp.Name, Provider: sp.Provider, MaxBodyBytes: sp.MaxBodyBytes}, nil
+}
+
+// varPattern is a ${NAME} reference; $$ writes a literal $.
+var varPattern = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?`)
+
+// expandVars replaces ${NAME} with the variable's value. A variable that is not set (or is
+// empty) is an error: an empty secret would silently disable a source, or worse. Values
+// are expanded after YAML parsing, so a secret may hold any character.
+func expandVars(v string, getenv func(string) string) (string, error) {
+	var missing []string
+	var malformed string
+	out := varPattern.ReplaceAllStringFunc(v, func(ref string) string {
+		if ref == "$$" {
+			return "$"
+		}
+		m := varPattern.FindStringSubmatch(ref)
+		if m[1] == "" {
+			malformed = ref
+			return ""
+		}
+		val := getenv(m[1])
+		if val == "" {
+			missing = append(missing, m[1])
+		}
+		return val
+	})
+	switch {
+	case malformed != "":
+		return "", fmt.Errorf("%q is not a ${NAME} reference (write $$ for a literal $)", malformed)
+	case len(missing) > 0:
+		return "", fmt.Errorf("${%s} is not set in the environment", strings.Join(missing, "}, ${"))
+	}
+	return out, nil
+}
+
+// yamlError keeps the YAML library's message, which names the line, but not the value it
+// quotes: a misplaced secret must not reach the log.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = quoted.ReplaceAllString(m, "…")
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return errors.New(quoted.ReplaceAllString(err.Error(), "…"))
+}
+
+var quoted = regexp.MustCompile("`[^`]*`")
+
+// NewDefault is the source of POST /webhook: the hookvault preset with the WEBHOOK_SECRET
+// secrets.
+func NewDefault(secrets [][]byte, opts provider.Options) (*Source, error) {
+	c := provider.Config{Name: Default, Provider: "hookvault"}
+	for _, s := range secrets {
+		c.Secrets = append(c.Secrets, string(s))
+	}
+	src, err := provider.New(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{Source: src, Name: Default, Provider: "hookvault"}, nil
+}
+
+// With returns the sources of s after def (the default source, nil when WEBHOOK_SECRET is
+// not set). s may be nil: no sources file.
+func With(def *Source, s *Set) *Set {
+	out := &Set{byName: map[string]*Source{}}
+	if def != nil {
+		out.byName[def.Name] = def
+		out.names = append(out.names, def.Name)
+	}
+	for _, src := range s.All() {
+		out.byName[src.Name] = src
+		out.names = append(out.names, src.Name)
+	}
+	return out
+}
