@@ -339,7 +339,7 @@ type readmeAnswer struct {
 	Status       any
 	ID           string `json:"id"`
 	Duplicate    *bool
-	Data         []struct{ ID string }
+	Data         []struct{ ID, Source, Type string }
 	NextCursor   *string `json:"next_cursor"`
 	Payload      json.RawMessage
 	Title        string
@@ -349,6 +349,10 @@ type readmeAnswer struct {
 		Sender string
 		Count  int64
 	} `json:"top_senders"`
+	Sources []struct {
+		Source string
+		Count  int64
+	}
 }
 
 func (a readmeAnswer) ids() []string {
@@ -381,7 +385,25 @@ func TestReadmeCurlExamples(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	addr, cmd, serverLog := start(t, "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken)
+	// The sources of "Receiving from providers": its YAML, and the secrets its export line
+	// sets, as a reader who follows it starts the server.
+	var sourcesYAML string
+	for _, b := range readmeFenced(readme, "yaml") {
+		if len(b.lines) > 0 && strings.HasPrefix(b.lines[0], "sources:") {
+			sourcesYAML = strings.Join(b.lines, "\n") + "\n"
+			break
+		}
+	}
+	exports := regexp.MustCompile(`(?m)^export ((?:[A-Z_]+=\S+ ?)+)$`).FindStringSubmatch(readme)
+	if sourcesYAML == "" || exports == nil {
+		t.Fatal("README.md has no ```yaml block starting `sources:`, or no `export VAR=value …` line for its secrets")
+	}
+	sourcesPath := filepath.Join(work, "sources.yaml")
+	if err := os.WriteFile(sourcesPath, []byte(sourcesYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(strings.Fields(exports[1]), "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken, "SOURCES_FILE="+sourcesPath)
+	addr, cmd, serverLog := start(t, env...)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -534,8 +556,9 @@ readme_next_cursor() { sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$README_LA
 			return nil
 		}},
 		{"cursor=$NEXT", func(c ran, out string, a readmeAnswer) error {
-			if err := ids("3")(c, out, a); err != nil {
-				return err
+			// "from a file" (id 3), then the GitHub delivery of "Receiving from providers".
+			if got := a.ids(); len(got) != 2 || got[0] != "3" || a.Data[1].Source != "github" {
+				return fmt.Errorf("want the ids 3 and the GitHub delivery, got %+v", a.Data)
 			}
 			if a.NextCursor != nil {
 				return errors.New("want next_cursor null on the last page")
@@ -563,9 +586,22 @@ readme_next_cursor() { sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$README_LA
 			return nil
 		}},
 		{"8000/stats", func(_ ran, _ string, a readmeAnswer) error {
-			if a.Total == nil || *a.Total != 3 || a.SendersCount != 1 ||
-				len(a.TopSenders) != 1 || a.TopSenders[0].Sender != "alice" || a.TopSenders[0].Count != 3 {
-				return errors.New("want total_messages 3, senders_count 1, top_senders alice 3")
+			if a.Total == nil || *a.Total != 4 || a.SendersCount != 1 ||
+				len(a.TopSenders) != 1 || a.TopSenders[0].Sender != "alice" || a.TopSenders[0].Count != 3 ||
+				fmt.Sprint(a.Sources) != "[{default 3} {github 1}]" {
+				return errors.New("want total_messages 4, senders_count 1, top_senders alice 3, sources default 3 and github 1")
+			}
+			return nil
+		}},
+		{"--source github --provider github", func(_ ran, _ string, a readmeAnswer) error {
+			if a.Status != "ok" || a.ID == "" || a.Duplicate == nil || *a.Duplicate {
+				return errors.New(`want {"status":"ok","id":…,"duplicate":false}`)
+			}
+			return nil
+		}},
+		{"messages?source=github'", func(_ ran, _ string, a readmeAnswer) error {
+			if len(a.Data) != 1 || a.Data[0].Source != "github" || a.Data[0].Type != "ping" {
+				return fmt.Errorf("want the one GitHub ping, got %+v", a.Data)
 			}
 			return nil
 		}},
