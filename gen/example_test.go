@@ -57,11 +57,32 @@ func ExampleNewClientWithResponses() {
 		return
 	}
 	for _, m := range list.JSON200.Data {
-		fmt.Println("listed:", len(list.JSON200.Data), m.Id, m.Sender)
+		// Sender and content are pointers: only messages of POST /webhook's format have
+		// them, not those of a provider's source such as GitHub.
+		sender := "-"
+		if m.Sender != nil {
+			sender = *m.Sender
+		}
+		fmt.Println("listed:", len(list.JSON200.Data), m.Source, m.Id, sender)
+	}
+
+	got, err := client.GetMessageWithResponse(ctx, "evt-1", nil) // nil params: source default
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if got.JSON200 == nil {
+		fmt.Println(got.Status(), string(got.Body))
+		return
+	}
+	// Payload is nil only for a body that is neither JSON nor text (then PayloadBase64 holds it).
+	if p := got.JSON200.Payload; p != nil {
+		fmt.Println("payload:", string(*p))
 	}
 	// Output:
 	// created: true
-	// listed: 1 evt-1 alice
+	// listed: 1 default evt-1 alice
+	// payload: {"content":"hello","id":"evt-1","sender":"alice"}
 }
 
 // startExampleServer runs a hookvault with a temporary SQLite file and returns its address
