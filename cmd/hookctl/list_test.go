@@ -40,24 +40,54 @@ func succeeded(t *testing.T, r result) {
 	}
 }
 
-// tableIDs returns the ID column of a list table, after checking the header and that every
-// row starts its columns where the header does.
-func tableIDs(t *testing.T, stdout string) []string {
+// listColumns are the columns of the list table, in order.
+var listColumns = []string{"RECEIVED_AT", "SOURCE", "ID", "TYPE", "SENDER", "CONTENT"}
+
+// tableRows splits a table into its rows, each a map from column to cell, after checking
+// the header and that every cell starts where its column does in the header. Columns are
+// found by rune, as tabwriter aligns them.
+func tableRows(t *testing.T, stdout string, columns []string) []map[string]string {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
-	header := lines[0]
-	if got := strings.Fields(header); !slices.Equal(got, []string{"RECEIVED_AT", "ID", "SENDER", "CONTENT"}) {
-		t.Fatalf("header = %q", header)
+	header := []rune(lines[0])
+	if got := strings.Fields(lines[0]); !slices.Equal(got, columns) {
+		t.Fatalf("header = %q, want the columns %q", lines[0], columns)
 	}
-	var ids []string
-	for _, row := range lines[1:] {
-		for _, col := range []string{"ID", "SENDER", "CONTENT"} {
-			at := strings.Index(header, col)
-			if len(row) <= at || row[at-2:at] != "  " || row[at] == ' ' {
-				t.Errorf("column %s is not aligned with the header:\n%s\n%s", col, header, row)
+	starts := make([]int, len(columns))
+	from := 0 // each column after the one before: "PROVIDER" holds "ID"
+	for i, col := range columns {
+		at := from + strings.Index(string(header[from:]), col)
+		starts[i], from = at, at+len([]rune(col))
+	}
+	var rows []map[string]string
+	for _, line := range lines[1:] {
+		row := []rune(line)
+		cells := map[string]string{}
+		for i, col := range columns {
+			from := starts[i]
+			if from > len(row) {
+				break // the trailing cells are blank
 			}
+			if from >= 2 && (row[from-1] != ' ' || row[from-2] != ' ') {
+				t.Errorf("column %s is not aligned with the header:\n%s\n%s", col, lines[0], line)
+			}
+			to := len(row)
+			if i+1 < len(columns) && starts[i+1] < to {
+				to = starts[i+1]
+			}
+			cells[col] = strings.TrimRight(string(row[from:to]), " ")
 		}
-		ids = append(ids, strings.Fields(row)[1])
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+// tableIDs returns the ID column of a list table.
+func tableIDs(t *testing.T, stdout string) []string {
+	t.Helper()
+	var ids []string
+	for _, row := range tableRows(t, stdout, listColumns) {
+		ids = append(ids, row["ID"])
 	}
 	return ids
 }
@@ -319,11 +349,13 @@ func TestListLargeMessages(t *testing.T) {
 	}
 }
 
+func str(s string) *string { return &s }
+
 func TestNextCommandQuotes(t *testing.T) {
-	str := func(s string) *string { return &s }
 	limit := 5
-	c := listCmd{Sender: str("o'neil x"), Since: "2026-11-29T00:00:00+01:00", Q: str("a b"), Limit: &limit}
-	want := `hookctl list --sender 'o'\''neil x' --since 2026-11-29T00:00:00+01:00 --q 'a b' --limit 5 --cursor abc_-9`
+	c := listCmd{Source: str("github"), Type: str("pull request"), Sender: str("o'neil x"), Since: "2026-11-29T00:00:00+01:00",
+		Q: str("a b"), Limit: &limit}
+	want := `hookctl list --source github --type 'pull request' --sender 'o'\''neil x' --since 2026-11-29T00:00:00+01:00 --q 'a b' --limit 5 --cursor abc_-9`
 	if got := c.nextCommand("abc_-9"); got != want {
 		t.Errorf("nextCommand =\n%s\nwant\n%s", got, want)
 	}
