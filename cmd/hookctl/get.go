@@ -30,7 +30,7 @@ func (c *getCmd) Validate() error {
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
-	return nil
+	return c.check()
 }
 
 func (c *getCmd) Run(s *streams) error {

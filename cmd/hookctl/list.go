@@ -71,7 +71,7 @@ func (c *listCmd) Validate() error {
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
-	return nil
+	return c.check()
 }
 
 // parseTimeFlag parses an RFC 3339 time; empty means unset.

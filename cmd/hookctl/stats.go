@@ -24,7 +24,7 @@ func (c *statsCmd) Validate() error {
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
-	return nil
+	return c.check()
 }
 
 func (c *statsCmd) Run(s *streams) error {
