@@ -203,7 +203,7 @@ func (l *listing) page(resp *gen.ListMessagesResponse) error {
 		if l.table == nil {
 			// One table for all pages, aligned when it is flushed at the end; no header
 			// when the first page already fails.
-			l.table = tabwriter.NewWriter(l.w, 0, 0, 2, ' ', 0)
+			l.table = newTable(l.w)
 			fmt.Fprintln(l.table, "RECEIVED_AT\tSOURCE\tID\tTYPE\tSENDER\tCONTENT")
 		}
 		for _, m := range resp.JSON200.Data {

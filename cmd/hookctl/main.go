@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"unicode"
 	"unicode/utf8"
 
@@ -237,6 +238,40 @@ func writeBody(w io.Writer, body []byte) error {
 		return err
 	}
 	return nil
+}
+
+// newTable returns a tabwriter for hookctl's tables: columns two spaces apart, and no
+// trailing spaces on rows whose last cells are blank.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(&trimWriter{w: w}, 0, 0, 2, ' ', 0)
+}
+
+// trimWriter drops the spaces that end a line: tabwriter pads a blank cell even when only
+// blank cells follow it. It holds back a run of spaces until it sees what comes next.
+type trimWriter struct {
+	w      io.Writer
+	spaces int
+}
+
+func (t *trimWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+t.spaces)
+	for _, b := range p {
+		switch b {
+		case ' ':
+			t.spaces++
+			continue
+		case '\n':
+			t.spaces = 0
+		}
+		for ; t.spaces > 0; t.spaces-- {
+			out = append(out, ' ')
+		}
+		out = append(out, b)
+	}
+	if _, err := t.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // timeLayout shows arrival times in tables: UTC, to the millisecond, so that messages of the

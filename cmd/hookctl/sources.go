@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 )
 
 type sourcesCmd struct {
@@ -49,7 +48,7 @@ func (c *sourcesCmd) Run(s *streams) error {
 		return writeBody(s.stdout, resp.Body)
 	}
 
-	tw := tabwriter.NewWriter(s.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(s.stdout)
 	fmt.Fprintln(tw, "NAME\tPROVIDER\tPATH\tID\tTYPE\tURL")
 	for _, src := range list.Data {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(src.Name), printable(src.Provider), printable(src.Path),
