@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookvault/hookvault/gen"
 	"github.com/hookvault/hookvault/internal/provider"
 )
 
@@ -330,4 +331,14 @@ func TestSendDefaultPublicURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sendTo sends to the test source of provider as that provider, with args added, and
+// returns the accepted answer.
+func sendTo(t *testing.T, url, name, stdin string, args ...string) gen.WebhookAccepted {
+	t.Helper()
+	ts := sourceByName(t, name)
+	r := hookctl(t, sendEnv(url, ts.secret), stdin,
+		append(append([]string{"send", "--source", name, "--provider", name}, ts.args...), args...)...)
+	return accepted(t, r)
 }
