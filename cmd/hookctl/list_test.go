@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -65,8 +66,9 @@ func tableRows(t *testing.T, stdout string, columns []string) []map[string]strin
 		cells := map[string]string{}
 		for i, col := range columns {
 			from := starts[i]
-			if from > len(row) {
-				break // the trailing cells are blank
+			if from >= len(row) {
+				cells[col] = "" // a row ends after its last cell that is not blank
+				continue
 			}
 			if from >= 2 && (row[from-1] != ' ' || row[from-2] != ' ') {
 				t.Errorf("column %s is not aligned with the header:\n%s\n%s", col, lines[0], line)
@@ -449,4 +451,85 @@ func TestReadFailures(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "hookctl: 400 Bad Request: ") || !strings.Contains(r.stderr, "cursor") {
 		t.Errorf("bad cursor: exit %d, stderr %q; want 1 and a 400 naming the cursor", r.code, r.stderr)
 	}
+}
+
+// TestListSourcesAndTypes: providers' messages are listed with their source and type and
+// without sender or content, and --source and --type filter.
+func TestListSourcesAndTypes(t *testing.T) {
+	url := startSourcesServer(t)
+	seed(t, url, message{"d-1", "alice", "hello"})
+	push := sendTo(t, url, "github", "", "-H", "X-GitHub-Event: push", "-H", "X-GitHub-Delivery: gh-push",
+		"--data", `{"ref":"refs/heads/main"}`)
+	ping := sendTo(t, url, "github", "")
+	paid := sendTo(t, url, "stripe", "", "--data", `{"id":"evt_1","type":"invoice.paid"}`)
+	sms := sendTo(t, url, "twilio", "")
+
+	r := hookctl(t, readEnv(url), "", "list")
+	succeeded(t, r)
+	rows := tableRows(t, r.stdout, listColumns)
+	want := []map[string]string{
+		{"SOURCE": "default", "ID": "d-1", "TYPE": "", "SENDER": "alice", "CONTENT": "hello"},
+		{"SOURCE": "github", "ID": "gh-push", "TYPE": "push", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "github", "ID": ping.Id, "TYPE": "ping", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "stripe", "ID": "evt_1", "TYPE": "invoice.paid", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "twilio", "ID": sms.Id, "TYPE": "", "SENDER": "", "CONTENT": ""},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d:\n%s", len(rows), len(want), r.stdout)
+	}
+	for i, w := range want {
+		delete(rows[i], "RECEIVED_AT")
+		if !maps.Equal(rows[i], w) {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i], w)
+		}
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.HasSuffix(line, " ") {
+			t.Errorf("row ends in spaces: %q", line)
+		}
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"source", []string{"--source=github"}, []string{push.Id, ping.Id}},
+		{"default source", []string{"--source=default"}, []string{"d-1"}},
+		{"type", []string{"--type=ping"}, []string{ping.Id}},
+		{"source and type", []string{"--source=stripe", "--type=invoice.paid"}, []string{paid.Id}},
+		{"type of another source", []string{"--source=default", "--type=push"}, nil},
+		{"source without messages", []string{"--source=zoom"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := listed(t, hookctl(t, readEnv(url), "", append([]string{"list", "--json"}, tt.args...)...))
+			if got := ids(page.Data); !slices.Equal(got, tt.want) {
+				t.Errorf("ids = %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("next page keeps the filters", func(t *testing.T) {
+		r := hookctl(t, readEnv(url), "", "list", "--source=github", "--type=push", "--limit=1")
+		succeeded(t, r)
+		if got := tableIDs(t, r.stdout); !slices.Equal(got, []string{"gh-push"}) {
+			t.Errorf("ids = %q", got)
+		}
+		// One message matches, so there is no next page, and no hint.
+		if r.stderr != "" {
+			t.Errorf("stderr = %q, want no hint", r.stderr)
+		}
+		r = hookctl(t, readEnv(url), "", "list", "--source=github", "--limit=1")
+		if !strings.HasPrefix(r.stderr, "next: hookctl list --source github --limit 1 --cursor ") {
+			t.Errorf("stderr = %q, want a hint that keeps --source", r.stderr)
+		}
+	})
+
+	t.Run("bad filters are the server's 400", func(t *testing.T) {
+		for _, args := range [][]string{{"--source=Git Hub"}, {"--type="}} {
+			r := hookctl(t, readEnv(url), "", append([]string{"list"}, args...)...)
+			r.wantFailure(t, 1, "hookctl: 400 Bad Request: ", strings.TrimPrefix(strings.Split(args[0], "=")[0], "--"))
+		}
+	})
 }
