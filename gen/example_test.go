@@ -136,12 +136,14 @@ func recorder(t *testing.T) (url string, got func() []received) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
-		case "/webhook":
+		case "/webhook", "/webhook/mine":
 			_, _ = io.WriteString(w, `{"status":"ok","id":"x","duplicate":false}`)
 		case "/messages":
 			_, _ = io.WriteString(w, `{"data":[],"next_cursor":null}`)
+		case "/sources":
+			_, _ = io.WriteString(w, `{"data":[]}`)
 		default:
-			_, _ = io.WriteString(w, `{"total_messages":0,"senders_count":0,"top_senders":[],"first_received_at":null,"last_received_at":null}`)
+			_, _ = io.WriteString(w, `{"total_messages":0,"senders_count":0,"top_senders":[],"first_received_at":null,"last_received_at":null,"sources":[]}`)
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -187,10 +189,17 @@ func TestClientOptions(t *testing.T) {
 	if _, err := client.GetStatsWithResponse(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A source of the hookvault preset checks X-Signature as POST /webhook does.
+	if _, err := client.PostWebhookSourceWithBodyWithResponse(ctx, "mine", "application/json", strings.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ListSourcesWithResponse(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	reqs := got()
-	if len(reqs) != 5 {
-		t.Fatalf("server saw %d requests, want 5", len(reqs))
+	if len(reqs) != 7 {
+		t.Fatalf("server saw %d requests, want 7", len(reqs))
 	}
 	for i, r := range reqs {
 		if a := r.header.Get("Authorization"); a != "Bearer opt-token" {
@@ -210,8 +219,11 @@ func TestClientOptions(t *testing.T) {
 	if string(reqs[1].body) != raw {
 		t.Errorf("raw body arrived as %q, want %q", reqs[1].body, raw)
 	}
-	if editorRan != 5 {
-		t.Errorf("WithRequestEditorFn editor ran %d times, want 5: the options must append, not replace", editorRan)
+	if reqs[5].path != "/webhook/mine" || string(reqs[5].body) != raw {
+		t.Errorf("request 5 = %s %q, want the raw body to /webhook/mine", reqs[5].path, reqs[5].body)
+	}
+	if editorRan != 7 {
+		t.Errorf("WithRequestEditorFn editor ran %d times, want 7: the options must append, not replace", editorRan)
 	}
 }
 
