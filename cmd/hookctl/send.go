@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -140,6 +141,8 @@ func (c *sendCmd) Validate() error {
 		return fmt.Errorf("--public-url is for the providers that sign the URL they call (twilio, square, hubspot), not %s", c.schemeName())
 	case hmacFlag != "" && c.Provider != "hmac":
 		return fmt.Errorf("%s is for --provider hmac only", hmacFlag)
+	case c.ContentType != "" && !validMediaType(c.ContentType):
+		return fmt.Errorf("--content-type %q is not a media type such as application/json", c.ContentType)
 	}
 	c.headers = http.Header{}
 	for _, h := range c.Headers {
@@ -154,6 +157,14 @@ func (c *sendCmd) Validate() error {
 		c.headers.Add(name, value)
 	}
 	return nil
+}
+
+// validMediaType reports whether a Content-Type value is type/subtype with parameters that
+// parse, and can be sent in a header.
+func validMediaType(v string) bool {
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && strings.Count(mt, "/") == 1 && !strings.HasPrefix(mt, "/") && !strings.HasSuffix(mt, "/") &&
+		!strings.ContainsFunc(v, isControl)
 }
 
 // validHeaderName reports whether name is an HTTP field name (an RFC 9110 token).

@@ -155,6 +155,8 @@ func TestSendSourceUsage(t *testing.T) {
 		{"header with a bad name", env, []string{"-H", "X Event: push"}, 2, []string{"is not NAME: VALUE"}},
 		{"content type as a header", env, []string{"-H", "content-type: text/plain"}, 2,
 			[]string{"--header Content-Type: give it with --content-type"}},
+		{"content type not a media type", env, []string{"--content-type", "json"}, 2,
+			[]string{`--content-type "json" is not a media type`}},
 		{"mailgun body not an object", env, []string{"--source", "mailgun", "--provider", "mailgun", "--data", "[1]"}, 2,
 			[]string{"sign for mailgun", "not a JSON object"}},
 		{"twilio form that does not parse", env,

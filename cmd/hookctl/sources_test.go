@@ -77,7 +77,6 @@ func testSources() []testSource {
 		plain("stripe", "payment_intent.succeeded"),
 		std("svix"),
 		signsURL("twilio", ""),
-		// Twitch's secrets are 10 to 100 characters.
 		plain("twitch", "channel.update"),
 		plain("typeform", "form_response"),
 		plain("zoom", "meeting.started"),
