@@ -22,7 +22,7 @@ type getCmd struct {
 	outputFlag
 
 	ID     string `arg:"" name:"id" placeholder:"ID" help:"Id of the message (the sender's idempotency key, or the provider's delivery id)."`
-	Source string `placeholder:"NAME" default:"default" help:"The message's source: ids are unique per source."`
+	Source string `placeholder:"NAME" default:"default" help:"The message's source, default for POST /webhook: ids are unique per source (default: default)."`
 }
 
 func (c *getCmd) Help() string {
