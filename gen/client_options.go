@@ -3,8 +3,8 @@
 // a program in another module signs and authenticates with one option each:
 //
 //	client, err := gen.NewClientWithResponses(url,
-//		gen.WithWebhookSecret(secret), // POST /webhook: X-Signature
-//		gen.WithBearerToken(token),    // GET /messages, /messages/{id}, /stats
+//		gen.WithWebhookSecret(secret), // POST /webhook (and sources of the hookvault preset): X-Signature
+//		gen.WithBearerToken(token),    // GET /messages, /messages/{id}, /stats, /sources
 //	)
 
 package gen
@@ -28,6 +28,10 @@ import (
 // request is signed, an empty body included, so the server judges its content rather than
 // reporting a missing signature.
 //
+// POST /webhook/{source} is signed the same way, which is what a source of the hookvault
+// preset checks; a source of another provider (GitHub, Stripe, …) checks that provider's own
+// scheme, which this option does not make: `hookctl send --source NAME --provider P` does.
+//
 // It appends to the client's request editors, so it composes with WithRequestEditorFn and
 // WithBearerToken in any order. An empty secret is an error from the client constructor.
 func WithWebhookSecret(secret string) ClientOption {
@@ -47,7 +51,8 @@ func WithWebhookSecret(secret string) ClientOption {
 }
 
 // WithBearerToken sets "Authorization: Bearer <token>" on every request, as the read API
-// (/messages, /messages/{id}, /stats) requires; the token is one of the server's API_TOKEN.
+// (/messages, /messages/{id}, /stats, /sources) requires; the token is one of the server's
+// API_TOKEN.
 //
 // It appends to the client's request editors, so it composes with WithRequestEditorFn and
 // WithWebhookSecret in any order. An empty token, or one with spaces or control characters

@@ -57,11 +57,32 @@ func ExampleNewClientWithResponses() {
 		return
 	}
 	for _, m := range list.JSON200.Data {
-		fmt.Println("listed:", len(list.JSON200.Data), m.Id, m.Sender)
+		// Sender and content are pointers: only messages of POST /webhook's format have
+		// them, not those of a provider's source such as GitHub.
+		sender := "-"
+		if m.Sender != nil {
+			sender = *m.Sender
+		}
+		fmt.Println("listed:", len(list.JSON200.Data), m.Source, m.Id, sender)
+	}
+
+	got, err := client.GetMessageWithResponse(ctx, "evt-1", nil) // nil params: source default
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if got.JSON200 == nil {
+		fmt.Println(got.Status(), string(got.Body))
+		return
+	}
+	// Payload is nil only for a body that is neither JSON nor text (then PayloadBase64 holds it).
+	if p := got.JSON200.Payload; p != nil {
+		fmt.Println("payload:", string(*p))
 	}
 	// Output:
 	// created: true
-	// listed: 1 evt-1 alice
+	// listed: 1 default evt-1 alice
+	// payload: {"content":"hello","id":"evt-1","sender":"alice"}
 }
 
 // startExampleServer runs a hookvault with a temporary SQLite file and returns its address
@@ -115,12 +136,14 @@ func recorder(t *testing.T) (url string, got func() []received) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
-		case "/webhook":
+		case "/webhook", "/webhook/mine":
 			_, _ = io.WriteString(w, `{"status":"ok","id":"x","duplicate":false}`)
 		case "/messages":
 			_, _ = io.WriteString(w, `{"data":[],"next_cursor":null}`)
+		case "/sources":
+			_, _ = io.WriteString(w, `{"data":[]}`)
 		default:
-			_, _ = io.WriteString(w, `{"total_messages":0,"senders_count":0,"top_senders":[],"first_received_at":null,"last_received_at":null}`)
+			_, _ = io.WriteString(w, `{"total_messages":0,"senders_count":0,"top_senders":[],"first_received_at":null,"last_received_at":null,"sources":[]}`)
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -166,10 +189,17 @@ func TestClientOptions(t *testing.T) {
 	if _, err := client.GetStatsWithResponse(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A source of the hookvault preset checks X-Signature as POST /webhook does.
+	if _, err := client.PostWebhookSourceWithBodyWithResponse(ctx, "mine", "application/json", strings.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ListSourcesWithResponse(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	reqs := got()
-	if len(reqs) != 5 {
-		t.Fatalf("server saw %d requests, want 5", len(reqs))
+	if len(reqs) != 7 {
+		t.Fatalf("server saw %d requests, want 7", len(reqs))
 	}
 	for i, r := range reqs {
 		if a := r.header.Get("Authorization"); a != "Bearer opt-token" {
@@ -189,8 +219,11 @@ func TestClientOptions(t *testing.T) {
 	if string(reqs[1].body) != raw {
 		t.Errorf("raw body arrived as %q, want %q", reqs[1].body, raw)
 	}
-	if editorRan != 5 {
-		t.Errorf("WithRequestEditorFn editor ran %d times, want 5: the options must append, not replace", editorRan)
+	if reqs[5].path != "/webhook/mine" || string(reqs[5].body) != raw {
+		t.Errorf("request 5 = %s %q, want the raw body to /webhook/mine", reqs[5].path, reqs[5].body)
+	}
+	if editorRan != 7 {
+		t.Errorf("WithRequestEditorFn editor ran %d times, want 7: the options must append, not replace", editorRan)
 	}
 }
 

@@ -29,7 +29,9 @@ type listCmd struct {
 
 	// Pointers tell an unset flag from an empty one, which the server rejects with a 400
 	// that names it rather than silently listing everything.
-	Sender *string `placeholder:"SENDER" help:"Only messages from SENDER (exact match)."`
+	Source *string `placeholder:"NAME" help:"Only messages of the source NAME (default for POST /webhook; hookctl sources lists them)."`
+	Type   *string `placeholder:"TYPE" help:"Only messages of this type (exact match), e.g. push or invoice.paid."`
+	Sender *string `placeholder:"SENDER" help:"Only messages from SENDER (exact match; POST /webhook's format only)."`
 	Since  string  `placeholder:"TIME" help:"Only messages that arrived at or after TIME (RFC 3339, e.g. 2026-11-29T00:00:00Z)."`
 	Until  string  `placeholder:"TIME" help:"Only messages that arrived before TIME (RFC 3339)."`
 	Q      *string `name:"q" placeholder:"TEXT" help:"Only messages whose content contains TEXT, literally and case-sensitively."`
@@ -42,8 +44,9 @@ type listCmd struct {
 
 func (c *listCmd) Help() string {
 	return `Messages come oldest first (by arrival, then id), one page per call. The table shows
-RECEIVED_AT (UTC), ID, SENDER and the first 60 characters of CONTENT; "hookctl get ID" shows
-a whole message. When more pages exist, a line on standard error gives the command for the
+RECEIVED_AT (UTC), SOURCE, ID, TYPE, SENDER and the first 60 characters of CONTENT; TYPE is
+blank when the source gives none, SENDER and CONTENT are blank for providers' deliveries
+(GitHub, Stripe, …), which have neither. "hookctl get ID --source NAME" shows a whole message. When more pages exist, a line on standard error gives the command for the
 next one; --all follows them instead.
 
 --output json prints the server's page unchanged: {"data":[…],"next_cursor":…}. With --all
@@ -68,7 +71,7 @@ func (c *listCmd) Validate() error {
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
-	return nil
+	return c.check()
 }
 
 // parseTimeFlag parses an RFC 3339 time; empty means unset.
@@ -89,7 +92,8 @@ func (c *listCmd) Run(s *streams) error {
 		return err
 	}
 	params := &gen.ListMessagesParams{
-		Limit: c.Limit, Cursor: c.Cursor, Sender: c.Sender, Since: c.since, Until: c.until, Q: c.Q,
+		Limit: c.Limit, Cursor: c.Cursor, Source: c.Source, Type: c.Type, Sender: c.Sender,
+		Since: c.since, Until: c.until, Q: c.Q,
 	}
 	if c.All && params.Limit == nil {
 		params.Limit = new(maxLimit)
@@ -152,6 +156,8 @@ func (c *listCmd) nextCommand(cursor string) string {
 			args = append(args, flag, shellQuote(*value))
 		}
 	}
+	add("--source", c.Source)
+	add("--type", c.Type)
 	add("--sender", c.Sender)
 	if c.Since != "" {
 		add("--since", &c.Since)
@@ -197,12 +203,15 @@ func (l *listing) page(resp *gen.ListMessagesResponse) error {
 		if l.table == nil {
 			// One table for all pages, aligned when it is flushed at the end; no header
 			// when the first page already fails.
-			l.table = tabwriter.NewWriter(l.w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(l.table, "RECEIVED_AT\tID\tSENDER\tCONTENT")
+			l.table = newTable(l.w)
+			fmt.Fprintln(l.table, "RECEIVED_AT\tSOURCE\tID\tTYPE\tSENDER\tCONTENT")
 		}
 		for _, m := range resp.JSON200.Data {
-			fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
-				printable(m.Id), printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
+			// Ids are unique per source, so SOURCE and ID together name a message; types,
+			// senders and content are left blank where the message has none.
+			fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
+				printable(m.Source), printable(m.Id), printable(deref(m.Type, "")),
+				printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
 		}
 		return nil
 	case !l.all:

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -40,24 +41,55 @@ func succeeded(t *testing.T, r result) {
 	}
 }
 
-// tableIDs returns the ID column of a list table, after checking the header and that every
-// row starts its columns where the header does.
-func tableIDs(t *testing.T, stdout string) []string {
+// listColumns are the columns of the list table, in order.
+var listColumns = []string{"RECEIVED_AT", "SOURCE", "ID", "TYPE", "SENDER", "CONTENT"}
+
+// tableRows splits a table into its rows, each a map from column to cell, after checking
+// the header and that every cell starts where its column does in the header. Columns are
+// found by rune, as tabwriter aligns them.
+func tableRows(t *testing.T, stdout string, columns []string) []map[string]string {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
-	header := lines[0]
-	if got := strings.Fields(header); !slices.Equal(got, []string{"RECEIVED_AT", "ID", "SENDER", "CONTENT"}) {
-		t.Fatalf("header = %q", header)
+	header := []rune(lines[0])
+	if got := strings.Fields(lines[0]); !slices.Equal(got, columns) {
+		t.Fatalf("header = %q, want the columns %q", lines[0], columns)
 	}
-	var ids []string
-	for _, row := range lines[1:] {
-		for _, col := range []string{"ID", "SENDER", "CONTENT"} {
-			at := strings.Index(header, col)
-			if len(row) <= at || row[at-2:at] != "  " || row[at] == ' ' {
-				t.Errorf("column %s is not aligned with the header:\n%s\n%s", col, header, row)
+	starts := make([]int, len(columns))
+	from := 0 // each column after the one before: "PROVIDER" holds "ID"
+	for i, col := range columns {
+		at := from + strings.Index(string(header[from:]), col)
+		starts[i], from = at, at+len([]rune(col))
+	}
+	var rows []map[string]string
+	for _, line := range lines[1:] {
+		row := []rune(line)
+		cells := map[string]string{}
+		for i, col := range columns {
+			from := starts[i]
+			if from >= len(row) {
+				cells[col] = "" // a row ends after its last cell that is not blank
+				continue
 			}
+			if from >= 2 && (row[from-1] != ' ' || row[from-2] != ' ') {
+				t.Errorf("column %s is not aligned with the header:\n%s\n%s", col, lines[0], line)
+			}
+			to := len(row)
+			if i+1 < len(columns) && starts[i+1] < to {
+				to = starts[i+1]
+			}
+			cells[col] = strings.TrimRight(string(row[from:to]), " ")
 		}
-		ids = append(ids, strings.Fields(row)[1])
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+// tableIDs returns the ID column of a list table.
+func tableIDs(t *testing.T, stdout string) []string {
+	t.Helper()
+	var ids []string
+	for _, row := range tableRows(t, stdout, listColumns) {
+		ids = append(ids, row["ID"])
 	}
 	return ids
 }
@@ -126,12 +158,15 @@ func TestListJSON(t *testing.T) {
 	if page.NextCursor != nil {
 		t.Errorf("next_cursor = %q on the only page", *page.NextCursor)
 	}
-	want := []gen.MessageSummary{{Id: "j-1", Sender: "alice", Content: "a <b> & c"}, {Id: "j-2", Sender: "bob"}}
+	want := []struct{ id, sender, content string }{{"j-1", "alice", "a <b> & c"}, {"j-2", "bob", ""}}
 	if len(page.Data) != len(want) {
 		t.Fatalf("data = %+v, want %+v", page.Data, want)
 	}
 	for i, m := range page.Data {
-		if m.Id != want[i].Id || m.Sender != want[i].Sender || m.Content != want[i].Content || m.ReceivedAt.IsZero() {
+		// A message of POST /webhook's format has sender and content, an empty content
+		// included, and no type.
+		if m.Id != want[i].id || m.Source != "default" || m.Type != nil || m.Sender == nil || *m.Sender != want[i].sender ||
+			m.Content == nil || *m.Content != want[i].content || m.ReceivedAt.IsZero() {
 			t.Errorf("data[%d] = %+v, want %+v", i, m, want[i])
 		}
 	}
@@ -302,8 +337,8 @@ func TestListLargeMessages(t *testing.T) {
 		t.Fatalf("ids = %q, want each of %q once", ids(got), want)
 	}
 	for _, m := range got {
-		if m.Content != content {
-			t.Fatalf("%s: %d bytes of content, want %d", m.Id, len(m.Content), len(content))
+		if got := deref(m.Content, ""); got != content {
+			t.Fatalf("%s: %d bytes of content, want %d", m.Id, len(got), len(content))
 		}
 	}
 
@@ -316,11 +351,13 @@ func TestListLargeMessages(t *testing.T) {
 	}
 }
 
+func str(s string) *string { return &s }
+
 func TestNextCommandQuotes(t *testing.T) {
-	str := func(s string) *string { return &s }
 	limit := 5
-	c := listCmd{Sender: str("o'neil x"), Since: "2026-11-29T00:00:00+01:00", Q: str("a b"), Limit: &limit}
-	want := `hookctl list --sender 'o'\''neil x' --since 2026-11-29T00:00:00+01:00 --q 'a b' --limit 5 --cursor abc_-9`
+	c := listCmd{Source: str("github"), Type: str("pull request"), Sender: str("o'neil x"), Since: "2026-11-29T00:00:00+01:00",
+		Q: str("a b"), Limit: &limit}
+	want := `hookctl list --source github --type 'pull request' --sender 'o'\''neil x' --since 2026-11-29T00:00:00+01:00 --q 'a b' --limit 5 --cursor abc_-9`
 	if got := c.nextCommand("abc_-9"); got != want {
 		t.Errorf("nextCommand =\n%s\nwant\n%s", got, want)
 	}
@@ -414,4 +451,85 @@ func TestReadFailures(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "hookctl: 400 Bad Request: ") || !strings.Contains(r.stderr, "cursor") {
 		t.Errorf("bad cursor: exit %d, stderr %q; want 1 and a 400 naming the cursor", r.code, r.stderr)
 	}
+}
+
+// TestListSourcesAndTypes: providers' messages are listed with their source and type and
+// without sender or content, and --source and --type filter.
+func TestListSourcesAndTypes(t *testing.T) {
+	url := startSourcesServer(t)
+	seed(t, url, message{"d-1", "alice", "hello"})
+	push := sendTo(t, url, "github", "", "-H", "X-GitHub-Event: push", "-H", "X-GitHub-Delivery: gh-push",
+		"--data", `{"ref":"refs/heads/main"}`)
+	ping := sendTo(t, url, "github", "")
+	paid := sendTo(t, url, "stripe", "", "--data", `{"id":"evt_1","type":"invoice.paid"}`)
+	sms := sendTo(t, url, "twilio", "")
+
+	r := hookctl(t, readEnv(url), "", "list")
+	succeeded(t, r)
+	rows := tableRows(t, r.stdout, listColumns)
+	want := []map[string]string{
+		{"SOURCE": "default", "ID": "d-1", "TYPE": "", "SENDER": "alice", "CONTENT": "hello"},
+		{"SOURCE": "github", "ID": "gh-push", "TYPE": "push", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "github", "ID": ping.Id, "TYPE": "ping", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "stripe", "ID": "evt_1", "TYPE": "invoice.paid", "SENDER": "", "CONTENT": ""},
+		{"SOURCE": "twilio", "ID": sms.Id, "TYPE": "", "SENDER": "", "CONTENT": ""},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d:\n%s", len(rows), len(want), r.stdout)
+	}
+	for i, w := range want {
+		delete(rows[i], "RECEIVED_AT")
+		if !maps.Equal(rows[i], w) {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i], w)
+		}
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.HasSuffix(line, " ") {
+			t.Errorf("row ends in spaces: %q", line)
+		}
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"source", []string{"--source=github"}, []string{push.Id, ping.Id}},
+		{"default source", []string{"--source=default"}, []string{"d-1"}},
+		{"type", []string{"--type=ping"}, []string{ping.Id}},
+		{"source and type", []string{"--source=stripe", "--type=invoice.paid"}, []string{paid.Id}},
+		{"type of another source", []string{"--source=default", "--type=push"}, nil},
+		{"source without messages", []string{"--source=zoom"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := listed(t, hookctl(t, readEnv(url), "", append([]string{"list", "--json"}, tt.args...)...))
+			if got := ids(page.Data); !slices.Equal(got, tt.want) {
+				t.Errorf("ids = %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("next page keeps the filters", func(t *testing.T) {
+		r := hookctl(t, readEnv(url), "", "list", "--source=github", "--type=push", "--limit=1")
+		succeeded(t, r)
+		if got := tableIDs(t, r.stdout); !slices.Equal(got, []string{"gh-push"}) {
+			t.Errorf("ids = %q", got)
+		}
+		// One message matches, so there is no next page, and no hint.
+		if r.stderr != "" {
+			t.Errorf("stderr = %q, want no hint", r.stderr)
+		}
+		r = hookctl(t, readEnv(url), "", "list", "--source=github", "--limit=1")
+		if !strings.HasPrefix(r.stderr, "next: hookctl list --source github --limit 1 --cursor ") {
+			t.Errorf("stderr = %q, want a hint that keeps --source", r.stderr)
+		}
+	})
+
+	t.Run("bad filters are the server's 400", func(t *testing.T) {
+		for _, args := range [][]string{{"--source=Git Hub"}, {"--type="}} {
+			r := hookctl(t, readEnv(url), "", append([]string{"list"}, args...)...)
+			r.wantFailure(t, 1, "hookctl: 400 Bad Request: ", strings.TrimPrefix(strings.Split(args[0], "=")[0], "--"))
+		}
+	})
 }

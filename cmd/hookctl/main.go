@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,12 +37,13 @@ const (
 const envTag = "envvar"
 
 type cli struct {
-	Sign  signCmd  `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
-	Send  sendCmd  `cmd:"" help:"Sign one message and post it to the server's /webhook."`
-	Bulk  bulkCmd  `cmd:"" help:"Send signed load from many connections; report throughput, latency and answers."`
-	List  listCmd  `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
-	Get   getCmd   `cmd:"" help:"Show one stored message with its payload as received."`
-	Stats statsCmd `cmd:"" help:"Show totals, top senders and the first and last arrival."`
+	Sign    signCmd    `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
+	Send    sendCmd    `cmd:"" help:"Sign one message and post it to /webhook, or to a source's /webhook/NAME as its provider signs."`
+	Bulk    bulkCmd    `cmd:"" help:"Send signed load from many connections; report throughput, latency and answers."`
+	List    listCmd    `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
+	Get     getCmd     `cmd:"" help:"Show one stored message with its payload as received."`
+	Stats   statsCmd   `cmd:"" help:"Show totals, messages per source, top senders and the first and last arrival."`
+	Sources sourcesCmd `cmd:"" help:"List the sources the server receives from, with their providers and id and type rules."`
 }
 
 // streams is what a subcommand may touch of the process, bound into Run so tests can
@@ -172,7 +174,8 @@ func (f secretFlag) key() ([]byte, error) {
 	return []byte(first), nil
 }
 
-// tokenFlag is the bearer token of the read API, shared by list, get, stats and bulk --verify.
+// tokenFlag is the bearer token of the read API, shared by list, get, stats, sources and
+// bulk --verify.
 type tokenFlag struct {
 	Token string `envvar:"API_TOKEN" placeholder:"TOKEN" help:"Bearer token of the read API; with several comma-separated tokens, the first is used. Prefer the variable: flags show in ps."`
 }
@@ -194,12 +197,26 @@ func (f tokenFlag) token() (string, error) {
 	return first, nil
 }
 
-// outputFlag chooses between a table for people and JSON for programs.
+// outputFlag chooses between a table for people and JSON for programs. Output has no kong
+// default (nor enum, which would need one), so that --json can tell an explicit --output
+// table from none.
 type outputFlag struct {
-	Output string `short:"o" enum:"table,json" default:"table" help:"Output format: table or json."`
+	Output string `short:"o" placeholder:"FORMAT" help:"Output format: table or json (default: table)."`
+	JSON   bool   `name:"json" help:"Print JSON: the same as --output=json."`
 }
 
-func (f outputFlag) json() bool { return f.Output == "json" }
+func (f outputFlag) json() bool { return f.Output == "json" || f.JSON }
+
+// check is called from the Validate of every command that embeds outputFlag.
+func (f outputFlag) check() error {
+	switch {
+	case f.Output != "" && f.Output != "table" && f.Output != "json":
+		return fmt.Errorf("--output must be table or json, not %q", f.Output)
+	case f.JSON && f.Output == "table":
+		return errors.New("--json and --output=table contradict each other; give one")
+	}
+	return nil
+}
 
 // readClient returns an SDK client that sends the bearer token, and the URL as it may be
 // shown. The token is checked first, so that a missing one is a usage error whatever the URL.
@@ -221,6 +238,40 @@ func writeBody(w io.Writer, body []byte) error {
 		return err
 	}
 	return nil
+}
+
+// newTable returns a tabwriter for hookctl's tables: columns two spaces apart, and no
+// trailing spaces on rows whose last cells are blank.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(&trimWriter{w: w}, 0, 0, 2, ' ', 0)
+}
+
+// trimWriter drops the spaces that end a line: tabwriter pads a blank cell even when only
+// blank cells follow it. It holds back a run of spaces until it sees what comes next.
+type trimWriter struct {
+	w      io.Writer
+	spaces int
+}
+
+func (t *trimWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+t.spaces)
+	for _, b := range p {
+		switch b {
+		case ' ':
+			t.spaces++
+			continue
+		case '\n':
+			t.spaces = 0
+		}
+		for ; t.spaces > 0; t.spaces-- {
+			out = append(out, ' ')
+		}
+		out = append(out, b)
+	}
+	if _, err := t.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // timeLayout shows arrival times in tables: UTC, to the millisecond, so that messages of the

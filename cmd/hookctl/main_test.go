@@ -79,6 +79,13 @@ func startServer(t *testing.T) string {
 // startServerWith is startServer with the given server flags instead of the API token.
 func startServerWith(t *testing.T, args ...string) string {
 	t.Helper()
+	return "http://" + openServer(t, args...).Addr()
+}
+
+// openServer starts the server of startServerWith and returns it, for tests that reload
+// its sources.
+func openServer(t *testing.T, args ...string) *server.Server {
+	t.Helper()
 	cfg, err := config.Load(append([]string{
 		"--listen-addr=127.0.0.1:0",
 		"--database-url=sqlite:" + filepath.Join(t.TempDir(), "hv.db"),
@@ -99,7 +106,7 @@ func startServerWith(t *testing.T, args ...string) string {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return "http://" + srv.Addr()
+	return srv
 }
 
 func TestUsage(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 )
 
@@ -16,15 +15,16 @@ type statsCmd struct {
 
 func (c *statsCmd) Help() string {
 	return `The table shows the number of messages and senders, the first and last arrival (UTC),
-and the ten senders with the most messages. --output json prints the server's answer
-unchanged.`
+the number of messages of each source that has any, and the ten senders with the most
+messages (senders are those of POST /webhook's format). --output json prints the server's
+answer unchanged.`
 }
 
 func (c *statsCmd) Validate() error {
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
-	return nil
+	return c.check()
 }
 
 func (c *statsCmd) Run(s *streams) error {
@@ -51,7 +51,7 @@ func (c *statsCmd) Run(s *streams) error {
 		return writeBody(s.stdout, resp.Body)
 	}
 
-	tw := tabwriter.NewWriter(s.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(s.stdout)
 	fmt.Fprintf(tw, "MESSAGES\t%d\n", st.TotalMessages)
 	fmt.Fprintf(tw, "SENDERS\t%d\n", st.SendersCount)
 	fmt.Fprintf(tw, "FIRST_RECEIVED_AT\t%s\n", optionalTime(st.FirstReceivedAt))
@@ -59,13 +59,23 @@ func (c *statsCmd) Run(s *streams) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.TopSenders) == 0 {
-		return nil
+	// Each section is a table of its own, aligned on its own widths.
+	if len(st.Sources) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "SOURCE\tMESSAGES")
+		for _, sc := range st.Sources {
+			fmt.Fprintf(tw, "%s\t%d\n", printable(sc.Source), sc.Count)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "TOP_SENDER\tMESSAGES")
-	for _, sc := range st.TopSenders {
-		fmt.Fprintf(tw, "%s\t%d\n", printable(sc.Sender), sc.Count)
+	if len(st.TopSenders) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "TOP_SENDER\tMESSAGES")
+		for _, sc := range st.TopSenders {
+			fmt.Fprintf(tw, "%s\t%d\n", printable(sc.Sender), sc.Count)
+		}
 	}
 	return tw.Flush()
 }

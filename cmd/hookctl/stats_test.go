@@ -47,6 +47,9 @@ func TestStats(t *testing.T) {
 			{"FIRST_RECEIVED_AT", "*"},
 			{"LAST_RECEIVED_AT", "*"},
 			nil,
+			{"SOURCE", "MESSAGES"},
+			{"default", "4"},
+			nil,
 			{"TOP_SENDER", "MESSAGES"},
 			{"alice", "3"},
 			{"bob", "1"},
@@ -77,8 +80,42 @@ func TestStats(t *testing.T) {
 		if want := []gen.SenderCount{{Sender: "alice", Count: 3}, {Sender: "bob", Count: 1}}; !slices.Equal(st.TopSenders, want) {
 			t.Errorf("top senders = %+v, want %+v", st.TopSenders, want)
 		}
+		if want := []gen.SourceCount{{Source: "default", Count: 4}}; !slices.Equal(st.Sources, want) {
+			t.Errorf("sources = %+v, want %+v", st.Sources, want)
+		}
 		if st.FirstReceivedAt == nil || st.LastReceivedAt == nil || st.LastReceivedAt.Before(*st.FirstReceivedAt) {
 			t.Errorf("first %v, last %v; want both, first not after last", st.FirstReceivedAt, st.LastReceivedAt)
 		}
 	})
+}
+
+// TestStatsSources: the messages of each source that has any, by name; providers'
+// messages count in the total but have no sender.
+func TestStatsSources(t *testing.T) {
+	url := startSourcesServer(t)
+	seed(t, url, message{"s-1", "alice", "1"}, message{"s-2", "bob", "2"})
+	sendTo(t, url, "stripe", "")
+	sendTo(t, url, "github", "")
+	sendTo(t, url, "github", "")
+
+	r := hookctl(t, readEnv(url), "", "stats")
+	succeeded(t, r)
+	_, sections, ok := strings.Cut(r.stdout, "\n\n")
+	if !ok {
+		t.Fatalf("no sections after the totals:\n%s", r.stdout)
+	}
+	want := "SOURCE   MESSAGES\n" +
+		"default  2\n" +
+		"github   2\n" +
+		"stripe   1\n" +
+		"\n" +
+		"TOP_SENDER  MESSAGES\n" +
+		"alice       1\n" +
+		"bob         1\n"
+	if sections != want {
+		t.Errorf("sections =\n%s\nwant\n%s", sections, want)
+	}
+	if !strings.HasPrefix(r.stdout, "MESSAGES           5\nSENDERS            2\n") {
+		t.Errorf("totals:\n%s", r.stdout)
+	}
 }

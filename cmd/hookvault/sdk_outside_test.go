@@ -89,11 +89,14 @@ replace github.com/hookvault/hookvault => %s
 	want := `posted sdk-1 duplicate=false
 posted sdk-1 duplicate=true
 posted sdk-2 duplicate=false
-listed sdk-1 outside "hello from another module"
-listed sdk-2 outside "raw bytes"
+listed default/sdk-1 outside "hello from another module"
+listed default/sdk-2 outside "raw bytes"
 next_cursor null
 payload {"id":"sdk-2", "sender":"outside", "content":"raw bytes", "extra":[1, 2]}
+content_type application/json
+source default hookvault /webhook json:/id
 total_messages 2
+stats source default 2
 wrong token 401 invalid bearer token
 `
 	if string(out) != want {

@@ -70,7 +70,11 @@ func run() error {
 		return fmt.Errorf("GET /messages: %s %s", page.Status(), page.Body)
 	}
 	for _, m := range page.JSON200.Data {
-		fmt.Printf("listed %s %s %q\n", m.Id, m.Sender, m.Content)
+		// Sender and content are pointers: messages from a provider's source have neither.
+		if m.Sender == nil || m.Content == nil {
+			return fmt.Errorf("GET /messages: %s/%s has no sender or content", m.Source, m.Id)
+		}
+		fmt.Printf("listed %s/%s %s %q\n", m.Source, m.Id, *m.Sender, *m.Content)
 	}
 	next := "null"
 	if page.JSON200.NextCursor != nil {
@@ -78,14 +82,27 @@ func run() error {
 	}
 	fmt.Println("next_cursor", next)
 
-	got, err := client.GetMessageWithResponse(ctx, "sdk-2")
+	// Ids are unique per source; nil parameters ask for the source default (POST /webhook).
+	got, err := client.GetMessageWithResponse(ctx, "sdk-2", nil)
 	if err != nil {
 		return err
 	}
-	if got.JSON200 == nil {
+	if got.JSON200 == nil || got.JSON200.Payload == nil {
 		return fmt.Errorf("GET /messages/sdk-2: %s %s", got.Status(), got.Body)
 	}
-	fmt.Printf("payload %s\n", got.JSON200.Payload)
+	fmt.Printf("payload %s\n", *got.JSON200.Payload)
+	fmt.Printf("content_type %s\n", got.JSON200.ContentType)
+
+	srcs, err := client.ListSourcesWithResponse(ctx)
+	if err != nil {
+		return err
+	}
+	if srcs.JSON200 == nil {
+		return fmt.Errorf("GET /sources: %s %s", srcs.Status(), srcs.Body)
+	}
+	for _, src := range srcs.JSON200.Data {
+		fmt.Printf("source %s %s %s %s\n", src.Name, src.Provider, src.Path, src.Id)
+	}
 
 	stats, err := client.GetStatsWithResponse(ctx)
 	if err != nil {
@@ -95,6 +112,9 @@ func run() error {
 		return fmt.Errorf("GET /stats: %s %s", stats.Status(), stats.Body)
 	}
 	fmt.Println("total_messages", stats.JSON200.TotalMessages)
+	for _, sc := range stats.JSON200.Sources {
+		fmt.Println("stats source", sc.Source, sc.Count)
+	}
 
 	// A wrong token: the answer is typed as the spec's 401 problem.
 	wrong, err := gen.NewClientWithResponses(url, gen.WithBearerToken("not-the-token"))
