@@ -75,10 +75,8 @@ func ExampleNewClientWithResponses() {
 		fmt.Println(got.Status(), string(got.Body))
 		return
 	}
-	// Payload is nil only for a body that is neither JSON nor text (then PayloadBase64 holds it).
-	if p := got.JSON200.Payload; p != nil {
-		fmt.Println("payload:", string(*p))
-	}
+	// Payload is null only for a body that is neither JSON nor text (then PayloadBase64 holds it).
+	fmt.Println("payload:", string(got.JSON200.Payload))
 	// Output:
 	// created: true
 	// listed: 1 default evt-1 alice

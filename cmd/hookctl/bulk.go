@@ -328,8 +328,8 @@ func checkStored(ctx context.Context, client *gen.ClientWithResponses, shown str
 		return fmt.Sprintf("%s: acked but not stored (404)", a.ID)
 	case resp.JSON200 == nil:
 		return fmt.Sprintf("%s: %d from the read API", a.ID, resp.StatusCode())
-	case resp.JSON200.Payload == nil || !bytes.Equal(*resp.JSON200.Payload, a.Body):
-		return fmt.Sprintf("%s: stored payload %s differs from the %d bytes sent", a.ID, truncate(string(deref(resp.JSON200.Payload, nil)), 80), len(a.Body))
+	case !bytes.Equal(resp.JSON200.Payload, a.Body):
+		return fmt.Sprintf("%s: stored payload %s differs from the %d bytes sent", a.ID, truncate(string(resp.JSON200.Payload), 80), len(a.Body))
 	}
 	return ""
 }

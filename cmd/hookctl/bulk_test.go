@@ -196,7 +196,7 @@ func TestVerifyFindsProblems(t *testing.T) {
 			return
 		}
 		sender, payload := "r", json.RawMessage(body)
-		_ = json.NewEncoder(w).Encode(gen.MessageDetail{Id: id, Source: "default", Sender: &sender, ReceivedAt: time.Now(), Payload: &payload})
+		_ = json.NewEncoder(w).Encode(gen.MessageDetail{Id: id, Source: "default", Sender: &sender, ReceivedAt: time.Now(), Payload: payload})
 	}))
 	defer srv.Close()
 

@@ -108,7 +108,7 @@ func (c *getCmd) Run(s *streams) error {
 func showPayload(m *gen.MessageDetail) ([]byte, error) {
 	var out bytes.Buffer
 	switch {
-	case m.Payload == nil && m.PayloadBase64 != nil:
+	case m.PayloadBase64 != nil:
 		b64 := base64.StdEncoding.EncodeToString(*m.PayloadBase64)
 		fmt.Fprintf(&out, "PAYLOAD (%d bytes that are not text, in base64)\n", len(*m.PayloadBase64))
 		for len(b64) > 76 {
@@ -117,10 +117,10 @@ func showPayload(m *gen.MessageDetail) ([]byte, error) {
 		}
 		out.WriteString(b64 + "\n")
 		return out.Bytes(), nil
-	case m.Payload == nil:
+	case len(m.Payload) == 0 || string(m.Payload) == "null":
 		return nil, errors.New("neither payload nor payload_base64")
 	}
-	raw := bytes.TrimSpace(*m.Payload)
+	raw := bytes.TrimSpace(m.Payload)
 	// The server sends a body that is not JSON as a JSON string of its text. A JSON body that
 	// is itself a string is told apart by its content type.
 	var text string

@@ -213,7 +213,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d, %v", resp.StatusCode, err)
 	}
-	if !bytes.Contains(exposition, []byte(`webhook_requests_total{result="duplicate"} 1`)) {
+	if !bytes.Contains(exposition, []byte(`webhook_requests_total{result="duplicate",source="default"} 1`)) {
 		t.Fatalf("the traffic did not reach /metrics:\n%s", exposition)
 	}
 

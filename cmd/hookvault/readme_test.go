@@ -394,7 +394,12 @@ func TestReadmeCurlExamples(t *testing.T) {
 			break
 		}
 	}
-	exports := regexp.MustCompile(`(?m)^export ((?:[A-Z_]+=\S+ ?)+)$`).FindStringSubmatch(readme)
+	var exports []string
+	for _, m := range regexp.MustCompile(`(?m)^export ((?:[A-Z_]+=\S+ ?)+)$`).FindAllStringSubmatch(readme, -1) {
+		if strings.Contains(sourcesYAML, "${"+strings.SplitN(m[1], "=", 2)[0]+"}") {
+			exports = append(exports, strings.Fields(m[1])...)
+		}
+	}
 	if sourcesYAML == "" || exports == nil {
 		t.Fatal("README.md has no ```yaml block starting `sources:`, or no `export VAR=value …` line for its secrets")
 	}
@@ -402,7 +407,7 @@ func TestReadmeCurlExamples(t *testing.T) {
 	if err := os.WriteFile(sourcesPath, []byte(sourcesYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := append(strings.Fields(exports[1]), "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken, "SOURCES_FILE="+sourcesPath)
+	env := append(exports, "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken, "SOURCES_FILE="+sourcesPath)
 	addr, cmd, serverLog := start(t, env...)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)

@@ -87,10 +87,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if got.JSON200 == nil || got.JSON200.Payload == nil {
+	if got.JSON200 == nil || got.JSON200.PayloadBase64 != nil {
 		return fmt.Errorf("GET /messages/sdk-2: %s %s", got.Status(), got.Body)
 	}
-	fmt.Printf("payload %s\n", *got.JSON200.Payload)
+	fmt.Printf("payload %s\n", got.JSON200.Payload)
 	fmt.Printf("content_type %s\n", got.JSON200.ContentType)
 
 	srcs, err := client.ListSourcesWithResponse(ctx)
