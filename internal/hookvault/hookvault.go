@@ -37,6 +37,9 @@ type Message struct {
 	ReceivedAt time.Time
 	// Payload is the request body exactly as received, byte for byte.
 	Payload []byte
+	// Destinations names the destinations the message goes to: Insert writes one pending
+	// delivery per name with a Created message (see Deliveries). Not read back by Get.
+	Destinations []string
 }
 
 // Bounds of the fields that the stores index. PostgreSQL refuses an index entry of more

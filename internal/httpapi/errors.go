@@ -28,6 +28,7 @@ var outcomes = map[string]outcome{
 	hookvault.ENOTFOUND:     {http.StatusNotFound, "not_found"},
 	hookvault.EUNAVAILABLE:  {http.StatusServiceUnavailable, "unavailable"},
 	hookvault.ETIMEOUT:      {http.StatusRequestTimeout, "timeout"},
+	hookvault.ECONFLICT:     {http.StatusConflict, "conflict"},
 	hookvault.EINTERNAL:     {http.StatusInternalServerError, "error"},
 }
 
