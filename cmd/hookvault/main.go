@@ -77,6 +77,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := server.Migrate(ctx, db); err != nil {
+		if _, ok := errors.AsType[*server.ConfigError](err); ok {
+			return configExit(stderr, "hookvault migrate", err)
+		}
 		fmt.Fprintf(stderr, "hookvault migrate: %v\n", err)
 		return 1
 	}

@@ -153,7 +153,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 }
 
 // ConfigError is a mistake in the configuration found when the server opens (a sources
-// file with mistakes): main exits 2 for it, as for a bad variable.
+// file with mistakes, a database folder that is missing or not writable): main exits 2 for
+// it, as for a bad variable.
 type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
@@ -228,6 +229,9 @@ func (s *Server) PprofAddr() string {
 func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log *slog.Logger) (hookvault.Store, error) {
 	switch db.Driver {
 	case "sqlite":
+		if err := checkSQLitePath(db.Path); err != nil {
+			return nil, err
+		}
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{
 			Synchronous: db.Synchronous, Observer: m, WriteTimeout: db.Timeout, ReadConns: db.ReadConns,
 			Logger: log,
@@ -254,6 +258,9 @@ func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log 
 func Migrate(ctx context.Context, db config.Database) error {
 	switch db.Driver {
 	case "sqlite":
+		if err := checkSQLitePath(db.Path); err != nil {
+			return err
+		}
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{Synchronous: db.Synchronous, WriteTimeout: db.Timeout})
 		if err != nil {
 			return fmt.Errorf("DATABASE_URL: %w", err)
