@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -116,6 +117,7 @@ type Source struct {
 	formID         rules
 	formTyp        rules
 	keys           []macKey
+	secrets        []string // as configured, for Hints: tried under other key rules and schemes
 	pub            ed25519.PublicKey
 	hv             *signature.Verifier
 	tolerance      time.Duration
@@ -309,6 +311,9 @@ func (s *Source) checkKeys(c Config, bad func(string, ...any)) {
 		if p.sig.alg != nil {
 			s.keys = append(s.keys, newMACKey(p.sig.alg, key))
 		}
+	}
+	if len(raw) == len(c.Secrets) {
+		s.secrets = slices.Clone(c.Secrets)
 	}
 	if p.name == "hookvault" && len(raw) == len(c.Secrets) {
 		v, err := signature.NewVerifier(raw, signature.Options{Tolerance: s.tolerance, Now: s.now})

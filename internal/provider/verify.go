@@ -42,16 +42,19 @@ const (
 // signs fields of the body, and Linear's timestamp is in it: those two read the body). It
 // returns nil or an *Error. Timestamps are checked at receipt, in both directions.
 func (s *Source) Verify(r Request) error {
-	var reason signature.Reason
+	if reason := s.reason(r); reason != reasonOK {
+		return &Error{Scheme: s.p.name, Reason: reason}
+	}
+	return nil
+}
+
+// reason is Verify's verdict as a Reason, reasonOK when the signature passes.
+func (s *Source) reason(r Request) signature.Reason {
 	if s.p.special != nil {
-		reason = s.p.special(s, r)
-	} else {
-		reason, _ = s.verifyMAC(r)
+		return s.p.special(s, r)
 	}
-	if reason == reasonOK {
-		return nil
-	}
-	return &Error{Scheme: s.p.name, Reason: reason}
+	reason, _ := s.verifyMAC(r)
+	return reason
 }
 
 func newHMAC(alg func() hash.Hash, key []byte) hash.Hash { return hmac.New(alg, key) }
