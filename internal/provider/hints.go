@@ -201,9 +201,17 @@ func (h *hinter) stale() bool {
 		return false
 	}
 	now := s.now()
+	h.s = s.at(sent)
+	valid := h.verifies(h.r, nil)
+	otherwise := ""
+	if valid {
+		otherwise = ", and the signature is otherwise valid"
+	}
 	if alt, ok := otherUnit(stamp, unit, now, s.tolerance); ok {
-		h.add("the timestamp %s reads as %s, as this source's provider %s sends them, but is within the tolerance if read as %s: the sender writes the wrong unit",
-			quoteShort(stamp), unitName(unit), s.p.name, unitName(alt))
+		// Its age read in the wrong unit is centuries, which says nothing useful.
+		h.add("the timestamp %s is outside the tolerance read in %s, as provider %s sends it, but within it read in %s%s: the sender writes the wrong unit",
+			quoteShort(stamp), unitName(unit), s.p.name, unitName(alt), otherwise)
+		return !valid
 	}
 	age := now.Sub(sent)
 	when := fmtDuration(age) + " old"
@@ -212,14 +220,7 @@ func (h *hinter) stale() bool {
 		when = fmtDuration(-age) + " in the future"
 		fix = "the sender's clock is ahead of this server's: check it"
 	}
-	h.s = s.at(sent)
-	valid := h.verifies(h.r, nil)
-	switch {
-	case valid:
-		h.add("the timestamp is %s, beyond this source's %s tolerance, and the signature is otherwise valid: %s", when, fmtDuration(s.tolerance), fix)
-	default:
-		h.add("the timestamp is %s, beyond this source's %s tolerance: %s", when, fmtDuration(s.tolerance), fix)
-	}
+	h.add("the timestamp is %s, beyond this source's %s tolerance%s: %s", when, fmtDuration(s.tolerance), otherwise, fix)
 	return !valid
 }
 
@@ -494,7 +495,7 @@ func (h *hinter) otherSchemes() {
 		if p == s.p || p.needsURL || p.key == keyPublicKey || (p.special != nil && p.name != "hookvault") {
 			continue
 		}
-		header, ok := carried(p, h.r.Header, mine)
+		what, ok := carried(p, h.r.Header, mine)
 		if !ok {
 			continue
 		}
@@ -524,7 +525,7 @@ func (h *hinter) otherSchemes() {
 		case p.name == "hookvault":
 			fix = "send it to /webhook, or set provider: hmac with header: X-Signature"
 		}
-		h.add("the request carries %s that verifies with this source's secret under provider %s: %s", header, p.name, fix)
+		h.add("the request carries %s with this source's secret under provider %s: %s", what, p.name, fix)
 	}
 }
 
@@ -540,7 +541,7 @@ func (s *Source) signatureHeaders() []string {
 	return out
 }
 
-// carried describes p's signature header when the request has it and the source does not
+// carried describes p's signature header, with its verb, when the request has it and the source does not
 // read it itself.
 func carried(p *preset, h http.Header, mine []string) (string, bool) {
 	sets := p.sig.sets
@@ -552,9 +553,9 @@ func carried(p *preset, h http.Header, mine []string) (string, bool) {
 			continue
 		}
 		if p.sig.layout == layoutList {
-			return "Standard Webhooks headers (" + set.sig + ")", true
+			return "Standard Webhooks headers (" + set.sig + "), which verify", true
 		}
-		return "a " + set.sig + " header", true
+		return "the header " + set.sig + ", which verifies", true
 	}
 	return "", false
 }
