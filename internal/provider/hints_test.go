@@ -128,14 +128,26 @@ func runHints(t *testing.T, cases []hintCase) {
 	}
 }
 
-// checkClean fails if a hint is too long, or holds a secret, its base64, a key, or any 16
-// characters of a MAC of the body (hex or base64, under any secret read either way, any
-// algorithm) or of a header value.
+// checkClean fails if a hint is too long or too many, or leaks (see leak).
 func checkClean(t *testing.T, hints []string, r provider.Request) {
 	t.Helper()
 	if len(hints) > 8 {
 		t.Errorf("%d hints, want at most 8", len(hints))
 	}
+	for _, hint := range hints {
+		if len(hint) > 512 {
+			t.Errorf("hint of %d bytes, want at most 512: %q", len(hint), hint)
+		}
+	}
+	if what := leak(hints, r); what != "" {
+		t.Fatal(what)
+	}
+}
+
+// leak says which hint holds a secret, its base64, a key, or any 16 characters of a MAC of
+// the body (hex or base64, under any secret read either way, any algorithm) or of a header
+// value; "" when none does.
+func leak(hints []string, r provider.Request) string {
 	var forbidden []string
 	for _, secret := range hintSecrets {
 		forbidden = append(forbidden, secret, base64.StdEncoding.EncodeToString([]byte(secret)))
@@ -159,21 +171,39 @@ func checkClean(t *testing.T, hints []string, r provider.Request) {
 		}
 	}
 	for _, hint := range hints {
-		if len(hint) > 512 {
-			t.Errorf("hint of %d bytes, want at most 512: %q", len(hint), hint)
-		}
 		for _, f := range forbidden {
 			for i := 0; i+16 <= len(f); i++ {
 				if strings.Contains(hint, f[i:i+16]) {
-					t.Fatalf("hint %q contains %q, 16 characters of a secret, key, MAC or header value", hint, f[i:i+16])
+					return fmt.Sprintf("hint %q contains %q, 16 characters of a secret, key, MAC or header value", hint, f[i:i+16])
 				}
 			}
 		}
 		for _, secret := range hintSecrets {
 			if strings.Contains(hint, secret) {
-				t.Fatalf("hint %q contains a secret", hint)
+				return fmt.Sprintf("hint %q contains a secret", hint)
 			}
 		}
+	}
+	return ""
+}
+
+// TestLeakCatches keeps the leak check honest: it finds a slice of a MAC of the body, a
+// secret, and a slice of the signature sent.
+func TestLeakCatches(t *testing.T) {
+	r := signed(t, cGitHub, hGitHub, hBody, tNow)
+	sig := r.Header.Get("X-Hub-Signature-256")
+	for _, hint := range []string{
+		"expected " + macHex(sha256.New, hGitHub, hBody)[20:36] + "…",
+		"expected " + macB64(sha512.New, decoded(t, hStripe), hBody)[3:19],
+		"secret " + hSlack,
+		"got " + sig[10:26],
+	} {
+		if leak([]string{hint}, r) == "" {
+			t.Errorf("leak(%q) found nothing", hint)
+		}
+	}
+	if what := leak([]string{wantNoNewline}, r); what != "" {
+		t.Errorf("leak of a clean hint: %s", what)
 	}
 }
 
