@@ -1,0 +1,273 @@
+// Package journal keeps the rejection journal: every refused delivery and every conflicting
+// body, recorded off the request path. The HTTP edge hands an entry over after it has
+// answered; a bounded queue takes it without ever blocking (what does not fit is dropped and
+// counted), and one writer stores the entries in batches, computing the signature hints on
+// the way, then prunes the journal to its age and row bounds in small batches.
+//
+// A flood of forged deliveries is the journal's worst case and the moment it matters most:
+// the queue bounds its memory, the batches bound its share of the store's writer, and the
+// hints (the one costly part) are rate-limited per source.
+package journal
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+// Entry is one refused delivery, as the HTTP edge saw it.
+type Entry struct {
+	hookvault.Rejection
+	// Hints, when set, computes the signature hints (provider.Source.Hints); it runs on the
+	// writer, after the answer, and only within the hint rate. HintBytes is what it holds
+	// (the request's body), counted against the queue's byte bound.
+	Hints     func() []string
+	HintBytes int
+	// held is what the entry counts against the queue's byte bound.
+	held int64
+}
+
+// Options configure a Recorder. Zero values take the defaults in parentheses.
+type Options struct {
+	Store hookvault.Journal
+	// BodyBytes is REJECTION_BODY_BYTES: how much of a body an entry keeps (0 keeps none).
+	BodyBytes int
+	// Retention (REJECTION_RETENTION; 0 keeps forever) and MaxRows (REJECTION_MAX_ROWS; 0:
+	// no bound) bound the journal; PruneEvery is how often they are enforced (1 min).
+	Retention  time.Duration
+	MaxRows    int
+	PruneEvery time.Duration
+	// QueueEntries (4096) and QueueBytes (16 MiB) bound what waits for the writer.
+	QueueEntries int
+	QueueBytes   int64
+	// Batch is the most entries one append stores (256).
+	Batch int
+	// HintsPerSecond bounds the hints computed per source (10/s, bursts of 20): a flood of
+	// forged deliveries must cost little, and its first entries say what is wrong already.
+	HintsPerSecond float64
+	// Dropped is told of each entry the queue could not take.
+	Dropped func()
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Recorder is the journal's queue and writer.
+type Recorder struct {
+	opts    Options
+	queue   chan *Entry
+	held    atomic.Int64 // bytes of the queued entries
+	done    chan struct{}
+	stop    chan struct{}
+	closing sync.Once
+
+	mu    sync.Mutex
+	hints map[string]*rate.Limiter // per source
+}
+
+// New starts a Recorder's writer.
+func New(opts Options) *Recorder {
+	if opts.QueueEntries <= 0 {
+		opts.QueueEntries = 4096
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 16 << 20
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 256
+	}
+	if opts.HintsPerSecond <= 0 {
+		opts.HintsPerSecond = 10
+	}
+	if opts.PruneEvery <= 0 {
+		opts.PruneEvery = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Dropped == nil {
+		opts.Dropped = func() {}
+	}
+	r := &Recorder{opts: opts, queue: make(chan *Entry, opts.QueueEntries), done: make(chan struct{}),
+		stop: make(chan struct{}), hints: map[string]*rate.Limiter{}}
+	go r.run()
+	return r
+}
+
+// Record queues e, cutting its body to BodyBytes. It never blocks: when the queue is full
+// (by entries or bytes) or closed, the entry is dropped and counted.
+func (r *Recorder) Record(e Entry) {
+	if len(e.Body) > r.opts.BodyBytes {
+		e.Body = e.Body[:r.opts.BodyBytes]
+	}
+	e.held = int64(len(e.Body) + len(e.Headers) + len(e.Reason) + e.HintBytes + 512)
+	select {
+	case <-r.stop:
+		r.opts.Dropped()
+		return
+	default:
+	}
+	if r.held.Add(e.held) > r.opts.QueueBytes {
+		r.held.Add(-e.held)
+		r.opts.Dropped()
+		return
+	}
+	select {
+	case <-r.stop:
+		r.held.Add(-e.held)
+		r.opts.Dropped()
+	case r.queue <- &e:
+	default:
+		r.held.Add(-e.held)
+		r.opts.Dropped()
+	}
+}
+
+// Close stores what is queued and stops the writer, or gives up when ctx ends.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.closing.Do(func() { close(r.stop) })
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	prune := time.NewTicker(r.opts.PruneEvery)
+	defer prune.Stop()
+	r.prune()
+	batch := make([]*Entry, 0, r.opts.Batch)
+	for {
+		select {
+		case e := <-r.queue:
+			batch = append(batch[:0], e)
+			// Whatever arrived while the last batch was written goes in this one.
+		more:
+			for len(batch) < r.opts.Batch {
+				select {
+				case e := <-r.queue:
+					batch = append(batch, e)
+				default:
+					break more
+				}
+			}
+			r.write(batch)
+		case <-prune.C:
+			r.prune()
+		case <-r.stop:
+			// Store what was queued before Close, then end.
+			for len(r.queue) > 0 {
+				batch = batch[:0]
+				for len(batch) < r.opts.Batch && len(r.queue) > 0 {
+					batch = append(batch, <-r.queue)
+				}
+				r.write(batch)
+			}
+			return
+		}
+	}
+}
+
+func (r *Recorder) write(batch []*Entry) {
+	rs := make([]hookvault.Rejection, len(batch))
+	var held int64
+	for i, e := range batch {
+		held += e.held
+		if e.Hints != nil && r.allowHints(e.Source) {
+			e.Rejection.Hints = bound(e.Hints())
+		}
+		rs[i] = e.Rejection
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.opts.Store.AppendRejections(ctx, rs); err != nil {
+		// The journal is a help for operators, not a promise to senders: a batch the store
+		// refuses is logged and counted as dropped, and recording goes on.
+		r.opts.Logger.Warn("rejection journal: a batch could not be stored", slog.Int("entries", len(rs)), slog.Any("error", err))
+		for range rs {
+			r.opts.Dropped()
+		}
+	}
+	r.held.Add(-held)
+}
+
+// allowHints reports whether the hint rate of source has room.
+func (r *Recorder) allowHints(source string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.hints[source]
+	if !ok {
+		if len(r.hints) >= maxHintLimiters {
+			// Unknown sources are many only under attack, and they get no hints anyway.
+			return false
+		}
+		l = rate.NewLimiter(rate.Limit(r.opts.HintsPerSecond), int(2*r.opts.HintsPerSecond))
+		r.hints[source] = l
+	}
+	return l.Allow()
+}
+
+// maxHintLimiters bounds the per-source limiters (configured sources are at most a few
+// hundred).
+const maxHintLimiters = 1024
+
+// bound keeps hints within the journal's bounds.
+func bound(hints []string) []string {
+	if len(hints) > hookvault.MaxRejectionHints {
+		hints = hints[:hookvault.MaxRejectionHints]
+	}
+	for i, h := range hints {
+		if len(h) > hookvault.MaxRejectionHintBytes {
+			hints[i] = h[:hookvault.MaxRejectionHintBytes]
+		}
+	}
+	return hints
+}
+
+// prune deletes what is older than Retention or beyond MaxRows, a batch at a time, so that
+// it never holds the store's writer for long.
+func (r *Recorder) prune() {
+	if r.opts.Retention <= 0 && r.opts.MaxRows <= 0 {
+		return
+	}
+	var before time.Time
+	if r.opts.Retention > 0 {
+		before = r.opts.Now().Add(-r.opts.Retention)
+	}
+	total := 0
+	for {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := r.opts.Store.PruneRejections(ctx, before, r.opts.MaxRows, pruneBatch)
+		cancel()
+		total += n
+		if err != nil {
+			r.opts.Logger.Warn("rejection journal: pruning failed", slog.Any("error", err))
+			return
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 {
+		r.opts.Logger.Info("rejection journal pruned", slog.Int("deleted", total))
+	}
+}
+
+// pruneBatch is how many entries one prune transaction deletes.
+const pruneBatch = 500
