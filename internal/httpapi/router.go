@@ -41,6 +41,9 @@ type Deps struct {
 	Draining func() bool
 	// Limits bound concurrency and per-client rate on the spec's operations.
 	Limits Limits
+	// Notify is told the destinations of each newly committed message, so that the relay
+	// delivers it at once instead of at its next poll; nil when nothing is forwarded.
+	Notify func(destinations []string)
 }
 
 type api struct {
@@ -56,6 +59,7 @@ type api struct {
 	tokens       tokens
 	validation   openapi3filter.Options
 	limits       *limiter
+	notify       func(destinations []string)
 }
 
 // New returns the root handler.
@@ -89,6 +93,7 @@ func New(d Deps) (http.Handler, error) {
 		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
+		notify: d.Notify,
 	}
 
 	r := chi.NewRouter()

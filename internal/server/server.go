@@ -23,6 +23,7 @@ import (
 
 	"github.com/hookvault/hookvault/internal/config"
 	"github.com/hookvault/hookvault/internal/connlimit"
+	"github.com/hookvault/hookvault/internal/delivery"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -60,7 +61,9 @@ type Server struct {
 	providerOpts  provider.Options
 	defaultSource *sources.Source // POST /webhook's, nil without WEBHOOK_SECRET
 	sources       atomic.Pointer[sources.Set]
-	pprof         *http.Server // nil unless PPROF_ADDR is set
+	relay         *delivery.Relay
+	nats          *delivery.NATSSender // nil without NATS_URL
+	pprof         *http.Server         // nil unless PPROF_ADDR is set
 	pprofLn       net.Listener
 	draining      atomic.Bool
 	served        chan error
@@ -102,6 +105,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startRelay(); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
@@ -110,14 +117,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
 			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
+		Notify: s.relay.Notify,
 	})
 	if err != nil {
-		s.store.Close()
+		s.closeStore()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
-		s.store.Close()
+		s.closeStore()
 		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
 	s.conns = connlimit.New(ln, connlimit.Options{
@@ -144,7 +152,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.PprofAddr != "" {
 		if err := s.servePprof(cfg.PprofAddr); err != nil {
 			s.ln.Close()
-			s.store.Close()
+			s.closeStore()
 			return nil, err
 		}
 	}
@@ -168,7 +176,58 @@ func (s *Server) loadSources() (*sources.Set, error) {
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("SOURCES_FILE %s:\n%w", s.cfg.SourcesFile, err)}
 	}
+	if s.cfg.NATSURL == "" {
+		for _, d := range set.Destinations() {
+			if d.NATSSubject != "" {
+				return nil, &ConfigError{fmt.Errorf("SOURCES_FILE %s:\ndestination %q: nats_subject: needs NATS_URL (the NATS server to publish to)", s.cfg.SourcesFile, d.Name)}
+			}
+		}
+	}
 	return set, nil
+}
+
+// startRelay starts delivering the outbox to the configured destinations.
+func (s *Server) startRelay() error {
+	deliveries, ok := s.store.(hookvault.Deliveries)
+	if !ok {
+		return fmt.Errorf("DATABASE_URL: the %s store keeps no outbox", s.cfg.Database.Driver)
+	}
+	if s.cfg.NATSURL != "" {
+		n, err := delivery.NewNATSSender(s.cfg.NATSURL, s.cfg.NATSStream, s.log)
+		if err != nil {
+			return &ConfigError{err}
+		}
+		s.nats = n
+	}
+	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + version()),
+		Observer: s.Metrics, Logger: s.log}
+	if s.nats != nil {
+		opts.NATS = s.nats
+	}
+	s.relay = delivery.New(opts)
+	s.setDestinations(s.sources.Load())
+	return nil
+}
+
+func (s *Server) setDestinations(set *sources.Set) {
+	if s.relay == nil {
+		return
+	}
+	if s.nats != nil {
+		s.nats.SetDestinations(set.Destinations())
+	}
+	s.relay.SetDestinations(set.Destinations())
+}
+
+// closeStore stops the relay, then closes the store: for a start-up that fails half-way.
+func (s *Server) closeStore() {
+	if s.relay != nil {
+		_ = s.relay.Close(context.Background())
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
+	s.store.Close()
 }
 
 // setSources makes file's sources, after the default one, those the server receives from,
@@ -177,6 +236,7 @@ func (s *Server) setSources(file *sources.Set) {
 	set := sources.With(s.defaultSource, file)
 	s.Metrics.Sources(set.Names()...)
 	s.sources.Store(set)
+	s.setDestinations(set)
 }
 
 // Reload reads SOURCES_FILE again (SIGHUP) and, when it is valid, swaps its sources in
@@ -287,6 +347,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("drain timed out: cut the connections still busy; no answer was sent on them",
 			slog.Int("connections_cut", cut), slog.String("cause", err.Error()))
 	}
+	// Attempts in flight finish (each within its destination's timeout) or are cut when
+	// ctx ends; either way the outbox still holds what was not recorded as delivered.
+	if err := s.relay.Close(ctx); err != nil {
+		s.log.Warn("drain timed out with delivery attempts in flight; they are attempted again at the next start")
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
 	if err := s.store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -393,4 +461,12 @@ func prefixes(cidrs []string) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// version is the module version the binary was built as ("(devel)" from a checkout).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
