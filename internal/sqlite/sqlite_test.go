@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,8 +231,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("migration version = %d (%v), want 4", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
+		t.Fatalf("migration version = %d (%v), want 5", version, err)
 	}
 }
 
@@ -300,5 +302,42 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 				return
 			}
 		}
+	})
+}
+
+func TestConformanceDeliveries(t *testing.T) {
+	storetest.RunDeliveries(t, func(t *testing.T, now func() time.Time) storetest.Outbox {
+		return MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Now: now})
+	})
+}
+
+// Two stores on one file stand in for two processes.
+func TestConformanceDeliveryReplicas(t *testing.T) {
+	storetest.RunDeliveryReplicas(t, func(t *testing.T, n int) []storetest.Outbox {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		stores := make([]storetest.Outbox, n)
+		for i := range stores {
+			stores[i] = MustOpen(t, path, sqlite.Options{})
+		}
+		return stores
+	})
+}
+
+// The fault: the database file is deleted under the open store. The store saves what its open
+// files hold back to the path (see health.go), where the reopened store finds it.
+func TestConformanceDeliveryFaults(t *testing.T) {
+	storetest.RunDeliveryFaults(t, func(t *testing.T, now func() time.Time) (storetest.Outbox, func(), func() storetest.Outbox) {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		s := MustOpen(t, path, sqlite.Options{Now: now, Logger: slog.New(slog.DiscardHandler)})
+		fault := func() {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reopen := func() storetest.Outbox {
+			s.Close() // waits for the copy
+			return MustOpen(t, path, sqlite.Options{Now: now})
+		}
+		return s, fault, reopen
 	})
 }
