@@ -377,9 +377,9 @@ func (w *worker) attempt(c *hookvault.Claimed, owner string) {
 		out.Status, outcome = hookvault.Failed, "failed"
 	default:
 		wait := p.jittered(p.Backoff(tries))
-		if res.RetryAfter > 0 {
-			wait = min(max(res.RetryAfter, wait/2), p.MaxBackoff)
-		}
+		// The destination knows best when it can take more (Retry-After is bounded to an
+		// hour when read); it is never retried sooner than it asked.
+		wait = max(wait, res.RetryAfter)
 		out.Status, out.NextAttemptAt, outcome = hookvault.Pending, now.Add(wait), "retry"
 	}
 	w.track(res)
@@ -434,9 +434,7 @@ func (w *worker) track(res Result) {
 		pause *= 2
 	}
 	pause = min(pause, p.MaxPause)
-	if res.RetryAfter > pause {
-		pause = min(res.RetryAfter, p.MaxBackoff)
-	}
+	pause = max(pause, res.RetryAfter)
 	w.pauses++
 	w.failures = 0
 	w.pausedUntil = w.r.opts.Now().Add(pause)
