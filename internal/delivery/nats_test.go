@@ -3,111 +3,16 @@ package delivery_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hookvault/hookvault/internal/delivery"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/metrics"
+	"github.com/hookvault/hookvault/internal/natstest"
 )
-
-// natsServer is a nats-server -js of the test's own, on a free port with its own store, so
-// that a test can stop and start it without touching the machine's shared server.
-type natsServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func (n *natsServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
-
-func startNATS(t testing.TB) *natsServer {
-	t.Helper()
-	if _, err := exec.LookPath("nats-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nats-server is not on PATH; this machine kind provides it (CI must not skip NATS tests)")
-		}
-		t.Skip("nats-server is not on PATH")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &natsServer{t: t, port: ln.Addr().(*net.TCPAddr).Port, dir: t.TempDir()}
-	ln.Close()
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	n.cmd = exec.Command("nats-server", "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir)
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nc, err := nats.Connect(n.URL(), nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("nats-server did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (n *natsServer) stop() {
-	if n.cmd != nil && n.cmd.Process != nil {
-		_ = n.cmd.Process.Kill()
-		_ = n.cmd.Wait()
-		n.cmd = nil
-	}
-}
-
-// streamMessages returns the stream's messages by Nats-Msg-Id (and how many there are in all).
-func streamMessages(t testing.TB, url, stream string) (map[string]*jetstream.RawStreamMsg, int) {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*jetstream.RawStreamMsg{}
-	n := 0
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
-		n++
-		out[m.Header.Get(jetstream.MsgIDHeader)] = m
-	}
-	return out, n
-}
 
 func startNATSRelay(t testing.TB, st hookvault.Deliveries, url, stream, yaml string) (*delivery.Relay, *metrics.Metrics) {
 	t.Helper()
@@ -128,7 +33,7 @@ func startNATSRelay(t testing.TB, st hookvault.Deliveries, url, stream, yaml str
 // The stream is created when missing; each message is published on its subject with
 // Nats-Msg-Id {source}/{id}, the raw body and the hookvault headers; delivered on the ack.
 func TestNATSDelivery(t *testing.T) {
-	n := startNATS(t)
+	n := natstest.Start(t)
 	st := openStore(t)
 	for _, m := range []hookvault.Message{
 		{Source: "payments", ID: "evt_1", Type: "invoice.paid", ContentType: "application/json", Payload: []byte(`{"a":1}`)},
@@ -142,7 +47,7 @@ func TestNATSDelivery(t *testing.T) {
 	}
 	startNATSRelay(t, st, n.URL(), "HOOKVAULT", "  - name: stream\n    nats_subject: hookvault.{source}.{type}\n")
 	waitFor(t, "delivered", 20*time.Second, func() bool { return countStatus(t, st, "stream", hookvault.Delivered) == 3 })
-	msgs, total := streamMessages(t, n.URL(), "HOOKVAULT")
+	msgs, total := natstest.Messages(t, n.URL(), "HOOKVAULT")
 	if total != 3 {
 		t.Fatalf("%d messages in the stream, want 3", total)
 	}
@@ -171,7 +76,7 @@ func TestNATSDelivery(t *testing.T) {
 		g, err := st.GetDelivery(context.Background(), d.DID)
 		return err == nil && g.Status == hookvault.Delivered && len(g.Attempts) == 2
 	})
-	if _, total := streamMessages(t, n.URL(), "HOOKVAULT"); total != 3 {
+	if _, total := natstest.Messages(t, n.URL(), "HOOKVAULT"); total != 3 {
 		t.Errorf("%d messages after a redelivery, want 3", total)
 	}
 }
@@ -187,7 +92,7 @@ func keys[V any](m map[string]V) []string {
 // NATS stopped during a load and started again: nothing lost, nothing twice in the stream,
 // deliveries_pending back to 0.
 func TestNATSStoppedAndStarted(t *testing.T) {
-	n := startNATS(t)
+	n := natstest.Start(t)
 	st := openStore(t)
 	r, m := startNATSRelay(t, st, n.URL(), "HOOKVAULT", "  - name: stream\n    nats_subject: hookvault.{source}\n")
 	const total = 600
@@ -196,13 +101,13 @@ func TestNATSStoppedAndStarted(t *testing.T) {
 		r.Notify([]string{"stream"})
 		switch i {
 		case 200:
-			n.stop()
+			n.Stop()
 		case 400:
-			n.start()
+			n.Restart()
 		}
 	}
 	waitFor(t, "every message delivered", 60*time.Second, func() bool { return countStatus(t, st, "stream", hookvault.Delivered) == total })
-	msgs, count := streamMessages(t, n.URL(), "HOOKVAULT")
+	msgs, count := natstest.Messages(t, n.URL(), "HOOKVAULT")
 	if count != total || len(msgs) != total {
 		t.Errorf("the stream holds %d messages (%d distinct ids), want %d each", count, len(msgs), total)
 	}

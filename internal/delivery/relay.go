@@ -62,7 +62,8 @@ type Policy struct {
 	// Poll is how often a worker looks for due deliveries without being told: retries
 	// coming due, and messages committed by other replicas.
 	Poll time.Duration
-	// LeaseSlack is added to a destination's timeout to make the lease of a claim.
+	// LeaseSlack is added to a destination's timeout to make the lease of a claim: an
+	// attempt never outlives its lease, so no two workers attempt one delivery at once.
 	LeaseSlack time.Duration
 	// PendingEvery is how often deliveries_pending is read from the store.
 	PendingEvery time.Duration
@@ -72,7 +73,20 @@ type Policy struct {
 var DefaultPolicy = Policy{
 	FirstRetry: 5 * time.Second, MaxBackoff: time.Hour, Jitter: 0.2,
 	PauseAfter: 5, FirstPause: 5 * time.Second, MaxPause: 5 * time.Minute,
-	Poll: time.Second, LeaseSlack: 30 * time.Second, PendingEvery: 5 * time.Second,
+	Poll: time.Second, LeaseSlack: 5 * time.Second, PendingEvery: 5 * time.Second,
+}
+
+// WithRetries returns p with the first retry and the cap of the backoff changed (the
+// DELIVERY_RETRY_* settings); the destination-wide pause follows them.
+func (p Policy) WithRetries(first, most time.Duration) Policy {
+	if first > 0 {
+		p.FirstRetry, p.FirstPause = first, first
+	}
+	if most > 0 {
+		p.MaxBackoff = most
+		p.MaxPause = min(p.MaxPause, most)
+	}
+	return p
 }
 
 // Backoff is the wait after the n-th failed attempt (n >= 1), before jitter.

@@ -200,7 +200,8 @@ func (s *Server) startRelay() error {
 		s.nats = n
 	}
 	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + version()),
-		Observer: s.Metrics, Logger: s.log}
+		Observer: s.Metrics, Logger: s.log,
+		Policy: delivery.DefaultPolicy.WithRetries(s.cfg.RetryFirst, s.cfg.RetryMax)}
 	if s.nats != nil {
 		opts.NATS = s.nats
 	}
