@@ -305,4 +305,3 @@ func TestKilledDuringDeliveryLosesNothing(t *testing.T) {
 	t.Logf("%d acknowledged over 3 kills; %d messages in the stream (%d ids); %d webhook-ids sent to the app more than once (at least once is the contract)",
 		len(ids), msgs, len(byID), twice)
 }
-
