@@ -265,6 +265,9 @@ func TestKilledDuringDeliveryLosesNothing(t *testing.T) {
 	var msgs int
 	var byID map[string]bool
 	waitFor(t, 120*time.Second, "every acknowledged message in the stream", func() bool {
+		if natstest.Count(n.URL(), "HOOKVAULT") < len(ids) {
+			return false
+		}
 		m, count := natstest.Messages(t, n.URL(), "HOOKVAULT")
 		byID, msgs = map[string]bool{}, count
 		for k := range m {

@@ -115,3 +115,28 @@ func Messages(tb testing.TB, url, stream string) (map[string]*jetstream.RawStrea
 	}
 	return out, n
 }
+
+// Count returns how many messages stream holds, or -1 when it cannot tell (no server, no
+// stream yet): for waiting until a stream has filled.
+func Count(url, stream string) int {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return -1
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return -1
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	return int(info.State.Msgs)
+}
