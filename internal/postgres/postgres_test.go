@@ -487,3 +487,23 @@ func BenchmarkMigrate1M(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+func TestConformanceDeliveries(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunDeliveries(t, func(t *testing.T, now func() time.Time) storetest.Outbox {
+		return open(t, pgtest.Schema(t), postgres.Options{Now: now, Migrate: true})
+	})
+}
+
+// Two stores on one database are two replicas.
+func TestConformanceDeliveryReplicas(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunDeliveryReplicas(t, func(t *testing.T, n int) []storetest.Outbox {
+		url := pgtest.Schema(t)
+		stores := make([]storetest.Outbox, n)
+		for i := range stores {
+			stores[i] = open(t, url, postgres.Options{Migrate: true})
+		}
+		return stores
+	})
+}
