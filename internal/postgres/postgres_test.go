@@ -404,6 +404,30 @@ func delivery(id string) hookvault.Message {
 		Payload: []byte(`{"ref":"refs/heads/main","before":"0000000","after":"1111111","repository":{"id":1,"name":"x"}}`)}
 }
 
+// BenchmarkInsertDestinations is BenchmarkInsertDeliveryConcurrent with 0, 1 and 2
+// destinations per message: what the outbox adds to an insert, and that a batch without
+// destinations pays nothing for it (it runs the statement it ran before the outbox).
+func BenchmarkInsertDestinations(b *testing.B) {
+	for _, dests := range [][]string{nil, {"app"}, {"app", "stream"}} {
+		b.Run(strconv.Itoa(len(dests)), func(b *testing.B) {
+			s := open(b, pgtest.Schema(b), postgres.Options{Migrate: true, CompactEvery: -1})
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					m := delivery("bench-" + strconv.FormatInt(n.Add(1), 10))
+					m.Destinations = dests
+					if _, err := s.Insert(context.Background(), m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkInsertDeliveryConcurrent is BenchmarkInsertConcurrent with providers'
 // deliveries: a type and headers to store, and the type's index instead of the sender's.
 func BenchmarkInsertDeliveryConcurrent(b *testing.B) {
