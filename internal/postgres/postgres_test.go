@@ -156,7 +156,7 @@ func TestConformanceMigrated(t *testing.T) {
 		url := pgtest.Schema(t)
 		writeLegacy(t, url, old)
 		_, err := postgres.Open(context.Background(), url, postgres.Options{})
-		if err == nil || !strings.Contains(err.Error(), "the schema is at version 1, this build needs 2: run `hookvault migrate`") {
+		if err == nil || !strings.Contains(err.Error(), "the schema is at version 1, this build needs 3: run `hookvault migrate`") {
 			t.Fatalf("Open without migration on the schema before sources: %v, want a hint to run hookvault migrate", err)
 		}
 		return open(t, url, postgres.Options{Now: now, Migrate: true})
@@ -239,8 +239,8 @@ func TestMigrate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 2 {
-		t.Errorf("%d migrations recorded, want each applied once (2)", n)
+	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 3 {
+		t.Errorf("%d migrations recorded, want each applied once (3)", n)
 	}
 	s := open(t, url, postgres.Options{})
 	if err := s.Ping(context.Background()); err != nil {
