@@ -297,11 +297,11 @@ func (s *Store) GetDelivery(ctx context.Context, did int64) (hookvault.Delivery,
 // than limit to learn whether another page follows. Every filter reads an index (or the
 // table) in the page's order, from Before on: the table for none, deliveries_by_destination
 // for a destination and a status, deliveries_by_status for a status alone. A destination in
-// every status is the three ranges of deliveries_by_destination, each read in order and cut
-// at limit+1 rows, then merged. A source is checked in the rows (deliveries of a destination
+// every status is the three ranges of deliveries_by_destination, each read in order and
+// merged until limit+1 rows. A source is checked in the rows (deliveries of a destination
 // come from its few sources: an index of their own would cost every insert).
 func deliveryListQuery(f hookvault.DeliveryFilter, limit int) (string, []any) {
-	arm := func(status hookvault.DeliveryStatus) (string, []any) {
+	arm := func(status hookvault.DeliveryStatus, limited bool) (string, []any) {
 		var where []string
 		var args []any
 		if f.Destination != "" {
@@ -324,16 +324,21 @@ func deliveryListQuery(f hookvault.DeliveryFilter, limit int) (string, []any) {
 		if len(where) > 0 {
 			q += " WHERE " + strings.Join(where, " AND ")
 		}
+		if !limited {
+			return q, args
+		}
 		return q + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
 	}
 	if f.Destination == "" || f.Status != "" {
-		return arm(f.Status)
+		return arm(f.Status, true)
 	}
+	// SQLite merges the arms of a compound select in the order of its ORDER BY, reading each
+	// from its index in that order, and stops at the LIMIT.
 	var arms []string
 	var args []any
 	for _, st := range []hookvault.DeliveryStatus{hookvault.Pending, hookvault.Delivered, hookvault.Failed} {
-		q, a := arm(st)
-		arms = append(arms, "SELECT * FROM ("+q+")")
+		q, a := arm(st, false)
+		arms = append(arms, q)
 		args = append(args, a...)
 	}
 	return strings.Join(arms, " UNION ALL ") + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
@@ -382,9 +387,14 @@ func (s *Store) ListDeliveries(ctx context.Context, f hookvault.DeliveryFilter) 
 	return page, nil
 }
 
+// pendingCountsQuery reads deliveries_due alone, in destination order: without INDEXED BY,
+// SQLite (which has no statistics) picks deliveries_by_status and sorts.
+const pendingCountsQuery = `SELECT destination, count(*) FROM deliveries INDEXED BY deliveries_due
+	WHERE status = 'pending' GROUP BY destination`
+
 // PendingCounts counts the pending deliveries per destination from deliveries_due alone.
 func (s *Store) PendingCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT destination, count(*) FROM deliveries WHERE status = 'pending' GROUP BY destination`)
+	rows, err := s.r.QueryContext(ctx, pendingCountsQuery)
 	if err != nil {
 		return nil, hookvault.Unavailable(fmt.Errorf("pending counts: %w", err))
 	}

@@ -354,7 +354,8 @@ func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results [
 // conflict. That row was committed before, or is written earlier in this same transaction,
 // which commits before anyone is answered. A batch of duplicates only writes nothing and is
 // not committed. The /stats counters are updated in the same transaction, once per sender
-// and once per source of the batch.
+// and once per source of the batch, and so are the deliveries of each Created message with
+// destinations (a message without any costs nothing more).
 func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -259,6 +259,30 @@ func BenchmarkInsert(b *testing.B) {
 	}
 }
 
+// BenchmarkInsertDestinations is BenchmarkInsertConcurrent's providers' deliveries with 0, 1
+// and 2 destinations each: what the outbox adds to an insert, and that a message without
+// destinations pays nothing for it.
+func BenchmarkInsertDestinations(b *testing.B) {
+	for _, dests := range [][]string{nil, {"app"}, {"app", "stream"}} {
+		b.Run(strconv.Itoa(len(dests)), func(b *testing.B) {
+			s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					m := delivery("bench-" + strconv.FormatInt(n.Add(1), 10))
+					m.Destinations = dests
+					if _, err := s.Insert(context.Background(), m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // delivery is a provider's delivery as the HTTP layer will hand it over: a type, the
 // request's headers, no sender.
 func delivery(id string) hookvault.Message {

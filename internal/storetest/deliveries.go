@@ -34,6 +34,7 @@ func RunDeliveries(t *testing.T, open OutboxOpener) {
 		{"WrittenByConcurrentBatches", testDeliveriesInBatches},
 		{"ClaimOrderLimitAndLease", testClaimOrderLimitAndLease},
 		{"ClaimIsExclusive", testClaimIsExclusive},
+		{"InsertsUnderRelayLoad", testInsertsUnderRelayLoad},
 		{"Record", testRecord},
 		{"RecordWithALostLease", testRecordLostLease},
 		{"AttemptsKeptAreBounded", testAttemptsBounded},
@@ -402,6 +403,71 @@ func claimConcurrently(t *testing.T, stores []Outbox) {
 	wg.Wait()
 	if len(seen) != total {
 		t.Errorf("%d deliveries claimed, want %d", len(seen), total)
+	}
+}
+
+// Inserts with destinations go on while relay workers claim and record as fast as they can:
+// none fails (a relay must never turn a sender's delivery into a 503), and every delivery
+// is delivered once.
+func testInsertsUnderRelayLoad(t *testing.T, open OutboxOpener) {
+	s := open(t, time.Now)
+	const inserters, each, relays = 8, 40, 4
+	var inserting, relaying sync.WaitGroup
+	done := make(chan struct{})
+	var mu sync.Mutex
+	delivered := map[int64]int{}
+	for w := range relays {
+		owner := fmt.Sprintf("relay-%d", w)
+		relaying.Go(func() {
+			for {
+				got, err := s.Claim(context.Background(), "app", owner, 10, time.Minute)
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				for _, c := range got {
+					if err := s.Record(context.Background(), c.DID, owner, hookvault.AttemptResult{Status: hookvault.Delivered,
+						Attempt: hookvault.Attempt{At: time.Now(), StatusCode: 200}}); err != nil {
+						t.Errorf("Record(%d): %v", c.DID, err)
+						return
+					}
+					mu.Lock()
+					delivered[c.DID]++
+					mu.Unlock()
+				}
+				if len(got) == 0 {
+					select {
+					case <-done:
+						return
+					default:
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+		})
+	}
+	for w := range inserters {
+		inserting.Go(func() {
+			for i := range each {
+				if _, err := s.Insert(context.Background(), to("github", fmt.Sprintf("load-%d-%d", w, i), "app")); err != nil {
+					t.Errorf("Insert under relay load: %v", err)
+				}
+			}
+		})
+	}
+	inserting.Wait()
+	close(done)
+	relaying.Wait()
+	if len(delivered) != inserters*each {
+		t.Errorf("%d deliveries delivered, want %d", len(delivered), inserters*each)
+	}
+	for did, n := range delivered {
+		if n != 1 {
+			t.Errorf("delivery %d delivered %d times", did, n)
+		}
+	}
+	if got := pending(t, s); got != "" {
+		t.Errorf("PendingCounts %s, want none", got)
 	}
 }
 
