@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +22,8 @@ import (
 	"github.com/hookvault/hookvault/internal/delivery"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/natstest"
+	"github.com/hookvault/hookvault/internal/pgtest"
+	"github.com/hookvault/hookvault/internal/postgres"
 	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
@@ -307,4 +311,70 @@ func TestKilledDuringDeliveryLosesNothing(t *testing.T) {
 	a.mu.Unlock()
 	t.Logf("%d acknowledged over 3 kills; %d messages in the stream (%d ids); %d webhook-ids sent to the app more than once (at least once is the contract)",
 		len(ids), msgs, len(byID), twice)
+}
+
+// Two replicas on one PostgreSQL database deliver the same outbox; one is killed while its
+// attempts are in flight. No delivery is stranded (the survivor takes it over when the lease
+// ends) and none is attempted by both at the same moment.
+func TestReplicasShareDeliveriesOneKilled(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	a := newApp(t, 150*time.Millisecond)
+	file := sourcesFile(t, fmt.Sprintf("destinations:\n  - name: app\n    url: %s\n    secret: %s\n    timeout: 1s\n    concurrency: 4\n", a.URL, forwardSecret))
+	env := []string{"WEBHOOK_SECRET=" + deliverySecret, "SOURCES_FILE=" + file, "DATABASE_URL=" + dbURL,
+		"DELIVERY_RETRY_FIRST=200ms", "DELIVERY_RETRY_MAX=2s"}
+	addrA, cmdA, _ := start(t, env...)
+	addrB, cmdB, restB := start(t, env...)
+	const total = 200
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	var ids []string
+	var mu sync.Mutex
+	for _, addr := range []string{addrA, addrB} {
+		wg.Go(func() {
+			got := load(addr, "via-"+strings.ReplaceAll(addr, ":", "-"), total/2, 4, &acked, nil)
+			mu.Lock()
+			ids = append(ids, got...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// Both replicas claim; with 4 attempts each in flight at most, 8 busy means A has some.
+	waitFor(t, 30*time.Second, "attempts in flight from both replicas", func() bool { return a.busy.Load() >= 6 },
+		func() string { return fmt.Sprintf("%d in flight", a.busy.Load()) })
+	if err := cmdA.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmdA.Wait()
+	waitFor(t, 120*time.Second, "every message delivered by the survivor", func() bool { return len(a.missing(ids)) == 0 },
+		func() string { return fmt.Sprintf("missing %d", len(a.missing(ids))) })
+	sigterm(t, cmdB.Process)
+	_ = restB()
+	a.mu.Lock()
+	overlapping := append([]string(nil), a.overlapping...)
+	a.mu.Unlock()
+	sort.Strings(overlapping)
+	if len(overlapping) > 0 {
+		t.Errorf("attempted by two replicas at once: %v", overlapping)
+	}
+	st, err := postgres.Open(context.Background(), dbURL, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ds := allDeliveries(t, st)
+	again := 0
+	for _, d := range ds {
+		if d.Status != hookvault.Delivered {
+			t.Errorf("delivery %d (%s) is %s", d.DID, d.MessageID, d.Status)
+		}
+	}
+	a.mu.Lock()
+	for _, c := range a.got {
+		if c > 1 {
+			again++
+		}
+	}
+	a.mu.Unlock()
+	t.Logf("%d messages over 2 replicas, one killed: %d deliveries, %d webhook-ids sent twice (attempts cut by the kill), none at the same moment",
+		len(ids), len(ds), again)
 }
