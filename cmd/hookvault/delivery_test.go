@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,6 +140,17 @@ func sigterm(t *testing.T, cmd interface {
 	_, _ = cmd.Wait()
 }
 
+// scrapeMetrics returns the text of GET /metrics.
+func scrapeMetrics(t *testing.T, addr string) string {
+	resp, err := testClient.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // allDeliveries reads every delivery of a store, oldest last.
 func allDeliveries(t *testing.T, st hookvault.Deliveries) []hookvault.Delivery {
 	t.Helper()
@@ -263,9 +275,14 @@ func TestKilledDuringDeliveryLosesNothing(t *testing.T) {
 		t.Logf("round %d: killed after %d acknowledged; the app had %d requests so far", round, len(got), a.requests.Load())
 	}
 	addr, cmd, rest := start(t, env...)
-	_ = addr
 	waitFor(t, 120*time.Second, "every acknowledged message at the app", func() bool { return len(a.missing(ids)) == 0 },
 		func() string { return fmt.Sprintf("missing %d", len(a.missing(ids))) })
+	// Attempts cut by a kill stay leased until their lease ends; committed messages whose
+	// answer the kill cut are delivered too. Wait for the outbox to be empty.
+	waitFor(t, 120*time.Second, "deliveries_pending at 0", func() bool {
+		m := scrapeMetrics(t, addr)
+		return strings.Contains(m, `deliveries_pending{destination="app"} 0`+"\n") && strings.Contains(m, `deliveries_pending{destination="stream"} 0`+"\n")
+	}, func() string { return "" })
 	var msgs int
 	var byID map[string]bool
 	waitFor(t, 120*time.Second, "every acknowledged message in the stream", func() bool {
@@ -347,6 +364,9 @@ func TestReplicasShareDeliveriesOneKilled(t *testing.T) {
 	_ = cmdA.Wait()
 	waitFor(t, 120*time.Second, "every message delivered by the survivor", func() bool { return len(a.missing(ids)) == 0 },
 		func() string { return fmt.Sprintf("missing %d", len(a.missing(ids))) })
+	waitFor(t, 120*time.Second, "the survivor's deliveries_pending at 0", func() bool {
+		return strings.Contains(scrapeMetrics(t, addrB), `deliveries_pending{destination="app"} 0`+"\n")
+	}, func() string { return "" })
 	sigterm(t, cmdB.Process)
 	_ = restB()
 	a.mu.Lock()
