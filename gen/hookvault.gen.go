@@ -23,6 +23,27 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for DeliveryStatus.
+const (
+	Delivered DeliveryStatus = "delivered"
+	Failed    DeliveryStatus = "failed"
+	Pending   DeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -70,6 +91,65 @@ type ChallengeAnswer struct {
 	// Type Discord's PONG (1).
 	Type *int `json:"type,omitempty"`
 }
+
+// Delivery A message's journey to one destination.
+type Delivery struct {
+	// Attempts The newest 50 attempts, oldest first; a retry keeps them.
+	Attempts []DeliveryAttempt `json:"attempts"`
+
+	// CreatedAt When the delivery was written, in the message's transaction (UTC).
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeliveredAt When the destination acknowledged it; null unless delivered.
+	DeliveredAt *time.Time `json:"delivered_at"`
+
+	// Destination The destination's name in `SOURCES_FILE`.
+	Destination string `json:"destination"`
+
+	// Did The delivery's id; it grows with creation order.
+	Did int64 `json:"did"`
+
+	// MessageId The message's id; with `source`, it names the message for `GET /messages/{id}?source=`.
+	MessageId string `json:"message_id"`
+
+	// NextAttemptAt When a pending delivery is due; null unless pending.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+
+	// Source The message's source.
+	Source string `json:"source"`
+
+	// Status `pending`: to be attempted at `next_attempt_at` (again, after a failed attempt); `delivered`: the destination acknowledged it (an HTTP 2xx, a JetStream ack); `failed`: refused in a way a retry cannot change, or `max_attempts` reached; it is not attempted again unless retried.
+	Status DeliveryStatus `json:"status"`
+
+	// Tries Attempts since the delivery was created or last retried; the relay compares it with the destination's `max_attempts`.
+	Tries int `json:"tries"`
+}
+
+// DeliveryAttempt defines model for DeliveryAttempt.
+type DeliveryAttempt struct {
+	// At When the attempt began (UTC).
+	At time.Time `json:"at"`
+
+	// DurationMs How long the attempt took, in milliseconds.
+	DurationMs int64 `json:"duration_ms"`
+
+	// Error Why the attempt failed without an answer (a timeout, a refused connection, a JetStream error); null when there was an answer or it succeeded.
+	Error *string `json:"error"`
+
+	// StatusCode The HTTP status the destination answered; null when there was no answer (then `error` says why) and for a NATS destination.
+	StatusCode *int `json:"status_code"`
+}
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	Data []Delivery `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// DeliveryStatus `pending`: to be attempted at `next_attempt_at` (again, after a failed attempt); `delivered`: the destination acknowledged it (an HTTP 2xx, a JetStream ack); `failed`: refused in a way a retry cannot change, or `max_attempts` reached; it is not attempted again unless retried.
+type DeliveryStatus string
 
 // Health defines model for Health.
 type Health struct {
@@ -257,6 +337,9 @@ type BadRequest = Problem
 // BearerUnauthorized RFC 9457 problem details.
 type BearerUnauthorized = Problem
 
+// DeliveryNotFound RFC 9457 problem details.
+type DeliveryNotFound = Problem
+
 // Error RFC 9457 problem details.
 type Error = Problem
 
@@ -277,6 +360,24 @@ type UnprocessableEntity = Problem
 
 // UnsupportedMediaType RFC 9457 problem details.
 type UnsupportedMediaType = Problem
+
+// ListDeliveriesParams defines parameters for ListDeliveries.
+type ListDeliveriesParams struct {
+	// Destination Only deliveries to this destination (its name in `SOURCES_FILE`).
+	Destination *string `form:"destination,omitempty" json:"destination,omitempty"`
+
+	// Status Only deliveries in this status.
+	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Source Only deliveries of messages of this source (`default` for `POST /webhook`).
+	Source *string `form:"source,omitempty" json:"source,omitempty"`
+
+	// Limit The most deliveries a page holds.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; opaque.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
@@ -455,6 +556,35 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListDeliveries List deliveries to your app's destinations
+	//
+	// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+	// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+	// one, with the same filters; it is `null` on the last page. Deliveries created after a
+	// walk began are not in it; a delivery's status may change while you walk, so a walk
+	// filtered by status may miss one that changed status meanwhile.
+	//
+	// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+	ListDeliveries(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDelivery Get one delivery with its attempts
+	//
+	// One delivery of a message to a destination, with its newest attempts.
+	//
+	// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+	GetDelivery(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Redeliver Send a failed or delivered delivery again
+	//
+	// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+	// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+	// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+	// drops this one too. A pending delivery is answered 409: it is attempted again without
+	// being asked.
+	//
+	// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+	Redeliver(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetLiveness Liveness probe
 	//
 	// Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -570,6 +700,65 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
 	PostWebhookSourceWithBody(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListDeliveries List deliveries to your app's destinations
+//
+// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+// one, with the same filters; it is `null` on the last page. Deliveries created after a
+// walk began are not in it; a delivery's status may change while you walk, so a walk
+// filtered by status may miss one that changed status meanwhile.
+//
+// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+func (c *Client) ListDeliveries(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeliveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDelivery Get one delivery with its attempts
+//
+// One delivery of a message to a destination, with its newest attempts.
+//
+// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+func (c *Client) GetDelivery(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDeliveryRequest(c.Server, did)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Redeliver Send a failed or delivered delivery again
+//
+// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+// drops this one too. A pending delivery is answered 409: it is attempted again without
+// being asked.
+//
+// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+func (c *Client) Redeliver(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRedeliverRequest(c.Server, did)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetLiveness Liveness probe
@@ -776,6 +965,176 @@ func (c *Client) PostWebhookSourceWithBody(ctx context.Context, source string, c
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListDeliveriesRequest constructs an http.Request for the ListDeliveries method
+func NewListDeliveriesRequest(server string, params *ListDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Destination != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "destination", *params.Destination, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDeliveryRequest constructs an http.Request for the GetDelivery method
+func NewGetDeliveryRequest(server string, did int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRedeliverRequest constructs an http.Request for the Redeliver method
+func NewRedeliverRequest(server string, did int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewGetLivenessRequest constructs an http.Request for the GetLiveness method
@@ -1205,6 +1564,41 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListDeliveriesWithResponse List deliveries to your app's destinations
+	//
+	// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+	// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+	// one, with the same filters; it is `null` on the last page. Deliveries created after a
+	// walk began are not in it; a delivery's status may change while you walk, so a walk
+	// filtered by status may miss one that changed status meanwhile.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+	ListDeliveriesWithResponse(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*ListDeliveriesResponse, error)
+
+	// GetDeliveryWithResponse Get one delivery with its attempts
+	//
+	// One delivery of a message to a destination, with its newest attempts.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+	GetDeliveryWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*GetDeliveryResponse, error)
+
+	// RedeliverWithResponse Send a failed or delivered delivery again
+	//
+	// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+	// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+	// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+	// drops this one too. A pending delivery is answered 409: it is attempted again without
+	// being asked.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+	RedeliverWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*RedeliverResponse, error)
+
 	// GetLivenessWithResponse Liveness probe
 	//
 	// Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -1332,6 +1726,276 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
 	PostWebhookSourceWithBodyWithResponse(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookSourceResponse, error)
+}
+
+// ListDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for ListDeliveries
+type ListDeliveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ListDeliveries
+type ListDeliveriesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeliveryList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeliveriesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListDeliveriesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeliveriesResponse) GetJSON200() *DeliveryList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDeliveryResponse401Headers the declared response headers of an HTTP 401 response for GetDelivery
+type GetDeliveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDeliveryResponse503Headers the declared response headers of an HTTP 503 response for GetDelivery
+type GetDeliveryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Delivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *DeliveryNotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDeliveryResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDeliveryResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDeliveryResponse) GetJSON200() *Delivery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON404() *DeliveryNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RedeliverResponse401Headers the declared response headers of an HTTP 401 response for Redeliver
+type RedeliverResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RedeliverResponse503Headers the declared response headers of an HTTP 503 response for Redeliver
+type RedeliverResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RedeliverResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Delivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *DeliveryNotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RedeliverResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RedeliverResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RedeliverResponse) GetJSON202() *Delivery {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON404() *DeliveryNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RedeliverResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RedeliverResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RedeliverResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RedeliverResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type GetLivenessResponse struct {
@@ -1942,6 +2606,59 @@ func (r PostWebhookSourceResponse) ContentType() string {
 	return ""
 }
 
+// ListDeliveriesWithResponse List deliveries to your app's destinations
+//
+// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+// one, with the same filters; it is `null` on the last page. Deliveries created after a
+// walk began are not in it; a delivery's status may change while you walk, so a walk
+// filtered by status may miss one that changed status meanwhile.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+func (c *ClientWithResponses) ListDeliveriesWithResponse(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*ListDeliveriesResponse, error) {
+	rsp, err := c.ListDeliveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeliveriesResponse(rsp)
+}
+
+// GetDeliveryWithResponse Get one delivery with its attempts
+//
+// One delivery of a message to a destination, with its newest attempts.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+func (c *ClientWithResponses) GetDeliveryWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*GetDeliveryResponse, error) {
+	rsp, err := c.GetDelivery(ctx, did, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDeliveryResponse(rsp)
+}
+
+// RedeliverWithResponse Send a failed or delivered delivery again
+//
+// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+// drops this one too. A pending delivery is answered 409: it is attempted again without
+// being asked.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+func (c *ClientWithResponses) RedeliverWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*RedeliverResponse, error) {
+	rsp, err := c.Redeliver(ctx, did, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedeliverResponse(rsp)
+}
+
 // GetLivenessWithResponse Liveness probe
 //
 // Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -2122,6 +2839,258 @@ func (c *ClientWithResponses) PostWebhookSourceWithBodyWithResponse(ctx context.
 		return nil, err
 	}
 	return ParsePostWebhookSourceResponse(rsp)
+}
+
+// ParseListDeliveriesResponse parses an HTTP response from a ListDeliveriesWithResponse call
+func ParseListDeliveriesResponse(rsp *http.Response) (*ListDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDeliveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDeliveryResponse parses an HTTP response from a GetDeliveryWithResponse call
+func ParseGetDeliveryResponse(rsp *http.Response) (*GetDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Delivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest DeliveryNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDeliveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDeliveryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRedeliverResponse parses an HTTP response from a RedeliverWithResponse call
+func ParseRedeliverResponse(rsp *http.Response) (*RedeliverResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RedeliverResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Delivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest DeliveryNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RedeliverResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers RedeliverResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetLivenessResponse parses an HTTP response from a GetLivenessWithResponse call
@@ -2668,6 +3637,15 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListDeliveries List deliveries to your app's destinations
+	// (GET /deliveries)
+	ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams)
+	// GetDelivery Get one delivery with its attempts
+	// (GET /deliveries/{did})
+	GetDelivery(w http.ResponseWriter, r *http.Request, did int64)
+	// Redeliver Send a failed or delivered delivery again
+	// (POST /deliveries/{did}/retry)
+	Redeliver(w http.ResponseWriter, r *http.Request, did int64)
 	// GetLiveness Liveness probe
 	// (GET /health/live)
 	GetLiveness(w http.ResponseWriter, r *http.Request)
@@ -2697,6 +3675,24 @@ type ServerInterface interface {
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
+
+// ListDeliveries List deliveries to your app's destinations
+// (GET /deliveries)
+func (_ Unimplemented) ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetDelivery Get one delivery with its attempts
+// (GET /deliveries/{did})
+func (_ Unimplemented) GetDelivery(w http.ResponseWriter, r *http.Request, did int64) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// Redeliver Send a failed or delivered delivery again
+// (POST /deliveries/{did}/retry)
+func (_ Unimplemented) Redeliver(w http.ResponseWriter, r *http.Request, did int64) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
 
 // GetLiveness Liveness probe
 // (GET /health/live)
@@ -2754,6 +3750,143 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDeliveriesParams
+
+	// ------------- Optional query parameter "destination" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "destination", r.URL.Query(), &params.Destination, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "destination"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "destination", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", r.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "status"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "status", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", r.URL.Query(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "source"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListDeliveries(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDelivery operation middleware
+func (siw *ServerInterfaceWrapper) GetDelivery(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "did" -------------
+	var did int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "did", chi.URLParam(r, "did"), &did, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "did", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDelivery(w, r, did)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Redeliver operation middleware
+func (siw *ServerInterfaceWrapper) Redeliver(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "did" -------------
+	var did int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "did", chi.URLParam(r, "did"), &did, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "did", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Redeliver(w, r, did)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // GetLiveness operation middleware
 func (siw *ServerInterfaceWrapper) GetLiveness(w http.ResponseWriter, r *http.Request) {
@@ -3149,6 +4282,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/stats", wrapper.GetStats)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/deliveries", wrapper.ListDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/deliveries/{did}", wrapper.GetDelivery)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/deliveries/{did}/retry", wrapper.Redeliver)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/health/live", wrapper.GetLiveness)
 	})
 	r.Group(func(r chi.Router) {
@@ -3168,6 +4310,8 @@ type BearerUnauthorizedApplicationProblemPlusJSONResponse struct {
 
 	Headers BearerUnauthorizedResponseHeaders
 }
+
+type DeliveryNotFoundApplicationProblemPlusJSONResponse Problem
 
 type ErrorApplicationProblemPlusJSONResponse Problem
 
@@ -3189,6 +4333,328 @@ type UnauthorizedApplicationProblemPlusJSONResponse Problem
 type UnprocessableEntityApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type ListDeliveriesRequestObject struct {
+	Params ListDeliveriesParams
+}
+
+type ListDeliveriesResponseObject interface {
+	VisitListDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListDeliveries200JSONResponse DeliveryList
+
+func (response ListDeliveries200JSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries400ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries401ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries500ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries503ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeliveryRequestObject struct {
+	Did int64 `json:"did"`
+}
+
+type GetDeliveryResponseObject interface {
+	VisitGetDeliveryResponse(w http.ResponseWriter) error
+}
+
+type GetDelivery200JSONResponse Delivery
+
+func (response GetDelivery200JSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery400ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery401ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery404ApplicationProblemPlusJSONResponse struct {
+	DeliveryNotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery404ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery500ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery503ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverRequestObject struct {
+	Did int64 `json:"did"`
+}
+
+type RedeliverResponseObject interface {
+	VisitRedeliverResponse(w http.ResponseWriter) error
+}
+
+type Redeliver202JSONResponse Delivery
+
+func (response Redeliver202JSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver400ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver401ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver404ApplicationProblemPlusJSONResponse struct {
+	DeliveryNotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver404ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver409ApplicationProblemPlusJSONResponse Problem
+
+func (response Redeliver409ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver500ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver503ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetLivenessRequestObject struct {
 }
@@ -3897,6 +5363,15 @@ func (response PostWebhookSourcedefaultApplicationProblemPlusJSONResponse) Visit
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListDeliveries List deliveries to your app's destinations
+	// (GET /deliveries)
+	ListDeliveries(ctx context.Context, request ListDeliveriesRequestObject) (ListDeliveriesResponseObject, error)
+	// GetDelivery Get one delivery with its attempts
+	// (GET /deliveries/{did})
+	GetDelivery(ctx context.Context, request GetDeliveryRequestObject) (GetDeliveryResponseObject, error)
+	// Redeliver Send a failed or delivered delivery again
+	// (POST /deliveries/{did}/retry)
+	Redeliver(ctx context.Context, request RedeliverRequestObject) (RedeliverResponseObject, error)
 	// GetLiveness Liveness probe
 	// (GET /health/live)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
@@ -3960,6 +5435,84 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListDeliveries operation middleware
+func (sh *strictHandler) ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams) {
+	var request ListDeliveriesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDeliveries(ctx, request.(ListDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDelivery operation middleware
+func (sh *strictHandler) GetDelivery(w http.ResponseWriter, r *http.Request, did int64) {
+	var request GetDeliveryRequestObject
+
+	request.Did = did
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDelivery(ctx, request.(GetDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDelivery")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDeliveryResponseObject); ok {
+		if err := validResponse.VisitGetDeliveryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Redeliver operation middleware
+func (sh *strictHandler) Redeliver(w http.ResponseWriter, r *http.Request, did int64) {
+	var request RedeliverRequestObject
+
+	request.Did = did
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Redeliver(ctx, request.(RedeliverRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Redeliver")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverResponseObject); ok {
+		if err := validResponse.VisitRedeliverResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // GetLiveness operation middleware
@@ -4176,132 +5729,158 @@ func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3H3hVhu58uer6PTePUC2bWwDmcSc/weSMBP2JpAF8s9M4iwtdwtbl27JkdQYTw7n7NPsg+2T7KmS1K22",
-	"20AGcmfP3i+X2G11qVSq+lXVT5rvUSqLmRRMGB0Nv0dTRjOm8M9TZtTi4NIwBf/KmE4VnxkuRTSMzlgq",
-	"RaaJkWROuSFjdikVIwp+wsWkG8URu6HFLGfRcC+OdDplBYVhCi54URbRsBdHZjFj0TDiwrAJU9Ht7W0c",
-	"KaZnUmiGEryi2Sn7VjJt4F+pFIYJ/JPOZjlPKQizPVNynLPiv/1Lg2Tf6/eCzIbyPBpGM6powQxTZBTl",
-	"vOBmFA2JKIsxU6QoNchPqCGF1Ib0e71eFEfaUFPqaLjbA0m5gRFBIOIlquSnY1ma4Tin4iq6Def6D8Uu",
-	"o2H0X7ZrFW/bb/X2Byu1nXRTtwekFpdrMldSTPaJmTJi50MELZgm3HThda8YVUx9FLQ0U6n4nyz7cV2h",
-	"sjOu6Ti3P7+mednUILxeMZqRgw9HIJV/ep9oZuDDi/OTfx4eEylQUs3UNVNgHkzAc4Sbhk77tU4borcr",
-	"9TaOCq41F5N24dyXZIy6IEZeMfGY1z3FKp5PWUMeUJqXUyq7qjH8tU6zsIeC3fjp06fOQWmmTBhYTba6",
-	"JxNrCjBYXvzHKJpKeXVNy9yMoiQKZ+TmrI0Cjd6i8IdKSfXIXQYbWQmaE4aD1QuwF+6hI//UmbWRQ/fw",
-	"z9pNgpSC3cxYalhmJSOblMyo4ClRLJXXTLEM7JaKBVGyNIxQoedMaWKmXG/hLjuW5ldZiuyRGhKSFExr",
-	"OmFkzs2U8IyMot3BKGpY626trGNpiH3xT1PQcS3TlNo5E57hrD/QRS5pdi7lO6om7JGTV9ZxkrHMFmDo",
-	"OYwJ9k8F6fd2X+z98pyMF4bpUBn9nVoZzvOSQ2G4WZBzKYmV66fpBjdxi7jJ+4PfL16dvPnj4tUf54dn",
-	"CWoL7Jmn7KOg15TnsIcfqTDwDH5ptIH4yjUp6+H3bbwlOYUYHW63QGlOKhKK9VP11SYp+DnYaGBNEDOs",
-	"3BSwBUkQZ3QQaCREW2Cx5PyCR9ZJ557eDlALCvgEkZGLa5rzNYHRfUk0nwhqSsX+DXHuSd71ZOvthVmK",
-	"cJlkmghpSEFNOm0AGE0XmkiRL8h8ytMp7p6PYqZkCtY+zpnd4X9xuQqaX0pVrEMy1dfkv5+dHAPsA6dD",
-	"+oMh8WuZTqmiKRjnxu0GyaW8gjldSkXGbMKFwBleEjt2sASDQbgEwXycy7p32X/lLF8jNrihIZkpOWPK",
-	"LMgo0kxkTI2iQO1PIctTu02wAFQ0aE8xeqUtQMRRWmAtfHAJanBWocvZTCrDsvcs4/QcRX6UV3U/JTB7",
-	"MooMuzHbs5xyYVXp5QVgKzISjo6jhrFpL1RxJShBSQmK+lM9bWMmoao3k2WxE1B/8mz7GaomAVBTSYGb",
-	"5vWU5jkTE3aA2AcVm2UcBqD5B2t1HPbXJc01a5PGgiaA/BTM9JpnTG1owkQ2k1wYkk5ZehUTbhME2IL4",
-	"h3+UWIymyeb5nJt0uqFhSvBE6kUjAE+q5dqCGDELJPseVU+2JKw5Ta82NClVfnHNFL902qlH79aL5ZFx",
-	"HDGRqsXMsOwcc4qVYd+yG/L2/cHrztnbg8Hec/AKKBw+TkrYodbcZalStqEhvilmyOZnKYut1lfWv199",
-	"Hfwq0GkXZwMuy84FE43WQY3bN83h3nCdSpVtaPLh5Pg3stkPJarT8uojOf4XSw2M95bR3ExhxOUVYOmV",
-	"Xm8931dFa0MQ1DBQJaPpFHMjLpjW3oLGC3QVgai1XH5vfo+YKIto+CWSV1EcBVAk+rqiHiw7fCu5gpDx",
-	"xY/xtWX49xaNvXG+5HtE8/zkMhp+uXsfu5+dlUVB1SK6jVfUZnfyRfsynWOGiNh3Q5PX9tkO+BfYEYql",
-	"jF/bfHFFuQGGWrcg3LCifWW861KKLtpXykN695pQnJgUXJSaJAcOiaCJJjFJXkM8ZQmhIiPJByVvFp3m",
-	"M60rO7O5yJ3asUGH3dDU5ItQmH1C7XdmSk3DVXJNqP3LzhvMjhvrZ2IUseWX7JoJ8vH8184LfA4/LvOc",
-	"TJli+BsuSOIEvhhTzZ7v4qRuOhPZcTMDP9w9pXNnG+G3HV5AJMHdRWGXgRuSGRcTG4Jua3W40du1AnJv",
-	"aJtTgUj22dgjL4aeeEGoYkQwbqZMWU0IqYLZgeDgrakBFLIwLLpvAzWsubbBeg1Xt9bXenO947bc19wh",
-	"GTW0Ya0/tN9WTFmwG3ORlkrLluLmB6rRlBP7QILID7w4/IrM6ITt2/V2xa6cavsxqAq+sLmfUSW7T1U4",
-	"raY4d/gdP6HhGv+xOpUTWGoQ3+WRGuw7+XBydk6252w8lfIq2dDErm+rB+FrtlzGcn7NFBgYz2JSCv6t",
-	"tFUNLnAH2ZDXOqbflhe0ReRPzjDrSgnVJJVFwQ2Aq82P56+39olUma3QMJJz3TTSjBrWMbxgbe+2sPln",
-	"aMpOuF1b9jvCDUlpwcilksU+STJ2ScvcWANbetcPhPHzAEYBOriuQOEm6066JJmVegqel4tryVPWnVGe",
-	"JVvOiL0j8DJO+DUmbuIvmDOHbNPpwT3bXO024/Yod2Vep7++Ji93934hDta7REGvAr+sCsjLtkQNmYM6",
-	"sN5qwSfXPl5YBz+Hh4wkl/ym0bd4aMrVYt44+gW/J1rBvqG5lh4T/95xFa7OUUZ8I8TFVpQUrV1O2q2v",
-	"Qj6rL3x7fv6B2AdIKjPWmKbNFJcwX5XYfF9pTuipVIZo64pgkzgUjysE4zSVeHfueZ9pH5CPp0dEsUum",
-	"mEiZi8IZE4Zfcpctrn93mHTdZ7rOWO20K3XG3rTaDPcMzeG1LIVpc8nu48otcWGe70Ztuq590j3I1D4X",
-	"u8FbZcLN9xQyVd7sHpn8br9PpiNxKVdFatsjnyyOaoYYCAFMo+eMiXVrdmcMf+/8xs3bctx5454HVwdA",
-	"abjNM5v46ikd7D1PyKYzV9jZ7dkXZBatYNgisXZRA+/pnJ32Mnp/vj3hZlqO2926d97rXDvTzPgB3Tgx",
-	"SeD3MwZ/TQuaJthMSqqmjwsqPsT8QDhpUT8Gk3oB1kSOKX1w3IijUuVrpluOc56Sj6fvmvUBzSfCVgdy",
-	"LmNy9q2kisXkbTk+m0mz9ePBCpc6UL5b49hGMecPQMz1Nv0EWDXYHCs4tQ0stgpjqO3eN+W45EqbizvB",
-	"1nG1jkICcptAaMMKfrYWUt27tICHl1/710ayDk9f/LjjaomEh2DM3lax/WYnWiG+qrQQu+6cgXBZCoR7",
-	"P7CY1vu2ZB1Gzi7clFbF+zgDEGKYIO4RkMZjYBQjJrCyYf3jYUIFYapVKEPzC6+DByl5OXQ2R1hetua8",
-	"4xazbDGZeh3bDP6TdaoHacpmxhb6l7ZgaeufbWhZQZ5iXRe2OjHBoLliNFs4k7B16aZ52JZWOqVi0ii2",
-	"jKXMGRV35Uo88zipOeQ9QC4oYT20aOWcVz39O7TnKw8tqRAjLmxVQaBL3rNijFbJFtJiUQ2RTzGGFQSa",
-	"53LOMsSptQN5YJp6HqR7ht2YfVLQBRkzwoqZWTRB3ZTluXxopnqUsWImDRPpglyxBUmnUjMBW8iyVMAm",
-	"9wklis0YhfSSZ77I45bKzHm6BCvZtbnoH6vPg29RHBX05h0TEwAHg73ncVRw4f/d/4H089NUgjgmzHyX",
-	"wGzOEWf90Atb87MaRdrlWLURFDQtFTeLM/AidvksneWgbANCYDPOxrEKjQWnpOIFJWQTUnja0WxGFWoa",
-	"4ImSBkt+W13yCTyukI4sk0pxySclLsAafowtzjmmxm6v3/UcF9yUKGptJVNjZqB+i57Oqv7pyjwslNzQ",
-	"Pu0SmK67+o+Gf9T9TqpJ8nunGiwhmw5o/seo7PV20im7wT9YguiEC7ReapVvgWb0eweQazVGZ7D3PGga",
-	"zfg/2aIOanfI3ezEem/juw4e48S2hg7K0xje5OUlTznNSc7HCvI5W8An3AxHImkRzsJKq6WYJGeIQUMd",
-	"wNf20xi1k9P0Kvh+JDC0Vt/4jPecF0wbWszcCPClTc+1JFKQTZjP6eHBm/eHWPDBModaOHC8FY+EWyO3",
-	"bvDnhAmmeOrwsW05Mttm7C6tnDZUZFjdAUfm9FeMBEDhrkXVqcltS7DTcRji+OD9Iel0KoT6IXEg1ZWM",
-	"aa148oHMZZln3ZFYbwlnQVt/1QJAQqoy57xbAMSXM/cI8c983QS718Pt7fl83vUjONeuu6kstoZECqRn",
-	"FFIxomc0ZfUeHYnkuh9bY7bFY2fPhAmjOGY5NJ3alAq/X26GJd/d2zo8u+1W/zB+tW+730FVt8n+SFCx",
-	"ILb/DqMvyIxqzTTagMTi9DVTmktIApLrPo0h87kexMkWxh99xWczlnVJUGEZCSR3Yo0lpUotSFKLk1ib",
-	"st5wQ9dhPtuyrYkVYZOR2HQYiHwU/MaTVbZiy2OoqKSuCpqcHf12fHD+8fTw4vzk3eHpwfHrw4RsupSM",
-	"7GGHxDC9NRJ+wyIlbkOTNJfpFbhQV5fPuGIprHMM+4GSlM4Mekcfn0lKBUStMUx+ltMFrB4Sg7rkgCTz",
-	"qWbpRdtKuoYk124FOxlLZQZ+V5IJs/Hoii32kR5n18H+ZCQAEGnrSxSd2z5DlxyIRei+3fh2Mb2iECzo",
-	"yv13R2IkzuZ0gpo98nMBLFsaZnFa5dyGCJPVwi+yTUnJdiZTHZOK94KLMBJ+FYO9zoU2jGbWu2TSdnSE",
-	"YYpQLy1u+/Vb1VuGvnPDXvObOxz22TW/aYYZvRRnrLuCILO89zHSXPMbsOKY2D9rK/WfVNLdEX6aD7ZN",
-	"Y1l/D+qBwySwDdfszAX98CkF4/Ao06o9dtY+EmPY0ZvJXrbb/z//638nW+CguCBVcEb2QBVtq8fuMb6R",
-	"aLc+8toZGjc28av9PZ8gdWIkEjljQuucZBNtSMe+mXQgspBR9I9Ph6/enpz88+Ls8PXp4fkoStCkjwQJ",
-	"rJoab6TW2kAPXgHPnllRnz1D24vRKGnD6KcMe0wjYWOM6437rrDVtiXd2KLMWMm5doVjcHKOcWVCoPBX",
-	"wxEARO7qeU1jqOpPVSVsOZXAsAFxEcu31NiZQBSCPAxEA8OAZaDOTEbC20eVXPjwb6kcQZLmm79SpLYV",
-	"m5WKjvPFkFAyuLnxLJWCUaFHImwz8bDLZCTgzCtcRSQoawwyyTqyUUI2fbdiq0veVDO1M6SO8Oj82iW/",
-	"GYnNKkfTMZpszlPDxYTUn9vAZiVmGRn0evuBEleGduNa/uVa8uXSoHu9HWfzIQ3T2gUkHELjjndG8f7o",
-	"3NXELKQGaIEbw/b6pJpsux/pbXi27iPUhhHFkQvk0TDqdfvdHjwGo9AZj4bRTrfX3XHFOEQ521Mkm2zD",
-	"xOHfE9aSQR64RGDQ60GMyZkvHqZMaxtXNfZBuuTIeJTra14s18wFVgVOVGE8NIrD1kVyeNAwrwbFR8p8",
-	"QbQp0ytwsZDrom0cZZBKMPOOXzPBtI6WDrYMer07WGwt7DVfFIjkD9DHHElnDXssmAaoB0/t4IOITtaN",
-	"XU1j2/L2w1QxGn75GkfaN6kjP3vs0KAXoRMNaahd0Ogr/NivLpZfHri8vuyMlk6xCKTJXHHcS7DpwaoF",
-	"LWBtkWxGeQ5/47JbEDPnsOS2/eetxR1ayRTlApyBEBZzaX+8iWNVYKZb1/rU85Qevdg1iUpPS5PJubAL",
-	"D0mAVKy2gqc1ilMsgAG4oldVZNJoFHu9nYdPwaYmoERHZK4t4mxaGuvkYFJxTXNtnXI1xtqJh7wutER4",
-	"7A3+OnxtTUuvSMnWAd4rQkPrjbetleIJVuJYGix5LPZJYsVKHELEXjWY88r5oEdQ5J9wy1eb4O49H1ab",
-	"W/f7e0/C4IJQpfg1zS3lA5M2LODxbCsmlzw36KJhJ8/ohAusLTn4cMUWmhliiTXdkUBiTxKQbRKbO1BE",
-	"Vg3KT5D9IOtHCt8V8AB9JOzL9T74BQ4Dl3merJKCyAeciTbUcdOcyxFsXpNNcJJsOBKUzGkOiLjCOI0j",
-	"IFngi8ZsQkUD8SBeObCzQcjnjljgmcckaHRIRbSUgqnYjxdCIUQWWK9AXzASHDG0IbvkPX9lsahllTms",
-	"n7hEBHNpx+xzziLxjDr/8pHYpL7HVL0deWdMp3TGxQRwfCVLeOzGIp4csCLXWAZyJ7dGAqfs3iTnokvO",
-	"pF/Wgi7IVOYZuWTz6gDPkkYcsuR5Tqb0msGIDTvZJ5cSsgZQeykMzxtrjmoPONDYQ1OMFjY5DlRrYSTs",
-	"7S45m1oNV84J9rVbMW5GApc3dvVPRwYBkFoaIi8vbfWiDlIkzaVmOlxOq1RboBBgSyMB2zpnDuHmgMpz",
-	"fsUIJfOpzG2CMSQgumnwHiu3OaNK40YBwwNvMBJYhtVXhE4oFxY4NmPjO67N+7o5VB1u1cibbWkESG0C",
-	"fdlFhAXU+9VOzbV0Bu6MEtbe/6bKdr+VTC3qlAbXvHESsvJ8ez0srNujyf1erxfXJ5X7bQ2wNsGbnqVi",
-	"xrBrLkvteINyRr+VbJ2EjgLYODAdlPt7uy/urfe38tpCTputptgK5uadFLStdWJWnI9azBk1hil49n9+",
-	"oZ0/e52XX93/X3S+fu/Fz3du/xH9ZXEdmQ2dJx4n2vJ0CKS2IfOhQW5bJ7nr6rer9wHdlLvFxWBi9Yue",
-	"sCHy/oOYhZhrrFe8b938pAlYB4uhKIOtJZXzR3YVeMFsnruzs/NyvZBcLBnHQ5iZPyRa5eQeLhV67SeX",
-	"aj6Vuj6IA/+PuYMVDCnkuPYsIzk3TNE8X2CoSalmHc2E5oZfs3xBNpP/ChH0wgbPb6U0LlZIlXFhOzPu",
-	"UJpeO8dvj7CMr4/NWizr5Uvwk6pVyyEM9JeooMNo0Bs87/T7ncHL8/4vw93d4eBFd2f3Zb+/97luU9aN",
-	"T89Iq7y2nwTEYFgofM0vg2yn/3zAOmn6y4tOv892Oi/6dNzZTV/uPP8lS3sv9148QJKX3V5v0Ov1P4cv",
-	"tt3D2krA+USguQadPHp/ng6O3/yPP0/eHA1O3rzvnZwf3hyfH90cn728+vzp8zT7dNN79+fh3sOTtpAa",
-	"35IvnAgbuptB8DaOdu0i3o3qg1s28Cf9B/xk9dKJOku8+6ctp6QfnYI0W9Nfvt4ulSG0Wab6BIlJ9VEz",
-	"Ndn+zrPbtflJSFhAtOuONiRxxS8Mz6Fwg8XN+mwMHjnFA6Xwx6Y9iardwcO60+LbiK1HVBCBbwVZSV0N",
-	"bpwMBPlc6tdauKhPoNwPzaoe2VLzjDd5FltN6kLf+ytHsHPuCtkINT3BcsCeLLIF8m54wLNPeGbdqjuv",
-	"MGMqOKjwQKxTGWvgif4i/nm01111ts2zZFHLAdagavBRM9U5mOAIXwB+5tsvunvdXvT1NnDbwdmrO5z7",
-	"ksO+/bnu/sc8pzuxt6YUWvFt/u0uc7e3e/9Pq8tH/t/1sb8xLJEs3W5ibGPYm88dPtconoJBwr9cK6Dr",
-	"rD38aEGL3H0U0DxbPXSD7QmA++zk4+nrw7OLX4/eHSa1gBVDA8/tGSQE4lkLcJ2qzH1Juc6UNpfTJFuR",
-	"Tpo9wMQW1k2XHEPqXfWWu6358ZmbzZOBMNyVngRfe7OGw5pGw8jPIiRCN5s19aZznZ8G3FrHwa9fWYGm",
-	"pTdu11/UL15GWMvDH14zZJTWgnx9sCsIKNvrrrKwq1AfUuc5xA5beHSltJpQ/7id/zN3o7scoOqCV8bl",
-	"91/FrcXtpz19vHUjvZVzUgAkadbKHEfZ2MMCilngE9KXK1zSLOhshiTmrdgpWmmD42LZ1FV84+rQExKJ",
-	"qxPhLmCTf7KZISXSpiGF86uG7AmjqNDUVsao65ZzoZky2OjjpqIOcmQbakMBL3HLq17BSJZh/9jd2ULI",
-	"vycqrlLpl36w1xv2+t0e/K//eYV6PRwEfPgv1QGgnZboChbU4KfXjw9aYnv1ZT/4cizHbpwmpXzn4XsU",
-	"9bz2ZiFquDY81d3/PzOVc9CbjqsdhKVV1/1QVEzY+hDq3fjwezSTumUb/6dlSugmAcRXKZG/BcnGZoMX",
-	"iY2CFVqhjXdULGp6VeeZO2h1zW/gb0dr4toSNIXZiom7qMKJYFOeCeVCY5tlJJImL90RNmlI+gibFGHf",
-	"I4akg2XgVRKe1fV41+dXpaiOfqIzrz2L9TzGt9W0dwtDqw7N/2Rkc7e/sxWPRCOr2tzt723FgSY3d3v9",
-	"rdjNC0S20m/uDgZbjpXolVydsRmJRiKIrqlo8uzvbK1AJnPFZsayjeocbBhS2mGEZuvK5ZVhTx0pIBX1",
-	"ZEggGUNSZts4lGT8Eo9kOsoR1uPvHw+Wic0c78ZqPkyiuSa5nExs04RWpJguOcAxbVnVVkirsiRzpJ22",
-	"xsMHqc2nCt647PiVzBY/2Mu2mc5qR7mgec60caTVokqj65byw5Ol2zgCnR3eGGUv5KnfhZ9VZkErykPj",
-	"sAWoTFtsVL2eFtZF7w56vTgQJqyUQ8JYKgVGEw0jViovZOOQQyXtjC4KvCr2B/rcS8dNbpuHEsAwbh8T",
-	"WO3JEoU22lTccd1gjVe5XaGmguNC7n6jeqFCksVt3DxZFBpEfZao0ahd8xpb7Fjzlh9VbXUOqiVwnjnz",
-	"EFl4iQLy3MMTT4RRlXOmth4eWldy2f4DgurylZL4u72HvKzlIjD48WDwkB+v3i3396KAVVbtl68AqlbO",
-	"p9iPV8n/7vMmx3gZTxyJCfgnSMw9r9JxMWtn5fGE5/s08cT2dwsUb9cDi1PP86xPDHtWhcu+g1QEWfFh",
-	"Ij4MbgsjukynhOqR8OdL7EESUh8IAbsVhM5mAFwWslSWMcrFpI5wrcc+uhYQBCdimGbG80dXUJGoURHy",
-	"HIJarmnctjESK0doMulrBvYqDRPcluIrDO5ijpaj6yNhJ11d5AFhd6suSSz/EjPixKtqQ5MEHku29utC",
-	"NNcj4X1So+4cnHJdUy9+CiBViish56LqOe/2dgFNLeMrAjEu49QKERwrr8gHyEtbh7ssXcFCC7e4jm6r",
-	"kOyPaqPVBZXcz9EDtKO1heGRWOXz1ibL3DXolluIxHd/492mv3QuWb51DpbZ3eWWrLnMLYlJdRGeR9kX",
-	"Kc3zMU2vlgYj1UVuI/Hh6Pi3JY7vktFWN+1Je6MG4ypQp98R7vIrxUaiPg15D8o687XyexsJ1T60x62p",
-	"XvUMzRZCVRhq6SNUJfr1vYTHlOfXwcZn288a+X30fRTxbBQNRwF4GkXxyB2rdN8wYfBDeBd+FMKxUXTb",
-	"3qMeYxO4RcR13F5/G1BLK8raLDdxdTEnvKaDl4wx19mpt6JePkqIewv2ot6/45gdPgBJokt+HLkWNqNe",
-	"cq7caJZfWgI21pkqL8A1sZMbs8weyon+jdjRO+2/Bh4f2IhexpcafMYSa3bN3ZVxtcWbPNbqEsxoh30e",
-	"q3mfvioG6vPk9PjX7OY/B3sv9w5fvv5jZ1JkB+8+vS/eXl3/+vvJL+aP3w/+eP/iwzL+lII94IrDFSQa",
-	"3/388n2jtwg76ts9mztrJievp7SYderJ3Xmh/WNB8D6RKranQe+6y9QElD/j3eojALRtBj3ufnkXNEfg",
-	"MXM6HkX75LfDc+L7Je7wrJmy4u+9cz64MwbhhL3S4m9OIx6heocmVhDd017P/JSXM4cnRmm2Cm0r/7d6",
-	"d/fcXYbpJtb9m7OpldPxdyRCyznKSp9kTU6E74QQtg7S1Cff3HEaa9eZTMsCsPVmUgB+VaVI/HmkqTGz",
-	"4fZ2f/BLt9ftdfvDF71eD7kT9ojVtq2mW2lWrrawc1pK7OrzYd2V86o6amdJ+HLzXXmaO+m90jbdCE7m",
-	"1qnWMWMuyof/CZTYko3thb6TmqmEoLKB5dokPQUjnQcswC6xr2neMDsk7j+DYg8744v9WWeUXrbcVDES",
-	"wVUV+/Y5AQ+uu4civHciFL+qyq/KX52Ggiikmuck7NFfqdIp00ZRI13xH3wcGdOcitSxd9x73GmK1bcc",
-	"uhDlRkSk7kczUtrugrpmGZGl0TxjIXPIl+ilQsy2sPC/icBwXE8jr+bDbtK8BPDoKLAOFWLd2CE/DL45",
-	"Z8I0NFYlExowwP8NAAD//w==",
+	"7H3tcts4tuCroLizZbuXkiXZTidyTW25E3cndxInN3ZuuhNlTYiEJYwpQA2AltUpV+3T7IPtk2ydA4AE",
+	"KcqWY2d65u7t/hFZIsGDg/P9xa9RKmdzKZgwOhp+jaaMZkzhx/fMqOXRhWEK/sqYThWfGy5FNIxOWSpF",
+	"pomRZEG5IWN2IRUjCm7hYtKN4ohd09k8Z9HwII50OmUzCsvMuOCzYhYNe3FklnMWDSMuDJswFd3c3MSR",
+	"YnouhWYIwU80e89+L5g28FcqhWECP9L5POcpBWB250qOczb7H3/XANnX6rkAs6E8j4bRnCo6Y4YpMopy",
+	"PuNmFA2JKGZjpsis0AA/oYbMpDak3+v1ojjShppCR8P9HkDKDawIABEPUQk/HcvCDMc5FZfRTbjXvyh2",
+	"EQ2j/7ZboXjX/qp331mo7abruD0iFbhck4WSYnJIzJQRux8i6Ixpwk0XHvcTo4qpD4IWZioV/4Nl98cV",
+	"Ijvjmo5ze/sVzYs6BuHxitGMHL17BVD5qw+JZga+PD97+7fjEyIFQqqZumIKyIMJuI5wU8Npv8JpDfR2",
+	"pN7E0YxrzcWkHTj3IxkjLoiRl0w85HGPcYpnU1aDB5Dm4ZTKnmoMn9ZhFngo4MaPHz92jgozZcLAabJV",
+	"nkwsKcBi+eyvo2gq5eUVLXIzipIo3JHbszYKMHqDwL9gOb9iankizc+yENkDGU5IkrkVyX6dnfarsziR",
+	"htinfTdmOgkAmVJNzJRrwjNknWOlpHrgRkF4KUFzwnCxaqMHodx45a86tXxx7C7+XhJEkEKw6zlLDcss",
+	"ZGSbkjkVPCWKpfKKKZYBr1KxJEoWhhEq9IIpi6AdRM/jkcKMaU0njCy4mRKekVG0PxhFfy5VeJiaRPGO",
+	"LnNJszMpX1M1YQ/cvLLKgoxltgTmzmFN4HkqSL+3//TgxydkvDRMh8jo71XIcNqGHAvDzZKcSUksXN8N",
+	"Nyi4WsBN3hz9ev7T2xe/nf/029nxaYLYAnrmKfsg6BXlOcitByIMpKE/Gm3ApuCaFNXyh9bGIDkFuyRk",
+	"twBpDioSgvVd8dUGKch2YDSgJtCTFm4K9hRJ0LbqoHGVEG2NqYbADy5ZB527ejew1BDAR7AGuLiiOV9j",
+	"DLgfieYTQU2h2D9Atz/Ksx7tvD0wDa2eSaaJkIbMqEmnNaNN06UmUuRLspjydIrc80HMlUyB2sc5sxz+",
+	"jcc1o/mFVLN11lv5M/m307cnYOqC0CH9wZD4s0ynVNEUiHPrZovkUl7Cni6kImM24ULgDi+IXTs4gsEg",
+	"PIJgP05k3XnsP3OWrwEbxNCQzJWcM2WWZBRpJjKmRlGA9seA5bHFJlAAIhqwpxi91NYoxlVaTHn44gLQ",
+	"4KhCF/O5VIZlb1jG6RmC/CCp6m4lsHsyigy7NrvznHJhUenhBWNeZCRcHVcNddNBiOISUIKQEgT1u0ra",
+	"2k5CVG8nTbATQH/yw+4PiJoEjJoSCmSa51Oa50xM2BHaPojYLOOwAM3fWarjwF8XNNesDRprNIGbQ4FM",
+	"r3jG1JYmTGRzyYUh6ZSllzHh1ikCFsQP/lJibTRNts8W3KTTLQ1bgitSDxoB86Q8rh3QEfMAsq9ReWWL",
+	"k57T9HJLk0Ll51dM8QuHnWr1bnVY3huIIyZStZwblp2hH7Wy7Et2TV6+OXreOX15NDh4AlIBgcPLSQEc",
+	"asldFiplWxr0m2KGbH+ScrbT+sjq/tXHwV0BTru4GxBZdi/oXLUuahzf1Jd7wXUqVbalybu3J7+Q7X4I",
+	"URWKKL+S47+z1ESBi7S65pE3WbY0+bsslGBLoAkpgM+14QJBXT07agybzW3gZZW4BFuA5XfQI/66mMgc",
+	"FiQXXGlzSKgzKi4ZmyPdzOAZ3LCZvovN/GaO7NIVviKqFF3C36li1LDsnJpV+D5OmXByzDlXC6rJQnFj",
+	"mCgJvsKKUVRomuKJbX84e45IB36AxaOMGtYxfMbajtE94W5ASkQTml4KuchZNmEZ4eaQiCLPSSFypjUp",
+	"11sLAlxtTVmjCtYKUvms9qMLLtjSKOQBJcnp2w/vnx+fnv/86vVx0kqzmTW52la0eAYRkR0SbshEyYW2",
+	"LhWeFGxcqoyp2r64ME/2Wwg8jtzhnK97YnV48EB8TmJZOonh+ZXq8vY6GAvJL8dnZNd9o3e/8uzmf9q7",
+	"/tq+Y8Guzbkj8PUnTMmciQxskJLguCZZwepn6y769pO1oN6FEHtV63a8otyM+07t1cB8ysmEhmRxnE80",
+	"Fylb5TjHo6DpcqoNygMO3oaNKuV0SeDxVGHA0J6iWSHQZEav/RnoZI08BFeWK7AwPyOZ1tmgRF2NsEp8",
+	"1KTJ6qE3uNyjI64k5JdbBLKXYcOvK/L1FoHhlgbzlt5fKBUK930+azm0l3JBcikmtccYKa0lMON5zgOX",
+	"bwNWZT5Q1dzKsvaIC8pzluEhy8IQKrx9sk0JbEQWJkadcVFoloEpJRiKZPj235g5NYrRmY0X7TjGWjh0",
+	"KYb0Vq0pFRCULtKUscwK07u5C4nhPJXZGhZ7eXb2jtirVoU6Phdouw0wIcvNGvglwV0k1u1aTJc7hIoM",
+	"JRQlJ0dnp03FvAb2dQxAq3C23Y4/pDpp3Ea1r7luIdmMGjSR76XE27Q3slhaKN1GOe+o1mBZJvaCBBFj",
+	"0Oa4NmROJ16uunA+yhb4eoNjbooK2FAdnNuwclrKz0Zw24n2ZAiW1bgkepaBN5s0BEpCtumEciBsjLdQ",
+	"zxvukp1DkpQSB5a83YAg21RY2hxcX9eZhaaXsJhdPhmWzMVBZy3osrTRUirAV0mnVEwYBv7rUpcoRtMp",
+	"s7rdOTbBHmE3Xss5IY9JNlHMAMsOO6EgBdGCUAX4rljxJaO5ma7SH3oser0r9LXVGloJh1HDwC+ALWFy",
+	"gwsA3LlD4yUaD4Geqeig0p9+a/IyiqMgrtaynQbJuTXayOyN1U0vnGP8NaJ5/vYiGn6+ndHcbafFbEaR",
+	"3VbQZt3S83af4wyVMQZytzR5bq/tgLMMTKhYyviVPc8V5AYBwXUHUoqKNR5QJRPWQkXcY0JwYjLjotAk",
+	"OXJhNWSNJCbJcykvOUtQoibvlLxedurXtJ7s3AbWb8WOjaCwa5qafBkCA74O/mam1NT8fq6BH+GT3TeQ",
+	"HTfWaY4RxJY72RUT5MPZz52neB1+DeIO1QncA9a6A/h8TDV7so+buu5MZMft7O9aiu57unC0Ef7a4bO5",
+	"VFa6U+Ay8KklMKiNp9xU6HCrt2MF4N7SNkEAINlrYx9GtApwSagCwc1BGVpMCKmC3dWMDFgruouBatRc",
+	"0WB1hqus9aVirkdQbCv89q+u3hobGq6RH6tbeQtHDeB7lwroO3n39vSM7C7YeCrlZbKliT3fVgmykUcZ",
+	"k0Lw3wubouMCOegWL8ez5e0ueZn2A0dFzmbcgCpDS/vQuqrWysu5Npub3jYG/D0wdZvzZ38D3ZyCN3+h",
+	"5AxtiAta5MYSWONZ94hJnQUxwS2N0slFOLdZd9IlybzQU5C8XFxJnrLunPIsaZroHsYJv8IshPgGcrY+",
+	"m/fkHP+Hp91G3D5ku7Kv9z8/J8/2D34kLkbtot56NRKWlQq5SUvUkAWgAwsmbGCJa68vrIBfwEVGkgt+",
+	"XSs82jR/0ELeuPra0IjXVsA3NNfSx7t+7bh0bedVRnwlk9OtCClSu5zcETm43S8Cd6O2TZv2WHEaXZR+",
+	"NVapp1KB54aiCJjEhaTxhGCdOhJvT6TcRdpH5MP7V2AVM8VsBAO0cMaE4RfcxY/WPzvMINxFuo5Y7baD",
+	"wIMjrTbCPUVyeC4LYdpEsvt6Awe9kkl3WKb2utgt3goTMt9jwFRKsztg8tx+F0yvxIVcBamNRz5aO6qu",
+	"YkAFMI2SMyZWrFnOGP7a+YWbl8W4451AEHVgKA13eWazOHpKBwdPErLtyBU4uz2VAJ5FqzFsLbF2UAPp",
+	"6YSd9jB6eb474WZajNvFuhfe60Q708z4Bd06MUng/jmDT9MZTRPrFJZVW06peBVzD3XSgn5UJtUBrNEc",
+	"U7qx3oijQuVrtluMc56SD+9f15Ndmk+ETXXlXMbk9PeCKhaTl8X4dC7Nzv2VFR51gHx3xrHVYk4eAJjr",
+	"afoRbNWAOVbs1DZjsRUYQ20WqA4HpnnObzW2TspzFBIstwmoNixHeUB+A+zh5mO/MZ6OAk+f319wtWjC",
+	"Ywx7O1rFULbdaGnxlaGF2JWaGVCXhTAbp8VC6dvidRg5P3dbWgXvwxyMEMMEcZcANN4GRjBiAicbxj82",
+	"AypQU61AGZqfexxshOSm6qyv0Dy2+r7jFrJsIZnqHNsI/qMVqkdpyubGVq00WLCwyfw2a1mBn2JFF9bt",
+	"2ch0rhjNlo4kbAKkTh62PssG4MJgy1jKnFFxm6/EM28n1Ze8w5ALQlibBq2c8Kq2fwv2fOShxRVixKmt",
+	"Ugl0yRs2GyNVsqW0tqgGzacYwwgCzXO5YBnaqZUA2dBNDfJjGHM4JDO6JGNG2GxulnWjbsryXG7qqb7K",
+	"2GwuDRPpklyyJUmnUjMBLGTLzIEmbSJ8bjNhPPNBHndUZsHThlnJrsx5/0R9GvwexdGMXr9mYgLGweDg",
+	"SRzNuPB/9+/hfn6cSgDHhJ5vw5jNuc2P3eeBrf5ZZUXa41ilEQQ0LRQ3y1OQIvb4bD36UdFmCAHNOBrH",
+	"kgoMOCVlYX9CtsGFpx3N5lQhpsE8UdJgyG+nSz6CxBXSVbunUlzwSYEHsKbA3QbnXNnxfq/f9UXqyJQI",
+	"akUlU2PmgH5rPZ2WxYAr+7Cm5Jb2bhcm3338R8MfVfEe1ST5tVMulpBtZ2j+dVT0envplF3jB5agdcIF",
+	"Ui+1yLeGZvRrByzXco3O4OBJUAE1539jy0qp3QJ3vazQSxtfQuNtnNjG0AF5GtWbvLjgKac5yflYgT9n",
+	"A/iEm+FIJC3AWbPSYikmySnaoCEO4Gf7bYzYyWl6Gfw+ErYUwP/iPd4zPmPa0NncrQA/WvdcSyIFpuXI",
+	"++OjF2+OMeCDYQ61dMbxTjwS7ozcucHHCRNM8dTZx7Z+jtnCg27j5LShItM2wZfnDn+zkQBTuGut6tTk",
+	"tr6t03E2xMnRm2PS6ZQW6rvEGakuZEwrxJN3ZCGLPOuOxHpKOA1qVFcpACCkKnPCu8WA+HzqLiH+mi/b",
+	"QPd6uLu7WCy6fgUn2nU3lbOdIZYZSUVmUjGi5zRlFY+ORHLVjy0x2+Cxo2fCBKbYY5uiQZcKf29WdiVf",
+	"3dM6PLvpln8Yf9o33a+AqpvkcCSoWBJbTAqrL8mcas000oDE4PQVU5pLcAKSqz6NwfO5GsTJDuoffcnn",
+	"c5Z1SRBhGQnszsIYS0qVWpKkAiexNGWl4Zau1Hxmk73JCrDJSGw7G4h8EPzaV17vxLYot+wFc1HQ5PTV",
+	"LydHZx/eH5+fvX19/P7o5PlxQradS0YOMENimN4ZCc+w2N+xpUmay/QSRKiLy2dc+Vy7loSSlM4NSsey",
+	"nMMlCMew+XlOl3B6WOXeJUckWUw1S8/bTtJV13HtTrCTsVRmIHclmTCrjy7Z8hB7Pew52FtGAgwibWWJ",
+	"ogubZ+iSI7EMxbdb3x6mRxQaC7oU/92RGInTBZ0gZl+VyU45mxeGWTutFG6YwQX6cIdsXVKym8lUx6Qs",
+	"4sZDGAl/igGvc6ENo5mVLpm0GR1h87wOWmT79azqKUPfyrBX/PoWgX16xa/rakY39IwVV6BkmryPmuaK",
+	"XwMVx8R+rKjUf1NCd4v6qV/Yto0m/jYq6IRNYBqunpkLijunFIjDW5kW7bGj9pEYA0dvJwfZfv///u//",
+	"k+xguYggpXLGUthS25aX3UF8I9FOfeS5IzRf4lTJez7BOuCRSOScCa1zkk20IR37ZNIBzUJG0V8+Hv/0",
+	"8u3bv52fHj9/f3w2ihIk6VeCBFRNjSdSS22AB4+AH36woP7wA9JebPP3NaKfMswxjYTVMS437rPCFtu2",
+	"gtwGZcZKLrQLHIOQc+0DJjQUvlUdgYHIXTyvTgxl/KmMhDVdCVQboBcxfEuN3QloIfDDADRXhAT7RzIZ",
+	"CU8fpXPh1b+tSw6cNJ/8lSK1qdisUHScL4eEksH1ta/ymTEq9EiEaSYeZpmMBDvzEk8Ru+00KplkXeV8",
+	"QrZ9tmKnS16UO7U7bBRxXPDrkdgufTQdI8nmPDVYoVh+bxWbL1wig17vMEDiytJuXdtMtLaTqLHoQW/P",
+	"0XzYU2TpAhwOoZHjHVG8eXXmYmLWpAbTAhnD5vqkmuy6m/QuXFvlESrCiOLIKfJoGPW6/W4PLoNV6JxH",
+	"w2iv2+vuuWAcWjm71Z7hzwlrcSADjLu6Z4wykO3xkiQZz5KdmFzw3OCegSzmdMIF+iGO1C7ZUjNDbBLW",
+	"2jXOVgU72S3qy226BHPESZC3TawaosiktexxoEjh+pGQwkeYSmFvYdO+eicRRZ4nq/nlkLJ87aYrURqJ",
+	"Bc0vXTkipvSlIZiKPazHcl0eCBxsG8wAnZwzspQFgSWchQEfR6LE2XgZ3jjjWiPLIg26mEh5AaMCl7RU",
+	"JOfMVrS9yqJh9JprU20Cj9k1q2sso2lJyoYkL60xEBZbbeP5tNZIV3rv94KpZSXcGqWnZWfJHA5YwQ3/",
+	"6zPt/NHrPPvi/j3vfPnai5/s3fylLZN0F9w+72gxtA6qMoazWatLswr4bjDkRS27bUGyvsz2rcnotYgs",
+	"sz+Pj0OMCUltwg047prKPFuLRRzQUIPI7SwaHvQwfGInSPR7vV5cDZTot4U522CqM32Z/2RXXBbaVYfI",
+	"Of29YOsgdIUetbkWQVCnt//0rqjOl8aki0Gvd0uLV1trF6YoPoc9JJ9twXM06A2edPr9zuDZWf/H4f7+",
+	"cPCs2wNk9T41ylOH+/2yuBgEVqNC96C3BxhsX3Rvv4trri46KNeMMk5zYtI56fe68D/cuTf0lcfDoATZ",
+	"F042ymoRLMBW2IzSvsPeoNfrf2qWkrt91To2ALeR67XYH9Q7IaIfB9le/8mAddL0x6edfp/tdZ726biz",
+	"nz7be/JjlvaeHTxtqWBvw9Czbn/gMeSzsS6AFbTUBbWbrglgYLF+97k+7e49aT2CvVvPddDrbYDSp929",
+	"/Wf9/sEqStsvftbv9Qafottw3W/gut+GSAewx5fn/QBhYYmrQ1kfNlSrCYs+/ZJfvv7j3683bz2sVWa3",
+	"9B++FdaCB5lRyTTs2dy3/Nu2esnnu8E4G7ylv8Etq9NdbuLoYJOn2RkTePXe3Ve3NPKHQWSkwjB8/PkL",
+	"YFz7ejY0CxqKfikLReh8vlVT96AeDZ1ozIdWdsQXeFpgKO5+zXh2s9ZcfCuCRhh5QWiVfZBoLZXPC1KB",
+	"TRtwxbb5hZmypP4Ow6algg7NVLRhsAeq2ktSL9fpOaXiktXeosHQfhXrtwnVinBXcnq3Kr4H65c7xU9v",
+	"2BusUyv9wW3iZ79/p/ixi8N/3yDRew0pU8v23CVu5nQ5w1lYgbxxZfSBsLmvRFnXzVwm5/7xMmS/t3/3",
+	"rStTgf45hc8vzLhmW98a51m+JON7CJ1ddMjREpa6Rfa8oZdoybqWEqmqltIKAt+u6NpQsgIHjEmRes8x",
+	"QWJKyJiml8TIkejZwnMDJmggpcglm5uwn8+GgrgBF1VLKbBDvNG/MqUIoGJsJBZSXTJlw+p0PgdXVld+",
+	"ay2eTrUb5GZdSIHXo4eYKTnXLsmqR8L+ie4HOpFSdslRa4tmGafY7z0bOue42dbiGtZGYswQZfqSZW2u",
+	"53vmVv5PJ5wH/yWcf7/TqH467A2G/X73oLc36O/XjOo2qb1iVvceRWy/Cxnb8qULSXJd78/FDC0RcuGS",
+	"k/9KQn6/9+wRBjmFgsAdx9DG6PO80cMXCgISyIHatJ9nVTTyuQu4ft9pIy0bOLznBrr/pDrzFCe93K7E",
+	"cFO3qc4pdhHuwrdrTfUjV+Ex6PVcoNJVhaZMa5sw1Vjg3iWvjC9f8MWMLNdOGRHFtKEKFYhRfDJxI+yC",
+	"TqhyUbykyJdEmyK9bLXzX/MrJpjW0UMN5VLeyHuQneu+XEN1wTYAPTjQAC90UbANCalODQ1vze4eS+9Z",
+	"cML2QOuni3V1Gx6vryfGFAbF6j47FoRpm/w56O0RQWfcdccD+cFnPHabnV5wOHLb1+GpxY0TzRTlQgdR",
+	"I2+vYCu6kfN2n+69b0B98GFX3bF6WphMLoQ9eBBSUrGKCh6XKN5jZaORxNDLMuWou4Gs2GwLtuYEkOjG",
+	"rQXiYFoYm72CTcXVMK7WLZdrrN140ZRLcNkLvDt8bDU8rxydZrXpnSDUsF572looHuEkTqTBWrblIUks",
+	"WIlL/WMTkpWmjzfI7xFZvmSC23k+LCNu5fc3Pv/ABaFK8Sua214+N3hhvCQ8u1+yrjsS356NI6vJOJ/1",
+	"ujsb9w53og11TcdO5Ai2qPIsuEk2HAmbUiOalcnr2qDKLJBFNokXprIxEX1kd4MOnBsEicmOJKhglwq9",
+	"OqZiv16Y40ZnDAvRUBaMBDfWXdwnb/hPtsjAtgu7vEbiKkywSMq1bDthkfhWaf/wkdimvnmgfDo2FDOd",
+	"0jkXkx1w8zws4XBQm8rOwRnkGuv73HzZkfARU6xWXIguOZX+WGd0iakgcsEW5ZjRBkZcyQAYXFN6xWDF",
+	"Gp0ckguZ53IBaC+E4XntzBHtZzUbXePgBlv1FKDW1gcAb3fJ6dRiuBROwNfuxDj6qRMqYueTuy4/rkla",
+	"GCIvLmxZWpDaSHOpmQ6P0yLVVp4JoKWRALbOmStdyKW8JDm/ZISSxVTmNu48JAC6qTW0l2JzTpVGRgHC",
+	"A2kwElhfqy+tGbcul/umqvq/06fGbF6FryCXd1hyaq6lI3BHlGHS8v/nlF97cvdfJ53bDq7rUkbhiUNP",
+	"d3yfG/YsY0tbrWt5HeSuXasdvRuUyd8OLioTi1+UhDWQDzdqGUdfYz3ifU3+d9qAFbCoinDijVROHtlT",
+	"4DNmC5j29vaerQeSiwZxbNJyfy/QSiG3OVQotR8dqsVU6mpcKPyLvoMFDGeD4NmzjOTcMEXzfImqJqWa",
+	"dTQTmht+xfIl2U7+O2jQc6s8fy+kcbpCqowLW3LvRufqtXv8/QGU8Xi1AuUtZQ9OmYatdfvdkQ32LTBl",
+	"R0tLstZuArP3sW0S3jSzfhckYap/NavukAfCJ1rNCb85SwcnL/79j7cvXg3evnjTe3t2fH1y9ur65PTZ",
+	"5aePn6bZx+ve6z+ODzZ32sKZJ3ekjCsl+CckjL8xovRQF2SDpHGjhzNwTMqv6q4JDpVc65+EnWho7bqZ",
+	"NUlcNo6HA4a4warVaugRDsbGsdfwYdvOy9ZuPHJVQu/7Q1pnD6EFvhN4JVWZb21+McDnXL/WwEU1Wuhu",
+	"06xsfmh0RfB6A91OvSetH7XmO+5IdzxQs7UN0zwkPLNi1Q2imTMVTKDZ0NYpiTWQRN9o/zxY6q4K2/qQ",
+	"sKhlzHYQNfigmeocTXCFz2B+5rtPuwfdXvTlJhDbwVCtW4R7Q2DffF9xfz/J6UaxrQmFlo2U/5ypk3pe",
+	"/J9SxvrceP0dLMZ2/HjyuUXmGsVTIEj4y9V4dx21h18t6Sx3XwX9+60SutbGDwZ3reS3ArBsvfN5cW6D",
+	"SSg6VZH7kHLlKW033SQbkU7qzR2JDaybLjkB17tsGuq2+senbjePZoQhV/rpJmFFcyCwptEw8rsIJ1zU",
+	"q/ArpnMl/TVza91wleqRpdHUeOJu9UP14KaF1Vz++IrhqIAKkC8bi4JgFse6F27YU6hG6fMcdIcNPLpQ",
+	"WjUp5WGc/z250b3CoGxvKonL8185NAHZT/u5IK2M9FIuyAxMknqszA2fsLNxccQKNnUHcylKu6Qe0NkO",
+	"p1PsxA7RShtcF8OmLuIbl9OscEJEOerTKWzyNzY3pMB5GODC+VPDipNwFDx1bVBcaKYMJvq4KXvCObaR",
+	"a0PBXuJ2YMaKjWRHpzyUO1smrdyhFVdnpDRuOOgNe/2gTqIxCmUQDDr5XE522mvRrkBBtcEj1eWDFt1e",
+	"/tgPfhzLsVunPitkb3MeRTyvff8RNVwbnuruf05P5QzwpuOSgzC06rIfiooJW69CvRhfW0/2H7YFTtc7",
+	"+3yUEhtzwdnYrjW8Y6JgpV/c6jsqllXfbOcHN0Hril/DZ9evyrXtvBdmJybudRoOBOvyTCgXGtMsI5HU",
+	"B464TnwadvOFSYow7xGD02HbjxKeVfF4l+dXhSh7a1CYV5LFSh7j02q+lEwPLTo0/4OR7f3+3k48EjWv",
+	"anu/f7ATB5jc3u/1d2K3LwDZQr+9PxjsuHZzj+RyeNJI1BxBFE2z+gCVW1Mr4MlcsrmxbaSVDzYMZ5XA",
+	"Co0+MutXhjl1LBYsewqHBJwx7LZvW4eSjF/grD3XS4rx+LvXi+07RGxDpcV86ERzTXI5mdikCS27Hbvk",
+	"CNe0YVUbIS3Dksx1Y7YlHt5JbT6W5o3zjn+S2fKeuWzr6axmlGc0z5k2bhrBrHSjq5Ty5s7STRwBzo6v",
+	"jbKvDaqehd+VZEHLkofaFB2s07S2Ufl4OrMien/Q68UBMGGkHBzGQikgmmgYsUJ5IGslcyW0ZQncPfLc",
+	"jTlCN/VpM0AYNw9RrHZkkK0krCPupEqwxqtNuyGmgjlQ7i1M1UGFRRY3cX1kVEgQ1ZCoWqJ2zWNssGPN",
+	"U+6L2nLAVYviPHXkIbJwOi4OMAlHWRFGVc6Z2tlcta74sv0NlGrzxZd438EmD2t5XRncPBhscvPqG/D+",
+	"XCtgdVzC5y9gVK0MHrJfr051cd/Xh0c07YlXYgLyCRxz3zDvmuwrYeXtCV/vU7cndr9aQ/FmvWHx3jfw",
+	"V+3DvqrCed+BK7LSezsM3mlGdJFOCdUj4QcH2QlBpJr0A3RrC8blBbb+2FEAXEwqDdc6z6drDYJg1BHT",
+	"zPjBACtWkaisIqxzCGK5pjZGeSRWZiNl0scM7Izkeo2qjTC4icstM0lHwm66nNAManenCkk070SPOPGo",
+	"2tIkgcuSncMqEM31SHiZVIs7B+ML18SLH8OQKsSlkAtR5pz3e/tgTTXtK+yuyji1QATzQsviA6xLW2d3",
+	"2XIFa1q4w3VzFBROcUG00fI1mtzv0Rtor9YGhkdidVBDRbLMvaDe1hbiRBP/Xr5t/2q8pPluPDhm98a5",
+	"ZM0r55KYlK/r81b2eUrzfEzTy8ZipHzd3Ei8e3XyS2N4Q4Noy/cBSveyJ64CdHqOcG81UGwkqjF3d1hZ",
+	"pz5WfmcioeRDO0eT6vY3l1UphDIw1JJHKEP063MJDwnPrzMbf9j9oebfR19HEc9G0XAUGE+jKB65eXnu",
+	"FyYMfgnPwq9Cc2wU3bTnqMeYBG4BcV1trx/z3pKK8r09cfn6UHhMB98ewVxmp2JF3ZwRh7wFvKgPb5mf",
+	"Zmz/klg658cV1wIz6oZw5Uaz/MJ1Ay1DKWBnOKSKj1lmpy1F/0Db0QvtbzMeN0xEN+1LDTKjUTW75g2b",
+	"ccni9TrW8lWd0R77NFaLPv1pNlCfJu9Pfs6u/2Nw8Ozg+Nnz3/Yms+zo9cc3s5eXVz//+vZH89uvR7+9",
+	"efquaX9KwTZ4d82KJRrffn3zrag3aHZU7yCtc9ZcTp5P6WzeqTYXgngnT9zXCD4kUsXuPV63vHE1bMsx",
+	"Xqw+wIC2yaCHvQXfKc0RSMycjkfRIcFeNBcGdFMRzZTN/tw34wfDwNGcsLOK/2Q34gGod9bEikX3uC+R",
+	"fsxXSIejAGm2atqW8m/1DeML95Yjt7Hun+xNrYw9vcURavooK3mSNT4RPhNU2DqTphpp5tpp3AwimRYz",
+	"sK23kxnYr6oQie9HmhozH+7u9gc/4tyS/vBpr9fD2gk7O2vXRtMtNCszi+2eGo5dODGiOYhQR+1VEj7c",
+	"fJuf5kZ4rqRNt4KRi5WrdcKY0/I23G3H9ca22Ni+qW1SVSqhUVmz5dogfQ9EugiqALvEPqb+6rAhsSF/",
+	"YqdY4oP9EEuEXraMIB6JYAaxew2tgAvXDRgOBwqH4JdR+VX4f5ZqQRXuPBhbMawTJbod9XniOJ0u6LqW",
+	"FyPRPBvXNRgH7XVg1WGfSLzap+7ewA5PtlXbFpPWebrviQXtequbLlvAYBeq3hxiB1lKlU6ZNooa6TIe",
+	"INjJmOZUpK5kyT3JtZCsPuXY6WW3IronfjUjpU2pqCvASmE0z1hYLuXzEtJ2ry+tz1M3O3FdXztf7odd",
+	"p3kBFrOr+3WmMAbLnbmLFkfOmTA1nJUelAbD5/8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
