@@ -100,7 +100,7 @@ func (ds *deliveriesServer) seedDeliveries(t *testing.T) {
 	now := time.Now()
 	results := []hookvault.AttemptResult{
 		{Status: hookvault.Delivered, Attempt: hookvault.Attempt{At: now, StatusCode: 200, Duration: 31 * time.Millisecond}},
-		{Status: hookvault.Failed, Attempt: hookvault.Attempt{At: now, StatusCode: 410, Duration: 12 * time.Millisecond}},
+		{Status: hookvault.Failed, Attempt: hookvault.Attempt{At: now, StatusCode: 410, Error: "HTTP 410", Duration: 12 * time.Millisecond}},
 		{Status: hookvault.Failed, Attempt: hookvault.Attempt{At: now, Error: "connection refused", Duration: 2 * time.Millisecond}},
 	}
 	for i, c := range claimed {
