@@ -109,6 +109,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		s.store.Close()
 		return nil, err
 	}
+	deliveries, _ := s.store.(hookvault.Deliveries) // startRelay has refused a store without one
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
@@ -117,7 +118,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
 			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
-		Notify: s.relay.Notify,
+		Notify: s.relay.Notify, Deliveries: deliveries,
 	})
 	if err != nil {
 		s.closeStore()
