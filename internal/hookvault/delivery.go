@@ -42,10 +42,10 @@ const (
 type Attempt struct {
 	At time.Time
 	// StatusCode is the HTTP status the destination answered; 0 when there was no answer
-	// (then Error says why) or for a NATS destination.
+	// or for a NATS destination.
 	StatusCode int
-	// Error says why the attempt failed without an answer ("" when there was an answer or
-	// the attempt succeeded).
+	// Error says why the attempt failed ("HTTP 503", a timeout, a refused connection);
+	// "" when it succeeded.
 	Error    string
 	Duration time.Duration
 }
