@@ -5,9 +5,24 @@ DEV_TOKEN := dev-token-change-me
 WEBHOOK_SECRET ?= $(DEV_SECRET)
 API_TOKEN ?= $(DEV_TOKEN)
 
+# make run listens on this machine only unless LISTEN_ADDR says otherwise: its secret and
+# token above are public.
+LISTEN_ADDR ?= 127.0.0.1:8000
+RUN_URL := http://$(if $(filter :%,$(LISTEN_ADDR)),127.0.0.1$(LISTEN_ADDR),$(LISTEN_ADDR))
+# HOOKVAULT_BIN is the binary make run builds and starts.
+HOOKVAULT_BIN ?= bin/hookvault
+# The commit, for --version, the start-up line and hookvault_build_info, also where Go cannot
+# stamp it itself (a git worktree, GOFLAGS=-buildvcs=false).
+GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := $(if $(GIT_REVISION),-X github.com/hookvault/hookvault/internal/buildinfo.Revision=$(GIT_REVISION))
+
 .PHONY: run test generate lint check-generated build bench bench-replicas
 
-run: ## serve on :8000 with the embedded SQLite store (data/hookvault.db)
+# Builds first and says so (the first build takes about a minute), then execs the binary, so
+# that Ctrl-C reaches the server itself, which drains and exits 0: make stays quiet.
+run: ## serve on 127.0.0.1:8000 with the embedded SQLite store (data/hookvault.db)
+	@echo "hookvault: compiling $(HOOKVAULT_BIN) (the first time takes a minute)…"
+	@$(GO) build -ldflags '$(LDFLAGS)' -o $(HOOKVAULT_BIN) ./cmd/hookvault
 ifeq ($(WEBHOOK_SECRET),$(DEV_SECRET))
 	@echo "hookvault: development secret WEBHOOK_SECRET=$(DEV_SECRET) (set WEBHOOK_SECRET to use your own)"
 else
@@ -16,13 +31,23 @@ endif
 ifeq ($(API_TOKEN),$(DEV_TOKEN))
 	@echo "hookvault: development read token API_TOKEN=$(DEV_TOKEN) (set API_TOKEN to use your own)"
 endif
-	@echo "hookvault: Swagger UI at http://127.0.0.1:8000/docs"
-	@WEBHOOK_SECRET='$(WEBHOOK_SECRET)' API_TOKEN='$(API_TOKEN)' $(GO) run ./cmd/hookvault
+ifneq ($(filter 127.% localhost:% [::1]:%,$(LISTEN_ADDR)),)
+	@echo "hookvault: listening on $(LISTEN_ADDR), reachable from this machine only (LISTEN_ADDR=:8000 listens on every interface)"
+else
+	@echo "hookvault: listening on $(LISTEN_ADDR) (LISTEN_ADDR)"
+endif
+	@echo "hookvault: Swagger UI at $(RUN_URL)/docs; Ctrl-C stops it"
+	@WEBHOOK_SECRET='$(WEBHOOK_SECRET)' API_TOKEN='$(API_TOKEN)' LISTEN_ADDR='$(LISTEN_ADDR)' exec $(HOOKVAULT_BIN)
 
 # PostgreSQL tests run when HOOKVAULT_TEST_POSTGRES_URL is set (see README); TESTFLAGS=-v
-# shows every test.
-test: ## all tests with the race detector
-	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+# shows every test. gotestsum (a tool pinned in go.mod: nothing to install) prints go test's
+# own output, -v included, then the tests that were skipped and why, which go test hides; its
+# exit status is go test's.
+# TESTPKGS narrows the run, e.g. make test TESTPKGS=./internal/config.
+GOTESTSUM_FORMAT = $(if $(filter -v,$(TESTFLAGS)),standard-verbose,standard-quiet)
+TESTPKGS ?= ./...
+test: ## all tests with the race detector, then the skipped ones with their reasons
+	$(GO) tool gotestsum --format $(GOTESTSUM_FORMAT) -- -race -count=1 $(TESTFLAGS) $(TESTPKGS)
 
 generate: ## regenerate gen/ from api/openapi.yaml
 	$(GO) generate ./gen
@@ -41,7 +66,7 @@ check-generated:
 		head -40 "$$tmp/diff"; echo "gen/ is stale: run 'make generate' and commit the result"; exit 1; fi
 
 build: ## binaries into bin/
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 # HOOKBENCH_FLAGS passes flags to hookbench, e.g. make bench HOOKBENCH_FLAGS='-n 50000 -c 128'.
 bench: ## Go benchmarks, then hookvault against a bare net/http server on this machine (cmd/hookbench)

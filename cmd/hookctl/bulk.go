@@ -195,28 +195,47 @@ type progress struct {
 	duration time.Duration
 	step     int // the last tenth reported
 	last     time.Time
+	now      func() time.Time
+	rate     rateMeter
+	shown    string    // the bar's description
+	shownAt  time.Time // when it was set
 }
 
 // plainEvery is the longest a run goes without a plain progress line.
 const plainEvery = 5 * time.Second
 
+// describeEvery is how often the bar's rate and time left are recomputed: a new description
+// redraws the bar, and a number that changes with every answer cannot be read anyway.
+const describeEvery = 250 * time.Millisecond
+
 func newProgress(w io.Writer, total int, duration time.Duration) *progress {
-	p := &progress{w: w, total: total, duration: duration, last: time.Now()}
-	if !isTerminal(w) {
+	return newProgressAt(w, total, duration, isTerminal(w), time.Now, 100*time.Millisecond)
+}
+
+// newProgressAt is newProgress with what a test sets: whether w is a terminal, the clock
+// and how often the bar may redraw.
+func newProgressAt(w io.Writer, total int, duration time.Duration, terminal bool, now func() time.Time, throttle time.Duration) *progress {
+	start := now()
+	p := &progress{w: w, total: total, duration: duration, last: start, now: now, rate: newRateMeter(start)}
+	if !terminal {
 		return p
 	}
 	max := total
 	if max == 0 {
 		max = -1 // no count: a spinner rather than a bar
 	}
+	// The rate and the time left are ours, in the description: the bar's own rate is the
+	// count over the time since its first frame, which for the first answers is a few
+	// milliseconds, so it showed millions of requests per second.
+	p.shown = "sending"
 	p.bar = progressbar.NewOptions(max,
 		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("sending"),
+		progressbar.OptionSetDescription(p.shown),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("req"),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(throttle),
 		progressbar.OptionClearOnFinish(),
 	)
 	return p
@@ -230,11 +249,18 @@ func isTerminal(w io.Writer) bool {
 
 // update is loadgen's progress callback, called from one goroutine.
 func (p *progress) update(done int) {
+	now := p.now()
 	if p.bar != nil {
+		if now.Sub(p.shownAt) >= describeEvery {
+			p.shownAt = now
+			if d := p.describe(now, done); d != p.shown {
+				p.shown = d
+				p.bar.Describe(d)
+			}
+		}
 		_ = p.bar.Set(done)
 		return
 	}
-	now := time.Now()
 	step := p.step
 	if p.total > 0 {
 		step = done * 10 / p.total
@@ -250,10 +276,65 @@ func (p *progress) update(done int) {
 	}
 }
 
+// describe is the bar's description: the rate and the time left once there is a rate to
+// speak of.
+func (p *progress) describe(now time.Time, done int) string {
+	rate, ok := p.rate.observe(now, done)
+	if !ok {
+		return "sending"
+	}
+	d := fmt.Sprintf("sending %.0f req/s", rate)
+	if p.total > 0 && rate > 0 {
+		d += fmt.Sprintf(", %s left", (time.Duration(float64(p.total-done)/rate) * time.Second).Round(time.Second))
+	}
+	return d
+}
+
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}
+}
+
+// rateWindow is the span the rate is measured over: long enough to smooth the answers'
+// jitter, short enough to show a server slowing down. minRateSpan is how much of the run
+// must have passed before there is a rate at all.
+const (
+	rateWindow      = 5 * time.Second
+	minRateSpan     = time.Second
+	rateSampleEvery = 250 * time.Millisecond
+)
+
+// rateMeter measures requests per second over the last rateWindow.
+type rateMeter struct {
+	start   time.Time
+	samples []rateSample // oldest first, rateSampleEvery apart
+}
+
+type rateSample struct {
+	at   time.Time
+	done int
+}
+
+func newRateMeter(start time.Time) rateMeter {
+	return rateMeter{start: start, samples: []rateSample{{start, 0}}}
+}
+
+// observe records done at now and returns the rate over the last rateWindow, and false
+// while less than minRateSpan of the run has passed.
+func (m *rateMeter) observe(now time.Time, done int) (float64, bool) {
+	if now.Sub(m.samples[len(m.samples)-1].at) >= rateSampleEvery {
+		m.samples = append(m.samples, rateSample{now, done})
+	}
+	// Keep one sample at least rateWindow old, so the rate always spans a whole window.
+	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= rateWindow {
+		m.samples = m.samples[1:]
+	}
+	if now.Sub(m.start) < minRateSpan {
+		return 0, false
+	}
+	base := m.samples[0]
+	return float64(done-base.done) / now.Sub(base.at).Seconds(), true
 }
 
 // verify reads every acked message back through the read API and checks it is stored with

@@ -1,5 +1,6 @@
 // Command hookvault is the webhook ingestion server. Configuration comes from environment
-// variables and equal flags; run `hookvault -h` for the list.
+// variables and equal flags; run `hookvault -h` for the list, `hookvault --version` for the
+// build.
 //
 // `hookvault migrate` only brings the database schema up to date and exits: run it once
 // before starting replicas with DATABASE_AUTO_MIGRATE=false.
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hookvault/hookvault/internal/buildinfo"
 	"github.com/hookvault/hookvault/internal/config"
 	"github.com/hookvault/hookvault/internal/server"
 )
@@ -29,10 +31,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], getenv, stderr)
 	}
+	if wantsVersion(args) {
+		fmt.Fprintln(stderr, buildinfo.Read())
+		return 0
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return configExit(stderr, "hookvault", err)
 	}
+	cfg.LogFormat = server.ResolveLogFormat(cfg.LogFormat, stderr)
 	log := server.NewLogger(stderr, cfg)
 	ctx, stop := onSignals(ctx)
 	defer stop()
@@ -77,11 +84,28 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := server.Migrate(ctx, db); err != nil {
+		if _, ok := errors.AsType[*server.ConfigError](err); ok {
+			return configExit(stderr, "hookvault migrate", err)
+		}
 		fmt.Fprintf(stderr, "hookvault migrate: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stderr, "hookvault migrate: %s is up to date\n", db)
 	return 0
+}
+
+// wantsVersion reports whether the command line asks for the version (-version or
+// --version, before a "--"), which the settings' flag set does not know.
+func wantsVersion(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-version", "--version":
+			return true
+		}
+	}
+	return false
 }
 
 // configExit returns the exit code for an error loading the configuration of command: 0 when

@@ -245,8 +245,51 @@ func TestCorruptDatabaseStopsTheStart(t *testing.T) {
 	wantStartRefused(t, code, out, "DATABASE_URL: database file "+path+" is corrupt", "restore the file from a backup", ".recover")
 }
 
-// A database on a read-only file system stops the start (exit 1) with a message that says
-// so, also when SQLite could open it read-only (a crash left its WAL to read).
+// wantConfigRefused checks that the server exits 2, as for any bad setting, with a message
+// that names DATABASE_URL and says want.
+func wantConfigRefused(t *testing.T, code int, out string, want ...string) {
+	t.Helper()
+	if code != 2 || !strings.Contains(out, "hookvault: bad configuration:\n  DATABASE_URL: ") {
+		t.Fatalf("exit %d, want 2 naming DATABASE_URL; output:\n%s", code, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("the output does not say %q:\n%s", w, out)
+		}
+	}
+}
+
+// A typo in DATABASE_URL stops the start (exit 2) and creates nothing; a folder the server
+// cannot write in too, as root included (a path under a regular file, which no one can
+// create): SQLite alone said "unable to open database file (14)" and exit 1.
+func TestMistypedDatabaseURLExitsTwo(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "dta", "nested", "hv.db")
+	code, out := runToExit(t, "DATABASE_URL=sqlite:"+typo)
+	wantConfigRefused(t, code, out, "the folder "+filepath.Dir(typo)+" of the database file "+typo+" does not exist")
+	if _, err := os.Stat(filepath.Join(dir, "dta")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a folder was created for the typo: %v", err)
+	}
+
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	under := filepath.Join(file, "sub", "hv.db")
+	code, out = runToExit(t, "DATABASE_URL=sqlite:"+under)
+	wantConfigRefused(t, code, out, under, "not a directory")
+
+	cmd := exec.Command(buildBinary(t), "migrate")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=sqlite:"+typo)
+	migrated, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(migrated), "DATABASE_URL: the folder") {
+		t.Errorf("migrate on a typo: %v, want exit 2 naming DATABASE_URL:\n%s", err, migrated)
+	}
+}
+
+// A database on a read-only file system stops the start (exit 2, like any setting that
+// cannot work) with a message that says so, also when SQLite could open it read-only (a
+// crash left its WAL to read).
 func TestReadOnlyDatabaseStopsTheStart(t *testing.T) {
 	dir := mounttest.Tmpfs(t, "4m")
 	path := filepath.Join(dir, "hv.db")
@@ -260,5 +303,5 @@ func TestReadOnlyDatabaseStopsTheStart(t *testing.T) {
 	_ = cmd.Wait()
 	mounttest.ReadOnly(t, dir)
 	code, out := runToExit(t, "DATABASE_URL=sqlite:"+path)
-	wantStartRefused(t, code, out, "DATABASE_URL: cannot write the database file "+path+" (a read-only file or file system")
+	wantConfigRefused(t, code, out, "cannot create files in the folder "+dir+" of the database file "+path+" (read-only file system)")
 }

@@ -37,7 +37,7 @@ type Config struct {
 	MaxBodyBytes       int64    // MAX_BODY_BYTES
 	SignatureTolerance time.Duration
 	LogLevel           slog.Level
-	LogFormat          string // "json" or "text"
+	LogFormat          string // "auto" (text on a terminal, else json), "json" or "text"
 	ShutdownTimeout    time.Duration
 	PprofAddr          string // PPROF_ADDR, "" disables /debug/pprof
 	MaxInFlight        int    // MAX_IN_FLIGHT, 0 means no cap
@@ -179,7 +179,7 @@ var settings = []setting{
 		c.APITokens, err = list(v)
 		return err
 	}},
-	{"DATABASE_URL", "database-url", "sqlite:data/hookvault.db", "sqlite:PATH, sqlite:///relative or sqlite:////absolute (?synchronous=NORMAL trades power-loss durability for speed), or postgres://user:password@host:5432/database", func(c *Config, v string) error {
+	{"DATABASE_URL", "database-url", "sqlite:data/hookvault.db", "sqlite:PATH, sqlite:///relative or sqlite:////absolute (?synchronous=NORMAL trades power-loss durability for speed; the folder must exist and be writable, only the default's data/ is created), or postgres://user:password@host:5432/database", func(c *Config, v string) error {
 		db, err := parseDatabaseURL(v)
 		c.Database.Driver, c.Database.Path, c.Database.Synchronous, c.Database.URL = db.Driver, db.Path, db.Synchronous, db.URL
 		return err
@@ -228,13 +228,13 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"LOG_FORMAT", "log-format", "json", "json or text", func(c *Config, v string) error {
+	{"LOG_FORMAT", "log-format", "auto", "auto (text, one readable line per request, when standard error is a terminal; json otherwise), json or text", func(c *Config, v string) error {
 		switch v {
-		case "json", "text":
+		case "auto", "json", "text":
 			c.LogFormat = v
 			return nil
 		}
-		return fmt.Errorf("%q is not one of json, text", v)
+		return fmt.Errorf("%q is not one of auto, json, text", v)
 	}},
 	{"SHUTDOWN_DELAY", "shutdown-delay", "5s", "on SIGTERM, how long readiness answers 503 while requests are still served, so that balancers stop routing here before the drain (0: none; Ctrl-C skips it)", func(c *Config, v string) (err error) {
 		c.ShutdownDelay, err = nonNegativeDuration(v)
@@ -316,7 +316,7 @@ var settings = []setting{
 // Load reads the configuration from args (without the program name) and getenv. It returns
 // flag.ErrHelp after printing usage to out when -h or -help is given.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	c, err := load("hookvault", settings, args, getenv, out)
+	c, err := load("hookvault", usageServe, settings, args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return c, err
 	}
@@ -339,16 +339,57 @@ func LoadDatabase(args []string, getenv func(string) string, out io.Writer) (Dat
 			db = append(db, s)
 		}
 	}
-	c, err := load("hookvault migrate", db, args, getenv, out)
+	c, err := load("hookvault migrate", usageMigrate, db, args, getenv, out)
 	return c.Database, err
 }
 
-func load(name string, settings []setting, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+// usageServe and usageMigrate head the -h text of the two commands; the settings follow.
+const (
+	usageServe = `Usage:
+  hookvault [flags]          receive, verify and store webhooks
+  hookvault migrate [flags]  bring the database schema up to date and exit (DATABASE_* settings only)
+  hookvault --version        print the version and exit
+
+Every setting is an environment variable with an equal flag; a flag wins over its variable.
+A bad value stops the start with exit status 2 and a message naming the variable.
+`
+	usageMigrate = `Usage:
+  hookvault migrate [flags]
+
+Applies the database migrations and exits: run it once before starting replicas with
+DATABASE_AUTO_MIGRATE=false. Every setting is an environment variable with an equal flag.
+`
+)
+
+// printUsage writes header, then each setting with its flag, variable, default and meaning,
+// so that -h answers every question the README's configuration table does.
+func printUsage(w io.Writer, header string, settings []setting) {
+	fmt.Fprint(w, header)
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "\n  --%s, %s (default: %s)\n", s.flag, s.env, def)
+		line := "     "
+		for _, word := range strings.Fields(s.usage) {
+			if len(line)+1+len(word) > 96 && strings.TrimSpace(line) != "" {
+				fmt.Fprintln(w, line)
+				line = "     "
+			}
+			line += " " + word
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func load(name, header string, settings []setting, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() { printUsage(out, header, settings) }
 	values := make([]string, len(settings))
 	for i, s := range settings {
-		fs.StringVar(&values[i], s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+		fs.StringVar(&values[i], s.flag, "", s.usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

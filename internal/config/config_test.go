@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxBodyBytes:       1 << 20,
 		SignatureTolerance: 5 * time.Minute,
 		LogLevel:           slog.LevelInfo,
-		LogFormat:          "json",
+		LogFormat:          "auto",
 		ShutdownTimeout:    15 * time.Second,
 		MaxInFlight:        1024,
 		RateLimitWindow:    time.Second,
@@ -209,9 +209,18 @@ func TestHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, name := range []string{"WEBHOOK_SECRET", "DATABASE_URL", "-shutdown-timeout"} {
+	for _, name := range []string{"WEBHOOK_SECRET", "DATABASE_URL", "--shutdown-timeout", "hookvault migrate", "hookvault --version"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("usage does not mention %s", name)
+		}
+	}
+}
+
+func TestLogFormat(t *testing.T) {
+	for _, v := range []string{"auto", "json", "text"} {
+		c, err := config.Load(nil, env(map[string]string{"WEBHOOK_SECRET": "s", "LOG_FORMAT": v}), io.Discard)
+		if err != nil || c.LogFormat != v {
+			t.Errorf("LOG_FORMAT=%s: format %q, error %v", v, c.LogFormat, err)
 		}
 	}
 }

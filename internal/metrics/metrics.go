@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookvault/hookvault/internal/buildinfo"
 )
 
 // Results are the values of webhook_requests_total's result label, one per row of the
@@ -173,6 +175,16 @@ func New() *Metrics {
 	)
 	m.SourceReloads.WithLabelValues("ok")
 	m.SourceReloads.WithLabelValues("error")
+	// The *_build_info convention (prometheus_build_info): a constant 1 whose labels say
+	// which build runs, so a dashboard shows a fleet of mixed versions and queries can join it.
+	build := buildinfo.Read()
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookvault_build_info",
+		Help: "Always 1; the labels name the running build: version, git revision and Go version.",
+		ConstLabels: prometheus.Labels{
+			"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion,
+		},
+	}, func() float64 { return 1 }))
 	for _, r := range ShedReasons {
 		m.shed[r] = m.RequestsShed.WithLabelValues(r)
 	}

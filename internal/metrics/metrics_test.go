@@ -1,11 +1,14 @@
 package metrics_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hookvault/hookvault/internal/buildinfo"
 	"github.com/hookvault/hookvault/internal/metrics"
 )
 
@@ -91,5 +94,18 @@ func TestHTTPSeriesAreCountedOncePerCall(t *testing.T) {
 	}
 	if got := testutil.CollectAndCount(m.HTTPDuration); got != 1 {
 		t.Errorf("%d duration series, want 1 (route and method only)", got)
+	}
+}
+
+// hookvault_build_info is 1 with the build's version, revision and Go version as labels.
+func TestBuildInfo(t *testing.T) {
+	m := metrics.New()
+	b := buildinfo.Read()
+	want := fmt.Sprintf(`# HELP hookvault_build_info Always 1; the labels name the running build: version, git revision and Go version.
+# TYPE hookvault_build_info gauge
+hookvault_build_info{goversion=%q,revision=%q,version=%q} 1
+`, b.GoVersion, b.Revision, b.Version)
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "hookvault_build_info"); err != nil {
+		t.Error(err)
 	}
 }

@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
+	"github.com/hookvault/hookvault/internal/buildinfo"
 	"github.com/hookvault/hookvault/internal/config"
 	"github.com/hookvault/hookvault/internal/connlimit"
 	"github.com/hookvault/hookvault/internal/delivery"
@@ -69,13 +72,48 @@ type Server struct {
 	served        chan error
 }
 
-// NewLogger returns the structured logger the configuration asks for.
+// NewLogger returns the structured logger the configuration asks for: JSON lines for a log
+// collector, or slog's text lines for a person, which LOG_FORMAT=auto picks when w is a
+// terminal. On a terminal the time is only the clock, so that a request fits on one line.
 func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	terminal := isTerminal(w)
+	if logFormat(cfg.LogFormat, terminal) == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if terminal {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+				return slog.String(slog.TimeKey, a.Value.Time().Format("15:04:05.000"))
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ResolveLogFormat turns LOG_FORMAT=auto into what NewLogger(w, …) writes, "text" or
+// "json", for Run, which keeps the start-up line short for a person.
+func ResolveLogFormat(format string, w io.Writer) string {
+	return logFormat(format, isTerminal(w))
+}
+
+// logFormat resolves LOG_FORMAT: "auto" is text for a person at a terminal and json
+// otherwise (the contract's default, for whatever collects the logs of a service).
+func logFormat(format string, terminal bool) string {
+	if format == "auto" || format == "" {
+		if terminal {
+			return "text"
+		}
+		return "json"
+	}
+	return format
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Open opens the store, listens on cfg.ListenAddr (":0" picks a free port, for tests) and
@@ -162,7 +200,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 }
 
 // ConfigError is a mistake in the configuration found when the server opens (a sources
-// file with mistakes): main exits 2 for it, as for a bad variable.
+// file with mistakes, a database folder that is missing or not writable): main exits 2 for
+// it, as for a bad variable.
 type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
@@ -290,6 +329,9 @@ func (s *Server) PprofAddr() string {
 func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log *slog.Logger) (hookvault.Store, error) {
 	switch db.Driver {
 	case "sqlite":
+		if err := checkSQLitePath(db.Path); err != nil {
+			return nil, err
+		}
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{
 			Synchronous: db.Synchronous, Observer: m, WriteTimeout: db.Timeout, ReadConns: db.ReadConns,
 			Logger: log,
@@ -316,6 +358,9 @@ func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log 
 func Migrate(ctx context.Context, db config.Database) error {
 	switch db.Driver {
 	case "sqlite":
+		if err := checkSQLitePath(db.Path); err != nil {
+			return err
+		}
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{Synchronous: db.Synchronous, WriteTimeout: db.Timeout})
 		if err != nil {
 			return fmt.Errorf("DATABASE_URL: %w", err)
@@ -376,8 +421,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.Any("config", cfg),
-		slog.Any("sources", s.Sources()), memoryLimit())
+	build := buildinfo.Read()
+	if cfg.LogFormat == "text" {
+		// A person reads this one: where to send, what runs, where it stores; the whole
+		// configuration is a debug line away (LOG_LEVEL=debug).
+		log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.String("version", build.Version),
+			slog.String("database", cfg.Database.String()), slog.Any("sources", s.Sources()))
+		log.Debug("configuration", slog.Any("config", cfg), memoryLimit())
+	} else {
+		log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.String("version", build.Version),
+			slog.String("revision", build.Revision), slog.Any("config", cfg), slog.Any("sources", s.Sources()), memoryLimit())
+	}
 	hangups := make(chan os.Signal, 1)
 	if cfg.SourcesFile != "" {
 		signal.Notify(hangups, syscall.SIGHUP)
