@@ -239,7 +239,7 @@ func (s *Server) startRelay() error {
 		}
 		s.nats = n
 	}
-	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + version()),
+	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + buildinfo.Read().Version),
 		Observer: s.Metrics, Logger: s.log,
 		Policy: delivery.DefaultPolicy.WithRetries(s.cfg.RetryFirst, s.cfg.RetryMax)}
 	if s.nats != nil {
@@ -517,12 +517,4 @@ func prefixes(cidrs []string) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// version is the module version the binary was built as ("(devel)" from a checkout).
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
