@@ -14,10 +14,10 @@ import (
 )
 
 // TestMain lets the test binary stand in for hookbench when it re-executes itself as the
-// ceiling server.
+// ceiling server or the receiver.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "ceiling" {
-		os.Exit(serveCeiling(os.Args[2:], os.Stderr))
+	if code, ok := child(os.Args[1:]); ok {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

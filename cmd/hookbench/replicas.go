@@ -44,11 +44,22 @@ type replicaRun struct {
 
 // checkMode reports what is wrong with the mode's flags, or "" when nothing is.
 func (o *options) checkMode(set map[string]bool) string {
+	if o.destinations {
+		return o.checkDestinations(set)
+	}
+	for _, f := range []string{"nats", "drain-max"} {
+		if set[f] {
+			return "-" + f + " belongs to the destination comparison: it needs -destinations"
+		}
+	}
 	if o.postgres == "" {
-		for _, f := range []string{"replicas", "write-conns", "rounds", "duplicates"} {
+		for _, f := range []string{"replicas", "write-conns", "duplicates"} {
 			if set[f] {
 				return "-" + f + " compares replicas: it needs -postgres URL"
 			}
+		}
+		if set["rounds"] {
+			return "-rounds repeats the runs of -postgres or -destinations: it needs one of them"
 		}
 		return ""
 	}
