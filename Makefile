@@ -5,7 +5,7 @@ DEV_TOKEN := dev-token-change-me
 WEBHOOK_SECRET ?= $(DEV_SECRET)
 API_TOKEN ?= $(DEV_TOKEN)
 
-.PHONY: run test generate lint check-generated build bench bench-replicas
+.PHONY: run test generate lint check-generated build bench bench-replicas bench-delivery
 
 run: ## serve on :8000 with the embedded SQLite store (data/hookvault.db)
 ifeq ($(WEBHOOK_SECRET),$(DEV_SECRET))
@@ -55,3 +55,10 @@ HOOKVAULT_BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOOKBENCH_REPLICAS_FLAGS ?= -replicas 1,2 -rounds 3 -c 64 -n 30000 -warmup 3000
 bench-replicas: ## 1 against 2 hookvault replicas on one PostgreSQL server, a fresh database per run (cmd/hookbench -postgres)
 	$(GO) run ./cmd/hookbench -postgres '$(HOOKVAULT_BENCH_POSTGRES_URL)' $(HOOKBENCH_REPLICAS_FLAGS) $(HOOKBENCH_FLAGS)
+
+# The NATS server with JetStream that bench-delivery publishes to (a stream per run, deleted after).
+HOOKVAULT_BENCH_NATS_URL ?= nats://127.0.0.1:4222
+# The measurement as reported: 3 interleaved rounds; HOOKBENCH_FLAGS adds to it or overrides it.
+HOOKBENCH_DELIVERY_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000
+bench-delivery: ## ingest with one HTTP and one NATS destination against none, and the delivery lag (cmd/hookbench -destinations)
+	$(GO) run ./cmd/hookbench -destinations -nats '$(HOOKVAULT_BENCH_NATS_URL)' $(HOOKBENCH_DELIVERY_FLAGS) $(HOOKBENCH_FLAGS)

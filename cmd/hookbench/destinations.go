@@ -229,11 +229,13 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	run.res = result{name: name, rep: rep, rss: peakRSS(vault.cmd.Process.Pid)}
 
 	if forward {
+		fmt.Fprintf(b.log, "%s: waiting for the deliveries (at most -drain-max %s)\n", name, o.drainMax)
 		after, at, err := b.drained(ctx, client, base, vault, true)
 		if err != nil {
 			return run, err
 		}
 		run.drain = max(0, at.Sub(end))
+		fmt.Fprintf(b.log, "%s: every message delivered %s after the load\n", name, loadgen.Round(run.drain))
 		run.lag = map[string][]bucket{}
 		for _, d := range destNames {
 			run.lag[d] = bucketsSince(after.buckets("delivery_lag_seconds", "destination", d),

@@ -121,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
 	fs.BoolVar(&o.destinations, "destinations", false, "compare hookvault without destinations against hookvault forwarding to an HTTP receiver and NATS JetStream instead")
 	fs.StringVar(&o.natsURL, "nats", defaultNATS, "with -destinations: the NATS server with JetStream at `URL`; each run gets a stream of its own, deleted afterwards")
-	fs.DurationVar(&o.drainMax, "drain-max", 2*time.Minute, "with -destinations: give up waiting for the deliveries of a run after this long")
+	fs.DurationVar(&o.drainMax, "drain-max", 5*time.Minute, "with -destinations: give up waiting for the deliveries of a run after this long")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, or with -destinations\nhookvault with and without an HTTP and a NATS destination.\n\n")
 		fs.PrintDefaults()

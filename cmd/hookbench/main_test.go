@@ -124,7 +124,7 @@ func TestBenchDestinations(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"reproduce: go run ./cmd/hookbench -destinations -nats " + url + " -rounds 2 -c 4 -n 300 -warmup 50 -max-run 1m0s -drain-max 2m0s\n",
+		"reproduce: go run ./cmd/hookbench -destinations -nats " + url + " -rounds 2 -c 4 -n 300 -warmup 50 -max-run 1m0s -drain-max 5m0s\n",
 		"  round  destinations  requests/s",
 		"drain  lag http p50",
 		"lag nats p50",
