@@ -123,6 +123,11 @@ type Relay struct {
 	id     string // this process, in lease owners
 	claims atomic.Uint64
 
+	records   chan record   // attempts' results, to recordLoop
+	recorded  chan struct{} // closed when recordLoop has stored the last of them
+	finished  chan struct{} // closed when Close has nothing left to wait for
+	finishing sync.Once
+
 	mu      sync.Mutex
 	workers map[string]*worker
 	closed  bool
@@ -143,9 +148,11 @@ func New(opts Options) *Relay {
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	r := &Relay{opts: opts, id: hex.EncodeToString(b), workers: map[string]*worker{}, stop: make(chan struct{})}
+	r := &Relay{opts: opts, id: hex.EncodeToString(b), workers: map[string]*worker{}, stop: make(chan struct{}),
+		records: make(chan record, 4*maxRecordBatch), recorded: make(chan struct{}), finished: make(chan struct{})}
 	r.wg.Add(1)
 	go r.countPending()
+	go r.recordLoop()
 	return r
 }
 
@@ -219,10 +226,18 @@ func (r *Relay) Close(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	r.finishing.Do(func() {
+		go func() {
+			// Every attempt has queued its result once the workers are gone: then the
+			// recorder stores the last batch and ends.
+			r.wg.Wait()
+			close(r.records)
+			<-r.recorded
+			close(r.finished)
+		}()
+	})
 	select {
-	case <-done:
+	case <-r.finished:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -320,6 +335,9 @@ func (w *worker) run() {
 	}
 	poll := time.NewTimer(0)
 	defer poll.Stop()
+	// queue holds claimed deliveries waiting for a slot: a claim takes several slots' worth
+	// at once, so that the outbox is not written once per message.
+	var queue []claim
 	for {
 		select {
 		case <-w.done:
@@ -329,39 +347,70 @@ func (w *worker) run() {
 		}
 		poll.Reset(w.r.opts.Policy.Poll)
 		if wait := w.paused(); wait > 0 {
+			// Leased deliveries not yet attempted are let go: they are claimed again when
+			// their lease ends, after the pause.
+			queue = nil
 			poll.Reset(wait)
 			continue
 		}
-		// Claim as many as there are free slots, and go on claiming while the destination
-		// keeps up: a burst is drained without waiting for the poll.
-		for {
-			free := cap(w.slots) - len(w.slots)
-			if free == 0 {
-				// Wait for a slot; the attempt that frees it wakes us.
-				break
+		// Fill the free slots, claiming again while the destination keeps up: a burst is
+		// drained without waiting for the poll.
+		for cap(w.slots) > len(w.slots) && w.paused() <= 0 {
+			if len(queue) == 0 {
+				queue = w.claim()
+				if len(queue) == 0 {
+					break
+				}
 			}
-			owner := w.r.owner()
-			claimed, err := w.r.opts.Store.Claim(context.Background(), w.d.Name, owner, min(free, hookvault.MaxClaim), w.d.Timeout+w.r.opts.Policy.LeaseSlack)
-			if err != nil {
-				w.log.Warn("claiming deliveries failed; trying again", slog.Any("error", err))
-				break
+			c := queue[0]
+			queue = queue[1:]
+			if !w.r.opts.Now().Add(w.d.Timeout).Before(c.leaseEnd) {
+				// Its lease would end during the attempt: another claim may take it then.
+				continue
 			}
-			for i := range claimed {
-				w.slots <- struct{}{}
-				inflight.Add(1)
-				go func(c *hookvault.Claimed) {
-					defer inflight.Done()
-					w.attempt(c, owner)
-					<-w.slots
-					w.wake()
-				}(&claimed[i])
-			}
-			if len(claimed) < free || w.paused() > 0 {
-				break
-			}
+			w.slots <- struct{}{}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				w.attempt(c.c, c.owner)
+				<-w.slots
+				w.wake()
+			}()
 		}
 	}
 }
+
+// claim is a leased delivery with the owner its lease is under and its end.
+type claim struct {
+	c        *hookvault.Claimed
+	owner    string
+	leaseEnd time.Time
+}
+
+// claim leases the next due deliveries: as many as claimAhead slots' worth, each for as long
+// as the attempts queued before it may take.
+func (w *worker) claim() []claim {
+	n := min(hookvault.MaxClaim, w.d.Concurrency*claimAhead)
+	rounds := (n + w.d.Concurrency - 1) / w.d.Concurrency
+	lease := time.Duration(rounds)*w.d.Timeout + w.r.opts.Policy.LeaseSlack
+	owner := w.r.owner()
+	start := w.r.opts.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	claimed, err := w.r.opts.Store.Claim(ctx, w.d.Name, owner, n, lease)
+	if err != nil {
+		w.log.Warn("claiming deliveries failed; trying again", slog.Any("error", err))
+		return nil
+	}
+	out := make([]claim, len(claimed))
+	for i := range claimed {
+		out[i] = claim{&claimed[i], owner, start.Add(lease)}
+	}
+	return out
+}
+
+// claimAhead is how many slots' worth of deliveries a claim takes.
+const claimAhead = 8
 
 // paused returns how long the destination-wide back-off still lasts.
 func (w *worker) paused() time.Duration {
@@ -398,30 +447,77 @@ func (w *worker) attempt(c *hookvault.Claimed, owner string) {
 	}
 	w.track(res)
 
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := w.r.opts.Store.Record(ctx, c.DID, owner, out)
-	switch {
-	case errors.Is(err, hookvault.ErrNotLeased):
-		// Another worker took it over after the lease ran out, or an operator asked for it
-		// again: that one records its own attempt.
-		w.log.Warn("the lease of a delivery ran out before its attempt was recorded", slog.Int64("did", c.DID))
-		return
-	case err != nil:
-		// Not recorded: the delivery stays leased and is attempted again when the lease
-		// ends, so a destination may see it twice (webhook-id lets it drop the repeat).
-		w.log.Error("recording a delivery attempt failed", slog.Int64("did", c.DID), slog.Any("error", err))
-		return
-	}
-	if o := w.r.opts.Observer; o != nil {
-		o.DeliveryAttempt(w.d.Name, outcome)
-		if out.Status == hookvault.Delivered {
-			o.Delivered(w.d.Name, now.Sub(c.CreatedAt))
+	lag := now.Sub(c.CreatedAt)
+	w.r.records <- record{hookvault.Recorded{DID: c.DID, Owner: owner, AttemptResult: out}, func(err error) {
+		switch {
+		case errors.Is(err, hookvault.ErrNotLeased):
+			// Another worker took it over after the lease ran out, or an operator asked
+			// for it again: that one records its own attempt.
+			w.log.Warn("the lease of a delivery ran out before its attempt was recorded", slog.Int64("did", c.DID))
+			return
+		case err != nil:
+			// Not recorded: the delivery stays leased and is attempted again when the
+			// lease ends, so a destination may see it twice (webhook-id lets it drop the
+			// repeat).
+			w.log.Error("recording a delivery attempt failed", slog.Int64("did", c.DID), slog.Any("error", err))
+			return
 		}
-	}
-	if out.Status == hookvault.Failed {
-		w.log.Warn("delivery failed", slog.Int64("did", c.DID), slog.String("source", c.Source),
-			slog.String("message_id", c.MessageID), slog.Int("tries", tries), slog.String("error", a.Error))
+		if o := w.r.opts.Observer; o != nil {
+			o.DeliveryAttempt(w.d.Name, outcome)
+			if out.Status == hookvault.Delivered {
+				o.Delivered(w.d.Name, lag)
+			}
+		}
+		if out.Status == hookvault.Failed {
+			w.log.Warn("delivery failed", slog.Int64("did", c.DID), slog.String("source", c.Source),
+				slog.String("message_id", c.MessageID), slog.Int("tries", tries), slog.String("error", a.Error))
+		}
+	}}
+}
+
+// record is an attempt's result on its way to the store, and what to do once it is there.
+type record struct {
+	hookvault.Recorded
+	done func(error)
+}
+
+// maxRecordBatch bounds the results one RecordAll stores.
+const maxRecordBatch = 256
+
+// recordLoop stores the attempts' results in batches: whatever arrived while the previous
+// batch was being written goes in the next, so a busy relay costs one outbox transaction per
+// batch, and an idle one records each result at once.
+func (r *Relay) recordLoop() {
+	defer close(r.recorded)
+	batch := make([]record, 0, maxRecordBatch)
+	for first := range r.records {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxRecordBatch {
+			select {
+			case q, ok := <-r.records:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		rs := make([]hookvault.Recorded, len(batch))
+		for i, q := range batch {
+			rs[i] = q.Recorded
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs, err := r.opts.Store.RecordAll(ctx, rs)
+		cancel()
+		for i, q := range batch {
+			if err == nil {
+				q.done(errs[i])
+			} else {
+				q.done(err)
+			}
+		}
 	}
 }
 

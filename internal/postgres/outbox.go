@@ -208,46 +208,97 @@ WHERE did = $1 AND owner = $2 AND status = 'pending'`
 
 // Record stores the attempt and the delivery's new state if owner still holds the lease.
 func (s *Store) Record(ctx context.Context, did int64, owner string, r hookvault.AttemptResult) error {
-	if !r.Status.Valid() {
-		return hookvault.Errorf(hookvault.EINVALID, "status %q is not pending, delivered or failed", r.Status)
-	}
-	a := r.Attempt
-	attempt, err := json.Marshal([]attemptJSON{{At: a.At.UnixNano(), StatusCode: a.StatusCode, Error: boundError(a.Error), Duration: int64(a.Duration)}})
+	errs, err := s.RecordAll(ctx, []hookvault.Recorded{{DID: did, Owner: owner, AttemptResult: r}})
 	if err != nil {
-		return fmt.Errorf("record %d: %w", did, err)
+		return err
 	}
+	return errs[0]
+}
+
+// RecordAll records the attempts in one transaction, sent as one batch (one round trip),
+// committed without waiting for the WAL flush (synchronous_commit off, for this transaction
+// only): see hookvault.Deliveries.RecordAll for why the outbox's bookkeeping may be lazy.
+func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error, error) {
+	errs := make([]error, len(rs))
+	type update struct {
+		i    int
+		args []any
+	}
+	var updates []update
 	now := s.opts.Now()
-	var next, delivered *time.Time
-	switch r.Status {
-	case hookvault.Pending:
-		next = &now
-		if !r.NextAttemptAt.IsZero() {
-			next = &r.NextAttemptAt
+	for i, r := range rs {
+		if !r.Status.Valid() {
+			errs[i] = hookvault.Errorf(hookvault.EINVALID, "status %q is not pending, delivered or failed", r.Status)
+			continue
 		}
-	case hookvault.Delivered:
-		delivered = &now
+		a := r.Attempt
+		attempt, err := json.Marshal([]attemptJSON{{At: a.At.UnixNano(), StatusCode: a.StatusCode, Error: boundError(a.Error), Duration: int64(a.Duration)}})
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", r.DID, err)
+		}
+		var next, delivered *time.Time
+		switch r.Status {
+		case hookvault.Pending:
+			next = &now
+			if !r.NextAttemptAt.IsZero() {
+				next = &r.NextAttemptAt
+			}
+		case hookvault.Delivered:
+			delivered = &now
+		}
+		updates = append(updates, update{i, []any{r.DID, []byte(r.Owner), string(r.Status), next, delivered, string(attempt), hookvault.MaxAttemptsKept}})
 	}
-	var changed int64
-	var exists bool
-	err = retry(ctx, func() error {
-		tag, err := s.o.Exec(ctx, recordQuery, did, []byte(owner), string(r.Status), next, delivered, string(attempt), hookvault.MaxAttemptsKept)
+	if len(updates) == 0 {
+		return errs, nil
+	}
+	changed := make([]int64, len(updates))
+	err := retry(ctx, func() error {
+		tx, err := s.o.Begin(ctx)
 		if err != nil {
 			return err
 		}
-		if changed = tag.RowsAffected(); changed == 1 {
-			return nil
+		defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+		b := &pgx.Batch{}
+		b.Queue("SET LOCAL synchronous_commit = off")
+		for _, u := range updates {
+			b.Queue(recordQuery, u.args...)
 		}
-		return s.o.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE did = $1)`, did).Scan(&exists)
+		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+		for j := range updates {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			changed[j] = tag.RowsAffected()
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
 	})
-	switch {
-	case err != nil:
-		return hookvault.Unavailable(fmt.Errorf("record %d: %w", did, err))
-	case changed == 1:
-		return nil
-	case !exists:
-		return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", did)
+	if err != nil {
+		return nil, hookvault.Unavailable(fmt.Errorf("record %d attempts: %w", len(updates), err))
 	}
-	return hookvault.ErrNotLeased
+	for j, u := range updates {
+		if changed[j] == 1 {
+			continue
+		}
+		var exists bool
+		did := u.args[0].(int64)
+		if err := s.o.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE did = $1)`, did).Scan(&exists); err != nil {
+			return nil, hookvault.Unavailable(fmt.Errorf("record %d: %w", did, err))
+		}
+		errs[u.i] = hookvault.ErrNotLeased
+		if !exists {
+			errs[u.i] = hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", did)
+		}
+	}
+	return errs, nil
 }
 
 // Redeliver makes a delivered or failed delivery pending again, due now.

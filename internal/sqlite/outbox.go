@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,8 +119,36 @@ func scanDelivery(row rowScanner) (hookvault.Delivery, error) {
 // so that a deleted file is found (and what the store holds saved) by the first write that
 // fails on it, whichever it is.
 func (s *Store) writeOutbox(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return s.writeOutboxSync(ctx, what, false, fn)
+}
+
+// writeOutboxSync is writeOutbox; lazy commits without waiting for the disk (synchronous =
+// NORMAL for this transaction only): the outbox's bookkeeping may be lost to a power cut,
+// which only sends a delivery again (see hookvault.Deliveries.RecordAll), and an fsync per
+// claim would cost the writer, which the messages' commits share, more than the message
+// itself. The next durable commit's fsync of the WAL carries it to the disk anyway.
+func (s *Store) writeOutboxSync(ctx context.Context, what string, lazy bool, fn func(tx *sql.Tx) error) error {
 	err := func() error {
-		tx, err := s.w.BeginTx(ctx, nil)
+		// The one writer connection, held for the pragma and the transaction: nothing else
+		// may commit on it while it is lazy.
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("writer: %w", err)
+		}
+		defer conn.Close()
+		if lazy && s.opts.Synchronous != "NORMAL" && s.opts.Synchronous != "OFF" {
+			if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+				return fmt.Errorf("synchronous: %w", err)
+			}
+			defer func() {
+				if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+s.opts.Synchronous); err != nil {
+					// Never hand on a connection that would commit messages lazily: the pool
+					// drops it and opens a new one with the configured pragma.
+					_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+				}
+			}()
+		}
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -157,7 +186,7 @@ func (s *Store) Claim(ctx context.Context, destination, owner string, n int, lea
 		return nil, nil
 	}
 	var claimed []hookvault.Claimed
-	err := s.writeOutbox(ctx, "claim", func(tx *sql.Tx) error {
+	err := s.writeOutboxSync(ctx, "claim", true, func(tx *sql.Tx) error {
 		claimed = claimed[:0]
 		now := s.opts.Now()
 		rows, err := tx.QueryContext(ctx, claimQuery, destination, now.UnixNano(), n)
@@ -215,40 +244,83 @@ func checkResult(r hookvault.AttemptResult) error {
 
 // Record stores the attempt and the delivery's new state if owner still holds the lease.
 func (s *Store) Record(ctx context.Context, did int64, owner string, r hookvault.AttemptResult) error {
-	if err := checkResult(r); err != nil {
+	errs, err := s.RecordAll(ctx, []hookvault.Recorded{{DID: did, Owner: owner, AttemptResult: r}})
+	if err != nil {
 		return err
 	}
-	return s.writeOutbox(ctx, fmt.Sprintf("record %d", did), func(tx *sql.Tx) error {
-		var leased sql.NullString
-		var status string
-		var attempts []byte
-		err := tx.QueryRowContext(ctx, `SELECT owner, status, attempts FROM deliveries WHERE did = ?`, did).Scan(&leased, &status, &attempts)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", did)
-		case err != nil:
+	return errs[0]
+}
+
+// RecordAll records the attempts in one lazy transaction (see writeOutboxSync).
+func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error, error) {
+	errs := make([]error, len(rs))
+	if len(rs) == 0 {
+		return errs, nil
+	}
+	what := fmt.Sprintf("record %d", rs[0].DID)
+	if len(rs) > 1 {
+		what = fmt.Sprintf("record %d attempts", len(rs))
+	}
+	err := s.writeOutboxSync(ctx, what, true, func(tx *sql.Tx) error {
+		read, err := tx.PrepareContext(ctx, `SELECT owner, status, attempts FROM deliveries WHERE did = ?`)
+		if err != nil {
 			return err
-		case status != string(hookvault.Pending) || !leased.Valid || leased.String != owner:
-			return hookvault.ErrNotLeased
 		}
-		if attempts, err = appendAttempt(attempts, r.Attempt); err != nil {
+		defer read.Close()
+		write, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, tries = tries + 1, next_attempt_at = ?,
+			delivered_at = ?, owner = NULL, attempts = ? WHERE did = ?`)
+		if err != nil {
 			return err
 		}
+		defer write.Close()
 		now := s.opts.Now()
-		var next, delivered any
-		switch r.Status {
-		case hookvault.Pending:
-			next = now.UnixNano()
-			if !r.NextAttemptAt.IsZero() {
-				next = r.NextAttemptAt.UnixNano()
+		for i, r := range rs {
+			errs[i], err = recordOne(ctx, read, write, r, now)
+			if err != nil {
+				return err
 			}
-		case hookvault.Delivered:
-			delivered = now.UnixNano()
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, tries = tries + 1, next_attempt_at = ?,
-			delivered_at = ?, owner = NULL, attempts = ? WHERE did = ?`, string(r.Status), next, delivered, string(attempts), did)
-		return err
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// recordOne records r in the transaction of read and write. It returns Record's answer for
+// r, or an error that fails the whole transaction.
+func recordOne(ctx context.Context, read, write *sql.Stmt, r hookvault.Recorded, now time.Time) (answer, err error) {
+	if err := checkResult(r.AttemptResult); err != nil {
+		return err, nil
+	}
+	var leased sql.NullString
+	var status string
+	var attempts []byte
+	err = read.QueryRowContext(ctx, r.DID).Scan(&leased, &status, &attempts)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", r.DID), nil
+	case err != nil:
+		return nil, err
+	case status != string(hookvault.Pending) || !leased.Valid || leased.String != r.Owner:
+		return hookvault.ErrNotLeased, nil
+	}
+	if attempts, err = appendAttempt(attempts, r.Attempt); err != nil {
+		return nil, err
+	}
+	var next, delivered any
+	switch r.Status {
+	case hookvault.Pending:
+		next = now.UnixNano()
+		if !r.NextAttemptAt.IsZero() {
+			next = r.NextAttemptAt.UnixNano()
+		}
+	case hookvault.Delivered:
+		delivered = now.UnixNano()
+	}
+	_, err = write.ExecContext(ctx, string(r.Status), next, delivered, string(attempts), r.DID)
+	return nil, err
 }
 
 // Redeliver makes a delivered or failed delivery pending again, due now.

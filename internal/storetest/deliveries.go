@@ -37,6 +37,7 @@ func RunDeliveries(t *testing.T, open OutboxOpener) {
 		{"InsertsUnderRelayLoad", testInsertsUnderRelayLoad},
 		{"Record", testRecord},
 		{"RecordWithALostLease", testRecordLostLease},
+		{"RecordAll", testRecordAll},
 		{"AttemptsKeptAreBounded", testAttemptsBounded},
 		{"Redeliver", testRedeliver},
 		{"ListDeliveries", testListDeliveries},
@@ -559,6 +560,55 @@ func testRecordLostLease(t *testing.T, open OutboxOpener) {
 	mustRecord(t, s, did, "b", hookvault.AttemptResult{Status: hookvault.Delivered, Attempt: hookvault.Attempt{At: clock.Now(), StatusCode: 200}})
 	if d := mustGetDelivery(t, s, did); d.Tries != 1 || len(d.Attempts) != 1 || d.Status != hookvault.Delivered {
 		t.Errorf("after the lost lease: %+v, want b's attempt alone", d)
+	}
+}
+
+// RecordAll stores a batch in one go and answers for each: recorded, a lost lease, an unknown
+// delivery, an invalid status; the others of the batch are recorded all the same.
+func testRecordAll(t *testing.T, open OutboxOpener) {
+	clock := NewClock(epoch)
+	s := open(t, clock.Now)
+	for _, id := range []string{"1", "2", "3"} {
+		mustInsert(t, s, to("github", id, "app"))
+	}
+	c := mustClaim(t, s, "app", "w", 3, time.Minute)
+	if len(c) != 3 {
+		t.Fatalf("claimed %s", claimedDIDs(c))
+	}
+	ok := hookvault.AttemptResult{Status: hookvault.Delivered, Attempt: hookvault.Attempt{At: epoch, StatusCode: 204}}
+	retry := hookvault.AttemptResult{Status: hookvault.Pending, NextAttemptAt: epoch.Add(time.Hour),
+		Attempt: hookvault.Attempt{At: epoch, StatusCode: 503, Error: "HTTP 503"}}
+	errs, err := s.RecordAll(context.Background(), []hookvault.Recorded{
+		{DID: c[0].DID, Owner: "w", AttemptResult: ok},
+		{DID: c[1].DID, Owner: "someone else", AttemptResult: ok},
+		{DID: c[2].DID, Owner: "w", AttemptResult: retry},
+		{DID: c[2].DID + 1000, Owner: "w", AttemptResult: ok},
+		{DID: c[1].DID, Owner: "w", AttemptResult: hookvault.AttemptResult{Status: "lost"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", hookvault.ECONFLICT, "", hookvault.ENOTFOUND, hookvault.EINVALID}
+	for i, e := range errs {
+		got := ""
+		if e != nil {
+			got = hookvault.ErrorCode(e)
+		}
+		if got != want[i] {
+			t.Errorf("answer %d = %v, want code %q", i, e, want[i])
+		}
+	}
+	if d := mustGetDelivery(t, s, c[0].DID); d.Status != hookvault.Delivered || d.Tries != 1 {
+		t.Errorf("first: %+v", d)
+	}
+	if d := mustGetDelivery(t, s, c[1].DID); d.Status != hookvault.Pending || d.Tries != 0 {
+		t.Errorf("second (not recorded): %+v", d)
+	}
+	if d := mustGetDelivery(t, s, c[2].DID); d.Status != hookvault.Pending || d.Tries != 1 || !d.NextAttemptAt.Equal(epoch.Add(time.Hour)) || len(d.Attempts) != 1 || d.Attempts[0].Error != "HTTP 503" {
+		t.Errorf("third: %+v", d)
+	}
+	if errs, err := s.RecordAll(context.Background(), nil); err != nil || len(errs) != 0 {
+		t.Errorf("RecordAll(nil) = %v, %v", errs, err)
 	}
 }
 
