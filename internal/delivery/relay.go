@@ -67,6 +67,9 @@ type Policy struct {
 	LeaseSlack time.Duration
 	// PendingEvery is how often deliveries_pending is read from the store.
 	PendingEvery time.Duration
+	// MaxYield bounds how long a destination's worker holds back while the receiving side
+	// is busy (Options.Busy): at least one claim per MaxYield goes ahead whatever the load.
+	MaxYield time.Duration
 }
 
 // DefaultPolicy is SPEC's: first retry after about 5 s, capped at 1 h.
@@ -74,6 +77,7 @@ var DefaultPolicy = Policy{
 	FirstRetry: 5 * time.Second, MaxBackoff: time.Hour, Jitter: 0.2,
 	PauseAfter: 5, FirstPause: 5 * time.Second, MaxPause: 5 * time.Minute,
 	Poll: time.Second, LeaseSlack: 5 * time.Second, PendingEvery: 5 * time.Second,
+	MaxYield: 100 * time.Millisecond,
 }
 
 // WithRetries returns p with the first retry and the cap of the backoff changed (the
@@ -112,9 +116,14 @@ type Options struct {
 	HTTP     Sender // for destinations with a URL
 	NATS     Sender // for destinations with a NATS subject; nil when NATS_URL is not set
 	Observer Observer
-	Logger   *slog.Logger
-	Policy   Policy
-	Now      func() time.Time
+	// Busy reports whether deliveries are arriving faster than they are answered (nil:
+	// never). Receiving has priority: an acknowledgement is what a sender waits for, a
+	// delivery can come a moment later. While Busy, each destination claims at most once
+	// per Policy.MaxYield, so it still makes progress under a sustained flood.
+	Busy   func() bool
+	Logger *slog.Logger
+	Policy Policy
+	Now    func() time.Time
 }
 
 // Relay runs one worker per configured destination.
@@ -291,6 +300,8 @@ type worker struct {
 	done  chan struct{}
 	once  sync.Once
 	slots chan struct{} // one token per attempt in flight
+	// lastClaim is when the worker last claimed (only its run goroutine touches it).
+	lastClaim time.Time
 
 	// failures counts consecutive failed attempts; pausedUntil is the destination-wide
 	// back-off it leads to.
@@ -357,6 +368,10 @@ func (w *worker) run() {
 		// drained without waiting for the poll.
 		for cap(w.slots) > len(w.slots) && w.paused() <= 0 {
 			if len(queue) == 0 {
+				if wait := w.yield(); wait > 0 {
+					poll.Reset(wait)
+					break
+				}
 				queue = w.claim()
 				if len(queue) == 0 {
 					break
@@ -380,6 +395,22 @@ func (w *worker) run() {
 	}
 }
 
+// yieldPoll is how often a yielding worker looks whether the receiving side is still busy.
+const yieldPoll = 5 * time.Millisecond
+
+// yield returns how long to hold back before the next claim: while receiving is busy, until
+// MaxYield has passed since the last claim.
+func (w *worker) yield() time.Duration {
+	busy := w.r.opts.Busy
+	if busy == nil || w.r.opts.Policy.MaxYield <= 0 || !busy() {
+		return 0
+	}
+	if left := w.r.opts.Policy.MaxYield - w.r.opts.Now().Sub(w.lastClaim); left > 0 {
+		return min(left, yieldPoll)
+	}
+	return 0
+}
+
 // claim is a leased delivery with the owner its lease is under and its end.
 type claim struct {
 	c        *hookvault.Claimed
@@ -395,6 +426,7 @@ func (w *worker) claim() []claim {
 	lease := time.Duration(rounds)*w.d.Timeout + w.r.opts.Policy.LeaseSlack
 	owner := w.r.owner()
 	start := w.r.opts.Now()
+	w.lastClaim = start
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	claimed, err := w.r.opts.Store.Claim(ctx, w.d.Name, owner, n, lease)

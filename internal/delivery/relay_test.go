@@ -406,3 +406,31 @@ func TestConnectionErrorIsRetried(t *testing.T) {
 		t.Errorf("delivery %+v: want 2 attempts that say the connection was refused", d)
 	}
 }
+
+// While receiving is busy, a destination claims at most once per MaxYield: deliveries go on,
+// slowly, and catch up once the senders are answered.
+func TestBusyReceivingHoldsTheRelayBack(t *testing.T) {
+	var hits atomic.Int64
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer app.Close()
+	st := openStore(t)
+	for i := range 200 {
+		insert(t, st, fmt.Sprint("m-", i), "app")
+	}
+	var busy atomic.Bool
+	busy.Store(true)
+	p := fast
+	p.MaxYield = 250 * time.Millisecond
+	r := delivery.New(delivery.Options{Store: st, HTTP: delivery.NewHTTPSender("t"), Policy: p, Busy: busy.Load})
+	r.SetDestinations(destinations(t, httpDestination("app", app.URL, "    concurrency: 1\n")))
+	defer r.Close(context.Background())
+	start := time.Now()
+	time.Sleep(time.Second)
+	n, elapsed := hits.Load(), time.Since(start)
+	// One claim of 8 (concurrency 1 × 8) per 250 ms at most, the first at once.
+	if most := (int64(elapsed/p.MaxYield) + 1) * 8; n > most || n == 0 {
+		t.Errorf("%d delivered in %s while busy, want between 1 and %d", n, elapsed.Round(time.Millisecond), most)
+	}
+	busy.Store(false)
+	waitFor(t, "all delivered once not busy", 20*time.Second, func() bool { return hits.Load() == 200 })
+}

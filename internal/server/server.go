@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -65,6 +66,7 @@ type Server struct {
 	defaultSource *sources.Source // POST /webhook's, nil without WEBHOOK_SECRET
 	sources       atomic.Pointer[sources.Set]
 	relay         *delivery.Relay
+	receiving     atomic.Int64         // deliveries being received (POST /webhook…), for the relay's Busy
 	nats          *delivery.NATSSender // nil without NATS_URL
 	pprof         *http.Server         // nil unless PPROF_ADDR is set
 	pprofLn       net.Listener
@@ -176,7 +178,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		func() float64 { return float64(s.conns.Open()) })
 	headerTimeout := orDefault(cfg.ReadHeaderTimeout, readHeaderTimeout)
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           s.countReceiving(handler),
 		ReadHeaderTimeout: headerTimeout,
 		// The body has its own, tighter deadline (READ_BODY_TIMEOUT, set by the handler);
 		// this bounds the requests whose body no handler reads.
@@ -240,7 +242,7 @@ func (s *Server) startRelay() error {
 		s.nats = n
 	}
 	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + buildinfo.Read().Version),
-		Observer: s.Metrics, Logger: s.log,
+		Observer: s.Metrics, Logger: s.log, Busy: s.busy,
 		Policy: delivery.DefaultPolicy.WithRetries(s.cfg.RetryFirst, s.cfg.RetryMax)}
 	if s.nats != nil {
 		opts.NATS = s.nats
@@ -258,6 +260,23 @@ func (s *Server) setDestinations(set *sources.Set) {
 		s.nats.SetDestinations(set.Destinations())
 	}
 	s.relay.SetDestinations(set.Destinations())
+}
+
+// busyReceiving is how many deliveries received at once make the relay hold back: a few
+// are the normal state of a server at a steady rate; more mean senders are waiting.
+const busyReceiving = 8
+
+func (s *Server) busy() bool { return s.receiving.Load() >= busyReceiving }
+
+// countReceiving counts the requests to the webhook routes in flight.
+func (s *Server) countReceiving(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/webhook") {
+			s.receiving.Add(1)
+			defer s.receiving.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // closeStore stops the relay, then closes the store: for a start-up that fails half-way.
