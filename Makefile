@@ -16,7 +16,7 @@ HOOKVAULT_BIN ?= bin/hookvault
 GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := $(if $(GIT_REVISION),-X github.com/hookvault/hookvault/internal/buildinfo.Revision=$(GIT_REVISION))
 
-.PHONY: run test generate lint check-generated build bench bench-replicas
+.PHONY: run test generate lint check-generated build bench bench-replicas bench-delivery
 
 # Builds first and says so (the first build takes about a minute), then execs the binary, so
 # that Ctrl-C reaches the server itself, which drains and exits 0: make stays quiet.
@@ -80,3 +80,10 @@ HOOKVAULT_BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOOKBENCH_REPLICAS_FLAGS ?= -replicas 1,2 -rounds 3 -c 64 -n 30000 -warmup 3000
 bench-replicas: ## 1 against 2 hookvault replicas on one PostgreSQL server, a fresh database per run (cmd/hookbench -postgres)
 	$(GO) run ./cmd/hookbench -postgres '$(HOOKVAULT_BENCH_POSTGRES_URL)' $(HOOKBENCH_REPLICAS_FLAGS) $(HOOKBENCH_FLAGS)
+
+# The NATS server with JetStream that bench-delivery publishes to (a stream per run, deleted after).
+HOOKVAULT_BENCH_NATS_URL ?= nats://127.0.0.1:4222
+# The measurement as reported: 3 interleaved rounds; HOOKBENCH_FLAGS adds to it or overrides it.
+HOOKBENCH_DELIVERY_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000
+bench-delivery: ## ingest with one HTTP and one NATS destination against none, and the delivery lag (cmd/hookbench -destinations)
+	$(GO) run ./cmd/hookbench -destinations -nats '$(HOOKVAULT_BENCH_NATS_URL)' $(HOOKBENCH_DELIVERY_FLAGS) $(HOOKBENCH_FLAGS)

@@ -4,7 +4,7 @@
 //
 //	client, err := gen.NewClientWithResponses(url,
 //		gen.WithWebhookSecret(secret), // POST /webhook (and sources of the hookvault preset): X-Signature
-//		gen.WithBearerToken(token),    // GET /messages, /messages/{id}, /stats, /sources
+//		gen.WithBearerToken(token),    // the read API: /messages, /stats, /sources, /deliveries
 //	)
 
 package gen
@@ -51,8 +51,8 @@ func WithWebhookSecret(secret string) ClientOption {
 }
 
 // WithBearerToken sets "Authorization: Bearer <token>" on every request, as the read API
-// (/messages, /messages/{id}, /stats, /sources) requires; the token is one of the server's
-// API_TOKEN.
+// (/messages, /messages/{id}, /stats, /sources, /deliveries, POST /deliveries/{did}/retry)
+// requires; the token is one of the server's API_TOKEN.
 //
 // It appends to the client's request editors, so it composes with WithRequestEditorFn and
 // WithWebhookSecret in any order. An empty token, or one with spaces or control characters

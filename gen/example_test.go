@@ -83,19 +83,19 @@ func ExampleNewClientWithResponses() {
 	// payload: {"content":"hello","id":"evt-1","sender":"alice"}
 }
 
-// startExampleServer runs a hookvault with a temporary SQLite file and returns its address
-// and a function that stops it and removes the file.
-func startExampleServer() (addr string, stop func()) {
+// startExampleServer runs a hookvault with a temporary SQLite file, and the server flags
+// extra, and returns its address and a function that stops it and removes the file.
+func startExampleServer(extra ...string) (addr string, stop func()) {
 	dir, err := os.MkdirTemp("", "hookvault-example-")
 	if err != nil {
 		panic(err)
 	}
-	cfg, err := config.Load([]string{
+	cfg, err := config.Load(append([]string{
 		"--listen-addr=127.0.0.1:0",
 		"--database-url=sqlite:" + filepath.Join(dir, "hv.db"),
 		"--webhook-secret=example-secret",
 		"--api-token=example-token",
-	}, func(string) string { return "" }, io.Discard)
+	}, extra...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		panic(err)
 	}
@@ -140,6 +140,8 @@ func recorder(t *testing.T) (url string, got func() []received) {
 			_, _ = io.WriteString(w, `{"data":[],"next_cursor":null}`)
 		case "/sources":
 			_, _ = io.WriteString(w, `{"data":[]}`)
+		case "/deliveries":
+			_, _ = io.WriteString(w, `{"data":[],"next_cursor":null}`)
 		default:
 			_, _ = io.WriteString(w, `{"total_messages":0,"senders_count":0,"top_senders":[],"first_received_at":null,"last_received_at":null,"sources":[]}`)
 		}
@@ -194,10 +196,18 @@ func TestClientOptions(t *testing.T) {
 	if _, err := client.ListSourcesWithResponse(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := client.ListDeliveriesWithResponse(ctx, &gen.ListDeliveriesParams{}); err != nil {
+		t.Fatal(err)
+	}
+	// A POST without a body: the bearer token is what the server checks; the signature of
+	// the empty body that WithWebhookSecret adds is ignored there.
+	if _, err := client.RedeliverWithResponse(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 
 	reqs := got()
-	if len(reqs) != 7 {
-		t.Fatalf("server saw %d requests, want 7", len(reqs))
+	if len(reqs) != 9 {
+		t.Fatalf("server saw %d requests, want 9", len(reqs))
 	}
 	for i, r := range reqs {
 		if a := r.header.Get("Authorization"); a != "Bearer opt-token" {
@@ -220,8 +230,8 @@ func TestClientOptions(t *testing.T) {
 	if reqs[5].path != "/webhook/mine" || string(reqs[5].body) != raw {
 		t.Errorf("request 5 = %s %q, want the raw body to /webhook/mine", reqs[5].path, reqs[5].body)
 	}
-	if editorRan != 7 {
-		t.Errorf("WithRequestEditorFn editor ran %d times, want 7: the options must append, not replace", editorRan)
+	if editorRan != 9 {
+		t.Errorf("WithRequestEditorFn editor ran %d times, want 9: the options must append, not replace", editorRan)
 	}
 }
 

@@ -23,6 +23,27 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for DeliveryStatus.
+const (
+	Delivered DeliveryStatus = "delivered"
+	Failed    DeliveryStatus = "failed"
+	Pending   DeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -70,6 +91,65 @@ type ChallengeAnswer struct {
 	// Type Discord's PONG (1).
 	Type *int `json:"type,omitempty"`
 }
+
+// Delivery A message's journey to one destination.
+type Delivery struct {
+	// Attempts The newest 50 attempts, oldest first; a retry keeps them.
+	Attempts []DeliveryAttempt `json:"attempts"`
+
+	// CreatedAt When the delivery was written, in the message's transaction (UTC).
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeliveredAt When the destination acknowledged it; null unless delivered.
+	DeliveredAt *time.Time `json:"delivered_at"`
+
+	// Destination The destination's name in `SOURCES_FILE`.
+	Destination string `json:"destination"`
+
+	// Did The delivery's id; it grows with creation order.
+	Did int64 `json:"did"`
+
+	// MessageId The message's id; with `source`, it names the message for `GET /messages/{id}?source=`.
+	MessageId string `json:"message_id"`
+
+	// NextAttemptAt When a pending delivery is due; null unless pending.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+
+	// Source The message's source.
+	Source string `json:"source"`
+
+	// Status `pending`: to be attempted at `next_attempt_at` (again, after a failed attempt); `delivered`: the destination acknowledged it (an HTTP 2xx, a JetStream ack); `failed`: refused in a way a retry cannot change, or `max_attempts` reached; it is not attempted again unless retried.
+	Status DeliveryStatus `json:"status"`
+
+	// Tries Attempts since the delivery was created or last retried; the relay compares it with the destination's `max_attempts`.
+	Tries int `json:"tries"`
+}
+
+// DeliveryAttempt defines model for DeliveryAttempt.
+type DeliveryAttempt struct {
+	// At When the attempt began (UTC).
+	At time.Time `json:"at"`
+
+	// DurationMs How long the attempt took, in milliseconds.
+	DurationMs int64 `json:"duration_ms"`
+
+	// Error What went wrong, e.g. `HTTP 503` for an answer that is not a 2xx, a timeout, a refused connection, a JetStream error; null when the attempt succeeded.
+	Error *string `json:"error"`
+
+	// StatusCode The HTTP status the destination answered; null when there was no answer (then `error` says why) and for a NATS destination.
+	StatusCode *int `json:"status_code"`
+}
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	Data []Delivery `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// DeliveryStatus `pending`: to be attempted at `next_attempt_at` (again, after a failed attempt); `delivered`: the destination acknowledged it (an HTTP 2xx, a JetStream ack); `failed`: refused in a way a retry cannot change, or `max_attempts` reached; it is not attempted again unless retried.
+type DeliveryStatus string
 
 // Health defines model for Health.
 type Health struct {
@@ -257,6 +337,9 @@ type BadRequest = Problem
 // BearerUnauthorized RFC 9457 problem details.
 type BearerUnauthorized = Problem
 
+// DeliveryNotFound RFC 9457 problem details.
+type DeliveryNotFound = Problem
+
 // Error RFC 9457 problem details.
 type Error = Problem
 
@@ -277,6 +360,24 @@ type UnprocessableEntity = Problem
 
 // UnsupportedMediaType RFC 9457 problem details.
 type UnsupportedMediaType = Problem
+
+// ListDeliveriesParams defines parameters for ListDeliveries.
+type ListDeliveriesParams struct {
+	// Destination Only deliveries to this destination (its name in `SOURCES_FILE`).
+	Destination *string `form:"destination,omitempty" json:"destination,omitempty"`
+
+	// Status Only deliveries in this status.
+	Status *DeliveryStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Source Only deliveries of messages of this source (`default` for `POST /webhook`).
+	Source *string `form:"source,omitempty" json:"source,omitempty"`
+
+	// Limit The most deliveries a page holds.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; opaque.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
@@ -455,6 +556,35 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListDeliveries List deliveries to your app's destinations
+	//
+	// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+	// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+	// one, with the same filters; it is `null` on the last page. Deliveries created after a
+	// walk began are not in it; a delivery's status may change while you walk, so a walk
+	// filtered by status may miss one that changed status meanwhile.
+	//
+	// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+	ListDeliveries(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDelivery Get one delivery with its attempts
+	//
+	// One delivery of a message to a destination, with its newest attempts.
+	//
+	// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+	GetDelivery(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Redeliver Send a failed or delivered delivery again
+	//
+	// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+	// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+	// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+	// drops this one too. A pending delivery is answered 409: it is attempted again without
+	// being asked.
+	//
+	// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+	Redeliver(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetLiveness Liveness probe
 	//
 	// Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -570,6 +700,65 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
 	PostWebhookSourceWithBody(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListDeliveries List deliveries to your app's destinations
+//
+// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+// one, with the same filters; it is `null` on the last page. Deliveries created after a
+// walk began are not in it; a delivery's status may change while you walk, so a walk
+// filtered by status may miss one that changed status meanwhile.
+//
+// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+func (c *Client) ListDeliveries(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeliveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDelivery Get one delivery with its attempts
+//
+// One delivery of a message to a destination, with its newest attempts.
+//
+// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+func (c *Client) GetDelivery(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDeliveryRequest(c.Server, did)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Redeliver Send a failed or delivered delivery again
+//
+// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+// drops this one too. A pending delivery is answered 409: it is attempted again without
+// being asked.
+//
+// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+func (c *Client) Redeliver(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRedeliverRequest(c.Server, did)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetLiveness Liveness probe
@@ -776,6 +965,176 @@ func (c *Client) PostWebhookSourceWithBody(ctx context.Context, source string, c
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListDeliveriesRequest constructs an http.Request for the ListDeliveries method
+func NewListDeliveriesRequest(server string, params *ListDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Destination != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "destination", *params.Destination, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDeliveryRequest constructs an http.Request for the GetDelivery method
+func NewGetDeliveryRequest(server string, did int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRedeliverRequest constructs an http.Request for the Redeliver method
+func NewRedeliverRequest(server string, did int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deliveries/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewGetLivenessRequest constructs an http.Request for the GetLiveness method
@@ -1205,6 +1564,41 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListDeliveriesWithResponse List deliveries to your app's destinations
+	//
+	// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+	// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+	// one, with the same filters; it is `null` on the last page. Deliveries created after a
+	// walk began are not in it; a delivery's status may change while you walk, so a walk
+	// filtered by status may miss one that changed status meanwhile.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+	ListDeliveriesWithResponse(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*ListDeliveriesResponse, error)
+
+	// GetDeliveryWithResponse Get one delivery with its attempts
+	//
+	// One delivery of a message to a destination, with its newest attempts.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+	GetDeliveryWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*GetDeliveryResponse, error)
+
+	// RedeliverWithResponse Send a failed or delivered delivery again
+	//
+	// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+	// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+	// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+	// drops this one too. A pending delivery is answered 409: it is attempted again without
+	// being asked.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+	RedeliverWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*RedeliverResponse, error)
+
 	// GetLivenessWithResponse Liveness probe
 	//
 	// Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -1332,6 +1726,276 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /webhook/{source} (the `PostWebhookSource` operationId).
 	PostWebhookSourceWithBodyWithResponse(ctx context.Context, source string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookSourceResponse, error)
+}
+
+// ListDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for ListDeliveries
+type ListDeliveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ListDeliveries
+type ListDeliveriesResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeliveryList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeliveriesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListDeliveriesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeliveriesResponse) GetJSON200() *DeliveryList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListDeliveriesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDeliveryResponse401Headers the declared response headers of an HTTP 401 response for GetDelivery
+type GetDeliveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDeliveryResponse503Headers the declared response headers of an HTTP 503 response for GetDelivery
+type GetDeliveryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Delivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *DeliveryNotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDeliveryResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDeliveryResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDeliveryResponse) GetJSON200() *Delivery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON404() *DeliveryNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetDeliveryResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RedeliverResponse401Headers the declared response headers of an HTTP 401 response for Redeliver
+type RedeliverResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RedeliverResponse503Headers the declared response headers of an HTTP 503 response for Redeliver
+type RedeliverResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RedeliverResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Delivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *DeliveryNotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RedeliverResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RedeliverResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RedeliverResponse) GetJSON202() *Delivery {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON404() *DeliveryNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RedeliverResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RedeliverResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RedeliverResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RedeliverResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RedeliverResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type GetLivenessResponse struct {
@@ -1942,6 +2606,59 @@ func (r PostWebhookSourceResponse) ContentType() string {
 	return ""
 }
 
+// ListDeliveriesWithResponse List deliveries to your app's destinations
+//
+// Deliveries newest first (by `did`), filtered and paginated with a keyset cursor, each
+// with its newest attempts. Pass `next_cursor` from a page as `cursor` to get the next
+// one, with the same filters; it is `null` on the last page. Deliveries created after a
+// walk began are not in it; a delivery's status may change while you walk, so a walk
+// filtered by status may miss one that changed status meanwhile.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /deliveries (the `ListDeliveries` operationId).
+func (c *ClientWithResponses) ListDeliveriesWithResponse(ctx context.Context, params *ListDeliveriesParams, reqEditors ...RequestEditorFn) (*ListDeliveriesResponse, error) {
+	rsp, err := c.ListDeliveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeliveriesResponse(rsp)
+}
+
+// GetDeliveryWithResponse Get one delivery with its attempts
+//
+// One delivery of a message to a destination, with its newest attempts.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /deliveries/{did} (the `GetDelivery` operationId).
+func (c *ClientWithResponses) GetDeliveryWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*GetDeliveryResponse, error) {
+	rsp, err := c.GetDelivery(ctx, did, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDeliveryResponse(rsp)
+}
+
+// RedeliverWithResponse Send a failed or delivered delivery again
+//
+// Makes a failed or delivered delivery pending again, due at once, with `tries` back to
+// 0 and its past attempts kept; the relay sends it as soon as the destination has a free
+// worker. The app gets the same `webhook-id` as before, so an app that drops repeats
+// drops this one too. A pending delivery is answered 409: it is attempted again without
+// being asked.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /deliveries/{did}/retry (the `Redeliver` operationId).
+func (c *ClientWithResponses) RedeliverWithResponse(ctx context.Context, did int64, reqEditors ...RequestEditorFn) (*RedeliverResponse, error) {
+	rsp, err := c.Redeliver(ctx, did, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedeliverResponse(rsp)
+}
+
 // GetLivenessWithResponse Liveness probe
 //
 // Answers 200 while the process serves HTTP. It checks nothing else, so a restart is triggered only when the process is truly stuck.
@@ -2122,6 +2839,258 @@ func (c *ClientWithResponses) PostWebhookSourceWithBodyWithResponse(ctx context.
 		return nil, err
 	}
 	return ParsePostWebhookSourceResponse(rsp)
+}
+
+// ParseListDeliveriesResponse parses an HTTP response from a ListDeliveriesWithResponse call
+func ParseListDeliveriesResponse(rsp *http.Response) (*ListDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDeliveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDeliveryResponse parses an HTTP response from a GetDeliveryWithResponse call
+func ParseGetDeliveryResponse(rsp *http.Response) (*GetDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Delivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest DeliveryNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDeliveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDeliveryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRedeliverResponse parses an HTTP response from a RedeliverWithResponse call
+func ParseRedeliverResponse(rsp *http.Response) (*RedeliverResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RedeliverResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Delivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest DeliveryNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RedeliverResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers RedeliverResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetLivenessResponse parses an HTTP response from a GetLivenessWithResponse call
@@ -2668,6 +3637,15 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListDeliveries List deliveries to your app's destinations
+	// (GET /deliveries)
+	ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams)
+	// GetDelivery Get one delivery with its attempts
+	// (GET /deliveries/{did})
+	GetDelivery(w http.ResponseWriter, r *http.Request, did int64)
+	// Redeliver Send a failed or delivered delivery again
+	// (POST /deliveries/{did}/retry)
+	Redeliver(w http.ResponseWriter, r *http.Request, did int64)
 	// GetLiveness Liveness probe
 	// (GET /health/live)
 	GetLiveness(w http.ResponseWriter, r *http.Request)
@@ -2697,6 +3675,24 @@ type ServerInterface interface {
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
+
+// ListDeliveries List deliveries to your app's destinations
+// (GET /deliveries)
+func (_ Unimplemented) ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetDelivery Get one delivery with its attempts
+// (GET /deliveries/{did})
+func (_ Unimplemented) GetDelivery(w http.ResponseWriter, r *http.Request, did int64) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// Redeliver Send a failed or delivered delivery again
+// (POST /deliveries/{did}/retry)
+func (_ Unimplemented) Redeliver(w http.ResponseWriter, r *http.Request, did int64) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
 
 // GetLiveness Liveness probe
 // (GET /health/live)
@@ -2754,6 +3750,143 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDeliveriesParams
+
+	// ------------- Optional query parameter "destination" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "destination", r.URL.Query(), &params.Destination, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "destination"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "destination", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", r.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "status"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "status", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", r.URL.Query(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "source"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListDeliveries(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDelivery operation middleware
+func (siw *ServerInterfaceWrapper) GetDelivery(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "did" -------------
+	var did int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "did", chi.URLParam(r, "did"), &did, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "did", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDelivery(w, r, did)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Redeliver operation middleware
+func (siw *ServerInterfaceWrapper) Redeliver(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "did" -------------
+	var did int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "did", chi.URLParam(r, "did"), &did, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "did", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Redeliver(w, r, did)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // GetLiveness operation middleware
 func (siw *ServerInterfaceWrapper) GetLiveness(w http.ResponseWriter, r *http.Request) {
@@ -3149,6 +4282,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/stats", wrapper.GetStats)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/deliveries", wrapper.ListDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/deliveries/{did}", wrapper.GetDelivery)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/deliveries/{did}/retry", wrapper.Redeliver)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/health/live", wrapper.GetLiveness)
 	})
 	r.Group(func(r chi.Router) {
@@ -3168,6 +4310,8 @@ type BearerUnauthorizedApplicationProblemPlusJSONResponse struct {
 
 	Headers BearerUnauthorizedResponseHeaders
 }
+
+type DeliveryNotFoundApplicationProblemPlusJSONResponse Problem
 
 type ErrorApplicationProblemPlusJSONResponse Problem
 
@@ -3189,6 +4333,328 @@ type UnauthorizedApplicationProblemPlusJSONResponse Problem
 type UnprocessableEntityApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type ListDeliveriesRequestObject struct {
+	Params ListDeliveriesParams
+}
+
+type ListDeliveriesResponseObject interface {
+	VisitListDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListDeliveries200JSONResponse DeliveryList
+
+func (response ListDeliveries200JSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries400ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries401ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries500ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeliveries503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeliveries503ApplicationProblemPlusJSONResponse) VisitListDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeliveryRequestObject struct {
+	Did int64 `json:"did"`
+}
+
+type GetDeliveryResponseObject interface {
+	VisitGetDeliveryResponse(w http.ResponseWriter) error
+}
+
+type GetDelivery200JSONResponse Delivery
+
+func (response GetDelivery200JSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery400ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery401ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery404ApplicationProblemPlusJSONResponse struct {
+	DeliveryNotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery404ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery500ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDelivery503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDelivery503ApplicationProblemPlusJSONResponse) VisitGetDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverRequestObject struct {
+	Did int64 `json:"did"`
+}
+
+type RedeliverResponseObject interface {
+	VisitRedeliverResponse(w http.ResponseWriter) error
+}
+
+type Redeliver202JSONResponse Delivery
+
+func (response Redeliver202JSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver400ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver401ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver404ApplicationProblemPlusJSONResponse struct {
+	DeliveryNotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver404ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver409ApplicationProblemPlusJSONResponse Problem
+
+func (response Redeliver409ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver500ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Redeliver503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Redeliver503ApplicationProblemPlusJSONResponse) VisitRedeliverResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetLivenessRequestObject struct {
 }
@@ -3897,6 +5363,15 @@ func (response PostWebhookSourcedefaultApplicationProblemPlusJSONResponse) Visit
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListDeliveries List deliveries to your app's destinations
+	// (GET /deliveries)
+	ListDeliveries(ctx context.Context, request ListDeliveriesRequestObject) (ListDeliveriesResponseObject, error)
+	// GetDelivery Get one delivery with its attempts
+	// (GET /deliveries/{did})
+	GetDelivery(ctx context.Context, request GetDeliveryRequestObject) (GetDeliveryResponseObject, error)
+	// Redeliver Send a failed or delivered delivery again
+	// (POST /deliveries/{did}/retry)
+	Redeliver(ctx context.Context, request RedeliverRequestObject) (RedeliverResponseObject, error)
 	// GetLiveness Liveness probe
 	// (GET /health/live)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
@@ -3960,6 +5435,84 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListDeliveries operation middleware
+func (sh *strictHandler) ListDeliveries(w http.ResponseWriter, r *http.Request, params ListDeliveriesParams) {
+	var request ListDeliveriesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDeliveries(ctx, request.(ListDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDelivery operation middleware
+func (sh *strictHandler) GetDelivery(w http.ResponseWriter, r *http.Request, did int64) {
+	var request GetDeliveryRequestObject
+
+	request.Did = did
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDelivery(ctx, request.(GetDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDelivery")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDeliveryResponseObject); ok {
+		if err := validResponse.VisitGetDeliveryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Redeliver operation middleware
+func (sh *strictHandler) Redeliver(w http.ResponseWriter, r *http.Request, did int64) {
+	var request RedeliverRequestObject
+
+	request.Did = did
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Redeliver(ctx, request.(RedeliverRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Redeliver")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverResponseObject); ok {
+		if err := validResponse.VisitRedeliverResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // GetLiveness operation middleware
@@ -4176,132 +5729,158 @@ func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3H3hVhu58uer6PTePUC2bWwDmcSc/weSMBP2JpAF8s9M4iwtdwtbl27JkdQYTw7n7NPsg+2T7KmS1K22",
-	"20AGcmfP3i+X2G11qVSq+lXVT5rvUSqLmRRMGB0Nv0dTRjOm8M9TZtTi4NIwBf/KmE4VnxkuRTSMzlgq",
-	"RaaJkWROuSFjdikVIwp+wsWkG8URu6HFLGfRcC+OdDplBYVhCi54URbRsBdHZjFj0TDiwrAJU9Ht7W0c",
-	"KaZnUmiGEryi2Sn7VjJt4F+pFIYJ/JPOZjlPKQizPVNynLPiv/1Lg2Tf6/eCzIbyPBpGM6powQxTZBTl",
-	"vOBmFA2JKIsxU6QoNchPqCGF1Ib0e71eFEfaUFPqaLjbA0m5gRFBIOIlquSnY1ma4Tin4iq6Def6D8Uu",
-	"o2H0X7ZrFW/bb/X2Byu1nXRTtwekFpdrMldSTPaJmTJi50MELZgm3HThda8YVUx9FLQ0U6n4nyz7cV2h",
-	"sjOu6Ti3P7+mednUILxeMZqRgw9HIJV/ep9oZuDDi/OTfx4eEylQUs3UNVNgHkzAc4Sbhk77tU4borcr",
-	"9TaOCq41F5N24dyXZIy6IEZeMfGY1z3FKp5PWUMeUJqXUyq7qjH8tU6zsIeC3fjp06fOQWmmTBhYTba6",
-	"JxNrCjBYXvzHKJpKeXVNy9yMoiQKZ+TmrI0Cjd6i8IdKSfXIXQYbWQmaE4aD1QuwF+6hI//UmbWRQ/fw",
-	"z9pNgpSC3cxYalhmJSOblMyo4ClRLJXXTLEM7JaKBVGyNIxQoedMaWKmXG/hLjuW5ldZiuyRGhKSFExr",
-	"OmFkzs2U8IyMot3BKGpY626trGNpiH3xT1PQcS3TlNo5E57hrD/QRS5pdi7lO6om7JGTV9ZxkrHMFmDo",
-	"OYwJ9k8F6fd2X+z98pyMF4bpUBn9nVoZzvOSQ2G4WZBzKYmV66fpBjdxi7jJ+4PfL16dvPnj4tUf54dn",
-	"CWoL7Jmn7KOg15TnsIcfqTDwDH5ptIH4yjUp6+H3bbwlOYUYHW63QGlOKhKK9VP11SYp+DnYaGBNEDOs",
-	"3BSwBUkQZ3QQaCREW2Cx5PyCR9ZJ557eDlALCvgEkZGLa5rzNYHRfUk0nwhqSsX+DXHuSd71ZOvthVmK",
-	"cJlkmghpSEFNOm0AGE0XmkiRL8h8ytMp7p6PYqZkCtY+zpnd4X9xuQqaX0pVrEMy1dfkv5+dHAPsA6dD",
-	"+oMh8WuZTqmiKRjnxu0GyaW8gjldSkXGbMKFwBleEjt2sASDQbgEwXycy7p32X/lLF8jNrihIZkpOWPK",
-	"LMgo0kxkTI2iQO1PIctTu02wAFQ0aE8xeqUtQMRRWmAtfHAJanBWocvZTCrDsvcs4/QcRX6UV3U/JTB7",
-	"MooMuzHbs5xyYVXp5QVgKzISjo6jhrFpL1RxJShBSQmK+lM9bWMmoao3k2WxE1B/8mz7GaomAVBTSYGb",
-	"5vWU5jkTE3aA2AcVm2UcBqD5B2t1HPbXJc01a5PGgiaA/BTM9JpnTG1owkQ2k1wYkk5ZehUTbhME2IL4",
-	"h3+UWIymyeb5nJt0uqFhSvBE6kUjAE+q5dqCGDELJPseVU+2JKw5Ta82NClVfnHNFL902qlH79aL5ZFx",
-	"HDGRqsXMsOwcc4qVYd+yG/L2/cHrztnbg8Hec/AKKBw+TkrYodbcZalStqEhvilmyOZnKYut1lfWv199",
-	"Hfwq0GkXZwMuy84FE43WQY3bN83h3nCdSpVtaPLh5Pg3stkPJarT8uojOf4XSw2M95bR3ExhxOUVYOmV",
-	"Xm8931dFa0MQ1DBQJaPpFHMjLpjW3oLGC3QVgai1XH5vfo+YKIto+CWSV1EcBVAk+rqiHiw7fCu5gpDx",
-	"xY/xtWX49xaNvXG+5HtE8/zkMhp+uXsfu5+dlUVB1SK6jVfUZnfyRfsynWOGiNh3Q5PX9tkO+BfYEYql",
-	"jF/bfHFFuQGGWrcg3LCifWW861KKLtpXykN695pQnJgUXJSaJAcOiaCJJjFJXkM8ZQmhIiPJByVvFp3m",
-	"M60rO7O5yJ3asUGH3dDU5ItQmH1C7XdmSk3DVXJNqP3LzhvMjhvrZ2IUseWX7JoJ8vH8184LfA4/LvOc",
-	"TJli+BsuSOIEvhhTzZ7v4qRuOhPZcTMDP9w9pXNnG+G3HV5AJMHdRWGXgRuSGRcTG4Jua3W40du1AnJv",
-	"aJtTgUj22dgjL4aeeEGoYkQwbqZMWU0IqYLZgeDgrakBFLIwLLpvAzWsubbBeg1Xt9bXenO947bc19wh",
-	"GTW0Ya0/tN9WTFmwG3ORlkrLluLmB6rRlBP7QILID7w4/IrM6ITt2/V2xa6cavsxqAq+sLmfUSW7T1U4",
-	"raY4d/gdP6HhGv+xOpUTWGoQ3+WRGuw7+XBydk6252w8lfIq2dDErm+rB+FrtlzGcn7NFBgYz2JSCv6t",
-	"tFUNLnAH2ZDXOqbflhe0ReRPzjDrSgnVJJVFwQ2Aq82P56+39olUma3QMJJz3TTSjBrWMbxgbe+2sPln",
-	"aMpOuF1b9jvCDUlpwcilksU+STJ2ScvcWANbetcPhPHzAEYBOriuQOEm6066JJmVegqel4tryVPWnVGe",
-	"JVvOiL0j8DJO+DUmbuIvmDOHbNPpwT3bXO024/Yod2Vep7++Ji93934hDta7REGvAr+sCsjLtkQNmYM6",
-	"sN5qwSfXPl5YBz+Hh4wkl/ym0bd4aMrVYt44+gW/J1rBvqG5lh4T/95xFa7OUUZ8I8TFVpQUrV1O2q2v",
-	"Qj6rL3x7fv6B2AdIKjPWmKbNFJcwX5XYfF9pTuipVIZo64pgkzgUjysE4zSVeHfueZ9pH5CPp0dEsUum",
-	"mEiZi8IZE4Zfcpctrn93mHTdZ7rOWO20K3XG3rTaDPcMzeG1LIVpc8nu48otcWGe70Ztuq590j3I1D4X",
-	"u8FbZcLN9xQyVd7sHpn8br9PpiNxKVdFatsjnyyOaoYYCAFMo+eMiXVrdmcMf+/8xs3bctx5454HVwdA",
-	"abjNM5v46ikd7D1PyKYzV9jZ7dkXZBatYNgisXZRA+/pnJ32Mnp/vj3hZlqO2926d97rXDvTzPgB3Tgx",
-	"SeD3MwZ/TQuaJthMSqqmjwsqPsT8QDhpUT8Gk3oB1kSOKX1w3IijUuVrpluOc56Sj6fvmvUBzSfCVgdy",
-	"LmNy9q2kisXkbTk+m0mz9ePBCpc6UL5b49hGMecPQMz1Nv0EWDXYHCs4tQ0stgpjqO3eN+W45EqbizvB",
-	"1nG1jkICcptAaMMKfrYWUt27tICHl1/710ayDk9f/LjjaomEh2DM3lax/WYnWiG+qrQQu+6cgXBZCoR7",
-	"P7CY1vu2ZB1Gzi7clFbF+zgDEGKYIO4RkMZjYBQjJrCyYf3jYUIFYapVKEPzC6+DByl5OXQ2R1hetua8",
-	"4xazbDGZeh3bDP6TdaoHacpmxhb6l7ZgaeufbWhZQZ5iXRe2OjHBoLliNFs4k7B16aZ52JZWOqVi0ii2",
-	"jKXMGRV35Uo88zipOeQ9QC4oYT20aOWcVz39O7TnKw8tqRAjLmxVQaBL3rNijFbJFtJiUQ2RTzGGFQSa",
-	"53LOMsSptQN5YJp6HqR7ht2YfVLQBRkzwoqZWTRB3ZTluXxopnqUsWImDRPpglyxBUmnUjMBW8iyVMAm",
-	"9wklis0YhfSSZ77I45bKzHm6BCvZtbnoH6vPg29RHBX05h0TEwAHg73ncVRw4f/d/4H089NUgjgmzHyX",
-	"wGzOEWf90Atb87MaRdrlWLURFDQtFTeLM/AidvksneWgbANCYDPOxrEKjQWnpOIFJWQTUnja0WxGFWoa",
-	"4ImSBkt+W13yCTyukI4sk0pxySclLsAafowtzjmmxm6v3/UcF9yUKGptJVNjZqB+i57Oqv7pyjwslNzQ",
-	"Pu0SmK67+o+Gf9T9TqpJ8nunGiwhmw5o/seo7PV20im7wT9YguiEC7ReapVvgWb0eweQazVGZ7D3PGga",
-	"zfg/2aIOanfI3ezEem/juw4e48S2hg7K0xje5OUlTznNSc7HCvI5W8An3AxHImkRzsJKq6WYJGeIQUMd",
-	"wNf20xi1k9P0Kvh+JDC0Vt/4jPecF0wbWszcCPClTc+1JFKQTZjP6eHBm/eHWPDBModaOHC8FY+EWyO3",
-	"bvDnhAmmeOrwsW05Mttm7C6tnDZUZFjdAUfm9FeMBEDhrkXVqcltS7DTcRji+OD9Iel0KoT6IXEg1ZWM",
-	"aa148oHMZZln3ZFYbwlnQVt/1QJAQqoy57xbAMSXM/cI8c983QS718Pt7fl83vUjONeuu6kstoZECqRn",
-	"FFIxomc0ZfUeHYnkuh9bY7bFY2fPhAmjOGY5NJ3alAq/X26GJd/d2zo8u+1W/zB+tW+730FVt8n+SFCx",
-	"ILb/DqMvyIxqzTTagMTi9DVTmktIApLrPo0h87kexMkWxh99xWczlnVJUGEZCSR3Yo0lpUotSFKLk1ib",
-	"st5wQ9dhPtuyrYkVYZOR2HQYiHwU/MaTVbZiy2OoqKSuCpqcHf12fHD+8fTw4vzk3eHpwfHrw4RsupSM",
-	"7GGHxDC9NRJ+wyIlbkOTNJfpFbhQV5fPuGIprHMM+4GSlM4Mekcfn0lKBUStMUx+ltMFrB4Sg7rkgCTz",
-	"qWbpRdtKuoYk124FOxlLZQZ+V5IJs/Hoii32kR5n18H+ZCQAEGnrSxSd2z5DlxyIRei+3fh2Mb2iECzo",
-	"yv13R2IkzuZ0gpo98nMBLFsaZnFa5dyGCJPVwi+yTUnJdiZTHZOK94KLMBJ+FYO9zoU2jGbWu2TSdnSE",
-	"YYpQLy1u+/Vb1VuGvnPDXvObOxz22TW/aYYZvRRnrLuCILO89zHSXPMbsOKY2D9rK/WfVNLdEX6aD7ZN",
-	"Y1l/D+qBwySwDdfszAX98CkF4/Ao06o9dtY+EmPY0ZvJXrbb/z//638nW+CguCBVcEb2QBVtq8fuMb6R",
-	"aLc+8toZGjc28av9PZ8gdWIkEjljQuucZBNtSMe+mXQgspBR9I9Ph6/enpz88+Ls8PXp4fkoStCkjwQJ",
-	"rJoab6TW2kAPXgHPnllRnz1D24vRKGnD6KcMe0wjYWOM6437rrDVtiXd2KLMWMm5doVjcHKOcWVCoPBX",
-	"wxEARO7qeU1jqOpPVSVsOZXAsAFxEcu31NiZQBSCPAxEA8OAZaDOTEbC20eVXPjwb6kcQZLmm79SpLYV",
-	"m5WKjvPFkFAyuLnxLJWCUaFHImwz8bDLZCTgzCtcRSQoawwyyTqyUUI2fbdiq0veVDO1M6SO8Oj82iW/",
-	"GYnNKkfTMZpszlPDxYTUn9vAZiVmGRn0evuBEleGduNa/uVa8uXSoHu9HWfzIQ3T2gUkHELjjndG8f7o",
-	"3NXELKQGaIEbw/b6pJpsux/pbXi27iPUhhHFkQvk0TDqdfvdHjwGo9AZj4bRTrfX3XHFOEQ521Mkm2zD",
-	"xOHfE9aSQR64RGDQ60GMyZkvHqZMaxtXNfZBuuTIeJTra14s18wFVgVOVGE8NIrD1kVyeNAwrwbFR8p8",
-	"QbQp0ytwsZDrom0cZZBKMPOOXzPBtI6WDrYMer07WGwt7DVfFIjkD9DHHElnDXssmAaoB0/t4IOITtaN",
-	"XU1j2/L2w1QxGn75GkfaN6kjP3vs0KAXoRMNaahd0Ogr/NivLpZfHri8vuyMlk6xCKTJXHHcS7DpwaoF",
-	"LWBtkWxGeQ5/47JbEDPnsOS2/eetxR1ayRTlApyBEBZzaX+8iWNVYKZb1/rU85Qevdg1iUpPS5PJubAL",
-	"D0mAVKy2gqc1ilMsgAG4oldVZNJoFHu9nYdPwaYmoERHZK4t4mxaGuvkYFJxTXNtnXI1xtqJh7wutER4",
-	"7A3+OnxtTUuvSMnWAd4rQkPrjbetleIJVuJYGix5LPZJYsVKHELEXjWY88r5oEdQ5J9wy1eb4O49H1ab",
-	"W/f7e0/C4IJQpfg1zS3lA5M2LODxbCsmlzw36KJhJ8/ohAusLTn4cMUWmhliiTXdkUBiTxKQbRKbO1BE",
-	"Vg3KT5D9IOtHCt8V8AB9JOzL9T74BQ4Dl3merJKCyAeciTbUcdOcyxFsXpNNcJJsOBKUzGkOiLjCOI0j",
-	"IFngi8ZsQkUD8SBeObCzQcjnjljgmcckaHRIRbSUgqnYjxdCIUQWWK9AXzASHDG0IbvkPX9lsahllTms",
-	"n7hEBHNpx+xzziLxjDr/8pHYpL7HVL0deWdMp3TGxQRwfCVLeOzGIp4csCLXWAZyJ7dGAqfs3iTnokvO",
-	"pF/Wgi7IVOYZuWTz6gDPkkYcsuR5Tqb0msGIDTvZJ5cSsgZQeykMzxtrjmoPONDYQ1OMFjY5DlRrYSTs",
-	"7S45m1oNV84J9rVbMW5GApc3dvVPRwYBkFoaIi8vbfWiDlIkzaVmOlxOq1RboBBgSyMB2zpnDuHmgMpz",
-	"fsUIJfOpzG2CMSQgumnwHiu3OaNK40YBwwNvMBJYhtVXhE4oFxY4NmPjO67N+7o5VB1u1cibbWkESG0C",
-	"fdlFhAXU+9VOzbV0Bu6MEtbe/6bKdr+VTC3qlAbXvHESsvJ8ez0srNujyf1erxfXJ5X7bQ2wNsGbnqVi",
-	"xrBrLkvteINyRr+VbJ2EjgLYODAdlPt7uy/urfe38tpCTputptgK5uadFLStdWJWnI9azBk1hil49n9+",
-	"oZ0/e52XX93/X3S+fu/Fz3du/xH9ZXEdmQ2dJx4n2vJ0CKS2IfOhQW5bJ7nr6rer9wHdlLvFxWBi9Yue",
-	"sCHy/oOYhZhrrFe8b938pAlYB4uhKIOtJZXzR3YVeMFsnruzs/NyvZBcLBnHQ5iZPyRa5eQeLhV67SeX",
-	"aj6Vuj6IA/+PuYMVDCnkuPYsIzk3TNE8X2CoSalmHc2E5oZfs3xBNpP/ChH0wgbPb6U0LlZIlXFhOzPu",
-	"UJpeO8dvj7CMr4/NWizr5Uvwk6pVyyEM9JeooMNo0Bs87/T7ncHL8/4vw93d4eBFd2f3Zb+/97luU9aN",
-	"T89Iq7y2nwTEYFgofM0vg2yn/3zAOmn6y4tOv892Oi/6dNzZTV/uPP8lS3sv9148QJKX3V5v0Ov1P4cv",
-	"tt3D2krA+USguQadPHp/ng6O3/yPP0/eHA1O3rzvnZwf3hyfH90cn728+vzp8zT7dNN79+fh3sOTtpAa",
-	"35IvnAgbuptB8DaOdu0i3o3qg1s28Cf9B/xk9dKJOku8+6ctp6QfnYI0W9Nfvt4ulSG0Wab6BIlJ9VEz",
-	"Ndn+zrPbtflJSFhAtOuONiRxxS8Mz6Fwg8XN+mwMHjnFA6Xwx6Y9iardwcO60+LbiK1HVBCBbwVZSV0N",
-	"bpwMBPlc6tdauKhPoNwPzaoe2VLzjDd5FltN6kLf+ytHsHPuCtkINT3BcsCeLLIF8m54wLNPeGbdqjuv",
-	"MGMqOKjwQKxTGWvgif4i/nm01111ts2zZFHLAdagavBRM9U5mOAIXwB+5tsvunvdXvT1NnDbwdmrO5z7",
-	"ksO+/bnu/sc8pzuxt6YUWvFt/u0uc7e3e/9Pq8tH/t/1sb8xLJEs3W5ibGPYm88dPtconoJBwr9cK6Dr",
-	"rD38aEGL3H0U0DxbPXSD7QmA++zk4+nrw7OLX4/eHSa1gBVDA8/tGSQE4lkLcJ2qzH1Juc6UNpfTJFuR",
-	"Tpo9wMQW1k2XHEPqXfWWu6358ZmbzZOBMNyVngRfe7OGw5pGw8jPIiRCN5s19aZznZ8G3FrHwa9fWYGm",
-	"pTdu11/UL15GWMvDH14zZJTWgnx9sCsIKNvrrrKwq1AfUuc5xA5beHSltJpQ/7id/zN3o7scoOqCV8bl",
-	"91/FrcXtpz19vHUjvZVzUgAkadbKHEfZ2MMCilngE9KXK1zSLOhshiTmrdgpWmmD42LZ1FV84+rQExKJ",
-	"qxPhLmCTf7KZISXSpiGF86uG7AmjqNDUVsao65ZzoZky2OjjpqIOcmQbakMBL3HLq17BSJZh/9jd2ULI",
-	"vycqrlLpl36w1xv2+t0e/K//eYV6PRwEfPgv1QGgnZboChbU4KfXjw9aYnv1ZT/4cizHbpwmpXzn4XsU",
-	"9bz2ZiFquDY81d3/PzOVc9CbjqsdhKVV1/1QVEzY+hDq3fjwezSTumUb/6dlSugmAcRXKZG/BcnGZoMX",
-	"iY2CFVqhjXdULGp6VeeZO2h1zW/gb0dr4toSNIXZiom7qMKJYFOeCeVCY5tlJJImL90RNmlI+gibFGHf",
-	"I4akg2XgVRKe1fV41+dXpaiOfqIzrz2L9TzGt9W0dwtDqw7N/2Rkc7e/sxWPRCOr2tzt723FgSY3d3v9",
-	"rdjNC0S20m/uDgZbjpXolVydsRmJRiKIrqlo8uzvbK1AJnPFZsayjeocbBhS2mGEZuvK5ZVhTx0pIBX1",
-	"ZEggGUNSZts4lGT8Eo9kOsoR1uPvHw+Wic0c78ZqPkyiuSa5nExs04RWpJguOcAxbVnVVkirsiRzpJ22",
-	"xsMHqc2nCt647PiVzBY/2Mu2mc5qR7mgec60caTVokqj65byw5Ol2zgCnR3eGGUv5KnfhZ9VZkErykPj",
-	"sAWoTFtsVL2eFtZF7w56vTgQJqyUQ8JYKgVGEw0jViovZOOQQyXtjC4KvCr2B/rcS8dNbpuHEsAwbh8T",
-	"WO3JEoU22lTccd1gjVe5XaGmguNC7n6jeqFCksVt3DxZFBpEfZao0ahd8xpb7Fjzlh9VbXUOqiVwnjnz",
-	"EFl4iQLy3MMTT4RRlXOmth4eWldy2f4DgurylZL4u72HvKzlIjD48WDwkB+v3i3396KAVVbtl68AqlbO",
-	"p9iPV8n/7vMmx3gZTxyJCfgnSMw9r9JxMWtn5fGE5/s08cT2dwsUb9cDi1PP86xPDHtWhcu+g1QEWfFh",
-	"Ij4MbgsjukynhOqR8OdL7EESUh8IAbsVhM5mAFwWslSWMcrFpI5wrcc+uhYQBCdimGbG80dXUJGoURHy",
-	"HIJarmnctjESK0doMulrBvYqDRPcluIrDO5ijpaj6yNhJ11d5AFhd6suSSz/EjPixKtqQ5MEHku29utC",
-	"NNcj4X1So+4cnHJdUy9+CiBViish56LqOe/2dgFNLeMrAjEu49QKERwrr8gHyEtbh7ssXcFCC7e4jm6r",
-	"kOyPaqPVBZXcz9EDtKO1heGRWOXz1ibL3DXolluIxHd/492mv3QuWb51DpbZ3eWWrLnMLYlJdRGeR9kX",
-	"Kc3zMU2vlgYj1UVuI/Hh6Pi3JY7vktFWN+1Je6MG4ypQp98R7vIrxUaiPg15D8o687XyexsJ1T60x62p",
-	"XvUMzRZCVRhq6SNUJfr1vYTHlOfXwcZn288a+X30fRTxbBQNRwF4GkXxyB2rdN8wYfBDeBd+FMKxUXTb",
-	"3qMeYxO4RcR13F5/G1BLK8raLDdxdTEnvKaDl4wx19mpt6JePkqIewv2ot6/45gdPgBJokt+HLkWNqNe",
-	"cq7caJZfWgI21pkqL8A1sZMbs8weyon+jdjRO+2/Bh4f2IhexpcafMYSa3bN3ZVxtcWbPNbqEsxoh30e",
-	"q3mfvioG6vPk9PjX7OY/B3sv9w5fvv5jZ1JkB+8+vS/eXl3/+vvJL+aP3w/+eP/iwzL+lII94IrDFSQa",
-	"3/388n2jtwg76ts9mztrJievp7SYderJ3Xmh/WNB8D6RKranQe+6y9QElD/j3eojALRtBj3ufnkXNEfg",
-	"MXM6HkX75LfDc+L7Je7wrJmy4u+9cz64MwbhhL3S4m9OIx6heocmVhDd017P/JSXM4cnRmm2Cm0r/7d6",
-	"d/fcXYbpJtb9m7OpldPxdyRCyznKSp9kTU6E74QQtg7S1Cff3HEaa9eZTMsCsPVmUgB+VaVI/HmkqTGz",
-	"4fZ2f/BLt9ftdfvDF71eD7kT9ojVtq2mW2lWrrawc1pK7OrzYd2V86o6amdJ+HLzXXmaO+m90jbdCE7m",
-	"1qnWMWMuyof/CZTYko3thb6TmqmEoLKB5dokPQUjnQcswC6xr2neMDsk7j+DYg8744v9WWeUXrbcVDES",
-	"wVUV+/Y5AQ+uu4civHciFL+qyq/KX52Ggiikmuck7NFfqdIp00ZRI13xH3wcGdOcitSxd9x73GmK1bcc",
-	"uhDlRkSk7kczUtrugrpmGZGl0TxjIXPIl+ilQsy2sPC/icBwXE8jr+bDbtK8BPDoKLAOFWLd2CE/DL45",
-	"Z8I0NFYlExowwP8NAAD//w==",
+	"7H3tcts4tuCroLizZbuXkiXZTidyTW25E3cndxInN3ZuuhNlTYiEJYwpQA2AltUpV+3T7IPtk2ydA4AE",
+	"KcqWY2d65u7t/hFZIsGDg/P9xa9RKmdzKZgwOhp+jaaMZkzhx/fMqOXRhWEK/sqYThWfGy5FNIxOWSpF",
+	"pomRZEG5IWN2IRUjCm7hYtKN4ohd09k8Z9HwII50OmUzCsvMuOCzYhYNe3FklnMWDSMuDJswFd3c3MSR",
+	"YnouhWYIwU80e89+L5g28FcqhWECP9L5POcpBWB250qOczb7H3/XANnX6rkAs6E8j4bRnCo6Y4YpMopy",
+	"PuNmFA2JKGZjpsis0AA/oYbMpDak3+v1ojjShppCR8P9HkDKDawIABEPUQk/HcvCDMc5FZfRTbjXvyh2",
+	"EQ2j/7ZboXjX/qp331mo7abruD0iFbhck4WSYnJIzJQRux8i6Ixpwk0XHvcTo4qpD4IWZioV/4Nl98cV",
+	"Ijvjmo5ze/sVzYs6BuHxitGMHL17BVD5qw+JZga+PD97+7fjEyIFQqqZumIKyIMJuI5wU8Npv8JpDfR2",
+	"pN7E0YxrzcWkHTj3IxkjLoiRl0w85HGPcYpnU1aDB5Dm4ZTKnmoMn9ZhFngo4MaPHz92jgozZcLAabJV",
+	"nkwsKcBi+eyvo2gq5eUVLXIzipIo3JHbszYKMHqDwL9gOb9iankizc+yENkDGU5IkrkVyX6dnfarsziR",
+	"htinfTdmOgkAmVJNzJRrwjNknWOlpHrgRkF4KUFzwnCxaqMHodx45a86tXxx7C7+XhJEkEKw6zlLDcss",
+	"ZGSbkjkVPCWKpfKKKZYBr1KxJEoWhhEq9IIpi6AdRM/jkcKMaU0njCy4mRKekVG0PxhFfy5VeJiaRPGO",
+	"LnNJszMpX1M1YQ/cvLLKgoxltgTmzmFN4HkqSL+3//TgxydkvDRMh8jo71XIcNqGHAvDzZKcSUksXN8N",
+	"Nyi4WsBN3hz9ev7T2xe/nf/029nxaYLYAnrmKfsg6BXlOcitByIMpKE/Gm3ApuCaFNXyh9bGIDkFuyRk",
+	"twBpDioSgvVd8dUGKch2YDSgJtCTFm4K9hRJ0LbqoHGVEG2NqYbADy5ZB527ejew1BDAR7AGuLiiOV9j",
+	"DLgfieYTQU2h2D9Atz/Ksx7tvD0wDa2eSaaJkIbMqEmnNaNN06UmUuRLspjydIrc80HMlUyB2sc5sxz+",
+	"jcc1o/mFVLN11lv5M/m307cnYOqC0CH9wZD4s0ynVNEUiHPrZovkUl7Cni6kImM24ULgDi+IXTs4gsEg",
+	"PIJgP05k3XnsP3OWrwEbxNCQzJWcM2WWZBRpJjKmRlGA9seA5bHFJlAAIhqwpxi91NYoxlVaTHn44gLQ",
+	"4KhCF/O5VIZlb1jG6RmC/CCp6m4lsHsyigy7NrvznHJhUenhBWNeZCRcHVcNddNBiOISUIKQEgT1u0ra",
+	"2k5CVG8nTbATQH/yw+4PiJoEjJoSCmSa51Oa50xM2BHaPojYLOOwAM3fWarjwF8XNNesDRprNIGbQ4FM",
+	"r3jG1JYmTGRzyYUh6ZSllzHh1ikCFsQP/lJibTRNts8W3KTTLQ1bgitSDxoB86Q8rh3QEfMAsq9ReWWL",
+	"k57T9HJLk0Ll51dM8QuHnWr1bnVY3huIIyZStZwblp2hH7Wy7Et2TV6+OXreOX15NDh4AlIBgcPLSQEc",
+	"asldFiplWxr0m2KGbH+ScrbT+sjq/tXHwV0BTru4GxBZdi/oXLUuahzf1Jd7wXUqVbalybu3J7+Q7X4I",
+	"URWKKL+S47+z1ESBi7S65pE3WbY0+bsslGBLoAkpgM+14QJBXT07agybzW3gZZW4BFuA5XfQI/66mMgc",
+	"FiQXXGlzSKgzKi4ZmyPdzOAZ3LCZvovN/GaO7NIVviKqFF3C36li1LDsnJpV+D5OmXByzDlXC6rJQnFj",
+	"mCgJvsKKUVRomuKJbX84e45IB36AxaOMGtYxfMbajtE94W5ASkQTml4KuchZNmEZ4eaQiCLPSSFypjUp",
+	"11sLAlxtTVmjCtYKUvms9qMLLtjSKOQBJcnp2w/vnx+fnv/86vVx0kqzmTW52la0eAYRkR0SbshEyYW2",
+	"LhWeFGxcqoyp2r64ME/2Wwg8jtzhnK97YnV48EB8TmJZOonh+ZXq8vY6GAvJL8dnZNd9o3e/8uzmf9q7",
+	"/tq+Y8Guzbkj8PUnTMmciQxskJLguCZZwepn6y769pO1oN6FEHtV63a8otyM+07t1cB8ysmEhmRxnE80",
+	"Fylb5TjHo6DpcqoNygMO3oaNKuV0SeDxVGHA0J6iWSHQZEav/RnoZI08BFeWK7AwPyOZ1tmgRF2NsEp8",
+	"1KTJ6qE3uNyjI64k5JdbBLKXYcOvK/L1FoHhlgbzlt5fKBUK930+azm0l3JBcikmtccYKa0lMON5zgOX",
+	"bwNWZT5Q1dwKNWQB1pCLJrLupEuSl2dn78hBby9BhqSitFLgcmcyUTK4vo4JJbBBWZgYdclFoVkGJpZg",
+	"KKrh239j5tQoRmc2juT4bdHEoi7SlLHMStW72Qyp4jyV2Rpewz3Yq1alO24HiLwGimLIEUL6/W4b+CVB",
+	"sBPrfy2myx1CRWYxQ06Ozk6bGnoN7Os4gVZxbbsdf1p1GrmNfF9z3UK7GTVoK99Lm7epceS1tFC6jYTe",
+	"Ua3BxEzsBZZkDBof14bM6cQLWBfXRyEDX29wzE2ZARuqg3MbVk5LQdqIcjsZnwzBxBqXFMgycGuThmRJ",
+	"yDadUA6UjIEXSi4oz/FavGTnkCSl6IElb7ckyDYVljYd+1TcQdNLWMwunwxLbuKgvBZ0WRprKRXAgemU",
+	"ignDDEBd/BLFaDplVsl7dq32CLvx6s5Je8y2iWIGWHbYCSUqyBiEKsB3xYovGc3NdJX+0HXR632ir61m",
+	"0UpcjBoGDgJsCbMcXADgzi8aL9GKCBRORQeVIvVbk5dRHAUBtpbtNEjOrdFGZm+sknrhPOSvEc3ztxfR",
+	"8PPtjOZuOy1mM4rstoI265+etzsfZ6iVMaK7pclze20HvGZgQsVSxq/sea4gN4gMrjuQUlSscYUqmbAW",
+	"KuIeE4ITkxkXhSbJkYuvIWskMUmeS3nJWYISNXmn5PWyU7+m9WTnNsJ+K3ZsKIVd09TkyxAYcHrwt1Cb",
+	"YQCAa+BH+GT3DWTHjfWeYwSx5U52xQT5cPZz5yleh1+DuEN1AveA2e4APh9TzZ7s46auOxPZcTv7u5ai",
+	"+54uHG2Ev3b4bC6Vle4UuAycawkMagMrNxU63OrtWAG4t7TNFABI9trYxxOtAlwSqkBwc1CGFhNCqmB3",
+	"NWsD1oruYqAaNVc0WJ3hKmt9qZjrERTbCr/9q6u3xoaGa+TH6lbewlED+N63AvpO3r09PSO7CzaeSnmZ",
+	"bGliz7dVgmzkWsakEPz3wubquEAOusXd8Wx5u29e5v/AY5GzGTegytDkPrQ+q7Xycq7N5ja4DQZ/D0zd",
+	"5gXa30A3p+DWXyg5Qxvigha5sQTWeNY9glNnQXBwS6N0cqHObWvbzws9BcnLxZXkKevOKc+SnaZR7mCc",
+	"8CtMR4hvIGfrvHmXzvF/eNptxO1jtyv7ev/zc/Js/+BH4oLVLvytV0NiWamQb/V1bISJa68vrIBfwEVG",
+	"kgt+XatA2jSR0ELeuPraGInXVsA3NNfSB75+7bi8bedVRnxJk9OtCClSu5zcEUK43S8Cd6O2TZv/WPEe",
+	"Xbh+NWipp1KB54aiCJjExabxhGCdOhJvz6jcRdpH5MP7V2AVM8VsKAO0cMaE4RfcBZLWPztMJdxFuo5Y",
+	"7baDCIQjrTbCPUVyeC4LYdpEsvt6A0+9kkl3WKb2utgt3goTMt9jwFRKsztg8tx+F0yvxIVcBamNRz5a",
+	"O6quYkAFMI2S04csLGcMf+38ws3LYtzxTiCIOjCUhrs8s+kcPaWDgycJ2XbkCpzdnlMAz6LVGLaWWDuo",
+	"gfR0wk57GL08351wMy3G7WLdC+91op1pZvyCbp2YJHD/nMGn6YymiXUKy/Itp1S8irmHOmlBPyqT6gDW",
+	"aI4p3VhvxFGh8jXbLcY5T8mH96/rWS/NJ8LmvHIuY3L6e0EVi8nLYnw6l2bn/soKjzpAvjvj2GoxJw8A",
+	"zPU0/Qi2asAcK3Zqm7HYCoyhNh1UhwPzPee3Glsn5TkKCZbbBFQb1qU8INEB9nDzsd8YWEeBp8/vL7ha",
+	"NOExxr8drWJM2260tPjK0ELsas4MqMtCmI3zY6H0bfE6jJyfuy2tgvdhDkaIYYK4SwAabwMjGDGBkw3j",
+	"H5sBFaipVqAMzc89DjZCclN11ldoHlt933ELWbaQTHWObQT/0QrVozRlc2PLVxosWNisfpu1rMBPsaIL",
+	"C/jQwaC5YjRbOpKwmZA6edhCLRuAC4MtYylzRsVtvhLPvJ1UX/IOQy4IYW0atHLCq9r+LdjzkYcWV4gR",
+	"p7ZKJdAlb9hsjFTJltLaoho0n2IMIwg0z+WCZWinVgJkQzc1SJRhzOGQzOiSjBlhs7lZ1o26Kctzuamn",
+	"+ipjs7k0TKRLcsmWJJ1KzQSwkK03B5q0GfG5TYnxzAd53FGZBU8bZiW7Muf9E/Vp8HsURzN6/ZqJCRgH",
+	"g4MncTTjwv/dv4f7+XEqARwTer4NYzbnNlF2nwe2+meVFWmPY5VGENC0UNwsT0GK2OOzhelHRZshBDTj",
+	"aBxrKzDglJQV/gnZBheedjSbU4WYBvNESYMhv50u+QgSV0hX9p5KccEnBR7Amkp3G5xz9cf7vX7XV6sj",
+	"UyKoFZVMjZkD+q31dFpWBa7sw5qSW9q7XZiF9/EfDX9UVXxUk+TXTrlYQradofnXUdHr7aVTdo0fWILW",
+	"CRdIvdQi3xqa0a8dsFzLNTqDgydBKdSc/40tK6V2C9z1+kIvbXwtjbdxYhtDB+RpVG/y4oKnnOYk52MF",
+	"/pwN4BNuhiORtABnzUqLpZgkp2iDhjiAn+23MWInp+ll8PtI2JoA/4v3eM/4jGlDZ3O3Avxo3XMtiRSY",
+	"liPvj49evDnGgA+GOdTSGcc78Ui4M3LnBh8nTDDFU2cf20I6ZisQuo2T04aKTNsEX547/M1GAkzhrrWq",
+	"U5PbQrdOx9kQJ0dvjkmnU1qo7xJnpLqQMa0QT96RhSzyrDsS6ynhNChWXaUAgJCqzAnvFgPi86m7hPhr",
+	"vmwD3evh7u5isej6FZxo191UznaGWG8kFZlJxYie05RVPDoSyVU/tsRsg8eOngkTmGuPbYoGXSr8vVni",
+	"lXx1T+vw7KZb/mH8ad90vwKqbpLDkaBiSWxVKay+JHOqNdNIAxKD01dMaS7BCUiu+jQGz+dqECc7qH/0",
+	"JZ/PWdYlQYRlJLBNC2MsKVVqSZIKnMTSlJWGW7pS85lN9iYrwCYjse1sIPJB8Gtfgr0T2+rcsinMRUGT",
+	"01e/nBydfXh/fH729vXx+6OT58cJ2XYuGTnADIlhemckPMNio8eWJmku00sQoS4un3Hlk+taEkpSOjco",
+	"Hcu6DpcgHMPm5zldwulhuXuXHJFkMdUsPW87SVdmx7U7wU7GUpmB3JVkwqw+umTLQ2z6sOdgbxkJMIi0",
+	"lSWKLmyeoUuOxDIU3259e5geUWgs6FL8d0diJE4XdIKYfVUmO+VsXhhm7bRSuGEGF+jDHbJ1ScluJlMd",
+	"k7KaGw9hJPwpBrzOhTaMZla6ZNJmdITN8zpoke3Xs6qnDH0rw17x61sE9ukVv66rGd3QM1ZcgZJp8j5q",
+	"mit+DVQcE/uxolL/TQndLeqnfmHbNpr426iyEzaBabh6Zi6o8pxSIA5vZVq0x47aR2IMHL2dHGT7/f/7",
+	"v/9PsgMCigtSKmesiS21bXnZHcQ3Eu3UR547QvO1TpW85xMsCB6JRM6Z0Don2UQb0rFPJh3QLGQU/eXj",
+	"8U8v37792/np8fP3x2ejKEGSfiVIQNXUeCK11AZ48Aj44QcL6g8/IO3FrtwmJPopwxzTSFgd43LjPits",
+	"sW1LyW1QZqzkQrvAMQg510dgQkPhW9URGIjcxfPqxFDGn8pIWNOVQLUBehHDt9TYnYAWAj8MQAPCgGOg",
+	"jkxGwtNH6Vx49W8LlAMnzSd/pUhtKjYrFB3ny6EtXvJVPjNGhR6JMM3EwyyTkWBnXuIpYtudRiWTrCuh",
+	"T8i2z1bsdMmLcqd2h40ijgt+PRLbpY+mYyTZnKcGSxXL761i84VLZNDrHQZIXFnarWu7ita2FDUWPejt",
+	"OZoPm4ssXYDDITRyvCOKN6/OXEzMmtRgWiBj2FyfVJNdd5PehWurPEJFGFEcOUUeDaNet9/twWWwCp3z",
+	"aBjtdXvdPReMQytnt9oz/DlhLQ5kgHFXAI1RBrI9XpIk41myE5MLnhvcM5DFnE64QD/EkdolW2pmiE3C",
+	"WrvG2apgJ7tFfblNl2COOAnytolVQxSZtJY9DhQpXD8SUvgIUynsLWzaV+8kosjzZDW/HFKWL+J0JUoj",
+	"saD5patLxJS+NARTsYf1WK7LA4GDbYMZoJNzRpayILCEszDg40iUOBsvwxtnXGtkWaRBFxMpL2BU4JKW",
+	"iuSc2Yq2V1k0jF5zbapN4DG7rnWNZTQtSdmQ5KU1BsJiq208n9Zi6Urv/V4wtayEW6MGtWwxmcMBK7jh",
+	"f32mnT96nWdf3L/nnS9fe/GTvZu/tGWS7oLb5x0thtZBVcZwNut5aZYD3w2GvKhlty1I1pfZvjUZvRaR",
+	"Zfbn8XGIMSGpTbgBx11TmWdrsYiTGmoQuZ1Fw4Mehk/sKIl+r9eLq8kS/bYwZxtMdaYv85/sistCu+oQ",
+	"Oae/F2wdhK7QozbgIgjq9Paf3hXV+dIYeTHo9W7p9Wrr8cIUxeewmeSzrXyOBr3Bk06/3xk8O+v/ONzf",
+	"Hw6edXuArN6nRnnqcL9fVhlHvn64Udg6POjtAR7bl97b7+LKq0sPqpUzTnNi0jnp97rwP9y5N/QFx8Og",
+	"8tiXTzZhAGkKOAt7U9r32Rv0ev1PzcpyXKDRwAEYjlzrxf6g3hgR/TjI9vpPBqyTpj8+7fT7bK/ztE/H",
+	"nf302d6TH7O09+zgaUtBexuGnnX7A48hn5N1Yaygwy6o4HQ9AQOL9btP92l370nrEexVp2v3X8PpoNfb",
+	"AKVPu3v7z/r9g1WUtl/8rN/rDT5Ft+G638B1vw2RDmCPLy8BAoSFha4OZX3YUK0yLPr0S375+o9/v968",
+	"E7FWn93SjvhWWDseJEcl2bCFc99ycdvqJbfvBtNt8Jb+BresDnu5iaODTZ5mR07g1Xt3X93S1x+GkpEK",
+	"wyDy5y+Ace2r2tA4aKj7pSwUofP5Vk3pg5I0dKIxK1pZE1/gaYG5uPs149nNWqPxrQj6YuQFoVUOQqLN",
+	"VD4vSAg2LcEVC+cXZsrC+jvMm5Y6OjRW0ZLBlqhqL0m9aKfnVItLWXu7BgP8VcTfplUrwl3J7N2q/h6s",
+	"Ze4UP71hb7BOufQHDeWy3+81Bft+/04hZB8B/32DXO81ZE0t83OX0JnT5QwHZAVSx5XUByLnvnJlXYtz",
+	"maj7x0uS/d7+3beujAr65xRBvzDjOnB9v5xn/JKY7yF6dtE5R6tY6hYJ9IZeolXr2kukqvpMKwh8D6Nr",
+	"SckKnDomReq9yASJKSFjml4SI0eiZ4vQDZijgawil2xuwiY/GxbiBtxVLaXAtvFGL8uUIoCKsZFYSHXJ",
+	"lA2x0/kc3Fpd+bC12DrVbrqbdScFXo/eYqbkXLuEqx4J+ye6IuhQStklR619m2XMYr/3bOgc5WaLC+BD",
+	"FmYkxgxRpi9Z1uaGvmdu5f90InrwXyL6FhFde/TTYW8w7Pe7B729QX+/ZmC3ye4VE7v3KML7Xcjeljtd",
+	"kJLreusu5myJkAuXrvxXEvX7vWePMOMpFAfuOIY2ap/nja6+UByQQBrUBgE9q+KTz10I9vsOImnZwOE9",
+	"N9D9J9WcpzgE5nZVhpu6TYFOsa9wF75da7YfuZqPQa/nQpeuTjRlWtsUqsaS9y55ZXxBgy9vZLl2Koko",
+	"pg1VqEaM4pOJm24X9EaVi+IlRb4k2hTpZavN/5pfMcG0jh5qNJfyRt6D7Fw/5hqqC7YB6MFZB3ihi4tt",
+	"SEh1amh4bnb3WIzPghO2B1o/Xay02/B4fYUxJjUo1vvZiSFM23TQQW+PCDrjrnEeyA8+47HbfPWCw5Hb",
+	"Tg9PLW7SaKYoFzqIIHmrBXhSGzlv9+/e+5bUBx921S+rp4XJ5ELYgwchJRWrqOBxieI91joaSQy9LJOQ",
+	"uhvIis22YKtQAIluElsgDqaFsfks2FRczelq3XK5xtqNF025BJe9wLvDx1Zz9cqpalab3glCDeu1p62F",
+	"4hFO4kQarG5bHpLEgpW4YgBsS7LS9PFm/D0iy5dMcDvPh4XFrfz+xmckuCBUKX5Fc9vd50YxjJeEZ/dL",
+	"33VH4tvzc2Q1PefzYHfn597hTrShrg3ZiRzBFlXmBTfJhiNhk2xEszKdXZthmQWyyKb1wuQ2pqaP7G7Q",
+	"jXMzIjH9kQQ17VKhb8dU7NcLs97okmFpGsqCkeDGOo375A3/yZYd2AZil+lIXM0Jlk25Jm4nLBLfPO0f",
+	"PhLb1LcTlE/HFmOmUzrnYrIDzp6HJZwbapPbObiEXGPFnxs9OxI+eor1iwvRJafSH+uMLjE5RC7YopxA",
+	"2sCIKyIAg2tKrxisWKOTQ3Ih81wuAO2FMDyvnTmi/axmo2sc5WDroALU2ooB4O0uOZ1aDJfCCfjanRhH",
+	"b3VCRew8c9f3xzVJC0PkxYUtVAvSHGkuNdPhcVqk2lo0AbQ0EsDWOXPFDLmUlyTnl4xQspjK3MaghwRA",
+	"N7UW91JszqnSyChAeCANRgIrbvWlNePWZXffVH0Ad3rWmN+r8BVk9w5LTs21dATuiDJMY/7/nARsT/f+",
+	"6yR428F1fcsoPHEe6o7vfMMuZmxyq/Uxr4PcNXC1o3eDwvnbwUVlYvGLkrAG8uFGTeToa6xHvK/S/04b",
+	"sAIWVRHOwJHKySN7CnzGbEnT3t7es/VActEgjk2a8O8FWinkNocKpfajQ7WYSl1NEoV/0XewgOG0EDx7",
+	"lpGcG6Zoni9R1aRUs45mQnPDr1i+JNvJfwcNem6V5++FNE5XSJVxYYvw3VRdvXaPvz+AMh6veqC8pezK",
+	"KVOytf6/OzLDvimm7HFpSdzaTWAmP7Ztw5tm2e+CJEz7r2bYHfJA+ESr+eE3Z+ng5MW///H2xavB2xdv",
+	"em/Pjq9Pzl5dn5w+u/z08dM0+3jde/3H8cHmTls4BeWO9HGlBP+E5PE3RpQe6oJskEBudHUGjkn5Vd01",
+	"wXmTa/2TsDcNrV03xSaJy1bycOQQN1jHWo1BwpnZOBEbPmzbUdraTU6uiup9x0jrNCK0wHcCr6Qq/K2N",
+	"Ngb4nOvXGriohg3dbZqV7RCNPgleb6nbqXep9aPWrMcdSY8Hara2OZuHhGdWrLrRNHOmgpk0G9o6JbEG",
+	"kugb7Z8HS91VYVsfGxa1TOAOogYfNFOdowmu8BnMz3z3afeg24u+3ARiOxizdYtwbwjsm+8r7u8nOd1w",
+	"tjWh0LK18p8zdVLPjv9TylifIa+/nsXYHiBPPrfIXKN4CgQJf7mq766j9vCrJZ3l7qugo79VQtca+8Hg",
+	"rhUBVwCWzXg+O85tMAlFpypyH1KuPKXtpptkI9JJvd0jsYF10yUn4HqXbUTdVv/41O3m0Yww5Eo/7ySs",
+	"cQ4E1jQaRn4X4cyLel1+xXSuyL9mbq0bt1I9sjSaGk/crX6oHty0sJrLH18xHB5QAfJlY1EQTOdY9y4O",
+	"ewrVlH2eg+6wgUcXSqtmpzyM878nN7q3G5QNTyVxef4rxygg+2k/KaSVkV7KBZmBSVKPlblxFHZaLg5d",
+	"wTbvYFJFaZfUAzrb4byKndghWmmD62LY1EV843K+Fc6MKId/OoVN/sbmhhQ4IQNcOH9qWHcSTomnrjGK",
+	"C82UwUQfN2WXOMfGcm0o2EvcjtBYsZHsMJWHcmfL7JU7tOLq1JTGDQe9Ya8f1Ek0hqMMgtEnn8tZT3st",
+	"2hUoqDaKpLp80KLbyx/7wY9jOXbr1KeH7G3Oo4jnta9GooZrw1Pd/c/pqZwB3nRcchCGVl32Q1ExYetV",
+	"qBfja6vK/sM2xel6r5+PUmKrLjgb27UWeEwUrHSQW31HxbLqpO384GZqXfFr+Ow6WLm2vfjC7MTEvWnD",
+	"gWBdngnlQmOaZSSS+ggS15tPw/6+MEkR5j1icDpsQ1LCsyoe7/L8qhBltw0K80qyWMljfFrNF5TpoUWH",
+	"5n8wsr3f39uJR6LmVW3v9w924gCT2/u9/k7s9gUgW+i39weDHdeA7pFcjlMaiZojiKJpVh+pcmtqBTyZ",
+	"SzY3trG08sGG4fQSWKHRWWb9yjCnjiWDZZfhkIAzhv33betQkvELnL7nuksxHn/3erF9vYhtsbSYD51o",
+	"rkkuJxObNKFl/2OXHOGaNqxqI6RlWJK5/sy2xMM7qc3H0rxx3vFPMlveM5dtPZ3VjPKM5jnTxs0nmJVu",
+	"dJVS3txZuokjwNnxtVH2jULVs/C7kixoWfJQm6uD1ZrWNiofT2dWRO8Per04ACaMlIPDWCgFRBMNI1Yo",
+	"D2StZK6EtiyBu0eeuzFZ6KY+fwYI4+YhitUOEbKVhHXEnVQJ1ni1jTfEVDAZyr2gqTqosMjiJq4PkQoJ",
+	"ohobVUvUrnmMDXasecp9UVuOvGpRnKeOPEQWzsvFkSbhcCvCqMo5Uzubq9YVX7a/gVJtvhMT7zvY5GEt",
+	"bzKDmweDTW5efTnen2sFrA5Q+PwFjKqVUUT269U5L+77+jiJpj3xSkxAPoFj7lvoXdt9Jay8PeHrfer2",
+	"xO5XayjerDcs3vuW/qqh2FdVOO87cEVWunGHwevOiC7SKaF6JPwoITsziFSzf9xbSOZzMFyWslB2OAAX",
+	"k0rDtU746VqDIBh+xDQzflTAilUkKqsI6xyCWK6pDVYeiZVpSZn0MQM7Nbleo2ojDG4Gc8uU0pGwmy5n",
+	"NoPa3alCEs070SNOPKq2NEngsmTnsApEcz0SXibV4s7BQMM18eLHMKQKcSnkQpQ55/3ePlhTTfsKO60y",
+	"Ti0QwQTRsvgA69LW2V22XMGaFu5w3WQFhXNdEG20fMMm93v0BtqrtYHhkVgd3VCRLHPvrre1hTjjxL+y",
+	"b9u/NS9pvjYPjtm9jC5Z8za6JCblm/y8lX2e0jwf0/SysRgp30Q3Eu9enfzSGOfQINryVYHSvQeKqwCd",
+	"niPcew4UG4lq8N0dVtapj5XfmUgo+dBO1qS6/aVmVQqhDAy15BHKEP36XMJDwvPrzMYfdn+o+ffR11HE",
+	"s1E0HAXG0yiKR26CnvuFCYNfwrPwq9AcG0U37TnqMSaBW0BcV9vrB7+3pKJ8h09cvlkUHtPB90kwl9mp",
+	"WFE3p8YhbwEv6sNbJqoZ28Ukls75ccW1wIy6IVy50Sy/cD1By1AK2KkOqeJjltn5S9E/0Hb0QvvbjMcN",
+	"E9FN+1KDzGhUza55+WZcsni9jrV8i2e0xz6N1aJPf5oN1KfJ+5Ofs+v/GBw8Ozh+9vy3vcksO3r98c3s",
+	"5eXVz7++/dH89uvRb2+evmvan1KwDd5ms2KJxrdf33xh6g2aHdXrSeucNZeT51M6m3eqzYUg3skT9zWC",
+	"D4lUsXuz1y0vYw3bcowXqw8woG0y6GEvyHdKcwQSM6fjUXRIsCPNhQHdnEQzZbM/96X5wXhwNCfs9OI/",
+	"2Y14AOqdNbFi0T3u+6Uf8+3S4XBAmq2atqX8W335+MK998htrPsne1Mrg1BvcYSaPspKnmSNT4TPBBW2",
+	"zqSphpy5dho3lUimxQxs6+1kBvarKkTi+5GmxsyHu7v9wY84w6Q/fNrr9bB2wk7T2rXRdAvNyhRju6eG",
+	"YxdOj2iOJtRRe5WEDzff5qe5oZ4radOtYAhj5WqdMOa0vA132wG+sS02tu9um1SVSmhU1my5NkjfA5Eu",
+	"girALrGPqb9MbEhsyJ/YuZb4YD/WEqGXLUOJRyKYSuzeUCvgwnUjh8MRwyH4ZVR+Ff6fpVpQhTsPRlgM",
+	"60SJbkd9wjjOqwt6r+XFSDTPxnUNxkF7HVh12CcSr3aru5ezw5Nt1bbFpHWe7ntiQbve6qbLFjDYhao3",
+	"h9jRllKlU6aNoka6jAcIdjKmORWpK1lyT3ItJKtPOXZ62a2I7olfzUhpUyrqCrBSGM0zFpZL+byEtD3s",
+	"S+vz1M1OXNfXzpf7YddpXoDF7Op+nSmMwXJn7qLFkXMmTA1npQelwfD5fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -12,6 +12,10 @@
 // With -postgres it compares instead 1 and more hookvault replicas sharing one PostgreSQL
 // server (see replicas.go): each run gets a fresh database, and the same load is spread over
 // the replicas' connections, as a load balancer with connection affinity would.
+//
+// With -destinations it compares hookvault without destinations against hookvault that
+// forwards every message to an HTTP receiver and to NATS JetStream (see destinations.go):
+// what forwarding costs the ingest rate, and how long a message takes to reach each.
 package main
 
 import (
@@ -69,13 +73,33 @@ type options struct {
 	writeConns []int // DATABASE_WRITE_CONNS values to try; none: the server's default
 	rounds     int
 	duplicates float64
+
+	// The destination comparison; destinations is false in the other modes.
+	destinations bool
+	natsURL      string
+	drainMax     time.Duration
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "ceiling" {
-		os.Exit(serveCeiling(os.Args[2:], os.Stderr))
+	if code, ok := child(os.Args[1:]); ok {
+		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// child runs the servers hookbench starts as re-executions of itself, and reports whether
+// args asked for one.
+func child(args []string) (code int, ok bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	switch args[0] {
+	case "ceiling":
+		return serveCeiling(args[1:], os.Stderr), true
+	case "receiver":
+		return serveReceiver(args[1:], os.Stderr), true
+	}
+	return 0, false
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -93,10 +117,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&replicas, "replicas", "with -postgres: replica `counts` to compare, comma-separated; ratios are to the first")
 	var writeConns intList
 	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS `values` to try, comma-separated (default: the server's)")
-	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres: repeat every run this often, interleaved, and report medians")
+	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres or -destinations (where it defaults to 3): repeat every run this often, interleaved, and report medians")
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
+	fs.BoolVar(&o.destinations, "destinations", false, "compare hookvault without destinations against hookvault forwarding to an HTTP receiver and NATS JetStream instead")
+	fs.StringVar(&o.natsURL, "nats", defaultNATS, "with -destinations: the NATS server with JetStream at `URL`; each run gets a stream of its own, deleted afterwards")
+	fs.DurationVar(&o.drainMax, "drain-max", 5*time.Minute, "with -destinations: give up waiting for the deliveries of a run after this long")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, or with -postgres\n1 and more hookvault replicas on one PostgreSQL server.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, or with -destinations\nhookvault with and without an HTTP and a NATS destination.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +135,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.replicas, o.writeConns = replicas, writeConns
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.destinations && !set["rounds"] {
+		o.rounds = 3
+	}
 	switch {
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "hookbench: unexpected argument %q\n", fs.Arg(0))
@@ -125,8 +155,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	b := &bench{o: o, out: stdout, log: stderr}
 	measure := b.run
-	if o.postgres != "" {
+	switch {
+	case o.postgres != "":
 		measure = b.runReplicas
+	case o.destinations:
+		measure = b.runDestinations
 	}
 	err := measure(ctx)
 	if ctx.Err() != nil {
@@ -149,6 +182,7 @@ type bench struct {
 	dir       string
 	procs     []*proc
 	databases []string // created on -postgres and not dropped yet
+	nats      *natsConn
 }
 
 // result is one target's measured run.
@@ -434,8 +468,8 @@ func (p *proc) tail() string {
 	return strings.Join(lines, "\n")
 }
 
-// cleanup stops every server, drops the databases and removes the temporary directory
-// unless -keep asked for it.
+// cleanup stops every server, drops the databases, deletes the NATS streams and removes the
+// temporary directory, unless -keep asked for them.
 func (b *bench) cleanup() error {
 	var errs []error
 	for _, p := range b.procs {
@@ -451,6 +485,9 @@ func (b *bench) cleanup() error {
 				errs = append(errs, b.dropDatabase(db))
 			}
 		}
+	}
+	if b.nats != nil {
+		errs = append(errs, b.nats.close(b.o.keep, b.log))
 	}
 	if b.dir != "" {
 		if b.o.keep {

@@ -3,21 +3,30 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hookvault/hookvault/internal/natstest"
 	"github.com/hookvault/hookvault/internal/pgtest"
 )
 
 // TestMain lets the test binary stand in for hookbench when it re-executes itself as the
-// ceiling server.
+// ceiling server or the receiver.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "ceiling" {
-		os.Exit(serveCeiling(os.Args[2:], os.Stderr))
+	if code, ok := child(os.Args[1:]); ok {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -101,6 +110,174 @@ func TestBenchReplicas(t *testing.T) {
 	}
 }
 
+// TestBenchDestinations runs the destination comparison small, over two rounds so that both
+// orders run, and checks that the report has every row and that the streams are gone.
+func TestBenchDestinations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	url := testNATS(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-destinations", "-nats", url, "-rounds", "2", "-c", "4", "-n", "300", "-warmup", "50"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"reproduce: go run ./cmd/hookbench -destinations -nats " + url + " -rounds 2 -c 4 -n 300 -warmup 50 -max-run 1m0s -drain-max 5m0s\n",
+		"  round  destinations  requests/s",
+		"drain  lag http p50",
+		"lag nats p50",
+		"cores: hookvault  nats  receiver  generator  other",
+		"bucket-bounded",
+		"medians over 2 round(s):",
+		"ratio http+nats/none of requests/s, by round: ",
+		"; target ≥ 0.80: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	dur := `[0-9.]+(?:ns|µs|ms|s|m[0-9.]+s)`
+	rows := regexp.MustCompile(`(?m)^ +([12]) +(none|http\+nats) +(\d+) +`+dur+` +`+dur+` +0 +(-|`+dur+`) +(-|`+dur+`) +(-|`+dur+`) +(-|`+dur+`) +(-|`+dur+`) .* (\S+)$`).FindAllStringSubmatch(out, -1)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[1]+" "+r[2])
+		if n, _ := strconv.Atoi(r[3]); n <= 0 {
+			t.Errorf("round %s %s: %s requests/s", r[1], r[2], r[3])
+		}
+		if forward := r[2] == "http+nats"; forward == (r[4] == "-") || forward == (r[8] == "-") {
+			t.Errorf("round %s %s: drain %q, lag p99 %q: want values with destinations only", r[1], r[2], r[4], r[8])
+		}
+		if ratio, err := strconv.ParseFloat(r[9], 64); err != nil || ratio <= 0 || (r[2] == "none" && ratio != 1) {
+			t.Errorf("round %s %s: ratio %q", r[1], r[2], r[9])
+		}
+	}
+	// The order alternates: the second round measures with destinations first.
+	if want := "1 none,1 http+nats,2 http+nats,2 none"; strings.Join(got, ",") != want {
+		t.Errorf("rows without errors: %q, want %s in:\n%s", got, want, out)
+	}
+	checks := regexp.MustCompile(`(?m)^round[12]-http\+nats: 350 messages \(warm-up included\); the receiver got 350 \(\d+ repeated\), the stream holds 350$`).FindAllString(out, -1)
+	if len(checks) != 2 {
+		t.Errorf("want each run with destinations to account for its 350 messages:\n%s", out)
+	}
+	for _, m := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ +none +\d+ +` + dur + ` +` + dur + ` +- +- +- +- +-$`),
+		regexp.MustCompile(`(?m)^ +http\+nats +\d+ +` + dur + ` +` + dur + ` +` + dur + ` +` + dur + ` +` + dur + ` \(` + dur + `–` + dur + `\) +` + dur + ` +` + dur + ` \(` + dur + `–` + dur + `\)$`),
+	} {
+		if !m.MatchString(out) {
+			t.Errorf("medians lack a row matching %s:\n%s", m, out)
+		}
+	}
+
+	streams := regexp.MustCompile(`stream (HOOKBENCH_[0-9A-F]+)\n`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(streams) != 2 {
+		t.Fatalf("want 2 streams, one per run with destinations; log:\n%s", stderr.String())
+	}
+	n, err := dialNATS(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.nc.Close()
+	for _, s := range streams {
+		if _, err := n.js.Stream(context.Background(), s[1]); !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("stream %s: %v, want it deleted", s[1], err)
+		}
+	}
+}
+
+// testNATS returns a NATS server with JetStream for the test: one of its own when
+// nats-server is on PATH, so that the test leaves the machine's server alone, else the
+// machine's at 127.0.0.1:4222. Without either it skips, saying so; under CI it fails.
+func testNATS(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("nats-server"); err == nil {
+		return natstest.Start(t).URL()
+	}
+	n, err := dialNATS(context.Background(), defaultNATS)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no NATS for the destination benchmark: nats-server is not on PATH and %v; CI must not skip it", err)
+		}
+		t.Skipf("destination benchmark skipped: nats-server is not on PATH and %v", err)
+	}
+	n.nc.Close()
+	return defaultNATS
+}
+
+func TestQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	bs := []bucket{{0.1, 10}, {0.5, 60}, {1, 100}, {inf, 100}}
+	for _, c := range []struct {
+		q, v, lo, hi float64
+	}{
+		{0.05, 0.05, 0, 0.1},   // inside the first bucket, from 0
+		{0.5, 0.42, 0.1, 0.5},  // rank 50: 40 of the second bucket's 50
+		{0.99, 0.9875, 0.5, 1}, // rank 99: 39 of the third bucket's 40
+		{1, 1, 0.5, 1},         // the top of the last finite bucket
+		{0.1, 0.1, 0, 0.1},     // a rank on a bound stays in the lower bucket
+		{0.6, 0.5, 0.1, 0.5},   // likewise
+	} {
+		v, lo, hi := quantile(c.q, bs)
+		if math.Abs(v-c.v) > 1e-9 || lo != c.lo || hi != c.hi {
+			t.Errorf("quantile(%g) = %g in (%g, %g], want %g in (%g, %g]", c.q, v, lo, hi, c.v, c.lo, c.hi)
+		}
+	}
+	if v, _, hi := quantile(0.99, []bucket{{1, 0}, {inf, 5}}); v != 1 || hi != inf {
+		t.Errorf("rank in +Inf: %g up to %g, want the largest finite bound 1 up to +Inf", v, hi)
+	}
+	if v, _, _ := quantile(0.5, []bucket{{1, 0}, {inf, 0}}); !math.IsNaN(v) {
+		t.Errorf("no observations: %g, want NaN", v)
+	}
+}
+
+// TestScrape reads a histogram through the text exposition, as from a server, and takes
+// one reading from a later one.
+func TestScrape(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lag_seconds", Buckets: []float64{0.1, 1}}, []string{"destination"})
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "done_total"}, []string{"destination", "outcome"})
+	reg.MustRegister(h, c)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	read := func() scrape {
+		t.Helper()
+		s, err := scrapeMetrics(context.Background(), srv.Client(), srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	h.WithLabelValues("a").Observe(0.05)
+	h.WithLabelValues("b").Observe(5)
+	c.WithLabelValues("a", "delivered").Add(3)
+	before := read()
+	h.WithLabelValues("a").Observe(0.5)
+	h.WithLabelValues("a").Observe(2)
+	after := read()
+
+	if got := after.value("done_total", "destination", "a", "outcome", "delivered"); got != 3 {
+		t.Errorf("done_total{a,delivered} = %g, want 3", got)
+	}
+	if got := after.value("done_total", "destination", "a", "outcome", "failed"); !math.IsNaN(got) {
+		t.Errorf("a missing series = %g, want NaN", got)
+	}
+	got := bucketsSince(after.buckets("lag_seconds", "destination", "a"), before.buckets("lag_seconds", "destination", "a"))
+	want := []bucket{{0.1, 0}, {1, 1}, {math.Inf(1), 2}}
+	if len(got) != len(want) {
+		t.Fatalf("buckets %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("buckets %v, want %v", got, want)
+			break
+		}
+	}
+	if b := after.buckets("lag_seconds", "destination", "c"); b != nil {
+		t.Errorf("buckets of a missing series: %v", b)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	pg := "postgres://postgres@127.0.0.1:1/test"
 	for _, args := range [][]string{
@@ -109,6 +286,9 @@ func TestUsage(t *testing.T) {
 		{"-postgres", "127.0.0.1:5432"}, {"-postgres", pg, "-replicas", "0,2"}, {"-postgres", pg, "-replicas", "1,x"},
 		{"-postgres", pg, "-half-for", "1s"}, {"-postgres", pg, "-c", "1"}, {"-postgres", pg, "-duplicates", "2"},
 		{"-postgres", pg, "-rounds", "0"},
+		{"-nats", defaultNATS}, {"-drain-max", "1s"}, {"-destinations", "-postgres", pg}, {"-destinations", "-half-for", "1s"},
+		{"-destinations", "-replicas", "1"}, {"-destinations", "-nats", "127.0.0.1:4222"}, {"-destinations", "-rounds", "0"},
+		{"-destinations", "-drain-max", "0s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

@@ -44,11 +44,22 @@ type replicaRun struct {
 
 // checkMode reports what is wrong with the mode's flags, or "" when nothing is.
 func (o *options) checkMode(set map[string]bool) string {
+	if o.destinations {
+		return o.checkDestinations(set)
+	}
+	for _, f := range []string{"nats", "drain-max"} {
+		if set[f] {
+			return "-" + f + " belongs to the destination comparison: it needs -destinations"
+		}
+	}
 	if o.postgres == "" {
-		for _, f := range []string{"replicas", "write-conns", "rounds", "duplicates"} {
+		for _, f := range []string{"replicas", "write-conns", "duplicates"} {
 			if set[f] {
 				return "-" + f + " compares replicas: it needs -postgres URL"
 			}
+		}
+		if set["rounds"] {
+			return "-rounds repeats the runs of -postgres or -destinations: it needs one of them"
 		}
 		return ""
 	}
@@ -228,14 +239,14 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 		pids[i] = p.cmd.Process.Pid
 	}
 	sum0, count0 := commitBatches(ctx, urls)
-	before := sampleCPU(pids)
+	before := sampleCPU(pids, nil)
 	fmt.Fprintf(b.log, "%s: %d requests over %d connections to %d replicas\n", name, o.count, o.concurrency, len(urls))
 	cfg.Count = o.count
 	rep, err := loadgen.Run(ctx, cfg, nil)
 	if err != nil {
 		return result{}, 0, cpuUse{}, err
 	}
-	cpu := sampleCPU(pids).since(before)
+	cpu := sampleCPU(pids, nil).since(before)
 	sum1, count1 := commitBatches(ctx, urls)
 	if rep.Sent < o.count {
 		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
@@ -397,41 +408,60 @@ func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
 }
 
 // cpuUse is CPU time over a span, in cores (seconds of CPU per second); -1 when unknown.
+// postgres and nats are the local servers' processes, helper the processes a comparison
+// starts beside hookvault (the receiver of -destinations); each is -1 when there is none.
 type cpuUse struct {
-	hookvault, postgres, generator, machine float64
+	hookvault, postgres, nats, helper, generator, machine float64
 }
 
 // other is the machine's CPU time that none of the measured processes used.
 func (u cpuUse) other() float64 {
-	if u.machine < 0 || u.hookvault < 0 || u.postgres < 0 || u.generator < 0 {
+	if u.machine < 0 || u.hookvault < 0 || u.generator < 0 {
 		return -1
 	}
-	return max(0, u.machine-u.hookvault-u.postgres-u.generator)
+	rest := u.machine - u.hookvault - u.generator
+	for _, v := range []float64{u.postgres, u.nats, u.helper} {
+		rest -= max(0, v) // a server that does not run here used nothing here
+	}
+	return max(0, rest)
 }
+
+// services are the local servers whose processes sampleCPU finds by name (/proc/PID/comm).
+var services = []string{"postgres", "nats-server"}
 
 // cpuSample is what sampleCPU read at one moment; seconds of CPU, -1 when unknown.
 type cpuSample struct {
 	at                      time.Time
-	hookvault, self         float64
-	postgres                map[int]float64 // by pid
-	machineBusy, machineAll float64         // ticks of all CPUs
+	hookvault, self, helper float64
+	services                map[string]map[int]float64 // by name, then pid
+	machineBusy, machineAll float64                    // ticks of all CPUs
 }
 
 // userHZ is the unit of /proc's CPU times: 100 on every Linux architecture Go supports
 // (the kernel's USER_HZ, which is not HZ).
 const userHZ = 100
 
-func sampleCPU(pids []int) cpuSample {
-	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, procCPU), postgres: map[int]float64{}}
+// sampleCPU reads the CPU time of hookvault's processes (pids), of helpers, of hookbench
+// itself, of the local services and of the whole machine.
+func sampleCPU(pids, helpers []int) cpuSample {
+	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, procCPU),
+		helper: sumOver(helpers, procCPU), services: map[string]map[int]float64{}}
+	if len(helpers) == 0 {
+		s.helper = -1
+	}
 	if dir, err := os.ReadDir("/proc"); err == nil {
 		for _, e := range dir {
 			pid, err := strconv.Atoi(e.Name())
 			if err != nil {
 				continue
 			}
-			if comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); string(bytes.TrimSpace(comm)) == "postgres" {
+			comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
+			if name := string(bytes.TrimSpace(comm)); slices.Contains(services, name) {
 				if t := procCPU(pid); t >= 0 {
-					s.postgres[pid] = t
+					if s.services[name] == nil {
+						s.services[name] = map[int]float64{}
+					}
+					s.services[name][pid] = t
 				}
 			}
 		}
@@ -440,9 +470,9 @@ func sampleCPU(pids []int) cpuSample {
 	return s
 }
 
-// since returns the CPU used from before to s. A postgres process that ended in between
-// took its CPU time with it, so a backend per connection would be missed; the replicas'
-// pools keep theirs for the run.
+// since returns the CPU used from before to s. A service process that ended in between
+// took its CPU time with it, so a postgres backend per connection would be missed; the
+// replicas' pools keep theirs for the run.
 func (s cpuSample) since(before cpuSample) cpuUse {
 	secs := s.at.Sub(before.at).Seconds()
 	rate := func(now, then float64) float64 {
@@ -451,14 +481,20 @@ func (s cpuSample) since(before cpuSample) cpuUse {
 		}
 		return (now - then) / secs
 	}
-	u := cpuUse{hookvault: rate(s.hookvault, before.hookvault), generator: rate(s.self, before.self), postgres: -1, machine: -1}
-	if len(s.postgres) > 0 {
-		var pg float64
-		for pid, t := range s.postgres {
-			pg += t - before.postgres[pid] // a new backend started from 0
+	u := cpuUse{hookvault: rate(s.hookvault, before.hookvault), generator: rate(s.self, before.self),
+		helper: rate(s.helper, before.helper), machine: -1}
+	service := func(name string) float64 {
+		now := s.services[name]
+		if len(now) == 0 || secs <= 0 {
+			return -1
 		}
-		u.postgres = pg / secs
+		var t float64
+		for pid, v := range now {
+			t += v - before.services[name][pid] // a new process started from 0
+		}
+		return t / secs
 	}
+	u.postgres, u.nats = service("postgres"), service("nats-server")
 	if all := s.machineAll - before.machineAll; all > 0 && s.machineAll > 0 && before.machineAll > 0 {
 		u.machine = (s.machineBusy - before.machineBusy) / all * float64(runtime.NumCPU())
 	}

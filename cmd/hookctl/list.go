@@ -99,13 +99,22 @@ func (c *listCmd) Run(s *streams) error {
 		params.Limit = new(maxLimit)
 	}
 
-	out := newListing(s.stdout, c.json(), c.All)
+	out := newListing(s.stdout, c.json(), c.All, "RECEIVED_AT\tSOURCE\tID\tTYPE\tSENDER\tCONTENT")
 	for {
 		page, err := c.page(client, params, shown)
 		if err != nil {
 			return errors.Join(err, out.abort())
 		}
-		if err := out.page(page); err != nil {
+		err = out.page(page.Body, func(tw io.Writer) {
+			for _, m := range page.JSON200.Data {
+				// Ids are unique per source, so SOURCE and ID together name a message; types,
+				// senders and content are left blank where the message has none.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
+					printable(m.Source), printable(m.Id), printable(deref(m.Type, "")),
+					printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
+			}
+		})
+		if err != nil {
 			return err
 		}
 		next := page.JSON200.NextCursor
@@ -183,45 +192,42 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// listing writes pages as they arrive: a table, the page as the server sent it, or (with
-// --all and --output json) one JSON array.
+// listing writes pages of a keyset listing (list, deliveries) as they arrive: a table, the
+// page as the server sent it, or (with --all and --output json) one JSON array.
 type listing struct {
 	w       io.Writer
 	json    bool
 	all     bool
+	header  string            // the table's header row, cells separated by tabs
 	table   *tabwriter.Writer // nil until the first page arrives
-	written int               // messages in the JSON array so far
+	written int               // items in the JSON array so far
 }
 
-func newListing(w io.Writer, asJSON, all bool) *listing {
-	return &listing{w: w, json: asJSON, all: all}
+func newListing(w io.Writer, asJSON, all bool, header string) *listing {
+	return &listing{w: w, json: asJSON, all: all, header: header}
 }
 
-func (l *listing) page(resp *gen.ListMessagesResponse) error {
+// page writes one page: body is the server's answer, {"data":[…],"next_cursor":…}, and rows
+// writes its items as table rows.
+func (l *listing) page(body []byte, rows func(tw io.Writer)) error {
 	switch {
 	case !l.json:
 		if l.table == nil {
 			// One table for all pages, aligned when it is flushed at the end; no header
 			// when the first page already fails.
 			l.table = newTable(l.w)
-			fmt.Fprintln(l.table, "RECEIVED_AT\tSOURCE\tID\tTYPE\tSENDER\tCONTENT")
+			fmt.Fprintln(l.table, l.header)
 		}
-		for _, m := range resp.JSON200.Data {
-			// Ids are unique per source, so SOURCE and ID together name a message; types,
-			// senders and content are left blank where the message has none.
-			fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ReceivedAt.UTC().Format(timeLayout),
-				printable(m.Source), printable(m.Id), printable(deref(m.Type, "")),
-				printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
-		}
+		rows(l.table)
 		return nil
 	case !l.all:
-		return writeBody(l.w, resp.Body)
+		return writeBody(l.w, body)
 	}
-	// The messages as the server wrote them, not re-encoded through gen.MessageSummary.
+	// The items as the server wrote them, not re-encoded through the SDK's types.
 	var page struct {
 		Data []json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(resp.Body, &page); err != nil {
+	if err := json.Unmarshal(body, &page); err != nil {
 		return err
 	}
 	var buf bytes.Buffer

@@ -429,7 +429,7 @@ func TestReadFailures(t *testing.T) {
 		{"token from the flag", map[string]string{"HOOKVAULT_URL": live, "API_TOKEN": "wrong-token"}, []string{"--token=" + testToken}, 0, nil},
 		{"first of several tokens", map[string]string{"HOOKVAULT_URL": live, "API_TOKEN": testToken + ",retired"}, nil, 0, nil},
 	}
-	for _, cmd := range [][]string{{"list"}, {"list", "--all"}, {"stats"}} {
+	for _, cmd := range [][]string{{"list"}, {"list", "--all"}, {"stats"}, {"deliveries"}, {"deliveries", "--all"}} {
 		for _, tt := range tests {
 			t.Run(strings.Join(cmd, " ")+"/"+tt.name, func(t *testing.T) {
 				r := hookctl(t, tt.env, "", append(slices.Clone(cmd), tt.args...)...)

@@ -37,13 +37,15 @@ const (
 const envTag = "envvar"
 
 type cli struct {
-	Sign    signCmd    `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
-	Send    sendCmd    `cmd:"" help:"Sign one message and post it to /webhook, or to a source's /webhook/NAME as its provider signs."`
-	Bulk    bulkCmd    `cmd:"" help:"Send signed load from many connections; report throughput, latency and answers."`
-	List    listCmd    `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
-	Get     getCmd     `cmd:"" help:"Show one stored message with its payload as received."`
-	Stats   statsCmd   `cmd:"" help:"Show totals, messages per source, top senders and the first and last arrival."`
-	Sources sourcesCmd `cmd:"" help:"List the sources the server receives from, with their providers and id and type rules."`
+	Sign       signCmd       `cmd:"" help:"Print the X-Signature of a body: hex HMAC-SHA256 under the webhook secret."`
+	Send       sendCmd       `cmd:"" help:"Sign one message and post it to /webhook, or to a source's /webhook/NAME as its provider signs."`
+	Bulk       bulkCmd       `cmd:"" help:"Send signed load from many connections; report throughput, latency and answers."`
+	List       listCmd       `cmd:"" help:"List stored messages, oldest first, filtered and a page at a time."`
+	Get        getCmd        `cmd:"" help:"Show one stored message with its payload as received."`
+	Stats      statsCmd      `cmd:"" help:"Show totals, messages per source, top senders and the first and last arrival."`
+	Sources    sourcesCmd    `cmd:"" help:"List the sources the server receives from, with their providers and id and type rules."`
+	Deliveries deliveriesCmd `cmd:"" help:"List deliveries to your app's destinations, newest first: status, tries and the last error."`
+	Redeliver  redeliverCmd  `cmd:"" help:"Send a failed or delivered delivery again."`
 }
 
 // streams is what a subcommand may touch of the process, bound into Run so tests can
@@ -174,8 +176,8 @@ func (f secretFlag) key() ([]byte, error) {
 	return []byte(first), nil
 }
 
-// tokenFlag is the bearer token of the read API, shared by list, get, stats, sources and
-// bulk --verify.
+// tokenFlag is the bearer token of the read API, shared by list, get, stats, sources,
+// deliveries, redeliver and bulk --verify.
 type tokenFlag struct {
 	Token string `envvar:"API_TOKEN" placeholder:"TOKEN" help:"Bearer token of the read API; with several comma-separated tokens, the first is used. Prefer the variable: flags show in ps."`
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ import (
 type Config struct {
 	Secrets     [][]byte // WEBHOOK_SECRET; none when only SOURCES_FILE is set
 	SourcesFile string   // SOURCES_FILE, "" for none
+	NATSURL     string   // NATS_URL, "" for none: nats_subject destinations need it
+	NATSStream  string   // NATS_STREAM
+	// RetryFirst and RetryMax are the first retry's backoff and the cap of a delivery's
+	// backoff (DELIVERY_RETRY_FIRST, DELIVERY_RETRY_MAX).
+	RetryFirst, RetryMax time.Duration
 	// Getenv is the environment the configuration was loaded from: the sources file's ${VAR}
 	// references are expanded from it, at start and on every reload.
 	Getenv             func(string) string
@@ -142,6 +148,32 @@ var settings = []setting{
 	{"SOURCES_FILE", "sources-file", "", "YAML file of the sources to receive from (GitHub, Stripe, …) on POST /webhook/{source}; SIGHUP reloads it", func(c *Config, v string) error {
 		c.SourcesFile = v
 		return nil
+	}},
+	{"NATS_URL", "nats-url", "", "NATS server of the nats_subject destinations (nats://host:4222); hookvault keeps reconnecting while it is down", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+			return errors.New("must be a URL such as nats://127.0.0.1:4222")
+		}
+		c.NATSURL = v
+		return nil
+	}},
+	{"NATS_STREAM", "nats-stream", "HOOKVAULT", "JetStream stream that nats_subject destinations publish to; created when missing", func(c *Config, v string) error {
+		if v == "" || strings.ContainsAny(v, " \t.*>/\\") {
+			return errors.New("must be a stream name without spaces, '.', '*', '>', '/' or '\\'")
+		}
+		c.NATSStream = v
+		return nil
+	}},
+	{"DELIVERY_RETRY_FIRST", "delivery-retry-first", "5s", "backoff before a failed delivery's first retry; it doubles with each failure (±20% jitter)", func(c *Config, v string) (err error) {
+		c.RetryFirst, err = positiveDuration(v)
+		return err
+	}},
+	{"DELIVERY_RETRY_MAX", "delivery-retry-max", "1h", "the longest backoff between two attempts of a delivery", func(c *Config, v string) (err error) {
+		c.RetryMax, err = positiveDuration(v)
+		return err
 	}},
 	{"API_TOKEN", "api-token", "", "bearer tokens for the read API, comma-separated (none: read API answers 401)", func(c *Config, v string) (err error) {
 		c.APITokens, err = list(v)
@@ -287,6 +319,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	c, err := load("hookvault", usageServe, settings, args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return c, err
+	}
+	if c.RetryMax < c.RetryFirst {
+		err = errors.Join(err, fmt.Errorf("DELIVERY_RETRY_MAX: %s is shorter than DELIVERY_RETRY_FIRST (%s)", c.RetryMax, c.RetryFirst))
 	}
 	if len(c.Secrets) == 0 && c.SourcesFile == "" {
 		err = errors.Join(err, errors.New("WEBHOOK_SECRET: is required unless SOURCES_FILE is set: set one or more secrets, comma-separated, or a sources file"))

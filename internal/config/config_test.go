@@ -46,6 +46,9 @@ func TestLoadDefaults(t *testing.T) {
 	if got := c.LogValue().String(); got != want.LogValue().String() {
 		t.Errorf("config = %s\nwant     %s", got, want.LogValue())
 	}
+	if c.NATSURL != "" || c.NATSStream != "HOOKVAULT" || c.RetryFirst != 5*time.Second || c.RetryMax != time.Hour {
+		t.Errorf("NATS_URL %q, NATS_STREAM %q", c.NATSURL, c.NATSStream)
+	}
 	if string(c.Secrets[0]) != "s" || c.Database != want.Database || len(c.APITokens) != 0 {
 		t.Errorf("secrets %q, database %+v, tokens %q", c.Secrets, c.Database, c.APITokens)
 	}
@@ -168,6 +171,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad database timeout", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_TIMEOUT": "10"}, []string{"DATABASE_TIMEOUT"}},
 		{"bad auto migrate", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_AUTO_MIGRATE": "sometimes"}, []string{"DATABASE_AUTO_MIGRATE"}},
 		{"unknown sqlite option", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite:x.db?cache=shared"}, []string{"DATABASE_URL", "cache"}},
+		{"bad nats url", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_URL": "127.0.0.1:4222"}, []string{"NATS_URL: must be a URL"}},
+		{"retry max under first", nil, map[string]string{"WEBHOOK_SECRET": "s", "DELIVERY_RETRY_FIRST": "10s", "DELIVERY_RETRY_MAX": "5s"}, []string{"DELIVERY_RETRY_MAX: 5s is shorter"}},
+		{"bad nats stream", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_STREAM": "a.b"}, []string{"NATS_STREAM"}},
 		{"flag is named", []string{"--max-body-bytes=-5"}, map[string]string{"WEBHOOK_SECRET": "s"}, []string{"--max-body-bytes"}},
 		{"several at once", nil, map[string]string{"LOG_FORMAT": "xml"}, []string{"WEBHOOK_SECRET", "LOG_FORMAT"}},
 	}

@@ -42,10 +42,10 @@ const (
 type Attempt struct {
 	At time.Time
 	// StatusCode is the HTTP status the destination answered; 0 when there was no answer
-	// (then Error says why) or for a NATS destination.
+	// or for a NATS destination.
 	StatusCode int
-	// Error says why the attempt failed without an answer ("" when there was an answer or
-	// the attempt succeeded).
+	// Error says why the attempt failed ("HTTP 503", a timeout, a refused connection);
+	// "" when it succeeded.
 	Error    string
 	Duration time.Duration
 }
@@ -85,6 +85,13 @@ type AttemptResult struct {
 	NextAttemptAt time.Time
 }
 
+// Recorded is one attempt's result to store with RecordAll.
+type Recorded struct {
+	DID   int64
+	Owner string
+	AttemptResult
+}
+
 // DeliveryFilter selects and pages deliveries, newest first. Zero fields do not filter.
 type DeliveryFilter struct {
 	Destination string
@@ -119,6 +126,16 @@ type Deliveries interface {
 	// the delivery is no longer leased to owner (the lease ran out and another worker
 	// claimed it, or it was redelivered meanwhile): the attempt is then not recorded.
 	Record(ctx context.Context, did int64, owner string, r AttemptResult) error
+	// RecordAll is Record for many deliveries at once, in one transaction: the relay records
+	// its attempts in batches, so that its bookkeeping costs a commit per batch, not per
+	// message. errs[i] is Record's answer for rs[i] (nil, ErrNotLeased, ENOTFOUND, EINVALID);
+	// err is a failure of the whole, when nothing was recorded.
+	//
+	// The outbox's bookkeeping (Claim, Record, RecordAll) need not be durable the way a
+	// message is: a lease or a result lost to a power cut only makes the delivery go out
+	// again, which at-least-once delivery allows (the receiver drops it by webhook-id). The
+	// stores may commit it without waiting for the disk.
+	RecordAll(ctx context.Context, rs []Recorded) (errs []error, err error)
 	// ListDeliveries returns a page of deliveries with their attempts, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) (DeliveryPage, error)
 	// GetDelivery returns one delivery with its attempts, or ENOTFOUND.

@@ -45,6 +45,9 @@ func (a *api) PostWebhookSource(ctx context.Context, _ gen.PostWebhookSourceRequ
 func (a *api) insert(ctx context.Context, info *requestInfo, m hookvault.Message) (accepted, error) {
 	m.Source, m.ContentType, m.Headers, m.Payload = info.source, info.contentType, info.headers, info.raw
 	info.messageID = m.ID
+	// The outbox rows are written in the message's transaction: what is acknowledged is
+	// also on its way to every destination, even if the process dies right after.
+	m.Destinations = a.sources().DestinationsFor(m.Source, m.Type)
 	receipt, err := a.store.Insert(ctx, m)
 	if err != nil {
 		return accepted{}, err
@@ -54,6 +57,9 @@ func (a *api) insert(ctx context.Context, info *requestInfo, m hookvault.Message
 	switch receipt.Outcome {
 	case hookvault.Created:
 		a.metrics.Received(m.Source)
+		if len(m.Destinations) > 0 && a.notify != nil {
+			a.notify(m.Destinations)
+		}
 	case hookvault.Conflict:
 		a.log.WarnContext(ctx, "message id reused with a different body; kept the first",
 			slog.String("request_id", info.requestID),

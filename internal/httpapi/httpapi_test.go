@@ -140,6 +140,9 @@ func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.
 	tb.Helper()
 	var err error
 	deps.Store = store
+	if outbox, ok := store.(hookvault.Deliveries); ok && deps.Deliveries == nil {
+		deps.Deliveries = outbox
+	}
 	deps.Verifier, err = signature.NewVerifier([][]byte{[]byte(secret), []byte(oldSecret)}, signature.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -519,7 +522,7 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			t.Run(method+" "+path, func(t *testing.T) {
-				target := strings.NewReplacer("{source}", "default", "{id}", "spec").Replace(path)
+				target := strings.NewReplacer("{source}", "default", "{id}", "spec", "{did}", "1").Replace(path)
 				req, err := http.NewRequest(method, ts.URL+target, strings.NewReader(msg("spec")))
 				if err != nil {
 					t.Fatal(err)

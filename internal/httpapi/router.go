@@ -41,6 +41,14 @@ type Deps struct {
 	Draining func() bool
 	// Limits bound concurrency and per-client rate on the spec's operations.
 	Limits Limits
+	// Notify is told the destinations of each newly committed message, and the destination
+	// of each delivery retried through the API, so that the relay attempts it at once
+	// instead of at its next poll; nil when nothing is forwarded.
+	Notify func(destinations []string)
+	// Deliveries is the store's outbox, read and retried by the /deliveries operations; a
+	// field of its own (rather than a type assertion on Store) so that the dependency is
+	// visible where the server is wired. Nil answers those operations with 500.
+	Deliveries hookvault.Deliveries
 }
 
 type api struct {
@@ -56,6 +64,8 @@ type api struct {
 	tokens       tokens
 	validation   openapi3filter.Options
 	limits       *limiter
+	notify       func(destinations []string)
+	deliveries   hookvault.Deliveries
 }
 
 // New returns the root handler.
@@ -89,6 +99,7 @@ func New(d Deps) (http.Handler, error) {
 		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
+		notify: d.Notify, deliveries: d.Deliveries,
 	}
 
 	r := chi.NewRouter()

@@ -57,6 +57,9 @@ type Metrics struct {
 	RequestsShed      *prometheus.CounterVec // reason
 	SourceReloads     *prometheus.CounterVec // result: ok or error
 	ConnsRefused      *prometheus.CounterVec // reason
+	DeliveryAttempts  *prometheus.CounterVec // destination, outcome
+	DeliveriesPending *prometheus.GaugeVec   // destination
+	DeliveryLag       *prometheus.HistogramVec
 
 	// sources holds the series of each source, looked up once per request by name; only
 	// the sources that Sources registered get series, which keeps the label bounded.
@@ -64,6 +67,8 @@ type Metrics struct {
 	shed    map[string]prometheus.Counter
 	refused map[string]prometheus.Counter
 	https   sync.Map // httpKey → *httpSeries
+	destMu  sync.Mutex
+	dests   []string
 }
 
 type sourceSeries struct {
@@ -144,6 +149,19 @@ func New() *Metrics {
 			Name: "http_connections_refused_total",
 			Help: "Connections closed at accept by a connection cap, or idle ones closed to make room.",
 		}, []string{"reason"}),
+		DeliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "delivery_attempts_total",
+			Help: "Attempts to hand a message to a destination, by outcome: delivered, retry (a failure that is tried again), failed (given up).",
+		}, []string{"destination", "outcome"}),
+		DeliveriesPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "deliveries_pending",
+			Help: "Deliveries waiting for their destination (read from the store every few seconds).",
+		}, []string{"destination"}),
+		DeliveryLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "delivery_lag_seconds",
+			Help:    "Time from a message's commit to its destination's acknowledgement.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"destination"}),
 		shed:    map[string]prometheus.Counter{},
 		refused: map[string]prometheus.Counter{},
 	}
@@ -153,6 +171,7 @@ func New() *Metrics {
 		m.WebhookRequests, m.MessagesReceived, m.SignatureFailures,
 		m.HTTPRequests, m.HTTPDuration, m.CommitBatchSize, m.CommitDuration,
 		m.RequestsShed, m.ConnsRefused, m.SourceReloads,
+		m.DeliveryAttempts, m.DeliveriesPending, m.DeliveryLag,
 	)
 	m.SourceReloads.WithLabelValues("ok")
 	m.SourceReloads.WithLabelValues("error")
@@ -239,6 +258,51 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 func (m *Metrics) ObserveCommit(messages int, took time.Duration) {
 	m.CommitBatchSize.Observe(float64(messages))
 	m.CommitDuration.Observe(took.Seconds())
+}
+
+// DeliveryOutcomes are the values of delivery_attempts_total's outcome label.
+var DeliveryOutcomes = []string{"delivered", "retry", "failed"}
+
+// Destinations creates the series of the named destinations at zero and removes those of
+// destinations no longer configured, so the label stays bounded by the configuration.
+func (m *Metrics) Destinations(names ...string) {
+	m.destMu.Lock()
+	defer m.destMu.Unlock()
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[n] = true
+		for _, o := range DeliveryOutcomes {
+			m.DeliveryAttempts.WithLabelValues(n, o)
+		}
+		m.DeliveriesPending.WithLabelValues(n)
+		m.DeliveryLag.WithLabelValues(n)
+	}
+	for _, old := range m.dests {
+		if keep[old] {
+			continue
+		}
+		for _, o := range DeliveryOutcomes {
+			m.DeliveryAttempts.DeleteLabelValues(old, o)
+		}
+		m.DeliveriesPending.DeleteLabelValues(old)
+		m.DeliveryLag.DeleteLabelValues(old)
+	}
+	m.dests = names
+}
+
+// DeliveryAttempt counts one attempt to a destination by outcome (one of DeliveryOutcomes).
+func (m *Metrics) DeliveryAttempt(destination, outcome string) {
+	m.DeliveryAttempts.WithLabelValues(destination, outcome).Inc()
+}
+
+// Delivered observes the lag of one delivered message: from its commit to the ack.
+func (m *Metrics) Delivered(destination string, lag time.Duration) {
+	m.DeliveryLag.WithLabelValues(destination).Observe(lag.Seconds())
+}
+
+// PendingDeliveries sets the number of pending deliveries of a destination.
+func (m *Metrics) PendingDeliveries(destination string, n int) {
+	m.DeliveriesPending.WithLabelValues(destination).Set(float64(n))
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -18,8 +18,9 @@ import (
 
 // roleStore opens a store on a fresh schema as a role of its own, so that the test can turn
 // that role's sessions read-only (ALTER ROLE … SET default_transaction_read_only) without
-// touching any other test's. It returns the store and the role.
-func roleStore(t *testing.T) (*postgres.Store, string) {
+// touching any other test's. It returns the store, on the clock now (nil: the wall clock),
+// and the role.
+func roleStore(t *testing.T, now func() time.Time) (*postgres.Store, string) {
 	t.Helper()
 	schemaURL := pgtest.Schema(t)
 	if err := postgres.Migrate(context.Background(), schemaURL, 10*time.Second); err != nil {
@@ -47,7 +48,7 @@ func roleStore(t *testing.T) (*postgres.Store, string) {
 		pgtest.Exec(t, schemaURL, fmt.Sprintf(grant, schema, role))
 	}
 	u.User = url.User(role)
-	return open(t, u.String(), postgres.Options{CompactEvery: -1}), role
+	return open(t, u.String(), postgres.Options{CompactEvery: -1, Now: now}), role
 }
 
 // terminate ends the server processes that match where (on pg_stat_activity) and returns how
@@ -72,7 +73,7 @@ func setReadOnly(t *testing.T, role string, on bool) {
 func TestConformanceFaults(t *testing.T) {
 	pgtest.URL(t)
 	storetest.RunFaults(t, func(t *testing.T) (hookvault.Store, func() func()) {
-		s, role := roleStore(t)
+		s, role := roleStore(t, nil)
 		return s, func() func() {
 			setReadOnly(t, role, true)
 			terminate(t, "usename = '"+role+"'")
@@ -90,7 +91,7 @@ func TestConformanceFaults(t *testing.T) {
 // inserts do, and once the writer's connection takes writes again the probe succeeds and
 // the store is ready.
 func TestReadinessProbesTheWriter(t *testing.T) {
-	s, role := roleStore(t)
+	s, role := roleStore(t, nil)
 	ctx := context.Background()
 	if _, err := s.Insert(ctx, msg("before", "a")); err != nil {
 		t.Fatal(err)
@@ -144,4 +145,21 @@ func TestReadinessProbesTheWriter(t *testing.T) {
 	if _, err := s.Insert(ctx, msg("after", "a")); err != nil {
 		t.Fatalf("Insert after the probe succeeded: %v", err)
 	}
+}
+
+// The fault: every connection of the store's role is ended between a Claim and its Record,
+// as a database restart or a network cut ends them. The same store goes on: its pools
+// replace the connections.
+func TestConformanceDeliveryFaults(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunDeliveryFaults(t, func(t *testing.T, now func() time.Time) (storetest.Outbox, func(), func() storetest.Outbox) {
+		s, role := roleStore(t, now)
+		return s, func() {
+				if n := terminate(t, "usename = '"+role+"'"); n == 0 {
+					t.Fatal("no connection of the store ended")
+				}
+			}, func() storetest.Outbox {
+				return s
+			}
+	})
 }

@@ -48,6 +48,9 @@ type Options struct {
 	WriteConns int
 	// ReadConns bounds the pool for list, get, stats, readiness and compaction (default 4).
 	ReadConns int
+	// OutboxConns bounds the pool of the relay's writes: Claim, Record, Redeliver (default
+	// 2). It is apart from the writers', so that a busy relay never delays an insert.
+	OutboxConns int
 	// Timeout bounds connecting and every database operation; an insert that no writer
 	// took within it is answered EUNAVAILABLE and never written (default 10s).
 	Timeout time.Duration
@@ -71,6 +74,9 @@ func (o *Options) setDefaults() {
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
 	}
+	if o.OutboxConns <= 0 {
+		o.OutboxConns = 2
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -88,6 +94,7 @@ type Store struct {
 	// health is readiness's own connection: a listing streams to its client on a reader
 	// connection, and slow clients holding them all must not stall the probe.
 	health *pgxpool.Pool
+	o      *pgxpool.Pool // the outbox's writes (see outbox.go)
 	opts   Options
 
 	writes *groupcommit.Queue
@@ -119,8 +126,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	wcfg, rcfg, hcfg := cfg.Copy(), cfg.Copy(), cfg.Copy()
-	wcfg.MaxConns, rcfg.MaxConns, hcfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns), 1
+	wcfg, rcfg, hcfg, ocfg := cfg.Copy(), cfg.Copy(), cfg.Copy(), cfg.Copy()
+	wcfg.MaxConns, rcfg.MaxConns, hcfg.MaxConns, ocfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns), 1, int32(opts.OutboxConns)
 	s := &Store{opts: opts, stopCompact: make(chan struct{})}
 	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -134,11 +141,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.r.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if s.o, err = pgxpool.NewWithConfig(ctx, ocfg); err != nil {
+		s.w.Close()
+		s.r.Close()
+		s.health.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
 	var newest *time.Time
 	if err := s.r.QueryRow(ctx, `SELECT max(received_at) FROM messages`).Scan(&newest); err != nil {
 		s.w.Close()
 		s.r.Close()
 		s.health.Close()
+		s.o.Close()
 		return nil, fmt.Errorf("read newest arrival: %w", err)
 	}
 	if newest != nil {
@@ -261,6 +275,7 @@ func (s *Store) Close() error {
 		s.w.Close()
 		s.r.Close()
 		s.health.Close()
+		s.o.Close()
 	})
 	return nil
 }
@@ -312,9 +327,13 @@ func (s *Store) probe(ctx context.Context) error {
 }
 
 // Insert hands m to a writer and returns once its batch has committed; see
-// groupcommit.Queue.Insert for how long it waits.
+// groupcommit.Queue.Insert for how long it waits. A Created message's deliveries are
+// inserted by the batch's statement.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
 	if err := m.Check(); err != nil {
+		return hookvault.Receipt{}, err
+	}
+	if err := m.CheckDestinations(); err != nil {
 		return hookvault.Receipt{}, err
 	}
 	return s.writes.Insert(m)
@@ -388,10 +407,14 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		}
 		stamps[i] = time.UnixMicro(s.stamp()).UTC()
 	}
+	query, args := insertBatch, []any{sources, ids, types, senders, contents, contentTypes, headers, stamps, payloads}
+	if ords, dests := deliveryArgs(batch); ords != nil {
+		query, args = insertBatchDeliveries, append(args, ords, dests)
+	}
 	created := map[key]bool{}
 	err := retry(ctx, func() error {
 		clear(created)
-		rows, err := s.w.Query(ctx, insertBatch, sources, ids, types, senders, contents, contentTypes, headers, stamps, payloads)
+		rows, err := s.w.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}

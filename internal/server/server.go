@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/hookvault/hookvault/internal/buildinfo"
 	"github.com/hookvault/hookvault/internal/config"
 	"github.com/hookvault/hookvault/internal/connlimit"
+	"github.com/hookvault/hookvault/internal/delivery"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -63,7 +65,10 @@ type Server struct {
 	providerOpts  provider.Options
 	defaultSource *sources.Source // POST /webhook's, nil without WEBHOOK_SECRET
 	sources       atomic.Pointer[sources.Set]
-	pprof         *http.Server // nil unless PPROF_ADDR is set
+	relay         *delivery.Relay
+	receiving     atomic.Int64         // deliveries being received (POST /webhook…), for the relay's Busy
+	nats          *delivery.NATSSender // nil without NATS_URL
+	pprof         *http.Server         // nil unless PPROF_ADDR is set
 	pprofLn       net.Listener
 	draining      atomic.Bool
 	served        chan error
@@ -140,6 +145,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startRelay(); err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	deliveries, _ := s.store.(hookvault.Deliveries) // startRelay has refused a store without one
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
@@ -148,14 +158,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
 			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
+		Notify: s.relay.Notify, Deliveries: deliveries,
 	})
 	if err != nil {
-		s.store.Close()
+		s.closeStore()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
-		s.store.Close()
+		s.closeStore()
 		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
 	s.conns = connlimit.New(ln, connlimit.Options{
@@ -167,7 +178,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		func() float64 { return float64(s.conns.Open()) })
 	headerTimeout := orDefault(cfg.ReadHeaderTimeout, readHeaderTimeout)
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           s.countReceiving(handler),
 		ReadHeaderTimeout: headerTimeout,
 		// The body has its own, tighter deadline (READ_BODY_TIMEOUT, set by the handler);
 		// this bounds the requests whose body no handler reads.
@@ -182,7 +193,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if cfg.PprofAddr != "" {
 		if err := s.servePprof(cfg.PprofAddr); err != nil {
 			s.ln.Close()
-			s.store.Close()
+			s.closeStore()
 			return nil, err
 		}
 	}
@@ -207,7 +218,76 @@ func (s *Server) loadSources() (*sources.Set, error) {
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("SOURCES_FILE %s:\n%w", s.cfg.SourcesFile, err)}
 	}
+	if s.cfg.NATSURL == "" {
+		for _, d := range set.Destinations() {
+			if d.NATSSubject != "" {
+				return nil, &ConfigError{fmt.Errorf("SOURCES_FILE %s:\ndestination %q: nats_subject: needs NATS_URL (the NATS server to publish to)", s.cfg.SourcesFile, d.Name)}
+			}
+		}
+	}
 	return set, nil
+}
+
+// startRelay starts delivering the outbox to the configured destinations.
+func (s *Server) startRelay() error {
+	deliveries, ok := s.store.(hookvault.Deliveries)
+	if !ok {
+		return fmt.Errorf("DATABASE_URL: the %s store keeps no outbox", s.cfg.Database.Driver)
+	}
+	if s.cfg.NATSURL != "" {
+		n, err := delivery.NewNATSSender(s.cfg.NATSURL, s.cfg.NATSStream, s.log)
+		if err != nil {
+			return &ConfigError{err}
+		}
+		s.nats = n
+	}
+	opts := delivery.Options{Store: deliveries, HTTP: delivery.NewHTTPSender("hookvault/" + buildinfo.Read().Version),
+		Observer: s.Metrics, Logger: s.log, Busy: s.busy,
+		Policy: delivery.DefaultPolicy.WithRetries(s.cfg.RetryFirst, s.cfg.RetryMax)}
+	if s.nats != nil {
+		opts.NATS = s.nats
+	}
+	s.relay = delivery.New(opts)
+	s.setDestinations(s.sources.Load())
+	return nil
+}
+
+func (s *Server) setDestinations(set *sources.Set) {
+	if s.relay == nil {
+		return
+	}
+	if s.nats != nil {
+		s.nats.SetDestinations(set.Destinations())
+	}
+	s.relay.SetDestinations(set.Destinations())
+}
+
+// busyReceiving is how many deliveries received at once make the relay hold back: a few
+// are the normal state of a server at a steady rate; more mean senders are waiting.
+const busyReceiving = 8
+
+func (s *Server) busy() bool { return s.receiving.Load() >= busyReceiving }
+
+// countReceiving counts the requests to the webhook routes in flight.
+func (s *Server) countReceiving(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/webhook") {
+			s.receiving.Add(1)
+			defer s.receiving.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// closeStore stops the relay, then closes the store: for a start-up that fails half-way.
+func (s *Server) closeStore() {
+	if s.relay != nil {
+		_ = s.relay.Close(context.Background())
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
+	s.store.Close()
 }
 
 // setSources makes file's sources, after the default one, those the server receives from,
@@ -216,6 +296,7 @@ func (s *Server) setSources(file *sources.Set) {
 	set := sources.With(s.defaultSource, file)
 	s.Metrics.Sources(set.Names()...)
 	s.sources.Store(set)
+	s.setDestinations(set)
 }
 
 // Reload reads SOURCES_FILE again (SIGHUP) and, when it is valid, swaps its sources in
@@ -331,6 +412,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.http.Close()
 		s.log.Warn("drain timed out: cut the connections still busy; no answer was sent on them",
 			slog.Int("connections_cut", cut), slog.String("cause", err.Error()))
+	}
+	// Attempts in flight finish (each within its destination's timeout) or are cut when
+	// ctx ends; either way the outbox still holds what was not recorded as delivered.
+	if err := s.relay.Close(ctx); err != nil {
+		s.log.Warn("drain timed out with delivery attempts in flight; they are attempted again at the next start")
+	}
+	if s.nats != nil {
+		s.nats.Close()
 	}
 	if err := s.store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)

@@ -31,7 +31,8 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // file is the sources file as written.
 type file struct {
-	Sources []spec `yaml:"sources"`
+	Sources      []spec            `yaml:"sources"`
+	Destinations []destinationSpec `yaml:"destinations"`
 }
 
 type spec struct {
@@ -62,8 +63,9 @@ type Source struct {
 // Set is the sources of one load of the file, looked up by name. A Set is never changed
 // after Load: a reload builds a new one and swaps it in whole.
 type Set struct {
-	byName map[string]*Source
-	names  []string // in the file's order
+	byName       map[string]*Source
+	names        []string // in the file's order
+	destinations []*Destination
 }
 
 // Get returns the source with the given name.
@@ -123,7 +125,7 @@ func Parse(data []byte, getenv func(string) string, opts provider.Options) (*Set
 		}
 		return nil, fmt.Errorf("not a valid sources file: %w", yamlError(err))
 	}
-	if len(f.Sources) == 0 {
+	if len(f.Sources) == 0 && len(f.Destinations) == 0 {
 		return nil, errors.New("the file has no sources; list them under `sources:`")
 	}
 	set := &Set{byName: map[string]*Source{}}
@@ -145,9 +147,12 @@ func Parse(data []byte, getenv func(string) string, opts provider.Options) (*Set
 		set.byName[src.Name] = src
 		set.names = append(set.names, src.Name)
 	}
+	dests, err := buildDestinations(f.Destinations, set.names, getenv)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	set.destinations = dests
 	return set, nil
 }
 
@@ -264,7 +269,7 @@ func NewDefault(secrets [][]byte, opts provider.Options) (*Source, error) {
 // With returns the sources of s after def (the default source, nil when WEBHOOK_SECRET is
 // not set). s may be nil: no sources file.
 func With(def *Source, s *Set) *Set {
-	out := &Set{byName: map[string]*Source{}}
+	out := &Set{byName: map[string]*Source{}, destinations: s.Destinations()}
 	if def != nil {
 		out.byName[def.Name] = def
 		out.names = append(out.names, def.Name)

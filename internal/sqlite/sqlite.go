@@ -98,6 +98,7 @@ type Store struct {
 	salvaging sync.WaitGroup
 
 	insert, existing *sql.Stmt // prepared on the writer connection
+	insertDelivery   *sql.Stmt
 	countSender      *sql.Stmt
 	countSource      *sql.Stmt
 	countTotals      *sql.Stmt
@@ -205,6 +206,10 @@ func (s *Store) prepare(ctx context.Context) (err error) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
+	if s.insertDelivery, err = s.w.PrepareContext(ctx, `INSERT INTO deliveries
+		(destination, source, message_id, status, created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)`); err != nil {
+		return fmt.Errorf("prepare delivery insert: %w", err)
+	}
 	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`); err != nil {
 		return fmt.Errorf("prepare lookup: %w", err)
 	}
@@ -273,7 +278,7 @@ func (s *Store) Close() error {
 // longer belongs to this store's file.
 func (s *Store) closeAll() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insert, s.existing, s.countSender, s.countSource, s.countTotals} {
+	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.countSender, s.countSource, s.countTotals} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -294,9 +299,13 @@ func (s *Store) closeAll() error {
 }
 
 // Insert hands m to the writer and returns once its transaction has committed; see
-// groupcommit.Queue.Insert for how long it waits.
+// groupcommit.Queue.Insert for how long it waits. A Created message's deliveries are
+// written in that transaction.
 func (s *Store) Insert(_ context.Context, m hookvault.Message) (hookvault.Receipt, error) {
 	if err := m.Check(); err != nil {
+		return hookvault.Receipt{}, err
+	}
+	if err := m.CheckDestinations(); err != nil {
 		return hookvault.Receipt{}, err
 	}
 	return s.writes.Insert(m)
@@ -345,7 +354,8 @@ func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results [
 // conflict. That row was committed before, or is written earlier in this same transaction,
 // which commits before anyone is answered. A batch of duplicates only writes nothing and is
 // not committed. The /stats counters are updated in the same transaction, once per sender
-// and once per source of the batch.
+// and once per source of the batch, and so are the deliveries of each Created message with
+// destinations (a message without any costs nothing more).
 func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (wrote bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -353,6 +363,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
+	var insertDelivery *sql.Stmt // bound to tx only when a message has destinations
 	clear(s.perSender)
 	clear(s.perSource)
 	for i, m := range batch {
@@ -372,6 +383,14 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 				s.perSender[m.Sender]++
 			}
 			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}
+			for _, dest := range m.Destinations { // due at once: the outbox
+				if insertDelivery == nil {
+					insertDelivery = tx.StmtContext(ctx, s.insertDelivery)
+				}
+				if _, err := insertDelivery.ExecContext(ctx, dest, m.Source, m.ID, s.last, s.last); err != nil {
+					return false, fmt.Errorf("insert delivery of %q to %q: %w", m.ID, dest, err)
+				}
+			}
 			continue
 		}
 		var payload []byte

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,8 +231,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("migration version = %d (%v), want 4", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
+		t.Fatalf("migration version = %d (%v), want 5", version, err)
 	}
 }
 
@@ -254,6 +256,30 @@ func BenchmarkInsert(b *testing.B) {
 		if _, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: "bench", Content: "hello", Payload: payload}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkInsertDestinations is BenchmarkInsertConcurrent's providers' deliveries with 0, 1
+// and 2 destinations each: what the outbox adds to an insert, and that a message without
+// destinations pays nothing for it.
+func BenchmarkInsertDestinations(b *testing.B) {
+	for _, dests := range [][]string{nil, {"app"}, {"app", "stream"}} {
+		b.Run(strconv.Itoa(len(dests)), func(b *testing.B) {
+			s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					m := delivery("bench-" + strconv.FormatInt(n.Add(1), 10))
+					m.Destinations = dests
+					if _, err := s.Insert(context.Background(), m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
 
@@ -300,5 +326,42 @@ func BenchmarkInsertConcurrent(b *testing.B) {
 				return
 			}
 		}
+	})
+}
+
+func TestConformanceDeliveries(t *testing.T) {
+	storetest.RunDeliveries(t, func(t *testing.T, now func() time.Time) storetest.Outbox {
+		return MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Now: now})
+	})
+}
+
+// Two stores on one file stand in for two processes.
+func TestConformanceDeliveryReplicas(t *testing.T) {
+	storetest.RunDeliveryReplicas(t, func(t *testing.T, n int) []storetest.Outbox {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		stores := make([]storetest.Outbox, n)
+		for i := range stores {
+			stores[i] = MustOpen(t, path, sqlite.Options{})
+		}
+		return stores
+	})
+}
+
+// The fault: the database file is deleted under the open store. The store saves what its open
+// files hold back to the path (see health.go), where the reopened store finds it.
+func TestConformanceDeliveryFaults(t *testing.T) {
+	storetest.RunDeliveryFaults(t, func(t *testing.T, now func() time.Time) (storetest.Outbox, func(), func() storetest.Outbox) {
+		path := filepath.Join(t.TempDir(), "hv.db")
+		s := MustOpen(t, path, sqlite.Options{Now: now, Logger: slog.New(slog.DiscardHandler)})
+		fault := func() {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reopen := func() storetest.Outbox {
+			s.Close() // waits for the copy
+			return MustOpen(t, path, sqlite.Options{Now: now})
+		}
+		return s, fault, reopen
 	})
 }

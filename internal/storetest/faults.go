@@ -16,6 +16,40 @@ type FaultyOpener func(t *testing.T) (s hookvault.Store, breakWrites func() (hea
 // RunFaults runs the cases about a database that stops taking writes and comes back.
 func RunFaults(t *testing.T, open FaultyOpener) {
 	t.Run("ReadinessFollowsTheLastCommit", func(t *testing.T) { testReadinessFollowsTheLastCommit(t, open) })
+	t.Run("FailedInsertWritesNoDelivery", func(t *testing.T) { testFailedInsertWritesNoDelivery(t, open) })
+}
+
+// The deliveries of a message are written with it or not at all: an insert that fails
+// leaves neither, and the same message sent again once the database is back gets them.
+func testFailedInsertWritesNoDelivery(t *testing.T, open FaultyOpener) {
+	s, breakWrites := open(t)
+	out, ok := s.(hookvault.Deliveries)
+	if !ok {
+		t.Fatalf("%T has no outbox", s)
+	}
+	ctx := context.Background()
+	m := message("with-destinations", `{"n":1}`)
+	m.Destinations = []string{"app", "stream"}
+	heal := breakWrites()
+	if _, err := s.Insert(ctx, m); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+		t.Fatalf("Insert with writes refused = %v, want EUNAVAILABLE", err)
+	}
+	heal()
+	waitReady(t, s)
+	if _, err := s.Get(ctx, m.Source, m.ID); hookvault.ErrorCode(err) != hookvault.ENOTFOUND {
+		t.Fatalf("Get of the refused message = %v, want ENOTFOUND", err)
+	}
+	page, err := out.ListDeliveries(ctx, hookvault.DeliveryFilter{Limit: 10})
+	if err != nil || len(page.Deliveries) != 0 {
+		t.Fatalf("deliveries after the refused insert: %+v, %v; want none", page.Deliveries, err)
+	}
+	if r := mustInsert(t, s, m); r.Outcome != hookvault.Created {
+		t.Fatalf("Insert after the fault: %v", r.Outcome)
+	}
+	counts, err := out.PendingCounts(ctx)
+	if err != nil || counts["app"] != 1 || counts["stream"] != 1 || len(counts) != 2 {
+		t.Fatalf("PendingCounts after the insert: %v, %v; want app and stream 1 each", counts, err)
+	}
 }
 
 // A failed commit makes the store unready, even while it still answers reads; Ping then

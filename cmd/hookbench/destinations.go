@@ -1,0 +1,595 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookvault/hookvault/internal/loadgen"
+)
+
+// defaultNATS is the NATS server of -destinations unless -nats names another.
+const defaultNATS = "nats://127.0.0.1:4222"
+
+// targetDestRatio is the issue's target: with one HTTP and one NATS destination, ingest keeps
+// at least this share of its requests/s without destinations.
+const targetDestRatio = 0.8
+
+// drainPoll is how often /metrics is read while deliveries drain: the drain time is known to
+// about this much.
+const drainPoll = 50 * time.Millisecond
+
+// pendingWait bounds the wait for deliveries_pending to read 0 once every delivery is
+// counted: the relay reads the outbox for it only every 5 s.
+const pendingWait = 15 * time.Second
+
+// natsTimeout bounds each request hookbench makes to NATS itself.
+const natsTimeout = 10 * time.Second
+
+// destNames are the destinations of the sources file, in the report's order.
+var destNames = []string{"http", "nats"}
+
+// destRun is one measured run of the destination comparison.
+type destRun struct {
+	round   int
+	forward bool // with the two destinations
+	res     result
+	cpu     cpuUse
+	ratio   float64 // requests/s over those without destinations in the same round
+
+	// With destinations only.
+	drain    time.Duration       // from the load's last answer to the last delivery
+	lag      map[string][]bucket // delivery_lag_seconds of the measured run, by destination
+	total    int                 // messages the server created, warm-up included
+	got      map[string]int      // http: distinct webhook-ids the receiver got; nats: messages in the stream
+	repeats  int                 // requests the receiver got more than once
+	problems []string            // deliveries missing, failed or still pending
+}
+
+func configName(forward bool) string {
+	if forward {
+		return "http+nats"
+	}
+	return "none"
+}
+
+// checkDestinations reports what is wrong with the flags of -destinations, or "".
+func (o *options) checkDestinations(set map[string]bool) string {
+	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for"} {
+		if set[f] {
+			return "-" + f + " does not go with -destinations"
+		}
+	}
+	u, err := url.Parse(o.natsURL)
+	switch {
+	case err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "":
+		return "-nats wants a URL such as " + defaultNATS
+	case o.rounds < 1:
+		return "-rounds must be at least 1"
+	case o.drainMax <= 0:
+		return "-drain-max must be positive"
+	}
+	return ""
+}
+
+func (o *options) reproduceDestinations() string {
+	return fmt.Sprintf("go run ./cmd/hookbench -destinations -nats %s -rounds %d -c %d -n %d -warmup %d -max-run %s -drain-max %s",
+		o.natsURL, o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.drainMax)
+}
+
+// runDestinations measures hookvault without destinations and with one HTTP and one NATS
+// destination, -rounds times, each run on a fresh SQLite file.
+func (b *bench) runDestinations(ctx context.Context) error {
+	o := b.o
+	fmt.Fprintf(b.out, "hookbench: hookvault without destinations against one HTTP and one NATS JetStream destination, loopback\n")
+	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceDestinations())
+	b.machine()
+
+	// A NATS server that is down or lacks JetStream fails here, before the build.
+	var err error
+	if b.nats, err = dialNATS(ctx, o.natsURL); err != nil {
+		return err
+	}
+	binary, err := b.build(ctx)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	secret := randomHex(16)
+	var runs []destRun
+	for round := 1; round <= o.rounds; round++ {
+		// The order alternates, so that neither configuration always runs second, on a
+		// machine that the other run has warmed up (page cache, CPU frequency).
+		order := []bool{false, true}
+		if round%2 == 0 {
+			order = []bool{true, false}
+		}
+		for _, forward := range order {
+			r, err := b.destRun(ctx, binary, self, secret, round, forward)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+	}
+	destRatios(runs)
+	b.destTable(runs)
+
+	var errs []string
+	for _, r := range runs {
+		if r.res.rep.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers", r.res.name, r.res.rep.Unexpected))
+		}
+		for _, p := range r.problems {
+			errs = append(errs, r.res.name+": "+p)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// destRun measures one configuration on a SQLite file of its own; with forward, it also
+// starts the receiver, names a fresh stream, and waits until every message is delivered.
+func (b *bench) destRun(ctx context.Context, binary, self, secret string, round int, forward bool) (destRun, error) {
+	o := b.o
+	run := destRun{round: round, forward: forward}
+	name := fmt.Sprintf("round%d-%s", round, configName(forward))
+	db := filepath.Join(b.dir, name+".db")
+	addr, err := freeAddr()
+	if err != nil {
+		return run, err
+	}
+	// No balancer routes here, so the readiness delay on SIGTERM would only slow every run's end.
+	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "LISTEN_ADDR="+addr,
+		"SHUTDOWN_DELAY=0s")
+	var recv *proc
+	var recvURL, stream string
+	if forward {
+		raddr, err := freeAddr()
+		if err != nil {
+			return run, err
+		}
+		recvURL = "http://" + raddr
+		if recv, err = b.start(name+"-receiver", self, []string{"receiver", "-addr", raddr}, os.Environ()); err != nil {
+			return run, err
+		}
+		token := randomHex(4)
+		stream = "HOOKBENCH_" + strings.ToUpper(token)
+		b.nats.streams = append(b.nats.streams, stream) // hookvault creates it on its first publish
+		fmt.Fprintf(b.log, "%s: stream %s\n", name, stream)
+		file := filepath.Join(b.dir, name+"-sources.yaml")
+		if err := os.WriteFile(file, sourcesFile(recvURL, token), 0o600); err != nil {
+			return run, err
+		}
+		env = append(env, "SOURCES_FILE="+file, "NATS_URL="+o.natsURL, "NATS_STREAM="+stream)
+		if err := waitReady(ctx, recv, recvURL+"/health/ready"); err != nil {
+			return run, err
+		}
+	}
+	vault, err := b.start(name, binary, nil, env)
+	if err != nil {
+		return run, err
+	}
+	base := "http://" + addr
+	if err := waitReady(ctx, vault, base+"/health/ready"); err != nil {
+		return run, err
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+
+	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun}
+	if err := b.warmUp(ctx, name, cfg); err != nil {
+		return run, err
+	}
+	// The warm-up's deliveries drain first: the measured run starts on an empty outbox, and
+	// its lag histogram is what the run adds to this reading.
+	before, _, err := b.drained(ctx, client, base, vault, forward)
+	if err != nil {
+		return run, err
+	}
+	pids := []int{vault.cmd.Process.Pid}
+	var helpers []int
+	if recv != nil {
+		helpers = []int{recv.cmd.Process.Pid}
+	}
+	cpu0 := sampleCPU(pids, helpers)
+	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", name, o.count, o.concurrency)
+	cfg.Count = o.count
+	rep, err := loadgen.Run(ctx, cfg, nil)
+	if err != nil {
+		return run, err
+	}
+	end := time.Now()
+	run.cpu = sampleCPU(pids, helpers).since(cpu0)
+	if rep.Sent < o.count {
+		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
+	}
+	samples(b.out, name, rep)
+	run.res = result{name: name, rep: rep, rss: peakRSS(vault.cmd.Process.Pid)}
+
+	if forward {
+		fmt.Fprintf(b.log, "%s: waiting for the deliveries (at most -drain-max %s)\n", name, o.drainMax)
+		after, at, err := b.drained(ctx, client, base, vault, true)
+		if err != nil {
+			return run, err
+		}
+		run.drain = max(0, at.Sub(end))
+		fmt.Fprintf(b.log, "%s: every message delivered %s after the load\n", name, loadgen.Round(run.drain))
+		run.lag = map[string][]bucket{}
+		for _, d := range destNames {
+			run.lag[d] = bucketsSince(after.buckets("delivery_lag_seconds", "destination", d),
+				before.buckets("delivery_lag_seconds", "destination", d))
+		}
+		if err := b.verify(ctx, client, base, recvURL, stream, after, &run); err != nil {
+			return run, err
+		}
+	}
+
+	var errs []error
+	errs = append(errs, vault.stop())
+	if recv != nil {
+		errs = append(errs, recv.stop())
+	}
+	if err := errors.Join(errs...); err != nil || o.keep {
+		return run, err // cleanup tells what -keep kept
+	}
+	if forward {
+		if err := b.nats.delete(stream); err != nil {
+			return run, err
+		}
+	}
+	// A run's file (with its WAL) is tens of MB; the next runs need the disk more.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+// sourcesFile declares the two destinations: the receiver, and a NATS subject with a token
+// of the run, so that a stream left by an interrupted run (or another hookbench on the same
+// server) cannot take the same subjects.
+func sourcesFile(receiver, token string) []byte {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return fmt.Appendf(nil, `# Written by hookbench for one run: every message goes to both destinations.
+destinations:
+  - name: http
+    url: %s/hook
+    secret: "whsec_%s"
+  - name: nats
+    nats_subject: "bench.%s.{source}"
+`, receiver, base64.StdEncoding.EncodeToString(key), token)
+}
+
+// drained reads /metrics until every message the server created has been delivered (or
+// failed) to each destination, and returns that reading and when it was taken. Without
+// destinations it reads once.
+func (b *bench) drained(ctx context.Context, client *http.Client, base string, vault *proc, forward bool) (scrape, time.Time, error) {
+	deadline := time.Now().Add(b.o.drainMax)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		s, err := scrapeMetrics(ctx, client, base)
+		at := time.Now()
+		if err != nil {
+			return nil, at, err
+		}
+		if !forward {
+			return s, at, nil
+		}
+		created := s.value("webhook_messages_received_total", "source", "default")
+		var short []string
+		for _, d := range destNames {
+			done := s.value("delivery_attempts_total", "destination", d, "outcome", "delivered") +
+				s.value("delivery_attempts_total", "destination", d, "outcome", "failed")
+			if !(done >= created) { // NaN (a series missing) counts as not done
+				short = append(short, fmt.Sprintf("%s %.0f", d, done))
+			}
+		}
+		if len(short) == 0 {
+			return s, at, nil
+		}
+		if at.After(deadline) {
+			return nil, at, fmt.Errorf("%s: after -drain-max %s, of %.0f messages delivered: %s; its log ends:\n%s",
+				vault.name, b.o.drainMax, created, strings.Join(short, ", "), vault.tail())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, at, ctx.Err()
+		case <-vault.exited:
+			return nil, at, fmt.Errorf("%s exited while its deliveries drained (%v); its log ends:\n%s", vault.name, vault.err, vault.tail())
+		case <-tick.C:
+		}
+	}
+}
+
+// verify checks a drained run from the other side: the receiver got every message, the
+// stream holds every one, nothing failed, and the outbox reads empty.
+func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, stream string, s scrape, run *destRun) error {
+	run.total = int(s.value("webhook_messages_received_total", "source", "default"))
+	for _, d := range destNames {
+		if f := s.value("delivery_attempts_total", "destination", d, "outcome", "failed"); f > 0 {
+			run.problems = append(run.problems, fmt.Sprintf("%.0f deliveries to %s failed", f, d))
+		}
+	}
+	c, err := receiverCounts(ctx, recvURL)
+	if err != nil {
+		return err
+	}
+	n, err := b.nats.count(ctx, stream)
+	if err != nil {
+		return err
+	}
+	run.got = map[string]int{"http": c.Distinct, "nats": n}
+	run.repeats = c.Requests - c.Distinct
+	if c.Distinct < 0 {
+		run.got["http"], run.repeats = c.Requests, 0
+	}
+	for _, d := range destNames {
+		if run.got[d] < run.total {
+			run.problems = append(run.problems, fmt.Sprintf("%s got %d of %d messages", d, run.got[d], run.total))
+		}
+	}
+	// deliveries_pending is read from the outbox, the truth the counters above only mirror.
+	deadline := time.Now().Add(pendingWait)
+	for {
+		var left []string
+		for _, d := range destNames {
+			if p := s.value("deliveries_pending", "destination", d); !(p == 0) {
+				left = append(left, fmt.Sprintf("%s %.0f", d, p))
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			run.problems = append(run.problems, "deliveries_pending still "+strings.Join(left, ", "))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if s, err = scrapeMetrics(ctx, client, base); err != nil {
+			return err
+		}
+	}
+}
+
+// destRatios fills in each run's ratio to the run without destinations of its round.
+func destRatios(runs []destRun) {
+	for i := range runs {
+		runs[i].ratio = math.NaN()
+		for _, s := range runs {
+			if s.round == runs[i].round && !s.forward {
+				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
+			}
+		}
+	}
+}
+
+// seconds shows a duration in seconds rounded as loadgen rounds latencies; "n/a" for NaN.
+func seconds(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	if math.IsInf(v, 1) {
+		return "+Inf"
+	}
+	return loadgen.Round(time.Duration(v * float64(time.Second))).String()
+}
+
+func lagQuantile(r destRun, d string, q float64) float64 {
+	v, _, _ := quantile(q, r.lag[d])
+	return v
+}
+
+func (b *bench) destTable(runs []destRun) {
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "round\tdestinations\trequests/s\tp50\tp99\terrors\tdrain\tlag http p50\tp99\tlag nats p50\tp99\tcores: hookvault\tnats\treceiver\tgenerator\tother\tall\tvs none\t\n")
+	for _, r := range runs {
+		l := r.res.rep.Latency
+		drain, lag := "-", []string{"-", "-", "-", "-"}
+		if r.forward {
+			drain = loadgen.Round(r.drain).String()
+			lag = lag[:0]
+			for _, d := range destNames {
+				lag = append(lag, seconds(lagQuantile(r, d, 0.5)), seconds(lagQuantile(r, d, 0.99)))
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.round, configName(r.forward), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), r.res.rep.Unexpected,
+			drain, lag[0], lag[1], lag[2], lag[3],
+			fixed(r.cpu.hookvault, 2), fixed(r.cpu.nats, 2), fixed(r.cpu.helper, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
+			fixed(r.ratio, 2))
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintf(b.out, "\ndrain: from the load's last answer until /metrics counted every message delivered to both\n")
+	fmt.Fprintf(b.out, "  destinations (read every %s).\n", drainPoll)
+	fmt.Fprintf(b.out, "lag: delivery_lag_seconds (commit to acknowledgement) of the measured run's messages, p50 and\n")
+	fmt.Fprintf(b.out, "  p99 interpolated inside the histogram's buckets as histogram_quantile does: bucket-bounded,\n")
+	fmt.Fprintf(b.out, "  a value is only known to lie in its bucket (shown with the medians).\n")
+	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault, nats-server, the receiver,\n", runtime.NumCPU())
+	fmt.Fprintf(b.out, "  hookbench's own load generator, everything else, and the whole machine.\n")
+	for _, r := range runs {
+		if r.forward {
+			fmt.Fprintf(b.out, "%s: %d messages (warm-up included); the receiver got %d (%d repeated), the stream holds %d\n",
+				r.res.name, r.total, r.got["http"], r.repeats, r.got["nats"])
+		}
+	}
+	var noisy []string
+	for _, r := range runs {
+		if r.cpu.other() >= disturbed {
+			noisy = append(noisy, r.res.name)
+		}
+	}
+	if len(noisy) > 0 {
+		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
+			disturbed, strings.Join(noisy, ", "))
+	}
+
+	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
+	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(mtw, "destinations\trequests/s\tp50\tp99\tdrain\tlag http p50\tp99 (its bucket)\tlag nats p50\tp99 (its bucket)\t\n")
+	for _, forward := range []bool{false, true} {
+		var tput, p50, p99, drain []float64
+		lags := map[string][2][]float64{}
+		var bounds []bucket
+		for _, r := range runs {
+			if r.forward != forward {
+				continue
+			}
+			l := r.res.rep.Latency
+			tput = append(tput, r.res.rep.Throughput)
+			p50, p99 = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds())
+			drain = append(drain, r.drain.Seconds())
+			for _, d := range destNames {
+				q := lags[d]
+				q[0], q[1] = append(q[0], lagQuantile(r, d, 0.5)), append(q[1], lagQuantile(r, d, 0.99))
+				lags[d] = q
+				bounds = r.lag[d]
+			}
+		}
+		if len(tput) == 0 {
+			continue
+		}
+		cells := []string{"-", "-", "-", "-", "-"}
+		if forward {
+			cells = []string{seconds(median(drain))}
+			for _, d := range destNames {
+				m99 := median(lags[d][1])
+				cells = append(cells, seconds(median(lags[d][0])), seconds(m99)+" ("+bucketOf(m99, bounds)+")")
+			}
+		}
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t\n", configName(forward), median(tput),
+			seconds(median(p50)), seconds(median(p99)), strings.Join(cells, "\t"))
+	}
+	_ = mtw.Flush()
+
+	var rs []float64
+	for _, r := range runs {
+		if r.forward {
+			rs = append(rs, r.ratio)
+		}
+	}
+	m := median(rs)
+	verdict := "missed"
+	if m >= targetDestRatio {
+		verdict = "met"
+	}
+	fmt.Fprintf(b.out, "\nratio http+nats/none of requests/s, by round: %s → median %.2f; target ≥ %.2f: %s\n",
+		joinFixed(rs, 2), m, targetDestRatio, verdict)
+}
+
+// bucketOf names the bucket of bs that holds v, as "lo–hi".
+func bucketOf(v float64, bs []bucket) string {
+	if math.IsNaN(v) || len(bs) == 0 {
+		return "n/a"
+	}
+	lo := 0.0
+	for _, b := range bs {
+		if v <= b.upper {
+			return seconds(lo) + "–" + seconds(b.upper)
+		}
+		lo = b.upper
+	}
+	return "n/a"
+}
+
+// natsConn is hookbench's own connection to NATS: to check JetStream before the build, to
+// count what a run's stream holds, and to delete the streams the runs made.
+type natsConn struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	streams []string // named for a run and not deleted yet
+}
+
+func dialNATS(ctx context.Context, u string) (*natsConn, error) {
+	nc, err := nats.Connect(u, nats.Name("hookbench"), nats.Timeout(2*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("NATS at %s: %w (start one with `nats-server -js`, or name another with -nats)", u, err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, natsTimeout)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("JetStream at %s: %w (nats-server needs -js)", u, err)
+	}
+	return &natsConn{nc: nc, js: js}, nil
+}
+
+// count returns the number of messages in stream; 0 if hookvault never created it.
+func (n *natsConn) count(ctx context.Context, stream string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
+	defer cancel()
+	st, err := n.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return int(info.State.Msgs), nil
+}
+
+// delete removes a run's stream. It does not follow hookbench's context, so that an
+// interrupted run still cleans up.
+func (n *natsConn) delete(stream string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	if err := n.js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete stream %s: %w", stream, err)
+	}
+	n.streams = slices.DeleteFunc(n.streams, func(s string) bool { return s == stream })
+	return nil
+}
+
+// close deletes the streams not deleted yet (unless keep) and disconnects.
+func (n *natsConn) close(keep bool, log io.Writer) error {
+	defer n.nc.Close()
+	if len(n.streams) == 0 {
+		return nil
+	}
+	if keep {
+		fmt.Fprintf(log, "kept NATS streams %s\n", strings.Join(n.streams, ", "))
+		return nil
+	}
+	var errs []error
+	for _, s := range slices.Clone(n.streams) {
+		errs = append(errs, n.delete(s))
+	}
+	return errors.Join(errs...)
+}

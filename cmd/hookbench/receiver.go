@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxReceiverIDs bounds the webhook-ids the receiver remembers to tell repeats from new
+// deliveries; past it, it only counts requests.
+const maxReceiverIDs = 1 << 20
+
+// receiverCount is what GET /count of the receiver answers.
+type receiverCount struct {
+	Requests int `json:"requests"`
+	// Distinct is the number of distinct webhook-ids; -1 once more than maxReceiverIDs came.
+	Distinct int `json:"distinct"`
+}
+
+// receiver stands in for the user's app behind an HTTP destination: it answers every POST
+// with 204 at once, so what the benchmark shows is hookvault's forwarding and not the app.
+type receiver struct {
+	mu       sync.Mutex
+	requests int
+	ids      map[string]struct{}
+	overflow bool
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost:
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("webhook-id")
+		rc.mu.Lock()
+		rc.requests++
+		if _, ok := rc.ids[id]; !ok {
+			if len(rc.ids) < maxReceiverIDs {
+				rc.ids[id] = struct{}{}
+			} else {
+				rc.overflow = true
+			}
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/count":
+		rc.mu.Lock()
+		c := receiverCount{Requests: rc.requests, Distinct: len(rc.ids)}
+		if rc.overflow {
+			c.Distinct = -1
+		}
+		rc.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c)
+	case r.URL.Path == "/health/ready":
+		w.WriteHeader(http.StatusOK)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveReceiver runs the receiver as its own process, as "hookbench receiver", so that it
+// takes its share of the CPUs as an app on the same machine would.
+func serveReceiver(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hookbench receiver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "address to serve on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "receiver: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: &receiver{ids: map[string]struct{}{}}, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Fprintf(stderr, "receiver: serving on %s\n", ln.Addr())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "receiver: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// receiverCounts asks the receiver at base what it got.
+func receiverCounts(ctx context.Context, base string) (receiverCount, error) {
+	var c receiverCount
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/count", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return c, fmt.Errorf("receiver count: %w", err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return c, fmt.Errorf("receiver count: %w", err)
+	}
+	return c, nil
+}

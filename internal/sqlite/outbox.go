@@ -1,0 +1,487 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+// The outbox (hookvault.Deliveries) on SQLite.
+//
+// Insert writes the deliveries of a Created message in the writer's batch transaction (see
+// writeBatch). Claim, Record and Redeliver are writes too, and they go through the same one
+// writer connection (s.w holds one connection): database/sql hands that connection to one
+// transaction at a time, so an outbox write waits in Go for the batch in progress, or a batch
+// for the outbox write, and the two never contend for SQLite's write lock. Inserts therefore
+// never see SQLITE_BUSY because of the relay; each outbox transaction is a handful of indexed
+// statements, so a batch waits for at most one of them. Another process on the same file (see
+// TestConformanceReplicas) is kept out by BEGIN IMMEDIATE and waits in busy_timeout, as it
+// does for inserts. Reads (GetDelivery, ListDeliveries, PendingCounts) use the read pool.
+
+var _ hookvault.Deliveries = (*Store)(nil)
+
+// maxDeliveryPage bounds a page of ListDeliveries: the API's largest limit.
+const maxDeliveryPage = 1000
+
+// deliveryColumns are read by GetDelivery and ListDeliveries, in scanDelivery's order.
+const deliveryColumns = `did, destination, source, message_id, status, created_at, next_attempt_at, delivered_at, tries, attempts`
+
+// attemptJSON is one attempt as stored in the attempts column.
+type attemptJSON struct {
+	At         int64  `json:"at"` // Unix nanoseconds
+	StatusCode int    `json:"status_code,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Duration   int64  `json:"duration_ns"`
+}
+
+// boundError is e as stored: valid UTF-8 without NUL (PostgreSQL's jsonb takes neither, and
+// both stores keep the same text), cut to MaxAttemptErrorBytes at a character boundary.
+func boundError(e string) string {
+	e = strings.ToValidUTF8(e, "\uFFFD")
+	e = strings.ReplaceAll(e, "\x00", "\uFFFD")
+	if len(e) <= hookvault.MaxAttemptErrorBytes {
+		return e
+	}
+	cut := hookvault.MaxAttemptErrorBytes
+	for cut > 0 && !utf8.RuneStart(e[cut]) {
+		cut--
+	}
+	return e[:cut]
+}
+
+// appendAttempt adds a to the stored array and keeps the newest MaxAttemptsKept.
+func appendAttempt(stored []byte, a hookvault.Attempt) ([]byte, error) {
+	var list []attemptJSON
+	if len(stored) > 0 {
+		if err := json.Unmarshal(stored, &list); err != nil {
+			return nil, fmt.Errorf("read attempts: %w", err)
+		}
+	}
+	list = append(list, attemptJSON{At: a.At.UnixNano(), StatusCode: a.StatusCode, Error: boundError(a.Error), Duration: int64(a.Duration)})
+	if len(list) > hookvault.MaxAttemptsKept {
+		list = list[len(list)-hookvault.MaxAttemptsKept:]
+	}
+	return json.Marshal(list)
+}
+
+func decodeAttempts(stored []byte) ([]hookvault.Attempt, error) {
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	var list []attemptJSON
+	if err := json.Unmarshal(stored, &list); err != nil {
+		return nil, fmt.Errorf("read attempts: %w", err)
+	}
+	out := make([]hookvault.Attempt, len(list))
+	for i, a := range list {
+		out[i] = hookvault.Attempt{At: time.Unix(0, a.At).UTC(), StatusCode: a.StatusCode, Error: a.Error, Duration: time.Duration(a.Duration)}
+	}
+	return out, nil
+}
+
+// unixOrZero is a nullable Unix-nanosecond column as a time, zero for NULL.
+func unixOrZero(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, v.Int64).UTC()
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanDelivery reads the deliveryColumns of one row.
+func scanDelivery(row rowScanner) (hookvault.Delivery, error) {
+	var d hookvault.Delivery
+	var status string
+	var created int64
+	var next, delivered sql.NullInt64
+	var attempts []byte
+	if err := row.Scan(&d.DID, &d.Destination, &d.Source, &d.MessageID, &status, &created, &next, &delivered, &d.Tries, &attempts); err != nil {
+		return d, err
+	}
+	d.Status, d.CreatedAt, d.NextAttemptAt, d.DeliveredAt = hookvault.DeliveryStatus(status), time.Unix(0, created).UTC(), unixOrZero(next), unixOrZero(delivered)
+	var err error
+	d.Attempts, err = decodeAttempts(attempts)
+	return d, err
+}
+
+// writeOutbox runs fn in a transaction on the writer connection, then checks, as a batch
+// does, that the database's path still names the file it went into: a change in a file
+// nothing will read again must not be reported as made. A failure is checked the same way,
+// so that a deleted file is found (and what the store holds saved) by the first write that
+// fails on it, whichever it is.
+func (s *Store) writeOutbox(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	return s.writeOutboxSync(ctx, what, false, fn)
+}
+
+// writeOutboxSync is writeOutbox; lazy commits without waiting for the disk (synchronous =
+// NORMAL for this transaction only): the outbox's bookkeeping may be lost to a power cut,
+// which only sends a delivery again (see hookvault.Deliveries.RecordAll), and an fsync per
+// claim would cost the writer, which the messages' commits share, more than the message
+// itself. The next durable commit's fsync of the WAL carries it to the disk anyway.
+func (s *Store) writeOutboxSync(ctx context.Context, what string, lazy bool, fn func(tx *sql.Tx) error) error {
+	err := func() error {
+		// The one writer connection, held for the pragma and the transaction: nothing else
+		// may commit on it while it is lazy.
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("writer: %w", err)
+		}
+		defer conn.Close()
+		if lazy && s.opts.Synchronous != "NORMAL" && s.opts.Synchronous != "OFF" {
+			if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+				return fmt.Errorf("synchronous: %w", err)
+			}
+			defer func() {
+				if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+s.opts.Synchronous); err != nil {
+					// Never hand on a connection that would commit messages lazily: the pool
+					// drops it and opens a new one with the configured pragma.
+					_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+				}
+			}()
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return s.files.check()
+	}()
+	var he *hookvault.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &he) && he.Code != hookvault.EUNAVAILABLE:
+		return err // the answer, not a failure of the database
+	}
+	if moved := s.files.check(); moved != nil {
+		err = errors.Join(moved, err)
+	}
+	return hookvault.Unavailable(fmt.Errorf("%s: %w", what, s.fail(s.classify(err))))
+}
+
+// Claim leases the due deliveries of destination, longest due first. One transaction reads
+// them (the range of deliveries_due, with each one's message) and moves each one's
+// next_attempt_at to the end of the lease: on the one writer, nothing else writes between.
+func (s *Store) Claim(ctx context.Context, destination, owner string, n int, lease time.Duration) ([]hookvault.Claimed, error) {
+	if owner == "" || lease <= 0 {
+		return nil, hookvault.Errorf(hookvault.EINVALID, "a claim needs an owner and a positive lease")
+	}
+	n = min(n, hookvault.MaxClaim)
+	if n <= 0 {
+		return nil, nil
+	}
+	var claimed []hookvault.Claimed
+	err := s.writeOutboxSync(ctx, "claim", true, func(tx *sql.Tx) error {
+		claimed = claimed[:0]
+		now := s.opts.Now()
+		rows, err := tx.QueryContext(ctx, claimQuery, destination, now.UnixNano(), n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := hookvault.Claimed{Delivery: hookvault.Delivery{Destination: destination, Status: hookvault.Pending}}
+			var created, due, at int64
+			var typ, sender, content sql.NullString
+			m := &c.Message
+			if err := rows.Scan(&c.DID, &c.Source, &c.MessageID, &created, &due, &c.Tries,
+				&at, &typ, &sender, &content, &m.ContentType, &m.Headers, &m.Payload); err != nil {
+				return fmt.Errorf("scan: %w", err)
+			}
+			c.CreatedAt, c.NextAttemptAt = time.Unix(0, created).UTC(), now.Add(lease).UTC()
+			m.Source, m.ID, m.ReceivedAt = c.Source, c.MessageID, time.Unix(0, at).UTC()
+			m.Type, m.Sender, m.Content = typ.String, sender.String, content.String
+			claimed = append(claimed, c)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for _, c := range claimed {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, owner = ? WHERE did = ?`,
+				c.NextAttemptAt.UnixNano(), owner, c.DID); err != nil {
+				return fmt.Errorf("lease %d: %w", c.DID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claimed, nil
+}
+
+// claimQuery reads the due deliveries of a destination in the order of deliveries_due, each
+// with its message (found by its unique index).
+const claimQuery = `SELECT d.did, d.source, d.message_id, d.created_at, d.next_attempt_at, d.tries,
+		m.received_at, m.type, m.sender, m.content, m.content_type, m.headers, m.payload
+	FROM deliveries d JOIN messages m ON m.source = d.source AND m.id = d.message_id
+	WHERE d.destination = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+	ORDER BY d.next_attempt_at LIMIT ?`
+
+// checkResult refuses a result that Record cannot store.
+func checkResult(r hookvault.AttemptResult) error {
+	if !r.Status.Valid() {
+		return hookvault.Errorf(hookvault.EINVALID, "status %q is not pending, delivered or failed", r.Status)
+	}
+	return nil
+}
+
+// Record stores the attempt and the delivery's new state if owner still holds the lease.
+func (s *Store) Record(ctx context.Context, did int64, owner string, r hookvault.AttemptResult) error {
+	errs, err := s.RecordAll(ctx, []hookvault.Recorded{{DID: did, Owner: owner, AttemptResult: r}})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// RecordAll records the attempts in one lazy transaction (see writeOutboxSync).
+func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error, error) {
+	errs := make([]error, len(rs))
+	if len(rs) == 0 {
+		return errs, nil
+	}
+	what := fmt.Sprintf("record %d", rs[0].DID)
+	if len(rs) > 1 {
+		what = fmt.Sprintf("record %d attempts", len(rs))
+	}
+	err := s.writeOutboxSync(ctx, what, true, func(tx *sql.Tx) error {
+		read, err := tx.PrepareContext(ctx, `SELECT owner, status, attempts FROM deliveries WHERE did = ?`)
+		if err != nil {
+			return err
+		}
+		defer read.Close()
+		write, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, tries = tries + 1, next_attempt_at = ?,
+			delivered_at = ?, owner = NULL, attempts = ? WHERE did = ?`)
+		if err != nil {
+			return err
+		}
+		defer write.Close()
+		now := s.opts.Now()
+		for i, r := range rs {
+			errs[i], err = recordOne(ctx, read, write, r, now)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// recordOne records r in the transaction of read and write. It returns Record's answer for
+// r, or an error that fails the whole transaction.
+func recordOne(ctx context.Context, read, write *sql.Stmt, r hookvault.Recorded, now time.Time) (answer, err error) {
+	if err := checkResult(r.AttemptResult); err != nil {
+		return err, nil
+	}
+	var leased sql.NullString
+	var status string
+	var attempts []byte
+	err = read.QueryRowContext(ctx, r.DID).Scan(&leased, &status, &attempts)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", r.DID), nil
+	case err != nil:
+		return nil, err
+	case status != string(hookvault.Pending) || !leased.Valid || leased.String != r.Owner:
+		return hookvault.ErrNotLeased, nil
+	}
+	if attempts, err = appendAttempt(attempts, r.Attempt); err != nil {
+		return nil, err
+	}
+	var next, delivered any
+	switch r.Status {
+	case hookvault.Pending:
+		next = now.UnixNano()
+		if !r.NextAttemptAt.IsZero() {
+			next = r.NextAttemptAt.UnixNano()
+		}
+	case hookvault.Delivered:
+		delivered = now.UnixNano()
+	}
+	_, err = write.ExecContext(ctx, string(r.Status), next, delivered, string(attempts), r.DID)
+	return nil, err
+}
+
+// Redeliver makes a delivered or failed delivery pending again, due now.
+func (s *Store) Redeliver(ctx context.Context, did int64) (hookvault.Delivery, error) {
+	var d hookvault.Delivery
+	err := s.writeOutbox(ctx, fmt.Sprintf("redeliver %d", did), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, delivered_at = NULL,
+			tries = 0, owner = NULL WHERE did = ? AND status <> 'pending'`, s.opts.Now().UnixNano(), did)
+		if err != nil {
+			return err
+		}
+		changed, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE did = ?`, did))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", did)
+		case err != nil:
+			return err
+		case changed == 0:
+			return hookvault.ErrAlreadyPending
+		}
+		return nil
+	})
+	if err != nil {
+		return hookvault.Delivery{}, err
+	}
+	return d, nil
+}
+
+// GetDelivery reads one delivery from the read pool.
+func (s *Store) GetDelivery(ctx context.Context, did int64) (hookvault.Delivery, error) {
+	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE did = ?`, did))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return hookvault.Delivery{}, hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", did)
+	case err != nil:
+		return hookvault.Delivery{}, hookvault.Unavailable(fmt.Errorf("get delivery %d: %w", did, err))
+	}
+	return d, nil
+}
+
+// deliveryListQuery builds the query of one page of f, newest first, asking for one row more
+// than limit to learn whether another page follows. Every filter reads an index (or the
+// table) in the page's order, from Before on: the table for none, deliveries_by_destination
+// for a destination and a status, deliveries_by_status for a status alone. A destination in
+// every status is the three ranges of deliveries_by_destination, each read in order and
+// merged until limit+1 rows. A source is checked in the rows (deliveries of a destination
+// come from its few sources: an index of their own would cost every insert).
+func deliveryListQuery(f hookvault.DeliveryFilter, limit int) (string, []any) {
+	arm := func(status hookvault.DeliveryStatus, limited bool) (string, []any) {
+		var where []string
+		var args []any
+		if f.Destination != "" {
+			where = append(where, "destination = ?")
+			args = append(args, f.Destination)
+		}
+		if status != "" {
+			where = append(where, "status = ?")
+			args = append(args, string(status))
+		}
+		if f.Source != "" {
+			where = append(where, "source = ?")
+			args = append(args, f.Source)
+		}
+		if f.Before > 0 {
+			where = append(where, "did < ?")
+			args = append(args, f.Before)
+		}
+		q := "SELECT " + deliveryColumns + " FROM deliveries"
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		if !limited {
+			return q, args
+		}
+		return q + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
+	}
+	if f.Destination == "" || f.Status != "" {
+		return arm(f.Status, true)
+	}
+	// SQLite merges the arms of a compound select in the order of its ORDER BY, reading each
+	// from its index in that order, and stops at the LIMIT.
+	var arms []string
+	var args []any
+	for _, st := range []hookvault.DeliveryStatus{hookvault.Pending, hookvault.Delivered, hookvault.Failed} {
+		q, a := arm(st, false)
+		arms = append(arms, q)
+		args = append(args, a...)
+	}
+	return strings.Join(arms, " UNION ALL ") + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
+}
+
+// checkDeliveryFilter refuses a filter no listing can follow, and bounds its limit.
+func checkDeliveryFilter(f hookvault.DeliveryFilter) (int, error) {
+	switch {
+	case f.Limit <= 0:
+		return 0, hookvault.Errorf(hookvault.EBADREQUEST, "limit must be positive")
+	case f.Status != "" && !f.Status.Valid():
+		return 0, hookvault.Errorf(hookvault.EBADREQUEST, "status must be pending, delivered or failed")
+	case f.Before < 0:
+		return 0, hookvault.Errorf(hookvault.EBADREQUEST, "the cursor is not a delivery id")
+	}
+	return min(f.Limit, maxDeliveryPage), nil
+}
+
+// ListDeliveries reads one page from the read pool.
+func (s *Store) ListDeliveries(ctx context.Context, f hookvault.DeliveryFilter) (hookvault.DeliveryPage, error) {
+	limit, err := checkDeliveryFilter(f)
+	if err != nil {
+		return hookvault.DeliveryPage{}, err
+	}
+	q, args := deliveryListQuery(f, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return hookvault.DeliveryPage{}, hookvault.Unavailable(fmt.Errorf("list deliveries: %w", err))
+	}
+	defer rows.Close()
+	page := hookvault.DeliveryPage{Deliveries: []hookvault.Delivery{}}
+	for rows.Next() {
+		if len(page.Deliveries) == limit {
+			page.Next = page.Deliveries[limit-1].DID
+			break
+		}
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return hookvault.DeliveryPage{}, hookvault.Unavailable(fmt.Errorf("list deliveries: %w", err))
+		}
+		page.Deliveries = append(page.Deliveries, d)
+	}
+	if err := rows.Err(); err != nil {
+		return hookvault.DeliveryPage{}, hookvault.Unavailable(fmt.Errorf("list deliveries: %w", err))
+	}
+	return page, nil
+}
+
+// pendingCountsQuery reads deliveries_due alone, in destination order: without INDEXED BY,
+// SQLite (which has no statistics) picks deliveries_by_status and sorts.
+const pendingCountsQuery = `SELECT destination, count(*) FROM deliveries INDEXED BY deliveries_due
+	WHERE status = 'pending' GROUP BY destination`
+
+// PendingCounts counts the pending deliveries per destination from deliveries_due alone.
+func (s *Store) PendingCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, pendingCountsQuery)
+	if err != nil {
+		return nil, hookvault.Unavailable(fmt.Errorf("pending counts: %w", err))
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var dest string
+		var n int
+		if err := rows.Scan(&dest, &n); err != nil {
+			return nil, hookvault.Unavailable(fmt.Errorf("pending counts: %w", err))
+		}
+		counts[dest] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, hookvault.Unavailable(fmt.Errorf("pending counts: %w", err))
+	}
+	return counts, nil
+}

@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+)
+
+func explain(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
+
+// Claim reads a range of deliveries_due in due order and finds each message by its unique
+// index; listings read the table or an index in did order from the cursor on. None sorts.
+func TestOutboxUsesIndexesAndNeverSorts(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := explain(t, s, claimQuery, "app", 1, 10),
+		"SEARCH d USING INDEX deliveries_due (destination=? AND next_attempt_at<?); SEARCH m USING INDEX messages_by_id (source=? AND id=?)"; got != want {
+		t.Errorf("claim plan:\n %s\nwant\n %s", got, want)
+	}
+	tests := []struct {
+		name string
+		f    hookvault.DeliveryFilter
+		want string
+	}{
+		{"all", hookvault.DeliveryFilter{}, "SCAN deliveries"},
+		{"all before", hookvault.DeliveryFilter{Before: 100}, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid<?)"},
+		{"source", hookvault.DeliveryFilter{Source: "github", Before: 100}, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid<?)"},
+		{"status", hookvault.DeliveryFilter{Status: hookvault.Failed, Before: 100}, "SEARCH deliveries USING INDEX deliveries_by_status (status=? AND rowid<?)"},
+		{"destination and status", hookvault.DeliveryFilter{Destination: "app", Status: hookvault.Pending, Before: 100},
+			"SEARCH deliveries USING INDEX deliveries_by_destination (destination=? AND status=? AND rowid<?)"},
+	}
+	for _, tt := range tests {
+		q, args := deliveryListQuery(tt.f, 10)
+		if got := explain(t, s, q, args...); got != tt.want {
+			t.Errorf("%s: plan %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	// A destination in every status: three ranges of one index, merged.
+	q, args := deliveryListQuery(hookvault.DeliveryFilter{Destination: "app", Before: 100}, 10)
+	got := explain(t, s, q, args...)
+	if strings.Count(got, "SEARCH deliveries USING INDEX deliveries_by_destination (destination=? AND status=? AND rowid<?)") != 3 ||
+		strings.Contains(got, "SCAN") || strings.Contains(got, "TEMP B-TREE") {
+		t.Errorf("destination plan: %s", got)
+	}
+	if got := explain(t, s, pendingCountsQuery); got != "SCAN deliveries USING COVERING INDEX deliveries_due" {
+		t.Errorf("pending counts plan: %s", got)
+	}
+}
