@@ -25,6 +25,13 @@ type Config struct {
 	SourcesFile string   // SOURCES_FILE, "" for none
 	NATSURL     string   // NATS_URL, "" for none: nats_subject destinations need it
 	NATSStream  string   // NATS_STREAM
+	// The rejection journal: REJECTION_BODY_BYTES, REJECTION_RETENTION (0: forever),
+	// REJECTION_MAX_ROWS (0: no bound).
+	RejectionBodyBytes int
+	RejectionRetention time.Duration
+	RejectionMaxRows   int
+	// Retention is RETENTION: the age after which messages are deleted; 0 keeps them.
+	Retention time.Duration
 	// RetryFirst and RetryMax are the first retry's backoff and the cap of a delivery's
 	// backoff (DELIVERY_RETRY_FIRST, DELIVERY_RETRY_MAX).
 	RetryFirst, RetryMax time.Duration
@@ -148,6 +155,24 @@ var settings = []setting{
 	{"SOURCES_FILE", "sources-file", "", "YAML file of the sources to receive from (GitHub, Stripe, …) on POST /webhook/{source}; SIGHUP reloads it", func(c *Config, v string) error {
 		c.SourcesFile = v
 		return nil
+	}},
+	{"REJECTION_BODY_BYTES", "rejection-body-bytes", "4096", "how much of a refused delivery's body the rejection journal keeps (0 keeps none; at most 1048576)", func(c *Config, v string) (err error) {
+		if c.RejectionBodyBytes, err = nonNegativeInt(v); err == nil && c.RejectionBodyBytes > 1<<20 {
+			err = fmt.Errorf("%d is over the bound of 1048576", c.RejectionBodyBytes)
+		}
+		return err
+	}},
+	{"REJECTION_RETENTION", "rejection-retention", "168h", "how long the rejection journal keeps an entry (0: until REJECTION_MAX_ROWS pushes it out)", func(c *Config, v string) (err error) {
+		c.RejectionRetention, err = nonNegativeDuration(v)
+		return err
+	}},
+	{"REJECTION_MAX_ROWS", "rejection-max-rows", "100000", "the most entries the rejection journal keeps, oldest deleted first (0: no bound but REJECTION_RETENTION)", func(c *Config, v string) (err error) {
+		c.RejectionMaxRows, err = nonNegativeInt(v)
+		return err
+	}},
+	{"RETENTION", "retention", "0", "age after which stored messages (and their deliveries) are deleted, in the background (0: keep forever); a redelivery of a deleted message is stored again", func(c *Config, v string) (err error) {
+		c.Retention, err = nonNegativeDuration(v)
+		return err
 	}},
 	{"NATS_URL", "nats-url", "", "NATS server of the nats_subject destinations (nats://host:4222); hookvault keeps reconnecting while it is down", func(c *Config, v string) error {
 		if v == "" {
@@ -319,6 +344,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	c, err := load("hookvault", usageServe, settings, args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return c, err
+	}
+	if c.RejectionRetention == 0 && c.RejectionMaxRows == 0 {
+		err = errors.Join(err, errors.New("REJECTION_MAX_ROWS: 0 with REJECTION_RETENTION 0 would let the rejection journal grow without bound; set one of them"))
 	}
 	if c.RetryMax < c.RetryFirst {
 		err = errors.Join(err, fmt.Errorf("DELIVERY_RETRY_MAX: %s is shorter than DELIVERY_RETRY_FIRST (%s)", c.RetryMax, c.RetryFirst))

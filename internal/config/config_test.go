@@ -46,7 +46,8 @@ func TestLoadDefaults(t *testing.T) {
 	if got := c.LogValue().String(); got != want.LogValue().String() {
 		t.Errorf("config = %s\nwant     %s", got, want.LogValue())
 	}
-	if c.NATSURL != "" || c.NATSStream != "HOOKVAULT" || c.RetryFirst != 5*time.Second || c.RetryMax != time.Hour {
+	if c.NATSURL != "" || c.NATSStream != "HOOKVAULT" || c.RetryFirst != 5*time.Second || c.RetryMax != time.Hour ||
+		c.RejectionBodyBytes != 4096 || c.RejectionRetention != 168*time.Hour || c.RejectionMaxRows != 100000 || c.Retention != 0 {
 		t.Errorf("NATS_URL %q, NATS_STREAM %q", c.NATSURL, c.NATSStream)
 	}
 	if string(c.Secrets[0]) != "s" || c.Database != want.Database || len(c.APITokens) != 0 {
@@ -173,6 +174,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"unknown sqlite option", nil, map[string]string{"WEBHOOK_SECRET": "s", "DATABASE_URL": "sqlite:x.db?cache=shared"}, []string{"DATABASE_URL", "cache"}},
 		{"bad nats url", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_URL": "127.0.0.1:4222"}, []string{"NATS_URL: must be a URL"}},
 		{"retry max under first", nil, map[string]string{"WEBHOOK_SECRET": "s", "DELIVERY_RETRY_FIRST": "10s", "DELIVERY_RETRY_MAX": "5s"}, []string{"DELIVERY_RETRY_MAX: 5s is shorter"}},
+		{"unbounded journal", nil, map[string]string{"WEBHOOK_SECRET": "s", "REJECTION_RETENTION": "0", "REJECTION_MAX_ROWS": "0"}, []string{"REJECTION_MAX_ROWS: 0 with"}},
+		{"journal body over bound", nil, map[string]string{"WEBHOOK_SECRET": "s", "REJECTION_BODY_BYTES": "2000000"}, []string{"REJECTION_BODY_BYTES"}},
+		{"bad retention", nil, map[string]string{"WEBHOOK_SECRET": "s", "RETENTION": "30d"}, []string{"RETENTION"}},
 		{"bad nats stream", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_STREAM": "a.b"}, []string{"NATS_STREAM"}},
 		{"flag is named", []string{"--max-body-bytes=-5"}, map[string]string{"WEBHOOK_SECRET": "s"}, []string{"--max-body-bytes"}},
 		{"several at once", nil, map[string]string{"LOG_FORMAT": "xml"}, []string{"WEBHOOK_SECRET", "LOG_FORMAT"}},

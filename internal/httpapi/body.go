@@ -87,7 +87,9 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request, limit int64) (raw
 			break
 		}
 		if err != nil {
-			return nil, release, bodyReadError(err, limit)
+			// What was read goes back with the error: the journal keeps the start of a
+			// body refused as too large.
+			return buf, release, bodyReadError(err, limit)
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(buf))

@@ -121,6 +121,16 @@ func (a *api) checks(next http.Handler) http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		info := infoFrom(r.Context())
+		// A refused delivery goes to the rejection journal once it is answered, with the
+		// body still held (release gives it back to the byte budget after).
+		var raw []byte
+		release := func() {}
+		defer func() {
+			if a.journal != nil && (op.signed || op.source) {
+				a.recordRejection(r, info, raw)
+			}
+			release()
+		}()
 		var src *sources.Source
 		switch {
 		case op.source:
@@ -143,8 +153,8 @@ func (a *api) checks(next http.Handler) http.Handler {
 			if src != nil && src.MaxBodyBytes > 0 {
 				limit = src.MaxBodyBytes
 			}
-			raw, release, err := a.readBody(w, r, limit)
-			defer release()
+			var err error
+			raw, release, err = a.readBody(w, r, limit)
 			if err != nil {
 				fail(w, r, err)
 				return

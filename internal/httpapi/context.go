@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"time"
 
 	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
@@ -21,11 +22,13 @@ type requestInfo struct {
 
 	source    string // the source of a delivery, once it is known to be configured
 	messageID string
-	result    string // webhook_requests_total's label, set on the webhook routes
-	dup       bool
-	sigScheme string
-	sigReason signature.Reason
-	err       error // the cause of an error answer, for the log only
+	// firstReceivedAt is when the stored message a conflicting body collided with arrived.
+	firstReceivedAt time.Time
+	result          string // webhook_requests_total's label, set on the webhook routes
+	dup             bool
+	sigScheme       string
+	sigReason       signature.Reason
+	err             error // the cause of an error answer, for the log only
 }
 
 type infoKey struct{}

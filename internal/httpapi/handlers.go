@@ -61,6 +61,7 @@ func (a *api) insert(ctx context.Context, info *requestInfo, m hookvault.Message
 			a.notify(m.Destinations)
 		}
 	case hookvault.Conflict:
+		info.firstReceivedAt = receipt.ReceivedAt
 		a.log.WarnContext(ctx, "message id reused with a different body; kept the first",
 			slog.String("request_id", info.requestID),
 			slog.String("source", m.Source),

@@ -49,6 +49,8 @@ type Deps struct {
 	// field of its own (rather than a type assertion on Store) so that the dependency is
 	// visible where the server is wired. Nil answers those operations with 500.
 	Deliveries hookvault.Deliveries
+	// Journal takes the refused deliveries and conflicting bodies; nil records none.
+	Journal Journal
 }
 
 type api struct {
@@ -66,6 +68,7 @@ type api struct {
 	limits       *limiter
 	notify       func(destinations []string)
 	deliveries   hookvault.Deliveries
+	journal      Journal
 }
 
 // New returns the root handler.
@@ -99,7 +102,7 @@ func New(d Deps) (http.Handler, error) {
 		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
-		notify: d.Notify, deliveries: d.Deliveries,
+		notify: d.Notify, journal: d.Journal, deliveries: d.Deliveries,
 	}
 
 	r := chi.NewRouter()

@@ -25,8 +25,8 @@ import (
 type Entry struct {
 	hookvault.Rejection
 	// Hints, when set, computes the signature hints (provider.Source.Hints); it runs on the
-	// writer, after the answer, and only within the hint rate. HintBytes is what it holds
-	// (the request's body), counted against the queue's byte bound.
+	// writer, after the answer. Set it only when WantsHints says so. HintBytes is what it
+	// holds (the request's body), counted against the queue's byte bound.
 	Hints     func() []string
 	HintBytes int
 	// held is what the entry counts against the queue's byte bound.
@@ -105,9 +105,8 @@ func New(opts Options) *Recorder {
 // Record queues e, cutting its body to BodyBytes. It never blocks: when the queue is full
 // (by entries or bytes) or closed, the entry is dropped and counted.
 func (r *Recorder) Record(e Entry) {
-	if len(e.Body) > r.opts.BodyBytes {
-		e.Body = e.Body[:r.opts.BodyBytes]
-	}
+	// A copy: the request's buffer goes back to the server when the request ends.
+	e.Body = append([]byte(nil), e.Body[:min(len(e.Body), r.opts.BodyBytes)]...)
 	e.held = int64(len(e.Body) + len(e.Headers) + len(e.Reason) + e.HintBytes + 512)
 	select {
 	case <-r.stop:
@@ -184,7 +183,7 @@ func (r *Recorder) write(batch []*Entry) {
 	var held int64
 	for i, e := range batch {
 		held += e.held
-		if e.Hints != nil && r.allowHints(e.Source) {
+		if e.Hints != nil {
 			e.Rejection.Hints = bound(e.Hints())
 		}
 		rs[i] = e.Rejection
@@ -202,8 +201,9 @@ func (r *Recorder) write(batch []*Entry) {
 	r.held.Add(-held)
 }
 
-// allowHints reports whether the hint rate of source has room.
-func (r *Recorder) allowHints(source string) bool {
+// WantsHints reports whether the hint rate of source has room, and takes its share if so:
+// the caller then sets Entry.Hints, and keeps the body they need.
+func (r *Recorder) WantsHints(source string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.hints[source]

@@ -60,6 +60,9 @@ type Metrics struct {
 	DeliveryAttempts  *prometheus.CounterVec // destination, outcome
 	DeliveriesPending *prometheus.GaugeVec   // destination
 	DeliveryLag       *prometheus.HistogramVec
+	RejectionsDropped prometheus.Counter
+	StoredMessages    prometheus.Gauge
+	StoreBytes        prometheus.Gauge
 
 	// sources holds the series of each source, looked up once per request by name; only
 	// the sources that Sources registered get series, which keeps the label bounded.
@@ -162,6 +165,18 @@ func New() *Metrics {
 			Help:    "Time from a message's commit to its destination's acknowledgement.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}, []string{"destination"}),
+		RejectionsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webhook_rejections_dropped_total",
+			Help: "Refused deliveries the rejection journal could not keep: its queue was full, or the store refused a batch.",
+		}),
+		StoredMessages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "store_messages",
+			Help: "Messages stored (read every minute; an estimate on PostgreSQL).",
+		}),
+		StoreBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "store_size_bytes",
+			Help: "Size of the database (read every minute).",
+		}),
 		shed:    map[string]prometheus.Counter{},
 		refused: map[string]prometheus.Counter{},
 	}
@@ -172,6 +187,7 @@ func New() *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.CommitBatchSize, m.CommitDuration,
 		m.RequestsShed, m.ConnsRefused, m.SourceReloads,
 		m.DeliveryAttempts, m.DeliveriesPending, m.DeliveryLag,
+		m.RejectionsDropped, m.StoredMessages, m.StoreBytes,
 	)
 	m.SourceReloads.WithLabelValues("ok")
 	m.SourceReloads.WithLabelValues("error")
@@ -303,6 +319,12 @@ func (m *Metrics) Delivered(destination string, lag time.Duration) {
 // PendingDeliveries sets the number of pending deliveries of a destination.
 func (m *Metrics) PendingDeliveries(destination string, n int) {
 	m.DeliveriesPending.WithLabelValues(destination).Set(float64(n))
+}
+
+// Sizes sets the gauges of stored messages and database size.
+func (m *Metrics) Sizes(messages, bytes int64) {
+	m.StoredMessages.Set(float64(messages))
+	m.StoreBytes.Set(float64(bytes))
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -30,9 +30,11 @@ import (
 	"github.com/hookvault/hookvault/internal/delivery"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
+	"github.com/hookvault/hookvault/internal/journal"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/postgres"
 	"github.com/hookvault/hookvault/internal/provider"
+	"github.com/hookvault/hookvault/internal/retention"
 	"github.com/hookvault/hookvault/internal/signature"
 	"github.com/hookvault/hookvault/internal/sources"
 	"github.com/hookvault/hookvault/internal/sqlite"
@@ -66,6 +68,8 @@ type Server struct {
 	defaultSource *sources.Source // POST /webhook's, nil without WEBHOOK_SECRET
 	sources       atomic.Pointer[sources.Set]
 	relay         *delivery.Relay
+	journal       *journal.Recorder
+	retention     *retention.Runner
 	receiving     atomic.Int64         // deliveries being received (POST /webhook…), for the relay's Busy
 	nats          *delivery.NATSSender // nil without NATS_URL
 	pprof         *http.Server         // nil unless PPROF_ADDR is set
@@ -149,6 +153,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		s.store.Close()
 		return nil, err
 	}
+	if err := s.startHousekeeping(); err != nil {
+		s.closeStore()
+		return nil, err
+	}
 	deliveries, _ := s.store.(hookvault.Deliveries) // startRelay has refused a store without one
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
@@ -158,7 +166,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
 			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
-		Notify: s.relay.Notify, Deliveries: deliveries,
+		Notify: s.relay.Notify, Journal: s.journal, Deliveries: deliveries,
 	})
 	if err != nil {
 		s.closeStore()
@@ -228,6 +236,23 @@ func (s *Server) loadSources() (*sources.Set, error) {
 	return set, nil
 }
 
+// startHousekeeping starts the rejection journal's recorder and the retention of messages.
+func (s *Server) startHousekeeping() error {
+	j, ok := s.store.(hookvault.Journal)
+	if !ok {
+		return fmt.Errorf("DATABASE_URL: the %s store keeps no rejection journal", s.cfg.Database.Driver)
+	}
+	r, ok := s.store.(hookvault.Retention)
+	if !ok {
+		return fmt.Errorf("DATABASE_URL: the %s store cannot delete old messages", s.cfg.Database.Driver)
+	}
+	s.journal = journal.New(journal.Options{Store: j, BodyBytes: s.cfg.RejectionBodyBytes,
+		Retention: s.cfg.RejectionRetention, MaxRows: s.cfg.RejectionMaxRows,
+		Dropped: s.Metrics.RejectionsDropped.Inc, Logger: s.log})
+	s.retention = retention.Start(retention.Options{Store: r, Retention: s.cfg.Retention, Sizes: s.Metrics.Sizes, Logger: s.log})
+	return nil
+}
+
 // startRelay starts delivering the outbox to the configured destinations.
 func (s *Server) startRelay() error {
 	deliveries, ok := s.store.(hookvault.Deliveries)
@@ -281,6 +306,12 @@ func (s *Server) countReceiving(next http.Handler) http.Handler {
 
 // closeStore stops the relay, then closes the store: for a start-up that fails half-way.
 func (s *Server) closeStore() {
+	if s.retention != nil {
+		s.retention.Close()
+	}
+	if s.journal != nil {
+		_ = s.journal.Close(context.Background())
+	}
 	if s.relay != nil {
 		_ = s.relay.Close(context.Background())
 	}
@@ -415,6 +446,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Attempts in flight finish (each within its destination's timeout) or are cut when
 	// ctx ends; either way the outbox still holds what was not recorded as delivered.
+	s.retention.Close()
+	// The journal stores what it queued (the last refusals answered) before the store closes.
+	if err := s.journal.Close(ctx); err != nil {
+		s.log.Warn("drain timed out before the rejection journal had stored its queue")
+	}
 	if err := s.relay.Close(ctx); err != nil {
 		s.log.Warn("drain timed out with delivery attempts in flight; they are attempted again at the next start")
 	}

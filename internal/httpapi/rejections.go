@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/journal"
+	"github.com/hookvault/hookvault/internal/provider"
+	"github.com/hookvault/hookvault/internal/sources"
+)
+
+// Journal takes the refused deliveries (journal.Recorder). Record never blocks.
+type Journal interface {
+	Record(journal.Entry)
+	// WantsHints reports whether the hint rate of source has room now; when it has, the
+	// request's body is kept with the entry for the hints.
+	WantsHints(source string) bool
+}
+
+// rejectedResults maps the result label of a webhook request to the journal's result, for
+// the results the journal keeps, with the status they are answered.
+var rejectedResults = map[string]struct {
+	result string
+	status int
+}{
+	"not_found":              {hookvault.RejectUnknownSource, http.StatusNotFound},
+	"too_large":              {hookvault.RejectTooLarge, http.StatusRequestEntityTooLarge},
+	"unsupported_media_type": {hookvault.RejectUnsupportedMedia, http.StatusUnsupportedMediaType},
+	"invalid_signature":      {hookvault.RejectInvalidSignature, http.StatusUnauthorized},
+	"validation_error":       {hookvault.RejectValidation, http.StatusUnprocessableEntity},
+	"conflict":               {hookvault.RejectConflict, http.StatusOK},
+}
+
+// maxHintBody is the largest body kept for hints; provider.Source.Hints does no MAC over a
+// larger one anyway.
+const maxHintBody = 64 << 10
+
+// recordRejection hands a refused delivery (or a conflicting body) to the journal. It runs
+// after the answer was written, on the request's goroutine, and costs a copy of the body's
+// first REJECTION_BODY_BYTES (done by the journal's queue) and one SHA-256 of the body: the
+// hints are computed by the journal's writer, a few per second per source.
+func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
+	rej, ok := rejectedResults[info.result]
+	if !ok {
+		return
+	}
+	source := info.source
+	if source == "" {
+		source = sources.Default
+		if name := chi.URLParam(r, "source"); name != "" {
+			source = clip(name)
+		}
+	}
+	e := journal.Entry{Rejection: hookvault.Rejection{
+		ReceivedAt: time.Now(), Source: source, Status: rej.status, Result: rej.result,
+		Reason: rejectionReason(info, rej.result), RequestID: info.requestID, RemoteAddr: r.RemoteAddr,
+		Headers:  storedHeaders(r.Header, r.Header.Get("Content-Type")),
+		BodySize: int64(len(raw)), Body: raw,
+	}}
+	if rej.result != hookvault.RejectTooLarge && rej.result != hookvault.RejectUnknownSource {
+		sum := sha256.Sum256(raw)
+		e.BodySHA256 = sum[:]
+	}
+	if rej.result == hookvault.RejectConflict {
+		e.MessageID, e.FirstReceivedAt = info.messageID, info.firstReceivedAt
+	}
+	if rej.result == hookvault.RejectInvalidSignature && len(raw) <= maxHintBody {
+		if set := a.sources(); set != nil {
+			if src, ok := set.Get(source); ok && a.journal.WantsHints(source) {
+				// The request as it was verified, kept for the writer: the body buffer goes
+				// back to the byte budget when this request ends.
+				req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header.Clone(), Body: append([]byte(nil), raw...)}
+				var others []*provider.Source
+				for _, o := range set.All() {
+					others = append(others, o.Source)
+				}
+				e.Hints = func() []string { return src.Hints(req, others) }
+				e.HintBytes = len(req.Body)
+			}
+		}
+	}
+	a.journal.Record(e)
+}
+
+// rejectionReason is the precise reason of a refusal: the signature's failure, the 422's
+// detail, the conflicting id.
+func rejectionReason(info *requestInfo, result string) string {
+	switch result {
+	case hookvault.RejectInvalidSignature:
+		if info.sigScheme != "" {
+			return fmt.Sprintf("%s: %s", info.sigScheme, info.sigReason)
+		}
+		return string(info.sigReason)
+	case hookvault.RejectConflict:
+		return fmt.Sprintf("id %q was stored first at %s with a different body; the first was kept",
+			clip(info.messageID), info.firstReceivedAt.UTC().Format(time.RFC3339Nano))
+	}
+	if info.err != nil {
+		return hookvault.ErrorMessage(info.err)
+	}
+	return result
+}
