@@ -251,6 +251,24 @@ type WebhookMessage struct {
 	Sender string `json:"sender"`
 }
 
+// SvixId defines model for SvixId.
+type SvixId = string
+
+// SvixSignature defines model for SvixSignature.
+type SvixSignature = string
+
+// SvixTimestamp defines model for SvixTimestamp.
+type SvixTimestamp = string
+
+// WebhookId defines model for WebhookId.
+type WebhookId = string
+
+// WebhookSignature defines model for WebhookSignature.
+type WebhookSignature = string
+
+// WebhookTimestamp defines model for WebhookTimestamp.
+type WebhookTimestamp = string
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -266,6 +284,9 @@ type NotFound = Problem
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
 
+// RequestTimeout RFC 9457 problem details.
+type RequestTimeout = Problem
+
 // ServiceUnavailable RFC 9457 problem details.
 type ServiceUnavailable = Problem
 
@@ -280,28 +301,28 @@ type UnsupportedMediaType = Problem
 
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
-	// Limit The most messages a page holds; a page also ends at 4 MiB of messages.
+	// Limit The most messages a page holds, e.g. `200`; a page also ends at 4 MiB of messages.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; opaque.
+	// Cursor The `next_cursor` of the previous page, e.g. `MTc2NDQzODI2ODM0OTExNTIxNS9kZWZhdWx0LzE5`; opaque.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Source Only messages of this source (`default` for `POST /webhook`).
+	// Source Only messages of this source, e.g. `github` (`default` for `POST /webhook`).
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
 
 	// Type Only messages of this type (exact match), e.g. `push` or `invoice.paid`.
 	Type *string `form:"type,omitempty" json:"type,omitempty"`
 
-	// Sender Only messages from this sender (exact match; messages of `POST /webhook`'s format only).
+	// Sender Only messages from this sender (exact match; messages of `POST /webhook`'s format only), e.g. `alice`.
 	Sender *string `form:"sender,omitempty" json:"sender,omitempty"`
 
-	// Since Only messages that arrived at or after this time (RFC 3339).
+	// Since Only messages that arrived at or after this time (RFC 3339), e.g. `2026-11-29T17:00:00Z`.
 	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
 
-	// Until Only messages that arrived before this time (RFC 3339).
+	// Until Only messages that arrived before this time (RFC 3339), e.g. `2026-11-30T00:00:00+01:00`.
 	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
 
-	// Q Only messages whose content contains this text, matched literally and case-sensitively (`%`, `_` and quotes are ordinary characters).
+	// Q Only messages whose content contains this text, matched literally and case-sensitively (`%`, `_` and quotes are ordinary characters), e.g. `invoice`.
 	Q *string `form:"q,omitempty" json:"q,omitempty"`
 }
 
@@ -309,6 +330,35 @@ type ListMessagesParams struct {
 type GetMessageParams struct {
 	// Source The message's source; ids are unique per source.
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
+}
+
+// PostWebhookParams defines parameters for PostWebhook.
+type PostWebhookParams struct {
+	// WebhookId Standard Webhooks: the sender's message id, e.g. `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
+	// Send it with `webhook-timestamp` and `webhook-signature` (all three, or the `svix-*`
+	// three), or none of them and `X-Signature` instead: any `webhook-*` or `svix-*` header
+	// makes the request a Standard Webhooks one.
+	WebhookId *WebhookId `json:"webhook-id,omitempty"`
+
+	// WebhookTimestamp Standard Webhooks: when the message was signed, in integer Unix seconds, e.g.
+	// `1764438268`; within `SIGNATURE_TOLERANCE` (default 5 minutes) of the server's clock.
+	// Sent with `webhook-id` and `webhook-signature`.
+	WebhookTimestamp *WebhookTimestamp `json:"webhook-timestamp,omitempty"`
+
+	// WebhookSignature Standard Webhooks: one or more space-separated `v1,<base64>` signatures of
+	// `{webhook-id}.{webhook-timestamp}.{body}`, e.g.
+	// `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`. Sent with `webhook-id` and
+	// `webhook-timestamp`; the `standardWebhooks` security scheme describes the key.
+	WebhookSignature *WebhookSignature `json:"webhook-signature,omitempty"`
+
+	// SvixId Svix's name for `webhook-id`; send the three `svix-*` headers together, instead of the `webhook-*` ones or `X-Signature`.
+	SvixId *SvixId `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Svix's name for `webhook-timestamp`, e.g. `1764438268`; sent with `svix-id` and `svix-signature`.
+	SvixTimestamp *SvixTimestamp `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Svix's name for `webhook-signature`, e.g. `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`; sent with `svix-id` and `svix-timestamp`.
+	SvixSignature *SvixSignature `json:"svix-signature,omitempty"`
 }
 
 // PostWebhookSource200JSONResponseBody defines parameters for PostWebhookSource.
@@ -528,7 +578,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostWebhookWithBody(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostWebhook Ingest one signed webhook message
 	//
@@ -547,7 +597,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostWebhook(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostWebhookSourceWithBody Ingest one delivery from a configured source
 	//
@@ -705,8 +755,8 @@ func (c *Client) GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostWebhookRequestWithBody(c.Server, contentType, body)
+func (c *Client) PostWebhookWithBody(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostWebhookRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -734,8 +784,8 @@ func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *Client) PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostWebhookRequest(c.Server, body)
+func (c *Client) PostWebhook(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostWebhookRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1086,18 +1136,18 @@ func NewGetStatsRequest(server string) (*http.Request, error) {
 }
 
 // NewPostWebhookRequest calls the generic PostWebhook builder with application/json body
-func NewPostWebhookRequest(server string, body PostWebhookJSONRequestBody) (*http.Request, error) {
+func NewPostWebhookRequest(server string, params *PostWebhookParams, body PostWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPostWebhookRequestWithBody(server, "application/json", bodyReader)
+	return NewPostWebhookRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewPostWebhookRequestWithBody constructs an http.Request for the PostWebhook method, with any body, and a specified content type
-func NewPostWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewPostWebhookRequestWithBody(server string, params *PostWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1121,6 +1171,76 @@ func NewPostWebhookRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.WebhookId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", *params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-id", headerParam0)
+		}
+
+		if params.WebhookTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", *params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-timestamp", headerParam1)
+		}
+
+		if params.WebhookSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", *params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-signature", headerParam2)
+		}
+
+		if params.SvixId != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam3)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam4)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam5)
+		}
+
+	}
 
 	return req, nil
 }
@@ -1290,7 +1410,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
+	PostWebhookWithBodyWithResponse(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
 
 	// PostWebhookWithResponse Ingest one signed webhook message
 	//
@@ -1309,7 +1429,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithResponse(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
+	PostWebhookWithResponse(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
 
 	// PostWebhookSourceWithBodyWithResponse Ingest one delivery from a configured source
 	//
@@ -1339,8 +1459,8 @@ type GetLivenessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1348,9 +1468,9 @@ func (r GetLivenessResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetLivenessResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetLivenessResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
 }
 
 // GetBody returns the raw response body bytes
@@ -1384,7 +1504,7 @@ func (r GetLivenessResponse) ContentType() string {
 
 // GetReadinessResponse503Headers the declared response headers of an HTTP 503 response for GetReadiness
 type GetReadinessResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetReadinessResponse struct {
@@ -1392,10 +1512,10 @@ type GetReadinessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Health
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadinessResponse503Headers
 }
@@ -1405,14 +1525,14 @@ func (r GetReadinessResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetReadinessResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
 func (r GetReadinessResponse) GetJSON503() *Health {
 	return r.JSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetReadinessResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1446,12 +1566,12 @@ func (r GetReadinessResponse) ContentType() string {
 
 // ListMessagesResponse401Headers the declared response headers of an HTTP 401 response for ListMessages
 type ListMessagesResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListMessagesResponse503Headers the declared response headers of an HTTP 503 response for ListMessages
 type ListMessagesResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type ListMessagesResponse struct {
@@ -1463,10 +1583,10 @@ type ListMessagesResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListMessagesResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -1488,14 +1608,14 @@ func (r ListMessagesResponse) GetApplicationproblemJSON401() *BearerUnauthorized
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r ListMessagesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListMessagesResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1529,12 +1649,12 @@ func (r ListMessagesResponse) ContentType() string {
 
 // GetMessageResponse401Headers the declared response headers of an HTTP 401 response for GetMessage
 type GetMessageResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetMessageResponse503Headers the declared response headers of an HTTP 503 response for GetMessage
 type GetMessageResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetMessageResponse struct {
@@ -1548,10 +1668,10 @@ type GetMessageResponse struct {
 	ApplicationproblemJSON401 *BearerUnauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMessageResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -1578,14 +1698,14 @@ func (r GetMessageResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r GetMessageResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetMessageResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1619,7 +1739,12 @@ func (r GetMessageResponse) ContentType() string {
 
 // ListSourcesResponse401Headers the declared response headers of an HTTP 401 response for ListSources
 type ListSourcesResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
+}
+
+// ListSourcesResponse503Headers the declared response headers of an HTTP 503 response for ListSources
+type ListSourcesResponse503Headers struct {
+	RetryAfter int
 }
 
 type ListSourcesResponse struct {
@@ -1629,10 +1754,14 @@ type ListSourcesResponse struct {
 	JSON200 *SourceList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSourcesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSourcesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1645,9 +1774,14 @@ func (r ListSourcesResponse) GetApplicationproblemJSON401() *BearerUnauthorized 
 	return r.ApplicationproblemJSON401
 }
 
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListSourcesResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -1681,12 +1815,12 @@ func (r ListSourcesResponse) ContentType() string {
 
 // GetStatsResponse401Headers the declared response headers of an HTTP 401 response for GetStats
 type GetStatsResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetStatsResponse503Headers the declared response headers of an HTTP 503 response for GetStats
 type GetStatsResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetStatsResponse struct {
@@ -1696,10 +1830,10 @@ type GetStatsResponse struct {
 	JSON200 *Stats
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetStatsResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -1716,14 +1850,14 @@ func (r GetStatsResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetStatsResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r GetStatsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetStatsResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1755,9 +1889,14 @@ func (r GetStatsResponse) ContentType() string {
 	return ""
 }
 
+// PostWebhookResponse401Headers the declared response headers of an HTTP 401 response for PostWebhook
+type PostWebhookResponse401Headers struct {
+	WWWAuthenticate string
+}
+
 // PostWebhookResponse503Headers the declared response headers of an HTTP 503 response for PostWebhook
 type PostWebhookResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type PostWebhookResponse struct {
@@ -1765,18 +1904,26 @@ type PostWebhookResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostWebhookResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *PostWebhookResponse503Headers
 }
@@ -1786,9 +1933,24 @@ func (r PostWebhookResponse) GetJSON200() *WebhookAccepted {
 	return r.JSON200
 }
 
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r PostWebhookResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -1806,14 +1968,14 @@ func (r PostWebhookResponse) GetApplicationproblemJSON422() *UnprocessableEntity
 	return r.ApplicationproblemJSON422
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r PostWebhookResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r PostWebhookResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -1845,9 +2007,14 @@ func (r PostWebhookResponse) ContentType() string {
 	return ""
 }
 
+// PostWebhookSourceResponse401Headers the declared response headers of an HTTP 401 response for PostWebhookSource
+type PostWebhookSourceResponse401Headers struct {
+	WWWAuthenticate string
+}
+
 // PostWebhookSourceResponse503Headers the declared response headers of an HTTP 503 response for PostWebhookSource
 type PostWebhookSourceResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type PostWebhookSourceResponse struct {
@@ -1855,20 +2022,26 @@ type PostWebhookSourceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *PostWebhookSource200JSONResponseBody
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostWebhookSourceResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *PostWebhookSourceResponse503Headers
 }
@@ -1876,6 +2049,11 @@ type PostWebhookSourceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r PostWebhookSourceResponse) GetJSON200() *PostWebhookSource200JSONResponseBody {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -1886,6 +2064,11 @@ func (r PostWebhookSourceResponse) GetApplicationproblemJSON401() *Unauthorized 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r PostWebhookSourceResponse) GetApplicationproblemJSON404() *Problem {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -1903,14 +2086,14 @@ func (r PostWebhookSourceResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r PostWebhookSourceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r PostWebhookSourceResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2063,8 +2246,8 @@ func (c *ClientWithResponses) GetStatsWithResponse(ctx context.Context, reqEdito
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
-	rsp, err := c.PostWebhookWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
+	rsp, err := c.PostWebhookWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2088,8 +2271,8 @@ func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *ClientWithResponses) PostWebhookWithResponse(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
-	rsp, err := c.PostWebhook(ctx, body, reqEditors...)
+func (c *ClientWithResponses) PostWebhookWithResponse(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
+	rsp, err := c.PostWebhook(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2145,12 +2328,12 @@ func ParseGetLivenessResponse(rsp *http.Response) (*GetLivenessResponse, error) 
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.ApplicationproblemJSON500 = &dest
 
 	}
 
@@ -2178,19 +2361,19 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Health
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -2199,10 +2382,10 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		var headers GetReadinessResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2245,19 +2428,19 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -2266,20 +2449,20 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		var headers ListMessagesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListMessagesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2329,19 +2512,19 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -2350,20 +2533,20 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		var headers GetMessageResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetMessageResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2399,12 +2582,19 @@ func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) 
 		}
 		response.ApplicationproblemJSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -2413,12 +2603,22 @@ func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) 
 		var headers ListSourcesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSourcesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -2452,19 +2652,19 @@ func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -2473,20 +2673,20 @@ func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
 		var headers GetStatsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetStatsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2515,12 +2715,33 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -2543,6 +2764,13 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2550,24 +2778,27 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
-
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers PostWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PostWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2596,6 +2827,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2609,6 +2847,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -2631,6 +2876,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2638,27 +2890,30 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
-
 	case rsp.StatusCode == 200:
 		// Content-type (text/plain) unsupported
 
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers PostWebhookSourceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PostWebhookSourceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2688,7 +2943,7 @@ type ServerInterface interface {
 	GetStats(w http.ResponseWriter, r *http.Request)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
-	PostWebhook(w http.ResponseWriter, r *http.Request)
+	PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams)
 	// PostWebhookSource Ingest one delivery from a configured source
 	// (POST /webhook/{source})
 	PostWebhookSource(w http.ResponseWriter, r *http.Request, source string)
@@ -2736,7 +2991,7 @@ func (_ Unimplemented) GetStats(w http.ResponseWriter, r *http.Request) {
 
 // PostWebhook Ingest one signed webhook message
 // (POST /webhook)
-func (_ Unimplemented) PostWebhook(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2980,8 +3235,130 @@ func (siw *ServerInterfaceWrapper) GetStats(w http.ResponseWriter, r *http.Reque
 // PostWebhook operation middleware
 func (siw *ServerInterfaceWrapper) PostWebhook(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PostWebhookParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "webhook-id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-id")]; found {
+		var WebhookId WebhookId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-id", Err: err})
+			return
+		}
+
+		params.WebhookId = &WebhookId
+
+	}
+
+	// ------------- Optional header parameter "webhook-timestamp" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+		var WebhookTimestamp WebhookTimestamp
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-timestamp", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-timestamp", Err: err})
+			return
+		}
+
+		params.WebhookTimestamp = &WebhookTimestamp
+
+	}
+
+	// ------------- Optional header parameter "webhook-signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-signature")]; found {
+		var WebhookSignature WebhookSignature
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-signature", Err: err})
+			return
+		}
+
+		params.WebhookSignature = &WebhookSignature
+
+	}
+
+	// ------------- Optional header parameter "svix-id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-id")]; found {
+		var SvixId SvixId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-id", valueList[0], &SvixId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-id", Err: err})
+			return
+		}
+
+		params.SvixId = &SvixId
+
+	}
+
+	// ------------- Optional header parameter "svix-timestamp" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-timestamp")]; found {
+		var SvixTimestamp SvixTimestamp
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-timestamp", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-timestamp", valueList[0], &SvixTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-timestamp", Err: err})
+			return
+		}
+
+		params.SvixTimestamp = &SvixTimestamp
+
+	}
+
+	// ------------- Optional header parameter "svix-signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-signature")]; found {
+		var SvixSignature SvixSignature
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-signature", valueList[0], &SvixSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-signature", Err: err})
+			return
+		}
+
+		params.SvixSignature = &SvixSignature
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.PostWebhook(w, r)
+		siw.Handler.PostWebhook(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3161,7 +3538,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type BearerUnauthorizedResponseHeaders struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 type BearerUnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -3175,8 +3552,10 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type RequestTimeoutApplicationProblemPlusJSONResponse Problem
+
 type ServiceUnavailableResponseHeaders struct {
-	RetryAfter *int
+	RetryAfter int
 }
 type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -3184,7 +3563,14 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Headers ServiceUnavailableResponseHeaders
 }
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type UnprocessableEntityApplicationProblemPlusJSONResponse Problem
 
@@ -3211,19 +3597,18 @@ func (response GetLiveness200JSONResponse) VisitGetLivenessResponse(w http.Respo
 	return err
 }
 
-type GetLivenessdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
+type GetLiveness500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
 }
 
-func (response GetLivenessdefaultApplicationProblemPlusJSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
+func (response GetLiveness500ApplicationProblemPlusJSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3249,8 +3634,24 @@ func (response GetReadiness200JSONResponse) VisitGetReadinessResponse(w http.Res
 	return err
 }
 
+type GetReadiness500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadiness500ApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadiness503ResponseHeaders struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetReadiness503JSONResponse struct {
@@ -3265,27 +3666,8 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetReadinessdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetReadinessdefaultApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3339,10 +3721,24 @@ func (response ListMessages401ApplicationProblemPlusJSONResponse) VisitListMessa
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMessages500ApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3358,27 +3754,8 @@ func (response ListMessages503ApplicationProblemPlusJSONResponse) VisitListMessa
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListMessagesdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response ListMessagesdefaultApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3433,9 +3810,7 @@ func (response GetMessage401ApplicationProblemPlusJSONResponse) VisitGetMessageR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3457,6 +3832,22 @@ func (response GetMessage404ApplicationProblemPlusJSONResponse) VisitGetMessageR
 	return err
 }
 
+type GetMessage500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage500ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -3468,27 +3859,8 @@ func (response GetMessage503ApplicationProblemPlusJSONResponse) VisitGetMessageR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetMessagedefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetMessagedefaultApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3525,27 +3897,41 @@ func (response ListSources401ApplicationProblemPlusJSONResponse) VisitListSource
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type ListSourcesdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
+type ListSources500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
 }
 
-func (response ListSourcesdefaultApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+func (response ListSources500ApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSources503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSources503ApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3582,10 +3968,24 @@ func (response GetStats401ApplicationProblemPlusJSONResponse) VisitGetStatsRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStats500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetStats500ApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3601,33 +4001,15 @@ func (response GetStats503ApplicationProblemPlusJSONResponse) VisitGetStatsRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type GetStatsdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetStatsdefaultApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 type PostWebhookRequestObject struct {
-	Body *PostWebhookJSONRequestBody
+	Params PostWebhookParams
+	Body   *PostWebhookJSONRequestBody
 }
 
 type PostWebhookResponseObject interface {
@@ -3648,6 +4030,22 @@ func (response PostWebhook200JSONResponse) VisitPostWebhookResponse(w http.Respo
 	return err
 }
 
+type PostWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook400ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhook401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3655,11 +4053,42 @@ type PostWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response PostWebhook401ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhook404ApplicationProblemPlusJSONResponse Problem
+
+func (response PostWebhook404ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhook408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook408ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3712,6 +4141,22 @@ func (response PostWebhook422ApplicationProblemPlusJSONResponse) VisitPostWebhoo
 	return err
 }
 
+type PostWebhook500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook500ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhook503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -3723,27 +4168,8 @@ func (response PostWebhook503ApplicationProblemPlusJSONResponse) VisitPostWebhoo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostWebhookdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response PostWebhookdefaultApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3783,6 +4209,22 @@ func (response PostWebhookSource200TextResponse) VisitPostWebhookSourceResponse(
 	return err
 }
 
+type PostWebhookSource400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource400ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhookSource401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3790,10 +4232,11 @@ type PostWebhookSource401ApplicationProblemPlusJSONResponse struct {
 func (response PostWebhookSource401ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3809,6 +4252,22 @@ func (response PostWebhookSource404ApplicationProblemPlusJSONResponse) VisitPost
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource408ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3859,6 +4318,22 @@ func (response PostWebhookSource422ApplicationProblemPlusJSONResponse) VisitPost
 	return err
 }
 
+type PostWebhookSource500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource500ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhookSource503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -3870,27 +4345,8 @@ func (response PostWebhookSource503ApplicationProblemPlusJSONResponse) VisitPost
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostWebhookSourcedefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response PostWebhookSourcedefaultApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4112,8 +4568,10 @@ func (sh *strictHandler) GetStats(w http.ResponseWriter, r *http.Request) {
 }
 
 // PostWebhook operation middleware
-func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams) {
 	var request PostWebhookRequestObject
+
+	request.Params = params
 
 	var body PostWebhookJSONRequestBody
 	if err := runtime.BindJSONBody(r, &body); err != nil {
@@ -4176,132 +4634,148 @@ func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3H3hVhu58uer6PTePUC2bWwDmcSc/weSMBP2JpAF8s9M4iwtdwtbl27JkdQYTw7n7NPsg+2T7KmS1K22",
-	"20AGcmfP3i+X2G11qVSq+lXVT5rvUSqLmRRMGB0Nv0dTRjOm8M9TZtTi4NIwBf/KmE4VnxkuRTSMzlgq",
-	"RaaJkWROuSFjdikVIwp+wsWkG8URu6HFLGfRcC+OdDplBYVhCi54URbRsBdHZjFj0TDiwrAJU9Ht7W0c",
-	"KaZnUmiGEryi2Sn7VjJt4F+pFIYJ/JPOZjlPKQizPVNynLPiv/1Lg2Tf6/eCzIbyPBpGM6powQxTZBTl",
-	"vOBmFA2JKIsxU6QoNchPqCGF1Ib0e71eFEfaUFPqaLjbA0m5gRFBIOIlquSnY1ma4Tin4iq6Def6D8Uu",
-	"o2H0X7ZrFW/bb/X2Byu1nXRTtwekFpdrMldSTPaJmTJi50MELZgm3HThda8YVUx9FLQ0U6n4nyz7cV2h",
-	"sjOu6Ti3P7+mednUILxeMZqRgw9HIJV/ep9oZuDDi/OTfx4eEylQUs3UNVNgHkzAc4Sbhk77tU4borcr",
-	"9TaOCq41F5N24dyXZIy6IEZeMfGY1z3FKp5PWUMeUJqXUyq7qjH8tU6zsIeC3fjp06fOQWmmTBhYTba6",
-	"JxNrCjBYXvzHKJpKeXVNy9yMoiQKZ+TmrI0Cjd6i8IdKSfXIXQYbWQmaE4aD1QuwF+6hI//UmbWRQ/fw",
-	"z9pNgpSC3cxYalhmJSOblMyo4ClRLJXXTLEM7JaKBVGyNIxQoedMaWKmXG/hLjuW5ldZiuyRGhKSFExr",
-	"OmFkzs2U8IyMot3BKGpY626trGNpiH3xT1PQcS3TlNo5E57hrD/QRS5pdi7lO6om7JGTV9ZxkrHMFmDo",
-	"OYwJ9k8F6fd2X+z98pyMF4bpUBn9nVoZzvOSQ2G4WZBzKYmV66fpBjdxi7jJ+4PfL16dvPnj4tUf54dn",
-	"CWoL7Jmn7KOg15TnsIcfqTDwDH5ptIH4yjUp6+H3bbwlOYUYHW63QGlOKhKK9VP11SYp+DnYaGBNEDOs",
-	"3BSwBUkQZ3QQaCREW2Cx5PyCR9ZJ557eDlALCvgEkZGLa5rzNYHRfUk0nwhqSsX+DXHuSd71ZOvthVmK",
-	"cJlkmghpSEFNOm0AGE0XmkiRL8h8ytMp7p6PYqZkCtY+zpnd4X9xuQqaX0pVrEMy1dfkv5+dHAPsA6dD",
-	"+oMh8WuZTqmiKRjnxu0GyaW8gjldSkXGbMKFwBleEjt2sASDQbgEwXycy7p32X/lLF8jNrihIZkpOWPK",
-	"LMgo0kxkTI2iQO1PIctTu02wAFQ0aE8xeqUtQMRRWmAtfHAJanBWocvZTCrDsvcs4/QcRX6UV3U/JTB7",
-	"MooMuzHbs5xyYVXp5QVgKzISjo6jhrFpL1RxJShBSQmK+lM9bWMmoao3k2WxE1B/8mz7GaomAVBTSYGb",
-	"5vWU5jkTE3aA2AcVm2UcBqD5B2t1HPbXJc01a5PGgiaA/BTM9JpnTG1owkQ2k1wYkk5ZehUTbhME2IL4",
-	"h3+UWIymyeb5nJt0uqFhSvBE6kUjAE+q5dqCGDELJPseVU+2JKw5Ta82NClVfnHNFL902qlH79aL5ZFx",
-	"HDGRqsXMsOwcc4qVYd+yG/L2/cHrztnbg8Hec/AKKBw+TkrYodbcZalStqEhvilmyOZnKYut1lfWv199",
-	"Hfwq0GkXZwMuy84FE43WQY3bN83h3nCdSpVtaPLh5Pg3stkPJarT8uojOf4XSw2M95bR3ExhxOUVYOmV",
-	"Xm8931dFa0MQ1DBQJaPpFHMjLpjW3oLGC3QVgai1XH5vfo+YKIto+CWSV1EcBVAk+rqiHiw7fCu5gpDx",
-	"xY/xtWX49xaNvXG+5HtE8/zkMhp+uXsfu5+dlUVB1SK6jVfUZnfyRfsynWOGiNh3Q5PX9tkO+BfYEYql",
-	"jF/bfHFFuQGGWrcg3LCifWW861KKLtpXykN695pQnJgUXJSaJAcOiaCJJjFJXkM8ZQmhIiPJByVvFp3m",
-	"M60rO7O5yJ3asUGH3dDU5ItQmH1C7XdmSk3DVXJNqP3LzhvMjhvrZ2IUseWX7JoJ8vH8184LfA4/LvOc",
-	"TJli+BsuSOIEvhhTzZ7v4qRuOhPZcTMDP9w9pXNnG+G3HV5AJMHdRWGXgRuSGRcTG4Jua3W40du1AnJv",
-	"aJtTgUj22dgjL4aeeEGoYkQwbqZMWU0IqYLZgeDgrakBFLIwLLpvAzWsubbBeg1Xt9bXenO947bc19wh",
-	"GTW0Ya0/tN9WTFmwG3ORlkrLluLmB6rRlBP7QILID7w4/IrM6ITt2/V2xa6cavsxqAq+sLmfUSW7T1U4",
-	"raY4d/gdP6HhGv+xOpUTWGoQ3+WRGuw7+XBydk6252w8lfIq2dDErm+rB+FrtlzGcn7NFBgYz2JSCv6t",
-	"tFUNLnAH2ZDXOqbflhe0ReRPzjDrSgnVJJVFwQ2Aq82P56+39olUma3QMJJz3TTSjBrWMbxgbe+2sPln",
-	"aMpOuF1b9jvCDUlpwcilksU+STJ2ScvcWANbetcPhPHzAEYBOriuQOEm6066JJmVegqel4tryVPWnVGe",
-	"JVvOiL0j8DJO+DUmbuIvmDOHbNPpwT3bXO024/Yod2Vep7++Ji93934hDta7REGvAr+sCsjLtkQNmYM6",
-	"sN5qwSfXPl5YBz+Hh4wkl/ym0bd4aMrVYt44+gW/J1rBvqG5lh4T/95xFa7OUUZ8I8TFVpQUrV1O2q2v",
-	"Qj6rL3x7fv6B2AdIKjPWmKbNFJcwX5XYfF9pTuipVIZo64pgkzgUjysE4zSVeHfueZ9pH5CPp0dEsUum",
-	"mEiZi8IZE4Zfcpctrn93mHTdZ7rOWO20K3XG3rTaDPcMzeG1LIVpc8nu48otcWGe70Ztuq590j3I1D4X",
-	"u8FbZcLN9xQyVd7sHpn8br9PpiNxKVdFatsjnyyOaoYYCAFMo+eMiXVrdmcMf+/8xs3bctx5454HVwdA",
-	"abjNM5v46ikd7D1PyKYzV9jZ7dkXZBatYNgisXZRA+/pnJ32Mnp/vj3hZlqO2926d97rXDvTzPgB3Tgx",
-	"SeD3MwZ/TQuaJthMSqqmjwsqPsT8QDhpUT8Gk3oB1kSOKX1w3IijUuVrpluOc56Sj6fvmvUBzSfCVgdy",
-	"LmNy9q2kisXkbTk+m0mz9ePBCpc6UL5b49hGMecPQMz1Nv0EWDXYHCs4tQ0stgpjqO3eN+W45EqbizvB",
-	"1nG1jkICcptAaMMKfrYWUt27tICHl1/710ayDk9f/LjjaomEh2DM3lax/WYnWiG+qrQQu+6cgXBZCoR7",
-	"P7CY1vu2ZB1Gzi7clFbF+zgDEGKYIO4RkMZjYBQjJrCyYf3jYUIFYapVKEPzC6+DByl5OXQ2R1hetua8",
-	"4xazbDGZeh3bDP6TdaoHacpmxhb6l7ZgaeufbWhZQZ5iXRe2OjHBoLliNFs4k7B16aZ52JZWOqVi0ii2",
-	"jKXMGRV35Uo88zipOeQ9QC4oYT20aOWcVz39O7TnKw8tqRAjLmxVQaBL3rNijFbJFtJiUQ2RTzGGFQSa",
-	"53LOMsSptQN5YJp6HqR7ht2YfVLQBRkzwoqZWTRB3ZTluXxopnqUsWImDRPpglyxBUmnUjMBW8iyVMAm",
-	"9wklis0YhfSSZ77I45bKzHm6BCvZtbnoH6vPg29RHBX05h0TEwAHg73ncVRw4f/d/4H089NUgjgmzHyX",
-	"wGzOEWf90Atb87MaRdrlWLURFDQtFTeLM/AidvksneWgbANCYDPOxrEKjQWnpOIFJWQTUnja0WxGFWoa",
-	"4ImSBkt+W13yCTyukI4sk0pxySclLsAafowtzjmmxm6v3/UcF9yUKGptJVNjZqB+i57Oqv7pyjwslNzQ",
-	"Pu0SmK67+o+Gf9T9TqpJ8nunGiwhmw5o/seo7PV20im7wT9YguiEC7ReapVvgWb0eweQazVGZ7D3PGga",
-	"zfg/2aIOanfI3ezEem/juw4e48S2hg7K0xje5OUlTznNSc7HCvI5W8An3AxHImkRzsJKq6WYJGeIQUMd",
-	"wNf20xi1k9P0Kvh+JDC0Vt/4jPecF0wbWszcCPClTc+1JFKQTZjP6eHBm/eHWPDBModaOHC8FY+EWyO3",
-	"bvDnhAmmeOrwsW05Mttm7C6tnDZUZFjdAUfm9FeMBEDhrkXVqcltS7DTcRji+OD9Iel0KoT6IXEg1ZWM",
-	"aa148oHMZZln3ZFYbwlnQVt/1QJAQqoy57xbAMSXM/cI8c983QS718Pt7fl83vUjONeuu6kstoZECqRn",
-	"FFIxomc0ZfUeHYnkuh9bY7bFY2fPhAmjOGY5NJ3alAq/X26GJd/d2zo8u+1W/zB+tW+730FVt8n+SFCx",
-	"ILb/DqMvyIxqzTTagMTi9DVTmktIApLrPo0h87kexMkWxh99xWczlnVJUGEZCSR3Yo0lpUotSFKLk1ib",
-	"st5wQ9dhPtuyrYkVYZOR2HQYiHwU/MaTVbZiy2OoqKSuCpqcHf12fHD+8fTw4vzk3eHpwfHrw4RsupSM",
-	"7GGHxDC9NRJ+wyIlbkOTNJfpFbhQV5fPuGIprHMM+4GSlM4Mekcfn0lKBUStMUx+ltMFrB4Sg7rkgCTz",
-	"qWbpRdtKuoYk124FOxlLZQZ+V5IJs/Hoii32kR5n18H+ZCQAEGnrSxSd2z5DlxyIRei+3fh2Mb2iECzo",
-	"yv13R2IkzuZ0gpo98nMBLFsaZnFa5dyGCJPVwi+yTUnJdiZTHZOK94KLMBJ+FYO9zoU2jGbWu2TSdnSE",
-	"YYpQLy1u+/Vb1VuGvnPDXvObOxz22TW/aYYZvRRnrLuCILO89zHSXPMbsOKY2D9rK/WfVNLdEX6aD7ZN",
-	"Y1l/D+qBwySwDdfszAX98CkF4/Ao06o9dtY+EmPY0ZvJXrbb/z//638nW+CguCBVcEb2QBVtq8fuMb6R",
-	"aLc+8toZGjc28av9PZ8gdWIkEjljQuucZBNtSMe+mXQgspBR9I9Ph6/enpz88+Ls8PXp4fkoStCkjwQJ",
-	"rJoab6TW2kAPXgHPnllRnz1D24vRKGnD6KcMe0wjYWOM6437rrDVtiXd2KLMWMm5doVjcHKOcWVCoPBX",
-	"wxEARO7qeU1jqOpPVSVsOZXAsAFxEcu31NiZQBSCPAxEA8OAZaDOTEbC20eVXPjwb6kcQZLmm79SpLYV",
-	"m5WKjvPFkFAyuLnxLJWCUaFHImwz8bDLZCTgzCtcRSQoawwyyTqyUUI2fbdiq0veVDO1M6SO8Oj82iW/",
-	"GYnNKkfTMZpszlPDxYTUn9vAZiVmGRn0evuBEleGduNa/uVa8uXSoHu9HWfzIQ3T2gUkHELjjndG8f7o",
-	"3NXELKQGaIEbw/b6pJpsux/pbXi27iPUhhHFkQvk0TDqdfvdHjwGo9AZj4bRTrfX3XHFOEQ521Mkm2zD",
-	"xOHfE9aSQR64RGDQ60GMyZkvHqZMaxtXNfZBuuTIeJTra14s18wFVgVOVGE8NIrD1kVyeNAwrwbFR8p8",
-	"QbQp0ytwsZDrom0cZZBKMPOOXzPBtI6WDrYMer07WGwt7DVfFIjkD9DHHElnDXssmAaoB0/t4IOITtaN",
-	"XU1j2/L2w1QxGn75GkfaN6kjP3vs0KAXoRMNaahd0Ogr/NivLpZfHri8vuyMlk6xCKTJXHHcS7DpwaoF",
-	"LWBtkWxGeQ5/47JbEDPnsOS2/eetxR1ayRTlApyBEBZzaX+8iWNVYKZb1/rU85Qevdg1iUpPS5PJubAL",
-	"D0mAVKy2gqc1ilMsgAG4oldVZNJoFHu9nYdPwaYmoERHZK4t4mxaGuvkYFJxTXNtnXI1xtqJh7wutER4",
-	"7A3+OnxtTUuvSMnWAd4rQkPrjbetleIJVuJYGix5LPZJYsVKHELEXjWY88r5oEdQ5J9wy1eb4O49H1ab",
-	"W/f7e0/C4IJQpfg1zS3lA5M2LODxbCsmlzw36KJhJ8/ohAusLTn4cMUWmhliiTXdkUBiTxKQbRKbO1BE",
-	"Vg3KT5D9IOtHCt8V8AB9JOzL9T74BQ4Dl3merJKCyAeciTbUcdOcyxFsXpNNcJJsOBKUzGkOiLjCOI0j",
-	"IFngi8ZsQkUD8SBeObCzQcjnjljgmcckaHRIRbSUgqnYjxdCIUQWWK9AXzASHDG0IbvkPX9lsahllTms",
-	"n7hEBHNpx+xzziLxjDr/8pHYpL7HVL0deWdMp3TGxQRwfCVLeOzGIp4csCLXWAZyJ7dGAqfs3iTnokvO",
-	"pF/Wgi7IVOYZuWTz6gDPkkYcsuR5Tqb0msGIDTvZJ5cSsgZQeykMzxtrjmoPONDYQ1OMFjY5DlRrYSTs",
-	"7S45m1oNV84J9rVbMW5GApc3dvVPRwYBkFoaIi8vbfWiDlIkzaVmOlxOq1RboBBgSyMB2zpnDuHmgMpz",
-	"fsUIJfOpzG2CMSQgumnwHiu3OaNK40YBwwNvMBJYhtVXhE4oFxY4NmPjO67N+7o5VB1u1cibbWkESG0C",
-	"fdlFhAXU+9VOzbV0Bu6MEtbe/6bKdr+VTC3qlAbXvHESsvJ8ez0srNujyf1erxfXJ5X7bQ2wNsGbnqVi",
-	"xrBrLkvteINyRr+VbJ2EjgLYODAdlPt7uy/urfe38tpCTputptgK5uadFLStdWJWnI9azBk1hil49n9+",
-	"oZ0/e52XX93/X3S+fu/Fz3du/xH9ZXEdmQ2dJx4n2vJ0CKS2IfOhQW5bJ7nr6rer9wHdlLvFxWBi9Yue",
-	"sCHy/oOYhZhrrFe8b938pAlYB4uhKIOtJZXzR3YVeMFsnruzs/NyvZBcLBnHQ5iZPyRa5eQeLhV67SeX",
-	"aj6Vuj6IA/+PuYMVDCnkuPYsIzk3TNE8X2CoSalmHc2E5oZfs3xBNpP/ChH0wgbPb6U0LlZIlXFhOzPu",
-	"UJpeO8dvj7CMr4/NWizr5Uvwk6pVyyEM9JeooMNo0Bs87/T7ncHL8/4vw93d4eBFd2f3Zb+/97luU9aN",
-	"T89Iq7y2nwTEYFgofM0vg2yn/3zAOmn6y4tOv892Oi/6dNzZTV/uPP8lS3sv9148QJKX3V5v0Ov1P4cv",
-	"tt3D2krA+USguQadPHp/ng6O3/yPP0/eHA1O3rzvnZwf3hyfH90cn728+vzp8zT7dNN79+fh3sOTtpAa",
-	"35IvnAgbuptB8DaOdu0i3o3qg1s28Cf9B/xk9dKJOku8+6ctp6QfnYI0W9Nfvt4ulSG0Wab6BIlJ9VEz",
-	"Ndn+zrPbtflJSFhAtOuONiRxxS8Mz6Fwg8XN+mwMHjnFA6Xwx6Y9iardwcO60+LbiK1HVBCBbwVZSV0N",
-	"bpwMBPlc6tdauKhPoNwPzaoe2VLzjDd5FltN6kLf+ytHsHPuCtkINT3BcsCeLLIF8m54wLNPeGbdqjuv",
-	"MGMqOKjwQKxTGWvgif4i/nm01111ts2zZFHLAdagavBRM9U5mOAIXwB+5tsvunvdXvT1NnDbwdmrO5z7",
-	"ksO+/bnu/sc8pzuxt6YUWvFt/u0uc7e3e/9Pq8tH/t/1sb8xLJEs3W5ibGPYm88dPtconoJBwr9cK6Dr",
-	"rD38aEGL3H0U0DxbPXSD7QmA++zk4+nrw7OLX4/eHSa1gBVDA8/tGSQE4lkLcJ2qzH1Juc6UNpfTJFuR",
-	"Tpo9wMQW1k2XHEPqXfWWu6358ZmbzZOBMNyVngRfe7OGw5pGw8jPIiRCN5s19aZznZ8G3FrHwa9fWYGm",
-	"pTdu11/UL15GWMvDH14zZJTWgnx9sCsIKNvrrrKwq1AfUuc5xA5beHSltJpQ/7id/zN3o7scoOqCV8bl",
-	"91/FrcXtpz19vHUjvZVzUgAkadbKHEfZ2MMCilngE9KXK1zSLOhshiTmrdgpWmmD42LZ1FV84+rQExKJ",
-	"qxPhLmCTf7KZISXSpiGF86uG7AmjqNDUVsao65ZzoZky2OjjpqIOcmQbakMBL3HLq17BSJZh/9jd2ULI",
-	"vycqrlLpl36w1xv2+t0e/K//eYV6PRwEfPgv1QGgnZboChbU4KfXjw9aYnv1ZT/4cizHbpwmpXzn4XsU",
-	"9bz2ZiFquDY81d3/PzOVc9CbjqsdhKVV1/1QVEzY+hDq3fjwezSTumUb/6dlSugmAcRXKZG/BcnGZoMX",
-	"iY2CFVqhjXdULGp6VeeZO2h1zW/gb0dr4toSNIXZiom7qMKJYFOeCeVCY5tlJJImL90RNmlI+gibFGHf",
-	"I4akg2XgVRKe1fV41+dXpaiOfqIzrz2L9TzGt9W0dwtDqw7N/2Rkc7e/sxWPRCOr2tzt723FgSY3d3v9",
-	"rdjNC0S20m/uDgZbjpXolVydsRmJRiKIrqlo8uzvbK1AJnPFZsayjeocbBhS2mGEZuvK5ZVhTx0pIBX1",
-	"ZEggGUNSZts4lGT8Eo9kOsoR1uPvHw+Wic0c78ZqPkyiuSa5nExs04RWpJguOcAxbVnVVkirsiRzpJ22",
-	"xsMHqc2nCt647PiVzBY/2Mu2mc5qR7mgec60caTVokqj65byw5Ol2zgCnR3eGGUv5KnfhZ9VZkErykPj",
-	"sAWoTFtsVL2eFtZF7w56vTgQJqyUQ8JYKgVGEw0jViovZOOQQyXtjC4KvCr2B/rcS8dNbpuHEsAwbh8T",
-	"WO3JEoU22lTccd1gjVe5XaGmguNC7n6jeqFCksVt3DxZFBpEfZao0ahd8xpb7Fjzlh9VbXUOqiVwnjnz",
-	"EFl4iQLy3MMTT4RRlXOmth4eWldy2f4DgurylZL4u72HvKzlIjD48WDwkB+v3i3396KAVVbtl68AqlbO",
-	"p9iPV8n/7vMmx3gZTxyJCfgnSMw9r9JxMWtn5fGE5/s08cT2dwsUb9cDi1PP86xPDHtWhcu+g1QEWfFh",
-	"Ij4MbgsjukynhOqR8OdL7EESUh8IAbsVhM5mAFwWslSWMcrFpI5wrcc+uhYQBCdimGbG80dXUJGoURHy",
-	"HIJarmnctjESK0doMulrBvYqDRPcluIrDO5ijpaj6yNhJ11d5AFhd6suSSz/EjPixKtqQ5MEHku29utC",
-	"NNcj4X1So+4cnHJdUy9+CiBViish56LqOe/2dgFNLeMrAjEu49QKERwrr8gHyEtbh7ssXcFCC7e4jm6r",
-	"kOyPaqPVBZXcz9EDtKO1heGRWOXz1ibL3DXolluIxHd/492mv3QuWb51DpbZ3eWWrLnMLYlJdRGeR9kX",
-	"Kc3zMU2vlgYj1UVuI/Hh6Pi3JY7vktFWN+1Je6MG4ypQp98R7vIrxUaiPg15D8o687XyexsJ1T60x62p",
-	"XvUMzRZCVRhq6SNUJfr1vYTHlOfXwcZn288a+X30fRTxbBQNRwF4GkXxyB2rdN8wYfBDeBd+FMKxUXTb",
-	"3qMeYxO4RcR13F5/G1BLK8raLDdxdTEnvKaDl4wx19mpt6JePkqIewv2ot6/45gdPgBJokt+HLkWNqNe",
-	"cq7caJZfWgI21pkqL8A1sZMbs8weyon+jdjRO+2/Bh4f2IhexpcafMYSa3bN3ZVxtcWbPNbqEsxoh30e",
-	"q3mfvioG6vPk9PjX7OY/B3sv9w5fvv5jZ1JkB+8+vS/eXl3/+vvJL+aP3w/+eP/iwzL+lII94IrDFSQa",
-	"3/388n2jtwg76ts9mztrJievp7SYderJ3Xmh/WNB8D6RKranQe+6y9QElD/j3eojALRtBj3ufnkXNEfg",
-	"MXM6HkX75LfDc+L7Je7wrJmy4u+9cz64MwbhhL3S4m9OIx6heocmVhDd017P/JSXM4cnRmm2Cm0r/7d6",
-	"d/fcXYbpJtb9m7OpldPxdyRCyznKSp9kTU6E74QQtg7S1Cff3HEaa9eZTMsCsPVmUgB+VaVI/HmkqTGz",
-	"4fZ2f/BLt9ftdfvDF71eD7kT9ojVtq2mW2lWrrawc1pK7OrzYd2V86o6amdJ+HLzXXmaO+m90jbdCE7m",
-	"1qnWMWMuyof/CZTYko3thb6TmqmEoLKB5dokPQUjnQcswC6xr2neMDsk7j+DYg8744v9WWeUXrbcVDES",
-	"wVUV+/Y5AQ+uu4civHciFL+qyq/KX52Ggiikmuck7NFfqdIp00ZRI13xH3wcGdOcitSxd9x73GmK1bcc",
-	"uhDlRkSk7kczUtrugrpmGZGl0TxjIXPIl+ilQsy2sPC/icBwXE8jr+bDbtK8BPDoKLAOFWLd2CE/DL45",
-	"Z8I0NFYlExowwP8NAAD//w==",
+	"3H39dts4suer4PDOnsgZSpZkOx/ymT/cibvj24njiZ1Jd6KsCZGQhDEFKARoWZ3jc/Zpdt9jH2WfZE8V",
+	"ABIUKVluO3fuvf1POxI/CoX6rl9B34NYzuZSMKFVMPgeTBlNWIZ/fmA6Wx6NNcvgXwlTccbnmksRDIJz",
+	"FkuRKKIlWVCuyYiNZcZIBrdwMekEYcBu6GyesmBwEAYZ+5bzjCXBQGc5CwMVT9mMwmNnXPBZPgsG3TDQ",
+	"yzkLBgEXmk1YFtze3obBnGZ0xrQl6fya35wkDeRc85snigg6Y2QsMxIt2Ggq5VWbJ9EhUUwkRE8Z0dOM",
+	"MRKpa37TfhoRu1ai5YTpKctCwoXSjCZEjvH64jFPIyIFUwQe/Vv7nE8E1XnGIlgnBwLMo4IwABKCQYCv",
+	"4EmwstS3TEz0NBj0isUqnXExCWCpsIji0fdYoyrICQnrTDokuu6Fvx7Iz+M/Tl8efH758R9571iN/z4b",
+	"/+P071Nx9bk//+dL+fL09enum935yf7fDIs0WXA9tdzhSUSoSOy/NJ8xpelsfseCC0ruve4L94Z7rLuk",
+	"yq279/zZ/v7ei/6zF3cuSW25h8VLKkuaU61ZBjf9zy/d9suvf/1L0LSyT4bSRonVVCQ0S4i9Rg1Q4kBU",
+	"WfZEkRlTik4Y4Ylb3ExNLvu/fjr7afI2PRrfJPOb/tHJwf787N9fHIz3P0WdoTgHQedu1XU+mfXX5Ya0",
+	"aJoa7QhBxlH2rZYMBX6+g18IKZhVjpl5mK8NTn0GhIplVXmyVa0bihm9YgpfBdaBKU0oqXEF1K4zFOu2",
+	"qFTze0mcffomZatvDy49IzOwc2pOY9ZWDKyTZglq3DDvdvfiEVXs2T7+zSJSsFgROR6K6HtJ8G3ne22D",
+	"bjvfRzJZ3lqBHop7a3KHnJdi7xlB2KyhaBCJQ7vZdr1uuRFRLM4zrpcE2cqI4c/IbtkVW26xLX/OHlga",
+	"NpmE+u4spkwgZU5xFlQh+1kCZp1Yp0I+Cn4DawPvVXC5YjeAd1yQ6Pzkl9Oji48fji8v3r89/nB0+uo4",
+	"Iq2EjWmeanJAZlzkmqkd5ywUy65RdeNUxldGG9fsRJMObsHOB9iiW/DBai6FYuhIf6LJB6N18K9YCs0E",
+	"/knn85THFBi9O8/kKGWzv/5TAde/lx4d9kNTngaD0j+TYZDyGdfDYEBEPhuxjMxyBZEBoZrMpNKk1+12",
+	"gXRNda6CwX4XfD7X8EQgiDiKCvLpSOZ6MEqpuApu/TX/JWPjYBD8224ZvOyab9XumaHaLLoqN0ekJJcr",
+	"ssikmBQGz1mhmAohke4MQoEWJaNMXjFB4mkurlhCQEV3jN4YNhBFl4ospjyedoDOnxjNWPZR0FxPZcb/",
+	"YMn9mYy7lHBFR6m5/ZqmeZX1hmiakKOzE1iOuxpcn4YPLy/e/3p8SqTw5BMiNibgOsJ1ZTN65WZUSG/e",
+	"jdswmHGlQLoaibNfkhHygmjg4ENe9xjbfzFlFXqAaY5OmdXEoc5ZCBW8APnTp0/to1xPmdCwmw1uJDKi",
+	"AA9LZ38bBqDG12A/hkEUWtvAskxmfxsGXFzTlCeXSNowiDDYoYYqS2/rw8+vyLPnB92dSoAdrH9LsCn2",
+	"rhmJ2zA4BmoeaBPA1maCpgSX5u36ga/xJ+6qcyOYx/biH6X7guSC3cxZDA4bKQPdnlPBY5KxWF6zjCWg",
+	"LBC8ZDLXjFChFpggTLnaQdU+lfpnmYvkgRwSsvRTIAQ8IcNgv4/7VarIfsmsU6mJefEPY9BpSdOUmjUT",
+	"nuCqz+gylTS5kPItzSbsgYt3hhbsKGhXCs8EpaOC9Lr7Lw6ePyOjpWbKZ0Zvr2SG9RPkWGgIUC6kJIau",
+	"H8YbtBwN5Ebvjn67/On9698vf/r94vg8Qm5Z8iB+kflD/avvmZCChCcE/BPNMn7NILSBsKAiNy/qrHLE",
+	"/FAObaLTRlWVQMlcx2iScsGQdWAKeMw+CnpNeQo29xHY56RaaQjduSJ5+fhDU7IgKdWsaqk8ebNUEZ+s",
+	"H8rIJkrBL4GNAkUEH2/opmOIZSIs1bSxVhO56HbFWXmXrKPOXr3rFX6QwEeIZKxza44V7Jekki784Ljk",
+	"Ud71aPvtiFmJSBLJFCrRjOp4Wg85pUiXLu68b2RSJL+NwcmgEhILxhJFaEknplRwhSuhuRzI5Ip6SjX+",
+	"W85ZhsLhpY8YxLzs9brk//6fXq/zrNMjNkSBV8RTmqZMTBh4YnbNsiXZ7/Z2OuREYwkI+OFeU9YGDbnz",
+	"jMVc4YIU+HGPr2PKU5YAewUzUXCaQCgMt8XwxqwaUW3kzr2Dqo9inskYzNAoZcZr/Uk9mtF0LLPZupSg",
+	"+Jr8+/n7U0i8wJGSXn9AnJLFU5rRGKzGk9snJJXyCoQNYs0Rm3AhUPTGxDzb041+39cNbz3WDd+pjz9z",
+	"lq4hGxzBgMwzEBe9JMPAlMGGgacPj0HLY4cCoJrIaOBexuiVKrWAVtTViC58MAY2oLP7KFQ+n8tMs+Qd",
+	"Szi9QJIf5O7srQRWT4aBZjd6d55SLgwrHb22JO4/HZ/qx1sHPosLQglSSpDUH+oCKyvxWd2KVsk25cWn",
+	"u0+RNREE6gUVqDSvnE05wngeGZskHB5A0zMjdRz0a0xTxZqoMYkAGAwKYnrNTZGWiWQuudAknrL4qjCK",
+	"oILWIJlLick7FGldLLiOp08ULAltT2HuIOQutgvzu7lH2feguLKhHJbS+OqJInmWXl6zjI8td8qnd+ol",
+	"oTBgIs6Wc82SC0zOa499w27Im3dHr9rnb476B8/AKiBxeDnJQUONuMs8i9kTBYFHxjRpfZZyttP4yvL+",
+	"+uvgLo+nHVwNmCyzFsyAGx+qrd5UH/eaq1hmyRNFzt6f/kJaPZ+issVUfCRH/2Sxhue9YTTVUyytrewA",
+	"i6/Ueun5XietKbSjGkvojMZTLDJwwZRyEjRaoqnwSC3pcrr5PWAinwWDL4G8CsLAixGDr0311NJXfXHP",
+	"+Nrw+HcmTH5tbcn3gKbp+3Ew+LJZj+1t5/lsRrNlcBvW2GY0+bJ5m7y84Ykir8y1bbAvoBEZixm/NoWX",
+	"GnO9eGfdhnDNZs0740xXltFlsDGbcSGOR06IxV9FoiMbIqKIRiGJXoE/ZbbIe5bJm2W7ek3jzs5Nfr2R",
+	"O8bpsBsa63TpE3NIqPkOoy7fVHIIqPAvs24QO66NnQmRxIY72TUT5OPFz+0XeB1+nKcpmbKM4T1ckMgS",
+	"fGm6Hbiom/ZEtu3KwA53PtCFlQ3/2zafgSexhetpMAAzJBMuJsYF3ZbssE9v5grQDSnkUjMFJJlrQxcS",
+	"m2bAktCMEcG4nrLMcELIzFsdEA7WmmqIQpaaBXcpUEWaSxks97CuWl9L5XrLTcG9qiEJ1bQirffSt5oo",
+	"C3ajL+M8U7KhcX9GFYpyZC4wVUaw4nAXmdMJOzT7bavGKVXmY2AVfGGSchP1bmYVLqtKzga74xY0WGM/",
+	"6kt5D1sN5NsEH7OQ6Oz9+QXZtS2T6IkiZn8bLQhfo3IJSzmkHuCnk5Dkgn/LixIGaJBxeY3PdGp5SRtI",
+	"/tTUpYrlbMY1BFetjxevdg6JzAwsAdjPVVVIE6pZ21Z8au82YfOP4JRZcDO3zHeEaxJjjz6Ts0MS2UaZ",
+	"EbCVd93DjV94YRREB9dFUNgybfF5rqZgebm4ljxmnTnlSbRjhbjoCloaJ/waM0jxJ8TZ9JgNH+y11d1u",
+	"Em4X5dbWhUnw/sFzYsN6myioeuCXFA55VZaoJgvsMWKLAINPrpy/MAZ+gZm4JGN+U01wt0y5GsQbn37J",
+	"7/BWoDc0VdLFxL+1bSmyfZIQ14q0vhUpRWmXk2bpKyKf+gvfXFycEXMBiWXCKss0meJKzFckNt9r7UE1",
+	"lZkmypgiV9RwOwTPqTJxc+55l2gfkY8fTkjGxixjIrZVE54wofmY22xx/bv9pOsu0bXCapZdsDN0otUk",
+	"uOcoDq9kLnSTSbYfF2aJC/1sP2jidWmT7ohMzXWhfXgjTah8j0FTYc3uoMlp+100nYixrJPUpCOfTBxV",
+	"dTHgAphCy+nQPkYzBr+1f+H6TT5qv7bXg6mDQGmwyxOLq5nS/sGziLSsuGJ7ulGNDJygIRg2kVgzqZ71",
+	"tMZOORqdPd+dcD3NR81m3RnvdaadKabdA+1zQhLB/XMGf01nNI6wKxsVJTjrVJyLuYc7aWA/OpNyA9Z4",
+	"jind2m+EQZ6la5abj1Iek48f3lbrA4pPhKkOpFyG5PxbTjMWkjf56Hwu9c79nRVutcd8u8eh8WLWHgCZ",
+	"62X6EWJVTzlqcWpTsNhIjKYGmVqlY8wzpS83BlunxT4KCZHbBFwbtlaStSHVnVsL8fDqa//ck4zBU5f3",
+	"N1wNnvAYK+VWVrGlbBZaRHxFacHCDiCKxTcj/HH7zTTWtyHr0HJ+aZdUJ+/jHIvtTFiAIyRuRQyMZIQE",
+	"dtavf2xHlOemGonSNL10PNiKyauus/qE1W2rrjtsEMsGkSn3sUngLabtKI7ZXJtC/4oK5qb+2RQtZ5Cn",
+	"GNOF7XtMMGiaMZosrUiYunRVPEyvMZ5SMakUW0ZSpoyKTbkSL9DS1UfeEch5Jaxti1bWeJXL38A9V3lo",
+	"SIUYsW6rcAId8o7NRiiVbClNLKocWpyCv0hTuWAJxqmlAdkyTb3w0j3NbvQhmdElGTHCZnO9rAZ1U5am",
+	"cttM9SRhs7nUTMRLcsWWJJ5KxQSoUIkkPiSUZGzOEKXKE1fksVulFzxeCSvZtb7snWaf+9+CMJjRG4fU",
+	"7B88CzcjN9enn5+m0qCxvcx3JZhNOcZZ93phY35WRpFmO+oygoQabOs59hFx+wwu7ChvCoTeF6BnU4XG",
+	"glNUAOwi0oIUnnp4YAhPMqmx5LfTIZ/A4gppUVyxFGM+yXED1gDNTHHOoo/2u72OQ3yiUiKppZRMtZ4D",
+	"+030tAHUbELJJ8qlXQWkHuUF/lE2TKlawXa3bKD5N4NznrIbC3LeWQug/60NkWvxjHb/4JnXNJrzX9my",
+	"dGob6K62yJ21cV0HF+OEpoYOzFPo3uR4zGNOU5LyUQb5nCngE64HQxE1EGfCSsOlkETnGIP6PICvzach",
+	"ciel8ZX3/VAYRJ/7xmW8FyUAH58AX5r0XEkiBWnBej4cH71+d4wFH2Ub3yY43gmHwu6R3Tf4c8IEy3hs",
+	"42PXEcc2Y2dl5xDbrQycME0dfH8oIBTumKg61qlpCbbbNoY4PXp3TNrtIkI9i2yQakvGtGQ8OSMLmafJ",
+	"BgSzR0+jBKygz+si8KUG+f7aArlXg93dxWLRcU+wpl11Yjnb2YjZN+D6JtA+EzrjmOXQeGpSKvx+tRm2",
+	"NZr/cCioWBLTf4enL8mcKsUUyoDE4vQ1yxSXkARE1z0aQuZz3Q+jHfQ/6orP5yzpEK/CMhQIr8YaS0yz",
+	"bFlFmbfWTJPsVPHn5SDAULSaMPI7oQGYFGDu+8Ljh6IRHw8m1NblE56xGPY5BH2gJKZzjdbR+ecKJHue",
+	"0iXsHiK2OuSIRIupYvFl4/iFaUhyZXewnbBYJgyRHxOm3STDIUI+zT6YW4YCAiJlbElGF6bP0CFHYumb",
+	"b/t8s5mOURgsqML8d4ZiKM4XdIKcPXFrgVg218zEaYVxG2CYnC3dJpuUlOwmMlYhKQBJuAnlOEd9AsdY",
+	"l0Sajo7QLCPUUYtqf7/ZjbrCbjWq5rkZteJnjLkCJ1OfPGkV81phbf4srI1v7Ww/klZbxuLOOaCGHjgs",
+	"Attw1c6c1w+fUhAOF2UatodW2odiBBrdig6S/d7/+1//O9oBA8UFKZwzogcKb1tcdofwDUWz9JFXVtCK",
+	"sbDC3vMJQieGIpJzJpRKSTJRmrTNm0kbPAsZBn/5dPzTm/fvf708P3714fhiGEQo0ieCeFJNtRNSI23A",
+	"B8eAp08NqU+fouyFBhZaEfopwx7TUBgfY3vjritsuG1AN6YoM8rkQtnCMRg5C4XTfqDwZ90RBIjc1vOq",
+	"wlDUn4pK2GoqgW4D/CKWb6k2KwEvVI4jmW2gVkyGwslHkVw492+gHF6S5pq/UsSmFZvkGR2lywGhpH9z",
+	"41AqM0aFGgq/zcT9LpOWEGde4S4i6F6hk4nWgY0iC9nbP3i+0yGvi5WaFVKLRLV2bcxvhqJV5GgqRJFN",
+	"eay5mJDyc+PYDMUsIf1u99BjYu3R9rkGGLsWFbvy0IPunpV5Hx9r5AISDqFQ461QvDu5sDUxE1JDaIGK",
+	"YXp9Mpvs2pvULlxb9hFKwQjCwDryYBB0O71OFy6Dp9A5DwbBXqfb2bPFOIxydqcINtmFhcO/J6whgzyy",
+	"iUC/2wUfkzJXPIyZUsavKuyDIErSRrmu5sVSxaxjzcCIZugPdcZBdXHgwWuYFw/FS/J0SZTO4yswsQWU",
+	"8ySBVILpt/yaCaZUsDJa1u92N6DYGtBrrigQyHvAxyxIZw16zFsGsAcn0m/D4MCQ1vTcYgm7Zg7FTxOD",
+	"wZevYaBcgzpwK8fuDFoQOlGQgprNDL7CzW5nsfSy5da6kjNKOcUCkCKLjKMegcKDRAs6g31FoBnlKfyN",
+	"W24CmAWH7TatPycpdvIrySgXYAiEMPGWcmP7HCsCc9W4zx8cRunBG10CqNQ014lcCLPpkADIjJUS8LgC",
+	"8QGLXxBY0avCK6l7CwRcvbf9gk0SAyy3WPRSfs6nuTbmEFgQloDYRgYVz1jLJh8BhnILl73Gu/3XlpMF",
+	"Ba7cmMo7SajsUeVta6l4hH07lRqLI8tDEhmyIhtLYlfbQLofa8phg7oXCrBZ3/0qc6Ouv3PgCy7MVAxN",
+	"DdQDkzUs3PFkJyRjnmo0zaDFczrhAmtKNmy4YkvFNDGAms5QIKAn8kA2kckZKEZUFaiPl/Ug2kcK1w1w",
+	"gflQmJerQ7AJHB6cp2lUBwORM1yJ0tRi0qy5EWxRgkzM6M9gKChZ0BQi4SK2qczkJJ4dGrEJFZVIB+OU",
+	"I7MaDPXszAtOG0deg0NmREkpWBa65/khEEYUWKdAOzAUHGNnTfbJO/6TiUENmswd/mETEMyhLaLPqn7k",
+	"kHTu5UPRoq63VLwd8WZMxXTOxQTi94IWf4TMRDopxIhcYfnHTiEOBS7ZvkkuRIecS7etM7okU5kmZMwW",
+	"xTDaCkdsRMnTlEzpNYMnVuTkkIwlZAvA9lxonlb2HNnuYZ+xd5YxOjNJscdaEz6CpnbI+dRwuDA1oKV2",
+	"x7geCtze0NY9LQgEgtNcEzkem6pF6aBInErFlL+dhqmmMIGjHEMBup0yG9mmEI2n/IoRShZTmZrEYkCA",
+	"dF3BOxZGcE4zhYoCgge2fiiw/KquCJ1QLkzAWPWLb7nS78qmkH9KzZfGBoBU2uOX2UTYwKKZ3u92o8NC",
+	"a1MlrbBbAQU5cPcXGe+3nGXLMq3B/a+cDWDLMcHgoIvFdXPUTq/b7YblyTu9piZY0yKqVqZAx7BrLnOF",
+	"hLvFvLuI+6ev//7H+9cn/fev33XfXxzfnF6c3Jyev7z6/OnzNPl00337x/FBdEjknH7L2bolWdxg5fgI",
+	"r0fQ3X9xZ5OgEQznA+FMCQaj/BUgAmlthLHtrKO6wI00n9JA23902y+/2v9ftr9+74bP9m4bz5DZjnoL",
+	"iENDjLNiO24lCI9D9EQFILeOcosMaOb2Fh2ZzeSiYzLsRqtaIflwK3Qi5ivF6rBvtHYxRTPoBy3HmG50",
+	"cgkoqsyspTN7wmfMZM57e3svd0o97z9r93rt/suL3vNBtzvodj+vXwEXK3K0DRD0XnQXtvVukve6F0jv",
+	"oNv9a7c36HbX0o3u5NHpXkylKieD4P+Y0BjSEdOOgsQSknLNMpqmS/SBMVWsrZhQXPNrli5JK/of4Nov",
+	"jVf/lkttnZjMEi5Mq8hOyamCC1Z/1q752wME7etDUysDy/ni3VL0kjn4q94KVnUQVOVwf3/Qf9HZ23/Z",
+	"6x18LvuoZWfWQeYKl+IWAcECbBy+5nk/2es967N2HD9/0e712F77RY+O2vvxy71nz5O4+/LgxRaUvOx0",
+	"u/1ut/fZf7GxyaXUgGULgHMVvHuwrevZPrP0sfsNacp7YWKMVQ+dcmESKaDvrBGMcOHj7ldCcVJE4hox",
+	"a9zgz0yVoOqJ7YhGPXtP10cp34OCY39xoteB4Ojfdn1+hjaowKuwHttBse+4WONb/atvvvysfFeaZLRs",
+	"9e+dwXO7vvp9BX9d+9oB29D81L41H5tkb3+bzN87JQlv6W1xS/3snz9bZ9h8dcNRCStJbBXU8OXr7UoR",
+	"S+lVkJiX2hYfVZPb3e88uV2b4fpQF8yX7FBMFBbIVH+CiWssi5dTVTisjKPI8EfLzDArO7Ja9uhcA7px",
+	"uAlzuB1Pmco+QmWmFOizpYDGslc5u3R3cF90V1farryK0Fk5tafnHImFZlo/gjiWDQdmPiyC8eh94qLe",
+	"Q8IT4//spMucZd6Iy5YRbpFreC7iT0a9D3aHdS9YnUIMGkafvSrSR8Wy9tEEn/AFDGW6+6Jz0OkGX289",
+	"f+pN7W3wuiue9PbH+uH7uTQ767mmiF4gtf7DzeV+d//uW4ujmP5z2tdfGBbYVs550gZO4ERng73VGY9B",
+	"GOFftoHUsZLuf7Sks9R+5IGDG61zBSMMKdb5+48fXh2fX/588vY4KgkscD047akRRooTOmA2szx1zYgy",
+	"N26tJsY2Sql2jiPTjtEdcopncDhEQqexunJuV/NokTFqpBudKC1ZxVhNg0HgVuHD56stvlLhbL+wEgOv",
+	"m9woX1lEsitv3C2/KF+8GvauPv74miEOuSTk69ZmwAP6rzuZxuxCebQBT8FvmLK1LcSWYxj/7YIkexJF",
+	"AbkoZNKpbQHkRq1VblahUf/eyAWZQRRTLdBaQLyJ8nHsA4GmHla+CGWqVcSWj5jfCe3+ZErjc7FWb9sM",
+	"YTFhh6j14vgB6+PJr2yuSY4YfUjP3WZjGqIzKhQ15VhqoRlcKJZp7CpzXeBUOUJblaYQYnED4q+FVWac",
+	"46FK3TD9cYcjrc9trNxw0B10e50u/Nf7XMP5D/re8MWXYtpsr8EhgwRVhiHKy/sN4UDxZc/7ciRH9jnV",
+	"+YW97VUb+bz2fDGqudI8Vv8ddRZ4psJCe7CWb9ttGRUTtt7rOss/+B7MpWpQ4X8YSI6qIo1cKRyBgpCb",
+	"tCoAXOxM1U+2RhdJxdI7lrnxpGzwmogEFnonJPZEFEuCyZAmlAuFfb2hiKoDEBYZTH10kd8V8xttIeQo",
+	"LAGLEvGkbABZQEmWi2LGGO1/aVWM1dGuK6ucSRgYdij+ByOt/d7eTjgUlSSstd872Ak9Trb2u72d0K4L",
+	"SDbUt/b7/R0Lf3VMLoa5hqKSN6JZmlUHOjb28iDxuWJzbWBtZco28Gcn4AkrBRqThvoADsQaFRinAYHc",
+	"DdG/Tc+hJOFjnP212DZs+tz9PNgmNrcAL8N5P+fmiqRyMjFdOlqgrzrkCJ9pau+mjF5Uq5lFhzV1us6k",
+	"0p/KiKiaCzdpcnnJbnn+Pdi57S4uj/3e/p4SzbfFPfY3JLa88l7kVH/BwaSxmA/9JJPlPaEjJpGsAzhm",
+	"NE2Z0hZNPiuqFCWCY/tc9DYMQMaOb3RmTsoq34WfFWpECzxSZQoKREyZ8LN4PZ0Zd7bf73ZDjxi//QT5",
+	"eJ5loGTBIGB55oisTB8V1M7pcoa/T3IPWMnKHNhtdVoIFOn2IUGIqaBmqNNVxp2WCIiwDrr0OeXN8dmD",
+	"x8qN8hFQt2F15M8XiHLIr4KkWPMaU0ta85b7srYYUGwIMs6teIjEP90EB1D8UUTCaJZylu1U6uWTsvjW",
+	"PApUKVp686w2q/ZLjCCd9Th0sq68Z1O41Yq4f/SHF+j90ELymprIAw4HrOTobhKwzG4GeGx8NWU3oBr8",
+	"+RxZ3Lr73bDi9l94WPVKwaFpNR7y0Qzv1+sRLe5BudEjSuEda+DWGe3YMPnF3du2cvgz3NbbIuhdPWEb",
+	"7zvYRkoazpCEm/v9bW6uH0v6r4vp68MYX76Cz62NNZqP6zNj9vPqaMpqdnAiJuA9pWAFHN8qROlKXXbg",
+	"oKLV7KAU/7VpwgcnU+VBEw6UZ8tvXlEBh6n8StzAO2SSqDyeEqqGwo0lmvlDUs4RglUVhM7nkIYsZZ6Z",
+	"QQMuJmW82jgt2DHhvTdIycACXK/JcUSZ4yBMzrOyunJI01DUJi8T6YqG5gQm7R2y5UqM9jynhhNPhsIs",
+	"ujj/CYLonbImuXonlsQix6onikRwWWR/s8MmD0PhPGal6eQdjrCmWfQYaVEuroRcCCcNrf3uPuRGq9kS",
+	"gQgs4dQQ4Z1GUmDXENK8LosyaDeTKNjNtVMaGc6IIdtoceA0d2t06dbJ2q7QUNTHQEqRZfaX4QwsHeel",
+	"3EGpLXdWabR6WClssz0CNFpzBmgUkuL8VJczX8Y0TUc0vlp5GCnO/xyKs5PTX1ZGQ1aEtjigVZqDmBjP",
+	"PHY6jbBnJmZsKMoh+jtypnPXKLuzi1jooTmlg6q6Zaj2D4vKcEMTsejPrW8kPqQ3ty6pebr7tBJ9BN+H",
+	"AU+GwWDohfbDIBzaaXz7DRMaP4R34Ud+sjAMbpuRRCOE6jT/2NHGQ+Qa+tBGZrkOi/Oc4TVtPJuS2bZu",
+	"qYpqdQIddQt00cA11kxn4wWEiqUtZdjoBJRRrRhXrhVLx2ZuByvGhRXgqjhLPTGznMF/YGbjjPafS222",
+	"hAetZj8KbMbKCMWaI4/DQsWrQw3F2cnBHvs8yhY9+tOsn32efDj9Obn5R//g5cHxy1e/701mydHbT+9m",
+	"b66uf/7t/XP9+29Hv797cbaaHUnBtjgZt5YnhZuvXz2m+hbDjvJQ6KpmzeXk1ZTO5u1ycRuPoX9oinZI",
+	"ZBba3yTacAS29hDj2pnVP5PelZJ2V35HWjh4eBdlZj62egAK+nWbHEBM8dipYgFAAuvswEv/1fJGIV3Y",
+	"MQSfk9LRMDgkvxxfENdytqdW6Cmb/Wt/wMg7rA0DMnOW1H/N3O0BO2bDuFoo/bg/p/CYP6aw8qN7tZyi",
+	"MAdNv7tnDq+2C+v8C1PY2kk2G7LP1cSw1mZek4jiOyFuWBdHllPqdvTVqEIi43yG1jKaQdKQ5SJys8NT",
+	"reeD3d1e/3mn2+l2eoMX3a75jTkzDr1rmpGGmtoxVGZNK9l0OcvdqZ0toYJmXJrr2G1Kju2pLDWwyhPv",
+	"FI0yvz3FH67RK7/7F5oBIXP4/qQE7WIkXwmgmyj9AAK68CD0HWJeUz0NfkDsr/KZg0nMr/rZc0mQetlw",
+	"qtRQeMdKmZ8iNajfdWdG+WdE+eQXjc06/cX0Mji/rDrbaI7pkFk8ZUpnVEvbP0W3O6IpFbHFS9r32AnI",
+	"+luOrfe1T0Sf6p6mpTQN2uyaJUTmWvGEVX5wyOZ8MsNAeWlyrmrYi891o1/FethNnOYQsdtRExuKY+vN",
+	"htsY8aScCV3hWOH2FQRe/z8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

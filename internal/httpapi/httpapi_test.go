@@ -537,6 +537,13 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 					if resp.StatusCode != 401 || decodeProblem(t, resp, body).Detail != want {
 						t.Fatalf("%s %s without credentials = %d %s, want 401 %s", method, path, resp.StatusCode, body, want)
 					}
+					challenge := `Signature realm="hookvault"`
+					if want == "missing bearer token" {
+						challenge = `Bearer realm="hookvault"`
+					}
+					if got := resp.Header.Get("WWW-Authenticate"); got != challenge {
+						t.Errorf("%s %s: 401 with WWW-Authenticate %q, want %q", method, path, got, challenge)
+					}
 				}
 			})
 		}
