@@ -165,7 +165,7 @@ func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return h
+	return validateResponses(tb, h)
 }
 
 // backends opens a fresh store of each backend: SQLite always, PostgreSQL when
