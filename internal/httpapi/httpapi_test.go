@@ -19,6 +19,7 @@ import (
 
 	spec "github.com/hookvault/hookvault/api"
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/contracttest"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -165,7 +166,7 @@ func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return validateResponses(tb, h)
+	return contracttest.Handler(tb, h)
 }
 
 // backends opens a fresh store of each backend: SQLite always, PostgreSQL when

@@ -1,4 +1,8 @@
-package httpapi_test
+// Package contracttest holds api/openapi.yaml to what the server answers, in tests: a
+// handler wrapper for tests that serve the router in process, and a client transport for
+// tests that drive the built binary. A response that the spec does not describe fails the
+// test that made it, so that spec and server cannot drift apart.
+package contracttest
 
 import (
 	"bytes"
@@ -6,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -40,14 +43,14 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 	return &contract{doc: doc, mux: mux}, nil
 })
 
-// validateResponses wraps h so that every response it gives is checked against
+// Handler wraps h so that every response it gives is checked against
 // api/openapi.yaml with kin-openapi's openapi3filter.ValidateResponse: its status must be
 // one the operation declares (no `default` lets an undeclared one pass), with the declared
 // required headers and a body of the declared media type and schema. A response that does
 // not match fails tb, the test that made it. Responses to paths or methods the spec does not
 // have must be the router's 404 and 405 problems. Benchmarks are left unwrapped, so that
 // they measure the server.
-func validateResponses(tb testing.TB, h http.Handler) http.Handler {
+func Handler(tb testing.TB, h http.Handler) http.Handler {
 	tb.Helper()
 	if _, ok := tb.(*testing.B); ok {
 		return h
@@ -62,19 +65,19 @@ func validateResponses(tb testing.TB, h http.Handler) http.Handler {
 		// A handler that panics (http.ErrAbortHandler: an answer cut off on purpose) skips
 		// the check: the client gets a broken response, which no schema describes.
 		h.ServeHTTP(tee, r)
-		if err := c.check(r, tee); err != nil {
+		status, header := tee.status, tee.header
+		if status == 0 { // nothing written: net/http sends 200
+			status, header = http.StatusOK, tee.Header().Clone()
+		}
+		if err := c.check(r, status, header, tee.body.Bytes()); err != nil {
 			tb.Errorf("%s %s answered %d, which api/openapi.yaml does not allow: %v\nheaders: %v\nbody: %.600q",
-				method, target, tee.status, err, tee.header, tee.body.Bytes())
+				method, target, status, err, header, tee.body.Bytes())
 		}
 	})
 }
 
-// check validates one response.
-func (c *contract) check(r *http.Request, rec *teeWriter) error {
-	status, header := rec.status, rec.header
-	if status == 0 { // nothing written: net/http sends 200
-		status, header = http.StatusOK, rec.Header().Clone()
-	}
+// check validates one response to r.
+func (c *contract) check(r *http.Request, status int, header http.Header, body []byte) error {
 	method := r.Method
 	head := method == http.MethodHead
 	if head {
@@ -100,11 +103,25 @@ func (c *contract) check(r *http.Request, rec *teeWriter) error {
 		Header:                 header,
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: head},
 	}
-	in.SetBodyBytes(rec.body.Bytes())
+	in.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 		return clipError(err)
 	}
 	return nil
+}
+
+// knows reports whether the spec has r's path, whatever the method.
+func (c *contract) knows(r *http.Request) bool {
+	path := r.URL.Path
+	if r.URL.RawPath != "" {
+		path = r.URL.RawPath
+	}
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if c.mux.Match(chi.NewRouteContext(), m, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkUnrouted checks the answer to a path or method that the spec does not have: a 405
@@ -172,64 +189,41 @@ func (t *teeWriter) Flush() {
 	}
 }
 
-// failures is a testing.TB that keeps what validateResponses reports instead of failing.
-type failures struct {
-	testing.TB
-	mu  sync.Mutex
-	got []string
+// Transport returns a client transport (base, or http.DefaultTransport when nil) that checks
+// every response to a path of api/openapi.yaml as Handler does, for tests that drive the
+// built binary. Other paths are let through: the client may talk to other servers too (a
+// Prometheus). A response that does not match is returned as the request's error, so the request
+// that got it fails; its body is read whole to be checked, and handed on unread.
+func Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return roundTripper{base}
 }
 
-func (f *failures) Errorf(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, fmt.Sprintf(format, args...))
-}
+type roundTripper struct{ base http.RoundTripper }
 
-// The validator itself: each drift that slipped through before is caught, and a response
-// that keeps the contract is not reported.
-func TestValidateResponsesCatchesDrift(t *testing.T) {
-	problem := func(status int, headers ...string) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			for i := 0; i+1 < len(headers); i += 2 {
-				w.Header().Set(headers[i], headers[i+1])
-			}
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":"x"}`, http.StatusText(status), status)
-		}
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, err := loadContract()
+	if err != nil {
+		return nil, err
 	}
-	body := func(contentType, b string) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", contentType)
-			_, _ = io.WriteString(w, b)
-		}
+	resp, err := rt.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
 	}
-	for _, tt := range []struct {
-		name, method, path string
-		h                  http.Handler
-		ok                 bool
-	}{
-		{"valid", http.MethodGet, "/health/live", body("application/json", `{"status":"ok"}`), true},
-		{"undeclared status", http.MethodGet, "/health/live", problem(http.StatusTeapot), false},
-		{"body breaks the schema", http.MethodGet, "/health/live", body("application/json", `{"status":"fine"}`), false},
-		{"undeclared media type", http.MethodGet, "/stats", body("text/plain", "3 messages"), false},
-		{"401 without a challenge", http.MethodGet, "/messages", problem(http.StatusUnauthorized), false},
-		{"401 with a challenge", http.MethodPost, "/webhook", problem(http.StatusUnauthorized, "WWW-Authenticate", `Signature realm="x"`), true},
-		{"503 without Retry-After", http.MethodGet, "/stats", problem(http.StatusServiceUnavailable), false},
-		{"the spec as a string", http.MethodGet, "/openapi.yaml", body("application/yaml", "just text"), false},
-		{"HEAD checks headers", http.MethodHead, "/messages", problem(http.StatusUnauthorized), false},
-		{"405 without Allow", http.MethodDelete, "/metrics", problem(http.StatusMethodNotAllowed), false},
-		{"405 with Allow", http.MethodDelete, "/metrics", problem(http.StatusMethodNotAllowed, "Allow", "GET, HEAD"), true},
-		{"TRACE answered", http.MethodTrace, "/metrics", body("text/plain", "ok"), false},
-		{"unknown path answered", http.MethodGet, "/nowhere", body("application/json", "{}"), false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &failures{TB: t}
-			rec := httptest.NewRecorder()
-			validateResponses(f, tt.h).ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
-			if tt.ok != (len(f.got) == 0) {
-				t.Errorf("reported %q; want reported: %v", f.got, !tt.ok)
-			}
-		})
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
 	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if !c.knows(req) {
+		return resp, nil
+	}
+	if err := c.check(req, resp.StatusCode, resp.Header, body); err != nil {
+		return nil, fmt.Errorf("%s %s answered %d, which api/openapi.yaml does not allow: %w\nheaders: %v\nbody: %.600q",
+			req.Method, req.URL, resp.StatusCode, err, resp.Header, body)
+	}
+	return resp, nil
 }
