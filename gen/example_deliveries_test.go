@@ -43,7 +43,7 @@ func ExampleClientWithResponses_RedeliverWithResponse() {
 		return
 	}
 	ctx := context.Background()
-	if _, err := client.PostWebhookWithResponse(ctx, gen.WebhookMessage{Id: "evt-1", Sender: "alice", Content: "hello"}); err != nil {
+	if _, err := client.PostWebhookWithResponse(ctx, nil, gen.WebhookMessage{Id: "evt-1", Sender: "alice", Content: "hello"}); err != nil {
 		fmt.Println(err)
 		return
 	}

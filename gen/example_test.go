@@ -36,7 +36,7 @@ func ExampleNewClientWithResponses() {
 	}
 	ctx := context.Background()
 
-	sent, err := client.PostWebhookWithResponse(ctx, gen.WebhookMessage{Id: "evt-1", Sender: "alice", Content: "hello"})
+	sent, err := client.PostWebhookWithResponse(ctx, nil, gen.WebhookMessage{Id: "evt-1", Sender: "alice", Content: "hello"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -173,14 +173,14 @@ func TestClientOptions(t *testing.T) {
 
 	// The typed call re-marshals the message: the signature must cover the bytes sent.
 	msg := gen.WebhookMessage{Id: "1", Sender: "a <b>", Content: "ü & \u2028"}
-	if _, err := client.PostWebhookWithResponse(ctx, msg); err != nil {
+	if _, err := client.PostWebhookWithResponse(ctx, nil, msg); err != nil {
 		t.Fatal(err)
 	}
 	raw := `{"id":"2", "sender":"a","content":"","extra":[1, 2]}` + "\n"
-	if _, err := client.PostWebhookWithBodyWithResponse(ctx, "application/json", strings.NewReader(raw)); err != nil {
+	if _, err := client.PostWebhookWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(raw)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.PostWebhookWithBodyWithResponse(ctx, "application/json", strings.NewReader("")); err != nil {
+	if _, err := client.PostWebhookWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader("")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.ListMessagesWithResponse(ctx, &gen.ListMessagesParams{}); err != nil {

@@ -331,6 +331,24 @@ type WebhookMessage struct {
 	Sender string `json:"sender"`
 }
 
+// SvixId defines model for SvixId.
+type SvixId = string
+
+// SvixSignature defines model for SvixSignature.
+type SvixSignature = string
+
+// SvixTimestamp defines model for SvixTimestamp.
+type SvixTimestamp = string
+
+// WebhookId defines model for WebhookId.
+type WebhookId = string
+
+// WebhookSignature defines model for WebhookSignature.
+type WebhookSignature = string
+
+// WebhookTimestamp defines model for WebhookTimestamp.
+type WebhookTimestamp = string
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -348,6 +366,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
+
+// RequestTimeout RFC 9457 problem details.
+type RequestTimeout = Problem
 
 // ServiceUnavailable RFC 9457 problem details.
 type ServiceUnavailable = Problem
@@ -381,28 +402,28 @@ type ListDeliveriesParams struct {
 
 // ListMessagesParams defines parameters for ListMessages.
 type ListMessagesParams struct {
-	// Limit The most messages a page holds; a page also ends at 4 MiB of messages.
+	// Limit The most messages a page holds, e.g. `200`; a page also ends at 4 MiB of messages.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; opaque.
+	// Cursor The `next_cursor` of the previous page, e.g. `MTc2NDQzODI2ODM0OTExNTIxNS9kZWZhdWx0LzE5`; opaque.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Source Only messages of this source (`default` for `POST /webhook`).
+	// Source Only messages of this source, e.g. `github` (`default` for `POST /webhook`).
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
 
 	// Type Only messages of this type (exact match), e.g. `push` or `invoice.paid`.
 	Type *string `form:"type,omitempty" json:"type,omitempty"`
 
-	// Sender Only messages from this sender (exact match; messages of `POST /webhook`'s format only).
+	// Sender Only messages from this sender (exact match; messages of `POST /webhook`'s format only), e.g. `alice`.
 	Sender *string `form:"sender,omitempty" json:"sender,omitempty"`
 
-	// Since Only messages that arrived at or after this time (RFC 3339).
+	// Since Only messages that arrived at or after this time (RFC 3339), e.g. `2026-11-29T17:00:00Z`.
 	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
 
-	// Until Only messages that arrived before this time (RFC 3339).
+	// Until Only messages that arrived before this time (RFC 3339), e.g. `2026-11-30T00:00:00+01:00`.
 	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
 
-	// Q Only messages whose content contains this text, matched literally and case-sensitively (`%`, `_` and quotes are ordinary characters).
+	// Q Only messages whose content contains this text, matched literally and case-sensitively (`%`, `_` and quotes are ordinary characters), e.g. `invoice`.
 	Q *string `form:"q,omitempty" json:"q,omitempty"`
 }
 
@@ -410,6 +431,35 @@ type ListMessagesParams struct {
 type GetMessageParams struct {
 	// Source The message's source; ids are unique per source.
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
+}
+
+// PostWebhookParams defines parameters for PostWebhook.
+type PostWebhookParams struct {
+	// WebhookId Standard Webhooks: the sender's message id, e.g. `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
+	// Send it with `webhook-timestamp` and `webhook-signature` (all three, or the `svix-*`
+	// three), or none of them and `X-Signature` instead: any `webhook-*` or `svix-*` header
+	// makes the request a Standard Webhooks one.
+	WebhookId *WebhookId `json:"webhook-id,omitempty"`
+
+	// WebhookTimestamp Standard Webhooks: when the message was signed, in integer Unix seconds, e.g.
+	// `1764438268`; within `SIGNATURE_TOLERANCE` (default 5 minutes) of the server's clock.
+	// Sent with `webhook-id` and `webhook-signature`.
+	WebhookTimestamp *WebhookTimestamp `json:"webhook-timestamp,omitempty"`
+
+	// WebhookSignature Standard Webhooks: one or more space-separated `v1,<base64>` signatures of
+	// `{webhook-id}.{webhook-timestamp}.{body}`, e.g.
+	// `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`. Sent with `webhook-id` and
+	// `webhook-timestamp`; the `standardWebhooks` security scheme describes the key.
+	WebhookSignature *WebhookSignature `json:"webhook-signature,omitempty"`
+
+	// SvixId Svix's name for `webhook-id`; send the three `svix-*` headers together, instead of the `webhook-*` ones or `X-Signature`.
+	SvixId *SvixId `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Svix's name for `webhook-timestamp`, e.g. `1764438268`; sent with `svix-id` and `svix-signature`.
+	SvixTimestamp *SvixTimestamp `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Svix's name for `webhook-signature`, e.g. `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`; sent with `svix-id` and `svix-timestamp`.
+	SvixSignature *SvixSignature `json:"svix-signature,omitempty"`
 }
 
 // PostWebhookSource200JSONResponseBody defines parameters for PostWebhookSource.
@@ -658,7 +708,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostWebhookWithBody(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostWebhook Ingest one signed webhook message
 	//
@@ -677,7 +727,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostWebhook(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostWebhookSourceWithBody Ingest one delivery from a configured source
 	//
@@ -894,8 +944,8 @@ func (c *Client) GetStats(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostWebhookRequestWithBody(c.Server, contentType, body)
+func (c *Client) PostWebhookWithBody(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostWebhookRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -923,8 +973,8 @@ func (c *Client) PostWebhookWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *Client) PostWebhook(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostWebhookRequest(c.Server, body)
+func (c *Client) PostWebhook(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostWebhookRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1445,18 +1495,18 @@ func NewGetStatsRequest(server string) (*http.Request, error) {
 }
 
 // NewPostWebhookRequest calls the generic PostWebhook builder with application/json body
-func NewPostWebhookRequest(server string, body PostWebhookJSONRequestBody) (*http.Request, error) {
+func NewPostWebhookRequest(server string, params *PostWebhookParams, body PostWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPostWebhookRequestWithBody(server, "application/json", bodyReader)
+	return NewPostWebhookRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewPostWebhookRequestWithBody constructs an http.Request for the PostWebhook method, with any body, and a specified content type
-func NewPostWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewPostWebhookRequestWithBody(server string, params *PostWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1480,6 +1530,76 @@ func NewPostWebhookRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.WebhookId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", *params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-id", headerParam0)
+		}
+
+		if params.WebhookTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", *params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-timestamp", headerParam1)
+		}
+
+		if params.WebhookSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", *params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("webhook-signature", headerParam2)
+		}
+
+		if params.SvixId != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam3)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam4)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam5)
+		}
+
+	}
 
 	return req, nil
 }
@@ -1684,7 +1804,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
+	PostWebhookWithBodyWithResponse(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
 
 	// PostWebhookWithResponse Ingest one signed webhook message
 	//
@@ -1703,7 +1823,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhook (the `PostWebhook` operationId).
-	PostWebhookWithResponse(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
+	PostWebhookWithResponse(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error)
 
 	// PostWebhookSourceWithBodyWithResponse Ingest one delivery from a configured source
 	//
@@ -1730,12 +1850,12 @@ type ClientWithResponsesInterface interface {
 
 // ListDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for ListDeliveries
 type ListDeliveriesResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ListDeliveries
 type ListDeliveriesResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type ListDeliveriesResponse struct {
@@ -1813,12 +1933,12 @@ func (r ListDeliveriesResponse) ContentType() string {
 
 // GetDeliveryResponse401Headers the declared response headers of an HTTP 401 response for GetDelivery
 type GetDeliveryResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetDeliveryResponse503Headers the declared response headers of an HTTP 503 response for GetDelivery
 type GetDeliveryResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetDeliveryResponse struct {
@@ -1903,12 +2023,12 @@ func (r GetDeliveryResponse) ContentType() string {
 
 // RedeliverResponse401Headers the declared response headers of an HTTP 401 response for Redeliver
 type RedeliverResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // RedeliverResponse503Headers the declared response headers of an HTTP 503 response for Redeliver
 type RedeliverResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type RedeliverResponse struct {
@@ -2003,8 +2123,8 @@ type GetLivenessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2012,9 +2132,9 @@ func (r GetLivenessResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetLivenessResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetLivenessResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
 }
 
 // GetBody returns the raw response body bytes
@@ -2048,7 +2168,7 @@ func (r GetLivenessResponse) ContentType() string {
 
 // GetReadinessResponse503Headers the declared response headers of an HTTP 503 response for GetReadiness
 type GetReadinessResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetReadinessResponse struct {
@@ -2056,10 +2176,10 @@ type GetReadinessResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Health
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadinessResponse503Headers
 }
@@ -2069,14 +2189,14 @@ func (r GetReadinessResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetReadinessResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
 func (r GetReadinessResponse) GetJSON503() *Health {
 	return r.JSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetReadinessResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2110,12 +2230,12 @@ func (r GetReadinessResponse) ContentType() string {
 
 // ListMessagesResponse401Headers the declared response headers of an HTTP 401 response for ListMessages
 type ListMessagesResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListMessagesResponse503Headers the declared response headers of an HTTP 503 response for ListMessages
 type ListMessagesResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type ListMessagesResponse struct {
@@ -2127,10 +2247,10 @@ type ListMessagesResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListMessagesResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2152,14 +2272,14 @@ func (r ListMessagesResponse) GetApplicationproblemJSON401() *BearerUnauthorized
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListMessagesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r ListMessagesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListMessagesResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2193,12 +2313,12 @@ func (r ListMessagesResponse) ContentType() string {
 
 // GetMessageResponse401Headers the declared response headers of an HTTP 401 response for GetMessage
 type GetMessageResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetMessageResponse503Headers the declared response headers of an HTTP 503 response for GetMessage
 type GetMessageResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetMessageResponse struct {
@@ -2212,10 +2332,10 @@ type GetMessageResponse struct {
 	ApplicationproblemJSON401 *BearerUnauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMessageResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2242,14 +2362,14 @@ func (r GetMessageResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMessageResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r GetMessageResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetMessageResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2283,7 +2403,12 @@ func (r GetMessageResponse) ContentType() string {
 
 // ListSourcesResponse401Headers the declared response headers of an HTTP 401 response for ListSources
 type ListSourcesResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
+}
+
+// ListSourcesResponse503Headers the declared response headers of an HTTP 503 response for ListSources
+type ListSourcesResponse503Headers struct {
+	RetryAfter int
 }
 
 type ListSourcesResponse struct {
@@ -2293,10 +2418,14 @@ type ListSourcesResponse struct {
 	JSON200 *SourceList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSourcesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSourcesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2309,9 +2438,14 @@ func (r ListSourcesResponse) GetApplicationproblemJSON401() *BearerUnauthorized 
 	return r.ApplicationproblemJSON401
 }
 
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListSourcesResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListSourcesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2345,12 +2479,12 @@ func (r ListSourcesResponse) ContentType() string {
 
 // GetStatsResponse401Headers the declared response headers of an HTTP 401 response for GetStats
 type GetStatsResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetStatsResponse503Headers the declared response headers of an HTTP 503 response for GetStats
 type GetStatsResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetStatsResponse struct {
@@ -2360,10 +2494,10 @@ type GetStatsResponse struct {
 	JSON200 *Stats
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetStatsResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2380,14 +2514,14 @@ func (r GetStatsResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetStatsResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r GetStatsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetStatsResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2419,9 +2553,14 @@ func (r GetStatsResponse) ContentType() string {
 	return ""
 }
 
+// PostWebhookResponse401Headers the declared response headers of an HTTP 401 response for PostWebhook
+type PostWebhookResponse401Headers struct {
+	WWWAuthenticate string
+}
+
 // PostWebhookResponse503Headers the declared response headers of an HTTP 503 response for PostWebhook
 type PostWebhookResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type PostWebhookResponse struct {
@@ -2429,18 +2568,26 @@ type PostWebhookResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WebhookAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostWebhookResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *PostWebhookResponse503Headers
 }
@@ -2450,9 +2597,24 @@ func (r PostWebhookResponse) GetJSON200() *WebhookAccepted {
 	return r.JSON200
 }
 
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r PostWebhookResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -2470,14 +2632,14 @@ func (r PostWebhookResponse) GetApplicationproblemJSON422() *UnprocessableEntity
 	return r.ApplicationproblemJSON422
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostWebhookResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r PostWebhookResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r PostWebhookResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2509,9 +2671,14 @@ func (r PostWebhookResponse) ContentType() string {
 	return ""
 }
 
+// PostWebhookSourceResponse401Headers the declared response headers of an HTTP 401 response for PostWebhookSource
+type PostWebhookSourceResponse401Headers struct {
+	WWWAuthenticate string
+}
+
 // PostWebhookSourceResponse503Headers the declared response headers of an HTTP 503 response for PostWebhookSource
 type PostWebhookSourceResponse503Headers struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type PostWebhookSourceResponse struct {
@@ -2519,20 +2686,26 @@ type PostWebhookSourceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *PostWebhookSource200JSONResponseBody
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *ServiceUnavailable
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostWebhookSourceResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *PostWebhookSourceResponse503Headers
 }
@@ -2540,6 +2713,11 @@ type PostWebhookSourceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r PostWebhookSourceResponse) GetJSON200() *PostWebhookSource200JSONResponseBody {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -2550,6 +2728,11 @@ func (r PostWebhookSourceResponse) GetApplicationproblemJSON401() *Unauthorized 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r PostWebhookSourceResponse) GetApplicationproblemJSON404() *Problem {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -2567,14 +2750,14 @@ func (r PostWebhookSourceResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
 }
 
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostWebhookSourceResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
 func (r PostWebhookSourceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
 	return r.ApplicationproblemJSON503
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r PostWebhookSourceResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
 }
 
 // GetBody returns the raw response body bytes
@@ -2780,8 +2963,8 @@ func (c *ClientWithResponses) GetStatsWithResponse(ctx context.Context, reqEdito
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
-	rsp, err := c.PostWebhookWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Context, params *PostWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
+	rsp, err := c.PostWebhookWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2805,8 +2988,8 @@ func (c *ClientWithResponses) PostWebhookWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhook (the `PostWebhook` operationId).
-func (c *ClientWithResponses) PostWebhookWithResponse(ctx context.Context, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
-	rsp, err := c.PostWebhook(ctx, body, reqEditors...)
+func (c *ClientWithResponses) PostWebhookWithResponse(ctx context.Context, params *PostWebhookParams, body PostWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*PostWebhookResponse, error) {
+	rsp, err := c.PostWebhook(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2897,20 +3080,20 @@ func ParseListDeliveriesResponse(rsp *http.Response) (*ListDeliveriesResponse, e
 		var headers ListDeliveriesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListDeliveriesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -2981,20 +3164,20 @@ func ParseGetDeliveryResponse(rsp *http.Response) (*GetDeliveryResponse, error) 
 		var headers GetDeliveryResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetDeliveryResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3072,20 +3255,20 @@ func ParseRedeliverResponse(rsp *http.Response) (*RedeliverResponse, error) {
 		var headers RedeliverResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RedeliverResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3114,12 +3297,12 @@ func ParseGetLivenessResponse(rsp *http.Response) (*GetLivenessResponse, error) 
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.ApplicationproblemJSON500 = &dest
 
 	}
 
@@ -3147,19 +3330,19 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Health
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -3168,10 +3351,10 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		var headers GetReadinessResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3214,19 +3397,19 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -3235,20 +3418,20 @@ func ParseListMessagesResponse(rsp *http.Response) (*ListMessagesResponse, error
 		var headers ListMessagesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListMessagesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3298,19 +3481,19 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -3319,20 +3502,20 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 		var headers GetMessageResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetMessageResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3368,12 +3551,19 @@ func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) 
 		}
 		response.ApplicationproblemJSON401 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -3382,12 +3572,22 @@ func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) 
 		var headers ListSourcesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSourcesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -3421,19 +3621,19 @@ func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
 
 	}
 
@@ -3442,20 +3642,20 @@ func ParseGetStatsResponse(rsp *http.Response) (*GetStatsResponse, error) {
 		var headers GetStatsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetStatsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3484,12 +3684,33 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -3512,6 +3733,13 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3519,24 +3747,27 @@ func ParsePostWebhookResponse(rsp *http.Response) (*PostWebhookResponse, error) 
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
-
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers PostWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PostWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3565,6 +3796,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3578,6 +3816,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -3600,6 +3845,13 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3607,27 +3859,30 @@ func ParsePostWebhookSourceResponse(rsp *http.Response) (*PostWebhookSourceRespo
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSONDefault = &dest
-
 	case rsp.StatusCode == 200:
 		// Content-type (text/plain) unsupported
 
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers PostWebhookSourceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PostWebhookSourceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
 	}
@@ -3666,7 +3921,7 @@ type ServerInterface interface {
 	GetStats(w http.ResponseWriter, r *http.Request)
 	// PostWebhook Ingest one signed webhook message
 	// (POST /webhook)
-	PostWebhook(w http.ResponseWriter, r *http.Request)
+	PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams)
 	// PostWebhookSource Ingest one delivery from a configured source
 	// (POST /webhook/{source})
 	PostWebhookSource(w http.ResponseWriter, r *http.Request, source string)
@@ -3732,7 +3987,7 @@ func (_ Unimplemented) GetStats(w http.ResponseWriter, r *http.Request) {
 
 // PostWebhook Ingest one signed webhook message
 // (POST /webhook)
-func (_ Unimplemented) PostWebhook(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -4113,8 +4368,130 @@ func (siw *ServerInterfaceWrapper) GetStats(w http.ResponseWriter, r *http.Reque
 // PostWebhook operation middleware
 func (siw *ServerInterfaceWrapper) PostWebhook(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PostWebhookParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "webhook-id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-id")]; found {
+		var WebhookId WebhookId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-id", Err: err})
+			return
+		}
+
+		params.WebhookId = &WebhookId
+
+	}
+
+	// ------------- Optional header parameter "webhook-timestamp" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+		var WebhookTimestamp WebhookTimestamp
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-timestamp", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-timestamp", Err: err})
+			return
+		}
+
+		params.WebhookTimestamp = &WebhookTimestamp
+
+	}
+
+	// ------------- Optional header parameter "webhook-signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("webhook-signature")]; found {
+		var WebhookSignature WebhookSignature
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "webhook-signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook-signature", Err: err})
+			return
+		}
+
+		params.WebhookSignature = &WebhookSignature
+
+	}
+
+	// ------------- Optional header parameter "svix-id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-id")]; found {
+		var SvixId SvixId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-id", valueList[0], &SvixId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-id", Err: err})
+			return
+		}
+
+		params.SvixId = &SvixId
+
+	}
+
+	// ------------- Optional header parameter "svix-timestamp" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-timestamp")]; found {
+		var SvixTimestamp SvixTimestamp
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-timestamp", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-timestamp", valueList[0], &SvixTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-timestamp", Err: err})
+			return
+		}
+
+		params.SvixTimestamp = &SvixTimestamp
+
+	}
+
+	// ------------- Optional header parameter "svix-signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("svix-signature")]; found {
+		var SvixSignature SvixSignature
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "svix-signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "svix-signature", valueList[0], &SvixSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "svix-signature", Err: err})
+			return
+		}
+
+		params.SvixSignature = &SvixSignature
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.PostWebhook(w, r)
+		siw.Handler.PostWebhook(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4303,7 +4680,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type BearerUnauthorizedResponseHeaders struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 type BearerUnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -4319,8 +4696,10 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type RequestTimeoutApplicationProblemPlusJSONResponse Problem
+
 type ServiceUnavailableResponseHeaders struct {
-	RetryAfter *int
+	RetryAfter int
 }
 type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -4328,7 +4707,14 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Headers ServiceUnavailableResponseHeaders
 }
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type UnprocessableEntityApplicationProblemPlusJSONResponse Problem
 
@@ -4383,9 +4769,7 @@ func (response ListDeliveries401ApplicationProblemPlusJSONResponse) VisitListDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4418,9 +4802,7 @@ func (response ListDeliveries503ApplicationProblemPlusJSONResponse) VisitListDel
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4475,9 +4857,7 @@ func (response GetDelivery401ApplicationProblemPlusJSONResponse) VisitGetDeliver
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4526,9 +4906,7 @@ func (response GetDelivery503ApplicationProblemPlusJSONResponse) VisitGetDeliver
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4583,9 +4961,7 @@ func (response Redeliver401ApplicationProblemPlusJSONResponse) VisitRedeliverRes
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4648,9 +5024,7 @@ func (response Redeliver503ApplicationProblemPlusJSONResponse) VisitRedeliverRes
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4677,19 +5051,18 @@ func (response GetLiveness200JSONResponse) VisitGetLivenessResponse(w http.Respo
 	return err
 }
 
-type GetLivenessdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
+type GetLiveness500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
 }
 
-func (response GetLivenessdefaultApplicationProblemPlusJSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
+func (response GetLiveness500ApplicationProblemPlusJSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4715,8 +5088,24 @@ func (response GetReadiness200JSONResponse) VisitGetReadinessResponse(w http.Res
 	return err
 }
 
+type GetReadiness500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadiness500ApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadiness503ResponseHeaders struct {
-	RetryAfter *int
+	RetryAfter int
 }
 
 type GetReadiness503JSONResponse struct {
@@ -4731,27 +5120,8 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetReadinessdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetReadinessdefaultApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4805,10 +5175,24 @@ func (response ListMessages401ApplicationProblemPlusJSONResponse) VisitListMessa
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMessages500ApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4824,27 +5208,8 @@ func (response ListMessages503ApplicationProblemPlusJSONResponse) VisitListMessa
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListMessagesdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response ListMessagesdefaultApplicationProblemPlusJSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4899,9 +5264,7 @@ func (response GetMessage401ApplicationProblemPlusJSONResponse) VisitGetMessageR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4923,6 +5286,22 @@ func (response GetMessage404ApplicationProblemPlusJSONResponse) VisitGetMessageR
 	return err
 }
 
+type GetMessage500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetMessage500ApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMessage503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -4934,27 +5313,8 @@ func (response GetMessage503ApplicationProblemPlusJSONResponse) VisitGetMessageR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetMessagedefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetMessagedefaultApplicationProblemPlusJSONResponse) VisitGetMessageResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4991,27 +5351,41 @@ func (response ListSources401ApplicationProblemPlusJSONResponse) VisitListSource
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type ListSourcesdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
+type ListSources500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
 }
 
-func (response ListSourcesdefaultApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+func (response ListSources500ApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSources503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSources503ApplicationProblemPlusJSONResponse) VisitListSourcesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5048,10 +5422,24 @@ func (response GetStats401ApplicationProblemPlusJSONResponse) VisitGetStatsRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.WWWAuthenticate != nil {
-		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
-	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStats500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetStats500ApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5067,33 +5455,15 @@ func (response GetStats503ApplicationProblemPlusJSONResponse) VisitGetStatsRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type GetStatsdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response GetStatsdefaultApplicationProblemPlusJSONResponse) VisitGetStatsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 type PostWebhookRequestObject struct {
-	Body *PostWebhookJSONRequestBody
+	Params PostWebhookParams
+	Body   *PostWebhookJSONRequestBody
 }
 
 type PostWebhookResponseObject interface {
@@ -5114,6 +5484,22 @@ func (response PostWebhook200JSONResponse) VisitPostWebhookResponse(w http.Respo
 	return err
 }
 
+type PostWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook400ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhook401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5121,11 +5507,42 @@ type PostWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response PostWebhook401ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhook404ApplicationProblemPlusJSONResponse Problem
+
+func (response PostWebhook404ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhook408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook408ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5178,6 +5595,22 @@ func (response PostWebhook422ApplicationProblemPlusJSONResponse) VisitPostWebhoo
 	return err
 }
 
+type PostWebhook500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhook500ApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhook503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -5189,27 +5622,8 @@ func (response PostWebhook503ApplicationProblemPlusJSONResponse) VisitPostWebhoo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostWebhookdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response PostWebhookdefaultApplicationProblemPlusJSONResponse) VisitPostWebhookResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5249,6 +5663,22 @@ func (response PostWebhookSource200TextResponse) VisitPostWebhookSourceResponse(
 	return err
 }
 
+type PostWebhookSource400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource400ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhookSource401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5256,10 +5686,11 @@ type PostWebhookSource401ApplicationProblemPlusJSONResponse struct {
 func (response PostWebhookSource401ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5275,6 +5706,22 @@ func (response PostWebhookSource404ApplicationProblemPlusJSONResponse) VisitPost
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostWebhookSource408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource408ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5325,6 +5772,22 @@ func (response PostWebhookSource422ApplicationProblemPlusJSONResponse) VisitPost
 	return err
 }
 
+type PostWebhookSource500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PostWebhookSource500ApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PostWebhookSource503ApplicationProblemPlusJSONResponse struct {
 	ServiceUnavailableApplicationProblemPlusJSONResponse
 }
@@ -5336,27 +5799,8 @@ func (response PostWebhookSource503ApplicationProblemPlusJSONResponse) VisitPost
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RetryAfter != nil {
-		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
-	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostWebhookSourcedefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
-	StatusCode int
-}
-
-func (response PostWebhookSourcedefaultApplicationProblemPlusJSONResponse) VisitPostWebhookSourceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5665,8 +6109,10 @@ func (sh *strictHandler) GetStats(w http.ResponseWriter, r *http.Request) {
 }
 
 // PostWebhook operation middleware
-func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) PostWebhook(w http.ResponseWriter, r *http.Request, params PostWebhookParams) {
 	var request PostWebhookRequestObject
+
+	request.Params = params
 
 	var body PostWebhookJSONRequestBody
 	if err := runtime.BindJSONBody(r, &body); err != nil {
@@ -5729,158 +6175,174 @@ func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tcts4tuCroLizZbuXkiXZTidyTW25E3cndxInN3ZuuhNlTYiEJYwpQA2AltUpV+3T7IPtk2ydA4AE",
-	"KcqWY2d65u7t/hFZIsGDg/P9xa9RKmdzKZgwOhp+jaaMZkzhx/fMqOXRhWEK/sqYThWfGy5FNIxOWSpF",
-	"pomRZEG5IWN2IRUjCm7hYtKN4ohd09k8Z9HwII50OmUzCsvMuOCzYhYNe3FklnMWDSMuDJswFd3c3MSR",
-	"YnouhWYIwU80e89+L5g28FcqhWECP9L5POcpBWB250qOczb7H3/XANnX6rkAs6E8j4bRnCo6Y4YpMopy",
-	"PuNmFA2JKGZjpsis0AA/oYbMpDak3+v1ojjShppCR8P9HkDKDawIABEPUQk/HcvCDMc5FZfRTbjXvyh2",
-	"EQ2j/7ZboXjX/qp331mo7abruD0iFbhck4WSYnJIzJQRux8i6Ixpwk0XHvcTo4qpD4IWZioV/4Nl98cV",
-	"Ijvjmo5ze/sVzYs6BuHxitGMHL17BVD5qw+JZga+PD97+7fjEyIFQqqZumIKyIMJuI5wU8Npv8JpDfR2",
-	"pN7E0YxrzcWkHTj3IxkjLoiRl0w85HGPcYpnU1aDB5Dm4ZTKnmoMn9ZhFngo4MaPHz92jgozZcLAabJV",
-	"nkwsKcBi+eyvo2gq5eUVLXIzipIo3JHbszYKMHqDwL9gOb9iankizc+yENkDGU5IkrkVyX6dnfarsziR",
-	"htinfTdmOgkAmVJNzJRrwjNknWOlpHrgRkF4KUFzwnCxaqMHodx45a86tXxx7C7+XhJEkEKw6zlLDcss",
-	"ZGSbkjkVPCWKpfKKKZYBr1KxJEoWhhEq9IIpi6AdRM/jkcKMaU0njCy4mRKekVG0PxhFfy5VeJiaRPGO",
-	"LnNJszMpX1M1YQ/cvLLKgoxltgTmzmFN4HkqSL+3//TgxydkvDRMh8jo71XIcNqGHAvDzZKcSUksXN8N",
-	"Nyi4WsBN3hz9ev7T2xe/nf/029nxaYLYAnrmKfsg6BXlOcitByIMpKE/Gm3ApuCaFNXyh9bGIDkFuyRk",
-	"twBpDioSgvVd8dUGKch2YDSgJtCTFm4K9hRJ0LbqoHGVEG2NqYbADy5ZB527ejew1BDAR7AGuLiiOV9j",
-	"DLgfieYTQU2h2D9Atz/Ksx7tvD0wDa2eSaaJkIbMqEmnNaNN06UmUuRLspjydIrc80HMlUyB2sc5sxz+",
-	"jcc1o/mFVLN11lv5M/m307cnYOqC0CH9wZD4s0ynVNEUiHPrZovkUl7Cni6kImM24ULgDi+IXTs4gsEg",
-	"PIJgP05k3XnsP3OWrwEbxNCQzJWcM2WWZBRpJjKmRlGA9seA5bHFJlAAIhqwpxi91NYoxlVaTHn44gLQ",
-	"4KhCF/O5VIZlb1jG6RmC/CCp6m4lsHsyigy7NrvznHJhUenhBWNeZCRcHVcNddNBiOISUIKQEgT1u0ra",
-	"2k5CVG8nTbATQH/yw+4PiJoEjJoSCmSa51Oa50xM2BHaPojYLOOwAM3fWarjwF8XNNesDRprNIGbQ4FM",
-	"r3jG1JYmTGRzyYUh6ZSllzHh1ikCFsQP/lJibTRNts8W3KTTLQ1bgitSDxoB86Q8rh3QEfMAsq9ReWWL",
-	"k57T9HJLk0Ll51dM8QuHnWr1bnVY3huIIyZStZwblp2hH7Wy7Et2TV6+OXreOX15NDh4AlIBgcPLSQEc",
-	"asldFiplWxr0m2KGbH+ScrbT+sjq/tXHwV0BTru4GxBZdi/oXLUuahzf1Jd7wXUqVbalybu3J7+Q7X4I",
-	"URWKKL+S47+z1ESBi7S65pE3WbY0+bsslGBLoAkpgM+14QJBXT07agybzW3gZZW4BFuA5XfQI/66mMgc",
-	"FiQXXGlzSKgzKi4ZmyPdzOAZ3LCZvovN/GaO7NIVviKqFF3C36li1LDsnJpV+D5OmXByzDlXC6rJQnFj",
-	"mCgJvsKKUVRomuKJbX84e45IB36AxaOMGtYxfMbajtE94W5ASkQTml4KuchZNmEZ4eaQiCLPSSFypjUp",
-	"11sLAlxtTVmjCtYKUvms9qMLLtjSKOQBJcnp2w/vnx+fnv/86vVx0kqzmTW52la0eAYRkR0SbshEyYW2",
-	"LhWeFGxcqoyp2r64ME/2Wwg8jtzhnK97YnV48EB8TmJZOonh+ZXq8vY6GAvJL8dnZNd9o3e/8uzmf9q7",
-	"/tq+Y8Guzbkj8PUnTMmciQxskJLguCZZwepn6y769pO1oN6FEHtV63a8otyM+07t1cB8ysmEhmRxnE80",
-	"Fylb5TjHo6DpcqoNygMO3oaNKuV0SeDxVGHA0J6iWSHQZEav/RnoZI08BFeWK7AwPyOZ1tmgRF2NsEp8",
-	"1KTJ6qE3uNyjI64k5JdbBLKXYcOvK/L1FoHhlgbzlt5fKBUK930+azm0l3JBcikmtccYKa0lMON5zgOX",
-	"bwNWZT5Q1dwKNWQB1pCLJrLupEuSl2dn78hBby9BhqSitFLgcmcyUTK4vo4JJbBBWZgYdclFoVkGJpZg",
-	"KKrh239j5tQoRmc2juT4bdHEoi7SlLHMStW72Qyp4jyV2Rpewz3Yq1alO24HiLwGimLIEUL6/W4b+CVB",
-	"sBPrfy2myx1CRWYxQ06Ozk6bGnoN7Os4gVZxbbsdf1p1GrmNfF9z3UK7GTVoK99Lm7epceS1tFC6jYTe",
-	"Ua3BxEzsBZZkDBof14bM6cQLWBfXRyEDX29wzE2ZARuqg3MbVk5LQdqIcjsZnwzBxBqXFMgycGuThmRJ",
-	"yDadUA6UjIEXSi4oz/FavGTnkCSl6IElb7ckyDYVljYd+1TcQdNLWMwunwxLbuKgvBZ0WRprKRXAgemU",
-	"ignDDEBd/BLFaDplVsl7dq32CLvx6s5Je8y2iWIGWHbYCSUqyBiEKsB3xYovGc3NdJX+0HXR632ir61m",
-	"0UpcjBoGDgJsCbMcXADgzi8aL9GKCBRORQeVIvVbk5dRHAUBtpbtNEjOrdFGZm+sknrhPOSvEc3ztxfR",
-	"8PPtjOZuOy1mM4rstoI265+etzsfZ6iVMaK7pclze20HvGZgQsVSxq/sea4gN4gMrjuQUlSscYUqmbAW",
-	"KuIeE4ITkxkXhSbJkYuvIWskMUmeS3nJWYISNXmn5PWyU7+m9WTnNsJ+K3ZsKIVd09TkyxAYcHrwt1Cb",
-	"YQCAa+BH+GT3DWTHjfWeYwSx5U52xQT5cPZz5yleh1+DuEN1AveA2e4APh9TzZ7s46auOxPZcTv7u5ai",
-	"+54uHG2Ev3b4bC6Vle4UuAycawkMagMrNxU63OrtWAG4t7TNFABI9trYxxOtAlwSqkBwc1CGFhNCqmB3",
-	"NWsD1oruYqAaNVc0WJ3hKmt9qZjrERTbCr/9q6u3xoaGa+TH6lbewlED+N63AvpO3r09PSO7CzaeSnmZ",
-	"bGliz7dVgmzkWsakEPz3wubquEAOusXd8Wx5u29e5v/AY5GzGTegytDkPrQ+q7Xycq7N5ja4DQZ/D0zd",
-	"5gXa30A3p+DWXyg5Qxvigha5sQTWeNY9glNnQXBwS6N0cqHObWvbzws9BcnLxZXkKevOKc+SnaZR7mCc",
-	"8CtMR4hvIGfrvHmXzvF/eNptxO1jtyv7ev/zc/Js/+BH4oLVLvytV0NiWamQb/V1bISJa68vrIBfwEVG",
-	"kgt+XatA2jSR0ELeuPraGInXVsA3NNfSB75+7bi8bedVRnxJk9OtCClSu5zcEUK43S8Cd6O2TZv/WPEe",
-	"Xbh+NWipp1KB54aiCJjExabxhGCdOhJvz6jcRdpH5MP7V2AVM8VsKAO0cMaE4RfcBZLWPztMJdxFuo5Y",
-	"7baDCIQjrTbCPUVyeC4LYdpEsvt6A0+9kkl3WKb2utgt3goTMt9jwFRKsztg8tx+F0yvxIVcBamNRz5a",
-	"O6quYkAFMI2S04csLGcMf+38ws3LYtzxTiCIOjCUhrs8s+kcPaWDgycJ2XbkCpzdnlMAz6LVGLaWWDuo",
-	"gfR0wk57GL08351wMy3G7WLdC+91op1pZvyCbp2YJHD/nMGn6YymiXUKy/Itp1S8irmHOmlBPyqT6gDW",
-	"aI4p3VhvxFGh8jXbLcY5T8mH96/rWS/NJ8LmvHIuY3L6e0EVi8nLYnw6l2bn/soKjzpAvjvj2GoxJw8A",
-	"zPU0/Qi2asAcK3Zqm7HYCoyhNh1UhwPzPee3Glsn5TkKCZbbBFQb1qU8INEB9nDzsd8YWEeBp8/vL7ha",
-	"NOExxr8drWJM2260tPjK0ELsas4MqMtCmI3zY6H0bfE6jJyfuy2tgvdhDkaIYYK4SwAabwMjGDGBkw3j",
-	"H5sBFaipVqAMzc89DjZCclN11ldoHlt933ELWbaQTHWObQT/0QrVozRlc2PLVxosWNisfpu1rMBPsaIL",
-	"C/jQwaC5YjRbOpKwmZA6edhCLRuAC4MtYylzRsVtvhLPvJ1UX/IOQy4IYW0atHLCq9r+LdjzkYcWV4gR",
-	"p7ZKJdAlb9hsjFTJltLaoho0n2IMIwg0z+WCZWinVgJkQzc1SJRhzOGQzOiSjBlhs7lZ1o26Kctzuamn",
-	"+ipjs7k0TKRLcsmWJJ1KzQSwkK03B5q0GfG5TYnxzAd53FGZBU8bZiW7Muf9E/Vp8HsURzN6/ZqJCRgH",
-	"g4MncTTjwv/dv4f7+XEqARwTer4NYzbnNlF2nwe2+meVFWmPY5VGENC0UNwsT0GK2OOzhelHRZshBDTj",
-	"aBxrKzDglJQV/gnZBheedjSbU4WYBvNESYMhv50u+QgSV0hX9p5KccEnBR7Amkp3G5xz9cf7vX7XV6sj",
-	"UyKoFZVMjZkD+q31dFpWBa7sw5qSW9q7XZiF9/EfDX9UVXxUk+TXTrlYQradofnXUdHr7aVTdo0fWILW",
-	"CRdIvdQi3xqa0a8dsFzLNTqDgydBKdSc/40tK6V2C9z1+kIvbXwtjbdxYhtDB+RpVG/y4oKnnOYk52MF",
-	"/pwN4BNuhiORtABnzUqLpZgkp2iDhjiAn+23MWInp+ll8PtI2JoA/4v3eM/4jGlDZ3O3Avxo3XMtiRSY",
-	"liPvj49evDnGgA+GOdTSGcc78Ui4M3LnBh8nTDDFU2cf20I6ZisQuo2T04aKTNsEX547/M1GAkzhrrWq",
-	"U5PbQrdOx9kQJ0dvjkmnU1qo7xJnpLqQMa0QT96RhSzyrDsS6ynhNChWXaUAgJCqzAnvFgPi86m7hPhr",
-	"vmwD3evh7u5isej6FZxo191UznaGWG8kFZlJxYie05RVPDoSyVU/tsRsg8eOngkTmGuPbYoGXSr8vVni",
-	"lXx1T+vw7KZb/mH8ad90vwKqbpLDkaBiSWxVKay+JHOqNdNIAxKD01dMaS7BCUiu+jQGz+dqECc7qH/0",
-	"JZ/PWdYlQYRlJLBNC2MsKVVqSZIKnMTSlJWGW7pS85lN9iYrwCYjse1sIPJB8Gtfgr0T2+rcsinMRUGT",
-	"01e/nBydfXh/fH729vXx+6OT58cJ2XYuGTnADIlhemckPMNio8eWJmku00sQoS4un3Hlk+taEkpSOjco",
-	"Hcu6DpcgHMPm5zldwulhuXuXHJFkMdUsPW87SVdmx7U7wU7GUpmB3JVkwqw+umTLQ2z6sOdgbxkJMIi0",
-	"lSWKLmyeoUuOxDIU3259e5geUWgs6FL8d0diJE4XdIKYfVUmO+VsXhhm7bRSuGEGF+jDHbJ1ScluJlMd",
-	"k7KaGw9hJPwpBrzOhTaMZla6ZNJmdITN8zpoke3Xs6qnDH0rw17x61sE9ukVv66rGd3QM1ZcgZJp8j5q",
-	"mit+DVQcE/uxolL/TQndLeqnfmHbNpr426iyEzaBabh6Zi6o8pxSIA5vZVq0x47aR2IMHL2dHGT7/f/7",
-	"v/9PsgMCigtSKmesiS21bXnZHcQ3Eu3UR547QvO1TpW85xMsCB6JRM6Z0Don2UQb0rFPJh3QLGQU/eXj",
-	"8U8v37792/np8fP3x2ejKEGSfiVIQNXUeCK11AZ48Aj44QcL6g8/IO3FrtwmJPopwxzTSFgd43LjPits",
-	"sW1LyW1QZqzkQrvAMQg510dgQkPhW9URGIjcxfPqxFDGn8pIWNOVQLUBehHDt9TYnYAWAj8MQAPCgGOg",
-	"jkxGwtNH6Vx49W8LlAMnzSd/pUhtKjYrFB3ny6EtXvJVPjNGhR6JMM3EwyyTkWBnXuIpYtudRiWTrCuh",
-	"T8i2z1bsdMmLcqd2h40ijgt+PRLbpY+mYyTZnKcGSxXL761i84VLZNDrHQZIXFnarWu7ita2FDUWPejt",
-	"OZoPm4ssXYDDITRyvCOKN6/OXEzMmtRgWiBj2FyfVJNdd5PehWurPEJFGFEcOUUeDaNet9/twWWwCp3z",
-	"aBjtdXvdPReMQytnt9oz/DlhLQ5kgHFXAI1RBrI9XpIk41myE5MLnhvcM5DFnE64QD/EkdolW2pmiE3C",
-	"WrvG2apgJ7tFfblNl2COOAnytolVQxSZtJY9DhQpXD8SUvgIUynsLWzaV+8kosjzZDW/HFKWL+J0JUoj",
-	"saD5patLxJS+NARTsYf1WK7LA4GDbYMZoJNzRpayILCEszDg40iUOBsvwxtnXGtkWaRBFxMpL2BU4JKW",
-	"iuSc2Yq2V1k0jF5zbapN4DG7rnWNZTQtSdmQ5KU1BsJiq208n9Zi6Urv/V4wtayEW6MGtWwxmcMBK7jh",
-	"f32mnT96nWdf3L/nnS9fe/GTvZu/tGWS7oLb5x0thtZBVcZwNut5aZYD3w2GvKhlty1I1pfZvjUZvRaR",
-	"Zfbn8XGIMSGpTbgBx11TmWdrsYiTGmoQuZ1Fw4Mehk/sKIl+r9eLq8kS/bYwZxtMdaYv85/sistCu+oQ",
-	"Oae/F2wdhK7QozbgIgjq9Paf3hXV+dIYeTHo9W7p9Wrr8cIUxeewmeSzrXyOBr3Bk06/3xk8O+v/ONzf",
-	"Hw6edXuArN6nRnnqcL9fVhlHvn64Udg6POjtAR7bl97b7+LKq0sPqpUzTnNi0jnp97rwP9y5N/QFx8Og",
-	"8tiXTzZhAGkKOAt7U9r32Rv0ev1PzcpyXKDRwAEYjlzrxf6g3hgR/TjI9vpPBqyTpj8+7fT7bK/ztE/H",
-	"nf302d6TH7O09+zgaUtBexuGnnX7A48hn5N1Yaygwy6o4HQ9AQOL9btP92l370nrEexVp2v3X8PpoNfb",
-	"AKVPu3v7z/r9g1WUtl/8rN/rDT5Ft+G638B1vw2RDmCPLy8BAoSFha4OZX3YUK0yLPr0S375+o9/v968",
-	"E7FWn93SjvhWWDseJEcl2bCFc99ycdvqJbfvBtNt8Jb+BresDnu5iaODTZ5mR07g1Xt3X93S1x+GkpEK",
-	"wyDy5y+Ace2r2tA4aKj7pSwUofP5Vk3pg5I0dKIxK1pZE1/gaYG5uPs149nNWqPxrQj6YuQFoVUOQqLN",
-	"VD4vSAg2LcEVC+cXZsrC+jvMm5Y6OjRW0ZLBlqhqL0m9aKfnVItLWXu7BgP8VcTfplUrwl3J7N2q/h6s",
-	"Ze4UP71hb7BOufQHDeWy3+81Bft+/04hZB8B/32DXO81ZE0t83OX0JnT5QwHZAVSx5XUByLnvnJlXYtz",
-	"maj7x0uS/d7+3beujAr65xRBvzDjOnB9v5xn/JKY7yF6dtE5R6tY6hYJ9IZeolXr2kukqvpMKwh8D6Nr",
-	"SckKnDomReq9yASJKSFjml4SI0eiZ4vQDZijgawil2xuwiY/GxbiBtxVLaXAtvFGL8uUIoCKsZFYSHXJ",
-	"lA2x0/kc3Fpd+bC12DrVbrqbdScFXo/eYqbkXLuEqx4J+ye6IuhQStklR619m2XMYr/3bOgc5WaLC+BD",
-	"FmYkxgxRpi9Z1uaGvmdu5f90InrwXyL6FhFde/TTYW8w7Pe7B729QX+/ZmC3ye4VE7v3KML7Xcjeljtd",
-	"kJLreusu5myJkAuXrvxXEvX7vWePMOMpFAfuOIY2ap/nja6+UByQQBrUBgE9q+KTz10I9vsOImnZwOE9",
-	"N9D9J9WcpzgE5nZVhpu6TYFOsa9wF75da7YfuZqPQa/nQpeuTjRlWtsUqsaS9y55ZXxBgy9vZLl2Koko",
-	"pg1VqEaM4pOJm24X9EaVi+IlRb4k2hTpZavN/5pfMcG0jh5qNJfyRt6D7Fw/5hqqC7YB6MFZB3ihi4tt",
-	"SEh1amh4bnb3WIzPghO2B1o/Xay02/B4fYUxJjUo1vvZiSFM23TQQW+PCDrjrnEeyA8+47HbfPWCw5Hb",
-	"Tg9PLW7SaKYoFzqIIHmrBXhSGzlv9+/e+5bUBx921S+rp4XJ5ELYgwchJRWrqOBxieI91joaSQy9LJOQ",
-	"uhvIis22YKtQAIluElsgDqaFsfks2FRczelq3XK5xtqNF025BJe9wLvDx1Zz9cqpalab3glCDeu1p62F",
-	"4hFO4kQarG5bHpLEgpW4YgBsS7LS9PFm/D0iy5dMcDvPh4XFrfz+xmckuCBUKX5Fc9vd50YxjJeEZ/dL",
-	"33VH4tvzc2Q1PefzYHfn597hTrShrg3ZiRzBFlXmBTfJhiNhk2xEszKdXZthmQWyyKb1wuQ2pqaP7G7Q",
-	"jXMzIjH9kQQ17VKhb8dU7NcLs97okmFpGsqCkeDGOo375A3/yZYd2AZil+lIXM0Jlk25Jm4nLBLfPO0f",
-	"PhLb1LcTlE/HFmOmUzrnYrIDzp6HJZwbapPbObiEXGPFnxs9OxI+eor1iwvRJafSH+uMLjE5RC7YopxA",
-	"2sCIKyIAg2tKrxisWKOTQ3Ih81wuAO2FMDyvnTmi/axmo2sc5WDroALU2ooB4O0uOZ1aDJfCCfjanRhH",
-	"b3VCRew8c9f3xzVJC0PkxYUtVAvSHGkuNdPhcVqk2lo0AbQ0EsDWOXPFDLmUlyTnl4xQspjK3MaghwRA",
-	"N7UW91JszqnSyChAeCANRgIrbvWlNePWZXffVH0Ad3rWmN+r8BVk9w5LTs21dATuiDJMY/7/nARsT/f+",
-	"6yR428F1fcsoPHEe6o7vfMMuZmxyq/Uxr4PcNXC1o3eDwvnbwUVlYvGLkrAG8uFGTeToa6xHvK/S/04b",
-	"sAIWVRHOwJHKySN7CnzGbEnT3t7es/VActEgjk2a8O8FWinkNocKpfajQ7WYSl1NEoV/0XewgOG0EDx7",
-	"lpGcG6Zoni9R1aRUs45mQnPDr1i+JNvJfwcNem6V5++FNE5XSJVxYYvw3VRdvXaPvz+AMh6veqC8pezK",
-	"KVOytf6/OzLDvimm7HFpSdzaTWAmP7Ztw5tm2e+CJEz7r2bYHfJA+ESr+eE3Z+ng5MW///H2xavB2xdv",
-	"em/Pjq9Pzl5dn5w+u/z08dM0+3jde/3H8cHmTls4BeWO9HGlBP+E5PE3RpQe6oJskEBudHUGjkn5Vd01",
-	"wXmTa/2TsDcNrV03xSaJy1bycOQQN1jHWo1BwpnZOBEbPmzbUdraTU6uiup9x0jrNCK0wHcCr6Qq/K2N",
-	"Ngb4nOvXGriohg3dbZqV7RCNPgleb6nbqXep9aPWrMcdSY8Hara2OZuHhGdWrLrRNHOmgpk0G9o6JbEG",
-	"kugb7Z8HS91VYVsfGxa1TOAOogYfNFOdowmu8BnMz3z3afeg24u+3ARiOxizdYtwbwjsm+8r7u8nOd1w",
-	"tjWh0LK18p8zdVLPjv9TylifIa+/nsXYHiBPPrfIXKN4CgQJf7mq766j9vCrJZ3l7qugo79VQtca+8Hg",
-	"rhUBVwCWzXg+O85tMAlFpypyH1KuPKXtpptkI9JJvd0jsYF10yUn4HqXbUTdVv/41O3m0Yww5Eo/7ySs",
-	"cQ4E1jQaRn4X4cyLel1+xXSuyL9mbq0bt1I9sjSaGk/crX6oHty0sJrLH18xHB5QAfJlY1EQTOdY9y4O",
-	"ewrVlH2eg+6wgUcXSqtmpzyM878nN7q3G5QNTyVxef4rxygg+2k/KaSVkV7KBZmBSVKPlblxFHZaLg5d",
-	"wTbvYFJFaZfUAzrb4byKndghWmmD62LY1EV843K+Fc6MKId/OoVN/sbmhhQ4IQNcOH9qWHcSTomnrjGK",
-	"C82UwUQfN2WXOMfGcm0o2EvcjtBYsZHsMJWHcmfL7JU7tOLq1JTGDQe9Ya8f1Ek0hqMMgtEnn8tZT3st",
-	"2hUoqDaKpLp80KLbyx/7wY9jOXbr1KeH7G3Oo4jnta9GooZrw1Pd/c/pqZwB3nRcchCGVl32Q1ExYetV",
-	"qBfja6vK/sM2xel6r5+PUmKrLjgb27UWeEwUrHSQW31HxbLqpO384GZqXfFr+Ow6WLm2vfjC7MTEvWnD",
-	"gWBdngnlQmOaZSSS+ggS15tPw/6+MEkR5j1icDpsQ1LCsyoe7/L8qhBltw0K80qyWMljfFrNF5TpoUWH",
-	"5n8wsr3f39uJR6LmVW3v9w924gCT2/u9/k7s9gUgW+i39weDHdeA7pFcjlMaiZojiKJpVh+pcmtqBTyZ",
-	"SzY3trG08sGG4fQSWKHRWWb9yjCnjiWDZZfhkIAzhv33betQkvELnL7nuksxHn/3erF9vYhtsbSYD51o",
-	"rkkuJxObNKFl/2OXHOGaNqxqI6RlWJK5/sy2xMM7qc3H0rxx3vFPMlveM5dtPZ3VjPKM5jnTxs0nmJVu",
-	"dJVS3txZuokjwNnxtVH2jULVs/C7kixoWfJQm6uD1ZrWNiofT2dWRO8Per04ACaMlIPDWCgFRBMNI1Yo",
-	"D2StZK6EtiyBu0eeuzFZ6KY+fwYI4+YhitUOEbKVhHXEnVQJ1ni1jTfEVDAZyr2gqTqosMjiJq4PkQoJ",
-	"ohobVUvUrnmMDXasecp9UVuOvGpRnKeOPEQWzsvFkSbhcCvCqMo5Uzubq9YVX7a/gVJtvhMT7zvY5GEt",
-	"bzKDmweDTW5efTnen2sFrA5Q+PwFjKqVUUT269U5L+77+jiJpj3xSkxAPoFj7lvoXdt9Jay8PeHrfer2",
-	"xO5XayjerDcs3vuW/qqh2FdVOO87cEVWunGHwevOiC7SKaF6JPwoITsziFSzf9xbSOZzMFyWslB2OAAX",
-	"k0rDtU746VqDIBh+xDQzflTAilUkKqsI6xyCWK6pDVYeiZVpSZn0MQM7Nbleo2ojDG4Gc8uU0pGwmy5n",
-	"NoPa3alCEs070SNOPKq2NEngsmTnsApEcz0SXibV4s7BQMM18eLHMKQKcSnkQpQ55/3ePlhTTfsKO60y",
-	"Ti0QwQTRsvgA69LW2V22XMGaFu5w3WQFhXNdEG20fMMm93v0BtqrtYHhkVgd3VCRLHPvrre1hTjjxL+y",
-	"b9u/NS9pvjYPjtm9jC5Z8za6JCblm/y8lX2e0jwf0/SysRgp30Q3Eu9enfzSGOfQINryVYHSvQeKqwCd",
-	"niPcew4UG4lq8N0dVtapj5XfmUgo+dBO1qS6/aVmVQqhDAy15BHKEP36XMJDwvPrzMYfdn+o+ffR11HE",
-	"s1E0HAXG0yiKR26CnvuFCYNfwrPwq9AcG0U37TnqMSaBW0BcV9vrB7+3pKJ8h09cvlkUHtPB90kwl9mp",
-	"WFE3p8YhbwEv6sNbJqoZ28Ukls75ccW1wIy6IVy50Sy/cD1By1AK2KkOqeJjltn5S9E/0Hb0QvvbjMcN",
-	"E9FN+1KDzGhUza55+WZcsni9jrV8i2e0xz6N1aJPf5oN1KfJ+5Ofs+v/GBw8Ozh+9vy3vcksO3r98c3s",
-	"5eXVz7++/dH89uvRb2+evmvan1KwDd5ms2KJxrdf33xh6g2aHdXrSeucNZeT51M6m3eqzYUg3skT9zWC",
-	"D4lUsXuz1y0vYw3bcowXqw8woG0y6GEvyHdKcwQSM6fjUXRIsCPNhQHdnEQzZbM/96X5wXhwNCfs9OI/",
-	"2Y14AOqdNbFi0T3u+6Uf8+3S4XBAmq2atqX8W335+MK998htrPsne1Mrg1BvcYSaPspKnmSNT4TPBBW2",
-	"zqSphpy5dho3lUimxQxs6+1kBvarKkTi+5GmxsyHu7v9wY84w6Q/fNrr9bB2wk7T2rXRdAvNyhRju6eG",
-	"YxdOj2iOJtRRe5WEDzff5qe5oZ4radOtYAhj5WqdMOa0vA132wG+sS02tu9um1SVSmhU1my5NkjfA5Eu",
-	"girALrGPqb9MbEhsyJ/YuZb4YD/WEqGXLUOJRyKYSuzeUCvgwnUjh8MRwyH4ZVR+Ff6fpVpQhTsPRlgM",
-	"60SJbkd9wjjOqwt6r+XFSDTPxnUNxkF7HVh12CcSr3aru5ezw5Nt1bbFpHWe7ntiQbve6qbLFjDYhao3",
-	"h9jRllKlU6aNoka6jAcIdjKmORWpK1lyT3ItJKtPOXZ62a2I7olfzUhpUyrqCrBSGM0zFpZL+byEtD3s",
-	"S+vz1M1OXNfXzpf7YddpXoDF7Op+nSmMwXJn7qLFkXMmTA1npQelwfD5fwEAAP//",
+	"7H3rcts41uCroPjNVuweSpZkOxe5prbcibvj6cTJxM6kJ1HWhEhYwpgC1ARoWZ1y1T7N7nvso+yTfHUO",
+	"ABK86OLE+eZS38yPjiUKPDg49xu+BLGczaVgQqtg+CWYMpqwDP/5julseXylWQZ/JUzFGZ9rLkUwDM5Z",
+	"LEWiiJZkQbkmY3YlM0Yy+AkXk24QBuyWzuYpC4aHYZCx33KesSQY6ixnYaDiKZtRWHbGBZ/ls2DYCwO9",
+	"nLNgGHCh2YRlwd3dXRjMaUZnTFuQzm/47WnSAs4Nv32kiKAzRq5kRqIFG0+lvO7wJDoiiomE6Ckjepox",
+	"RiJ1w287P0TE7pVoOWF6yrKQcKE0owmRV/h8scwPEZGCKQJL/9o55xNBdZ6xCPbJAQCzVBAGAEIwDPAV",
+	"PAlqW33FxERPg2G/2KzSGReTALYKmyiWvsceVQFOSFh30iXRTT/85VB+vPr97Nnhx2fv/5r3T9TVX2ZX",
+	"fz37y1RcfxzM//5MPjt7cbb3cm9+evAngyJNFlxPLXZ4EhEqEvuX5jOmNJ3NN2y4gOTe+75wb7jHvkuo",
+	"3L77Tx4fHOw/HTx+unFLasszLF5S2dKcas0y+NH/+tTrPPv8xz8EbTv7YCBtpVhNRUKzhNhn1BApDkiV",
+	"ZY8UmTGl6IQRnrjNzdTkcvDLh7c/Tl6lx1e3yfx2cHx6eDB/++enh1cHH6LuSJwDoXO36yaezP6bdEN2",
+	"aJoa7giBxpH2LZeMBH6+i18IKZhljplZzOcGxz5DQsWyyjxZnetGYkavmcJXgXRgShNKGlgBtuuOxKoj",
+	"Ktn8XhRnV1/HbM3jwa1nZAZyTs1pzDqKgXTSLEGOG+W93n48poo9PsB/s4gUKFZEXo1E9KUE+K77pXFA",
+	"d90vY5ks7yxBj8S9OblLzkuy94QgHNZItJDEkT1su1+33YgoFucZ10uCaGXE4Gdsj+yaLbc4lq+TBxaG",
+	"dSKheTqLKRMImWOcBVWIfpaAWCdWqZD3gt/C3kB7FViuyA3AHRckOj/9+ez44v27k8uLN69O3h2fPT+J",
+	"yE7CrmieanJIZlzkmqldpywUy26QdeNUxteGG1ecRBsPboHOb5BFd6CD1VwKxVCR/kiTd4br4K9YCs0E",
+	"/pPO5ymPKSB6b57Jccpmf/y7Aqx/KTU6nIemPA2GpX4moyDlM65HwZCIfDZmGZnlCiwDQjWZSaVJv9fr",
+	"Aeia6lwFw4Me6HyuYUUAiDiICvDpWOZ6OE6puA7u/D3/IWNXwTD4j73SeNkz36q9twZqs+kq3RyTElyu",
+	"yCKTYlIIPCeFYiqERLgzMAV2KBln8poJEk9zcc0SAiy6a/jGoIEoulRkMeXxtAtw/shoxrL3guZ6KjP+",
+	"O0vuj2Q8pYQrOk7Nz29omldRb4CmCTl+ewrbcU+D6tPw4eXFm19OzogUHn2CxcYEPEe4rhxGvzyMCujt",
+	"p3EXBjOuFFBXK3D2SzJGXBANGPyW1z3E8V9MWQUeQJqDU2YNcmhiFkwFz0D+8OFD5zjXUyY0nGaLGokM",
+	"KcBi6exPowDY+AbkxyiIQisbWJbJ7E+jgIsbmvLkEkEbBREaO9RAZeHdeffTc/L4yWFvt2JgB6vfEqyz",
+	"vRtC4i4MXrCU37BseSb1TzIXyTeKByFJYlckB1XmPygJ4ExqYt723Vj/zANkSkGJcUV4gvx6AifwjRsF",
+	"/ZIJmhI8Tm+jh76UO3VPnRtmPLEPfy95J0gu2O2cxWCkIGQgz+ZU8JhkLJY3LGMJCAgw2DKZa0aoUAt0",
+	"iqZc7SJ6Ho4UCt0MhM8TMgoOBkij/0CqcDDVieItXaaSJhdSvqLZhH3j5p1yAd0BEiWFNUHQUEH6vYOn",
+	"h08ek/FSM+Ujo79fIsPqRnIiNBhlF1ISA9d3ww1KyxZwo9fHv17++ObF3y5//NvFyXmE2LLggc0m82+1",
+	"KXxtjBAkPCGgk2mW8RsG5hyYQhW6edpElQPmu2JoHZzWkqwYh+Y5RpOUC4aoA1HAY/Ze0BvKU9AzD4A+",
+	"R9VKg7vCFcnL5Y9MmIakVLOqpPLozUJFfLC+KyLbIAVdDDIKGBHsGgM3vQL7LcLwVAfjU5Gz6GsK2ntk",
+	"FXT26T0v2IUAPoD1ZhV6u31kvyQVF+k722IP8q4HO28HTM0KSyRTyEQzquNp08yWIl06W/u+1ljh8Lca",
+	"ZMOKGyAYSxShJZzoRsITLmzo/D7jH+sp1fi3nLMMicNzmdFwe9bv98j/+7/9fvdxt0+sWQaviKc0TZmY",
+	"MNDEzNpK/d0uOdUY9gJ8uNeU8VAD7jxjMVe4IQV63MPrFeUpSwC9ghnLP03A/IefxfDGrGpFrsXOvQ3J",
+	"92KeyRjE0DhlRmt9JR/NaHols9kqN6j4mvz5/M0ZOJugSEl/MCSOyeIpzWgMUuPR3SOSSnkNxAb29ZhN",
+	"uBBIelfErO3xxmDg84a3H6uGN/LjT5ylK8AGRTAk8wzIRS/JKDChv1Hg8cNDwPLQpgCwJiIasJcxeq1K",
+	"LqAVdjWkCx9cARpQ2b0XKp/PZaZZ8polnF4gyN+k7uxPCeyejALNbvXePKVcGFQ6eG0awF8dV/XtrUMf",
+	"xQWgBCElCOp3VYGVnfio3onqYJuQ6g97PyBqIjDUCyiQaZ47mXKM9jwiNkk4LEDTt4bqOPDXFU0Va4PG",
+	"OAIgMCiQ6Q03gWkmkrnkQpN4yuLrQigCC1qBZB4lxu9QZOdiwXU8faRgSyh7CnEHJndxXOjTzj3IvgTF",
+	"ky0hwJTG148UybP08oZl/Mpip1y92wyDhQETcbaca5ZcYECisexLdktevj5+3jl/eTw4fAxSAYHDx0kO",
+	"HGrIXeZZzB4pMDwypsnORylnu62vLH/ffB38ysNpF3cDIsvsBb3+1kW15Zvqci+4imWWPFLk7Zuzn8lO",
+	"34eoTKsVH8nx31msA8/tb6557GzJR4r8XeaZYEugCSkwJKy5QFCbZ0e1ZrO5SSo2iUuwBSjZwx5xz4VE",
+	"prAgueKZ0keEWmvvmrE50s0MEzWazdQmNnObOTZLl/gKaJbRJfwdZ4xqllxS3YTvgwslFwGDBVVkkXGt",
+	"mSgIvsSKzqhQNMYT23l/8RyRDvwAiwcJ1axj3ZXGMdo3bAakQDSh8bWQi5QlE9Dt+oiIPE1JLlKmFCnW",
+	"WwkCPG18DKPEW0Aq3tV+dN4DLi2H4fI37989Pzm//On01UnUSrMJT1ataPAMIiI5IlyTSSYXyoQJ8KRg",
+	"4zJLjMVS7IsL/fighcDDwB7O5ao3locHL7RJQmTpKIT3l6rLOVKYefz55ILs2U/U3hee3P1P86s/te9Y",
+	"sFt9aQl89QlTMmciARukIDiuSJKz6tnah77+ZA2omxBinmrdjlOU23HfuXkamC+zMqEmWSznE8VFzJoc",
+	"Z3kUNF1KlUZ5wMENNGZ6SpcEXk/BiHZJT90g0GhGb90ZqGiFPCxN209IplU2KFBXIawCHxVp0jz0Gpc7",
+	"dISlhPy8RiA7GTb80pCvawSGXRrMW3p/oZQb/+Vy1nJoL+WCpBiR9l6jpTSWwIynKfd88S1Ylbnga30r",
+	"VJMFZtBMWN4kwV9eXLwlh719Gx0XhZUCj1uTiZLB7W1IKAaJZK5D1CVXuWIJmFiCoaiGT//M9LnOGJ2Z",
+	"2Kjlt0UdiyqPY8YSI1U3sxlSxWUskxW8hnswTzWlO24HiLwCSmbymUK6/e6An2tzB5HLPy13Mblo8gZn",
+	"xxfndQ29AvZVnEDLBJHZjjutKo2sI99XXLXQbkI12sr30uZtahx5Lc4z1UZCb6lSYGJG5gFDMhqNj1tN",
+	"5nTiBKxNkKGQgY+3OOa6zIANVcFZh5XzQpDWAhRWxkdDMLHGBQWyBNzaqCZZIrJDJ5QDJWNEjDqP3z6y",
+	"e0SiQvTY6MYaS4LsUGFo07JPyR00vobFzPLRsOAmDsprQZeFsWZzp/GUiokpJamKX5IxGk+ZUfKOXcs9",
+	"wm6curPSHkMUIp8Bli12fIkKMgah8vBdsuJLRlM9bdIfui5qtU/0pdUsagQsqcZiGNgSpgu5AMCtXzRe",
+	"ohXhKZySDkpF6rYmr4Mw8CKfLdupkZxdo43MXhsl9cJ6yF8CmqZvroLhp/WMZn92ns9mFNmtgTbjn162",
+	"Ox9eNPyRIs/Nsx3wmoEJMxYzfmPOs4FcL4q36kAKUbHCFSplwuoYvQvceeCEWMahSHRsA5/IGlFIoudS",
+	"XnNmyzXeZvJ22ak+03qyc5M1WosdE0phtzTW6dIHBpwe/M7XZhgA4Ar4Ef5l9g1kx7XxnkMEseWX7IYJ",
+	"8v7ip85TfA4/BnGH6gR+A2a7BfjS1C3hpm47E9mxO/u7kqL7ji4sbfjfdvhsLjNtS1CmwRCcawkMagIr",
+	"dyU67OrtWAG4HymT/QKQzLOhC/QaBbgkNAPBzUEZGkwImXm7q1gbsFawiYEq1FzSYHmGTdb6XDLXAyi2",
+	"Br/9q6u32oaGK+RHcytv4KgBfOdbAX1Hb9+cX5A9W/wUPVLEnG+rBNnKtQxJLvhveZGYAw5a4+44tlzv",
+	"m/v1ZrGczbgGVYYm95HxWY2Vl3Klt7fBTTD4e2BqnRdovgPdHGO1bSZnaENgyZshsNq77hGcuvCCg48U",
+	"Sicb6twxtv08V1OQvFzcSB6z7pzyJNqtG+UWxgm/wbyI+ApyNs6bc+ks//un3UbcLnbb2Bemdg4OnxAb",
+	"rLbhb9UMiSWFQl7r65gIE1dOXxgBv8D8kiRX/LaattkykdBC3rj6yhiJ01bANzRV0gW+fu3YBHvnNCGu",
+	"qNDqVoQUqV1ONoQQ1vtF4G5UtmnyHw3v0Ybrm0FLNZUZeG4oilyqzp0QrFNF4vqMyibSPibv352CVcwy",
+	"ZkIZoIUTJjS/4jaQtPrdfiphE+laYjXb9iIQlrTaCPccyeG5zIVuE8n24y089VImbbBMzXOhXbwVJmS+",
+	"h4CpkGYbYHLcvgmmU3ElmyC18cgHY0dVVQyoAKZQcrqQheGM4a+dn7l+mY87zgkEUQeG0nCPJ7ZCfkoH",
+	"h48jsmPJFQtN2wOLWBjcYgwbS6wdVE96WmGnHIxOnu9NuJ7m43ax7oT3KtHOFNNuQbtOSCL4/ZzBv6Yz",
+	"GkfGKSwSy1apOBVzD3XSgn5UJuUBrNAcU7q13giDPEtXbDcfpzwm79+9qma9FJ8Ik/NKuQzJ+W85zVhI",
+	"Xubj87nUu/dXVnjUHvLtGYdGi1l5AGCupukHsFU95mjYqW3GYiswmpp0UBUOzPdcrjW2zopzFBIstwmo",
+	"NiwY+oZEB9jD9dd+ZWAdBZ66vL/gatGEJxj/trSKMW2z0cLiK0ILtoAYrFh889b5MV/6tngdWs4v7Zaa",
+	"4L2fYwkJE7ZVCRy3wgZGMEICJ+vHP7YDylNTrUBpml46HGyF5LrqrK5QP7bqvsMWsmwhmfIc2wjedqcc",
+	"xzGba1O+UmPB3GT126zlDPwUI7qwKBUdDJpmjCZLSxImE1IlD1NBZwJwfrBlLGXKqFjnK/Gi77G65AZD",
+	"zgthbRu0ssKr3P4a7LnIQ4srxIhVW4US6JLXbDZGqmRLaWxR5fo+KeiLNJULlqCdWgqQLd1UL1GGMYcj",
+	"MqNLMmaEzeZ6WTXqpixN5bae6mnCZnOpmYiX5JotSTyViglgobIn0GTE5yYlxhMX5LFHpRc8rpmV7EZf",
+	"9s+yj4PfgjCY0VvXczU4fByu78Fa7X5+mErTV+l5vjVjNuUmUXafF7b6Z6UVaY6jSSMIqOlSO8fqODw+",
+	"0+FxnLcZQm+K9kVTW4EBp6holYnIDrjw1OvsA/MkkxpDfrtd8gEkrpC2HyOW4opPcjyAFS0jJjhna+oP",
+	"ev2u691CpkRQSyqZaj0H9BvraU17ojElHynndhXNsUgv8EdZBkhVrUtzxxqafzIdi1N2a9sVd1e2wv7a",
+	"Acu1WKMzOHzslULN+S9sWSq1NXBXCz+dtHG1NM7GCU0MHZCnUL3Jqysec5qSlI8z8OdMAJ9wPRyJqAU4",
+	"Y1YaLIUkOkcb1McBfG0+DRE7KY2vve9HwtQEuG+cx3tRttLiCvClcc+VJFJgWo68Ozl+8foEAz7KlnMa",
+	"43g3HAl7Rvbc4J8TJljGY2sfuzpPrEDo1k4OuzSVSfClqWvEHQkwhbvGqo51agrdOh1rQ5wdvz4hnU5h",
+	"ob6NrJFqQ8a0RDx5SxYyT5M1vYgePK0UUOsjbZLAp0bz5ucdoHs13NtbLBZdt4IV7aoby9nu2u5b0ybb",
+	"1n7LBObaQ5OiQZcKv6+XeG3dl3s0ElQsiakqhdWXZE6VYgppQGJw+oZliktwAqKbPg3B87kZhNEu6h91",
+	"zedzlnSJF2EZCWyUxBhLTLNsWe0X3VnRF75b7SQtW3pHYqet23U3NGXTRVvmfRtdR6K10xVEqI3LJzxz",
+	"yXUlCSUxnWuUjkVdh99cOU/pEk4P+xC65JhEi6li8WVrI7Ups+PKnmAnYbFMGNYzT5h2PclH2MhkzsH8",
+	"ZCTAIFJGlmR0YfIMXXIslr74tuubw3SIQmNBFeK/OxIjcb6gE8TsaZHslLN5rpmx0wrhhhlcoA97yMYl",
+	"JXuJjFVIijJ7PISyMbvZS2+kSyJNRkeYPK+FFtn+fl3YTYbdauiEp2ZUTc8YcQVKptlDvlNMXggbkyTC",
+	"xiCG3e2HSzS2sdjY0d9S2QmbwDRcNTPnVXlOKRCHszIN2kNL7SMxBo7eiQ6Tg/7//9//J9oFAcUFKZQz",
+	"1sQW2rZ4bAPxjUQ79ZHnltCKAQ+FvOcTLAgeiUjOmVAqJclEadIxbyYd0CxkFPzhw8mPL9+8+eXy/OT5",
+	"u5OLURAhSZ8K4lE11Y5IDbUBHhwCfvjBgPrDD0h7oS238Yl+yjDHNBJGx9jcuMsKG2ybUnITlBlncqFs",
+	"4BiEnG3w0L6h8LXqCAxEbuN5VWIo4k9FJKzuSqDaAL2I4VuqzU5AC5WDBcwxUEsmI+Hoo3AunPo3Bcqe",
+	"k+aSv1LEJhWb5Bkdp8uhKV5yVT4zRoUaCT/NxP0sk5ZgZ17jKWIrqUIlE60qoY9sI8rB4ZPdLnlR7NTs",
+	"sFbEccVvR2Kn8NFUiCSb8lhjqWLxuVFsrnCJDHq9Iw+JjaXtuqbda2WvV23Rw96+pXm/68vQBTgcQiHH",
+	"W6J4fXphY2LGpAbTAhnD5PpkNtmzP1J78GyZRygJIwgDq8iDYdDr9rs9eAxWoXMeDIP9bq+7b4NxaOXs",
+	"lXuGPyesxYH0MG4LoDHKQHbGSxIlPIl2Q3LFU417BrKY0wkX6IdYUrtmS8U0MUlYY9dYWxXsZLuoK7fp",
+	"EswRR17eNjJqiCKTVrLHniKF50dCChdhKoS9gU256p1I5GkaNfPLPmW5Ik5bojQSC5pe27pETOlLjeM5",
+	"sOLbi+XaPBA42CaYATo5ZWQpcwJLWAsD/jkSBc7GS/+HM65wgIyhQRsTKR5gVOCShoqKrq3TJBgGr7jS",
+	"5SaC6hiqT61JWZ/kpTEG/GKrHTyf1mLpUu/9lrNsWQq3Wg1q68QP2vm913n22f73svP5Sy98vH/XOo9o",
+	"E9wu72gwtAqqIoazXc9LvRx4MxjyqpLdNiAZX2ZnbTJ6JSKL7M/D4xBjQlJpfwOWu6YyTVZiEWelVCCy",
+	"OwuGhz0Mn5ixaP1erxeWU9L6bWHONpiqTF/kP9kNl7my1SFyTn/L2SoIbaFHZXKPF9TpHTzdFNX5XBs6",
+	"M+j11vR6tfV4YYrik99M8slUPgeD3uBxp9/vDJ5d9J8MDw6Gg2fdHiCr97FWnjo86BdVxoGrH64Vtg4P",
+	"e/uAx/al9w+6uHJz6UG5csJpSnQ8J/1eF/4Pv9wfuoLjoVd57Mon6zCANAWc+b0p7fvsDXq9/sd6ZTku",
+	"UGvgAAwHtvXiYFBtjAieDJL9/uMB68Txk6edfp/td5726bhzED/bf/wkiXvPDp+2FLS3YehZtz9wGHI5",
+	"WRvG8jrsvApO2xMwMFjffLpPu/uPW49gvzxds/8KTge93hYofdrdP3jW7x82Udr+8LN+rzf4GKzDdb+G",
+	"634bIi3ADl9OAngI8wtdLcr6sKFKZVjw8ef0+tXvf7ndvhOxUp/d0o74Rhg7HiRHKdmwhfPAcHHb6gW3",
+	"73nzpfAn/S1+0pyadBcGh9u8zYxRwaf3Nz/dMnDBDyUjFfpB5E+fAePKVbWhcVBT90uZZ4TO548qSh+U",
+	"pKYThVnR0pr4DG/zzMW9LwlP7lYajW+E1xcjrwgtcxASbabifV5CsG4JNiycn5kuCus3mDctdXRorKIl",
+	"gy1R5V6iatFOz6oWm7J2dg0G+Fe3kzcye2vV3zdrmY3ipzfsDVYpl/6gplwO+r26YD/obxRC5hXwv6+Q",
+	"672arKlkfjYJnTldznD4qyd1bEm9J3LuK1dWtTgXibr/ekly0DvY/NPG+Kt/ThH0M9O2A9f1yznGL4j5",
+	"HqJnD51ztIqlapFAr3FSZ9FeIrOyz7SEwPUw2paUJMe5f1LEzouMkJgiMqbxNdFyJHqmCF2DOerJKnLN",
+	"5tpv8jNhIa7BXVVSCmwbr/WyTCkCmDE2EguZXbPMhNjpfA5urSp92OosRmUnFxt3UuDz6C0mmZwrm3BV",
+	"I2H+RFcEHUopu+S4tW+ziFkc9J4NraNcb3EBfMhcj8SYIcrUNUva3NB3zK78byeiB/8toteI6Mqrnw57",
+	"g2G/3z3s7Q/6BxUDu012N0zs3oMI77c+exvutEFKrqqtu5izJUIubLryX0nUH/SePcDwLV8c2OMYmqh9",
+	"mta6+nxxQDxpUJnQ9KyMTz63IdjvO4ikZQNH99xA959Uc+KI7A2qDDe1ToFOsa9wDz5dabYf25qPQa9n",
+	"Q5e2TjRmSpkUqsKSdxzzZAsaXHkjS5VVSSRjStMM1YjO+GRiJzZ6vVHFovhIni6J0nl83Wrzv+I3TDCl",
+	"gm81mgt5I+9BdrYfcwXVedsA9OCsg3sSUZUSal6b2TkW4jPvdM1hVk8Wq+y2PFpXXYwJDYq1fmZaCFMm",
+	"FXTY2yeCzrhtmgfSg3/jkZtc9YLDcZsuD0cpdlxvklEulBc9chYL8KPSct7u271z7ajffNBlr6ya5jqR",
+	"C2EOHQSUzFhJAQ9LEO+wzlFLoul1kYBUXy9VttuwqVcBlNthep7gmObaZL4ABWE50asVQcUaK9GU1yUY",
+	"PPYCf+2/thyNWAzGM3p3IwiVM6q8bSUUD3BuZ1JjHdzyiEQGrMiWDWADk5G7DzWmcQ27Fwywnt/9guJW",
+	"Xn/tMhFcmLGeNDVdfXYEw3hJeHK/tF13JL4+L0eaaTmX/9qcl3uLO1Ga2vZjK24EW5QZFzO7dDgSJrlG",
+	"FCvS2JWhooknh0w6z09qY0r62OwG3Tc7tBPTHpFXyy4z9OlYFrr1/Gw3umJYkoZyYCS4Ns7iAXnNfzTl",
+	"BqZx2N3YYmtNsFzKNm9b1o9c07R7+UjsUNdGULwdW4uZiumci8kuOHkOFn8Grklqp+AKcoWVfnaM8ki4",
+	"qCnWLS5El5xLd6wzusSkELlii2Kabg0jtngADK0pvWGwYoVOjsiVTFO5ALTnQvO0cuaI9ouKba5whIOp",
+	"f/JQayoFgFO75HxqMFyIGuBSe2IcvdQJFaH1yG2/H1ckzjWRV1emQM1Lb8SpVEz5x2mQamrQcBblSABv",
+	"p8wWMaRSXpOUXzNCyWIqUxN7HhIAXVda2wshOKeZQkYBwgNZPxJYaauujfm2Kqv7uqz/3+hRY16vxJeX",
+	"1XNtToNeLzoquDZV0hK7JVA/lfnPmwh0m3l9EQ/OXvzl9zcvTgdvXrzuvbk4uT27OL09O392/fHDx2ny",
+	"4bb36veTw+j7Zw7bc8QrssK1nrN/wiRxO/S29xkFMQ673XU7wU5obJSr9EKvgtw2gbVje4vi+/XgomIy",
+	"6EapWgH5aKtGdPRXit1hi8DKzRR1/99pO0Z0o5LDqToys5LOnAmfMVMktb+//2y35HM/FNTrDXu9j6t3",
+	"wEWNjrbp+b8X3IVs3Qzyfu8C4R32en/s9Ye93kq4UZ08ONyLqVTlaFP4Lzo0BnQcX4KExBKScs0ymqZL",
+	"1IExVayjmFBc8xuWLslO9D9AtV8arf5bLrVVYjJLuDBdAXbMryqwYPln5Z5/+wZCe7jyhuInRdtQkTOu",
+	"NChuSF27rp2iCacls2w2gaUGoelr3rYMYBMkfl1CswTAIg8kW9BMYG+rerb3LP0xLRvy276GTrkwjhTA",
+	"97a17+zCH7GyskLODG3jptXYRAmqmthO42l67+lqK+VLUGDsD470umAc/ceej8/QGhX4FMZTu0j2XWdr",
+	"/Nb86jeffmrflSIZJVvzeyfw3KnXv6+M2mh87XqYUfw0vjUfG2fvv0sPuNL1fmDPtS0+qjq3OKl0pYfr",
+	"dzWiv2TnH0VhMYTAH1bFNVZAlwO0cNo6zlKHf+yYIezKztwu2zFcr1HrHCv04XY9ZipLxitDsQE+Gwpo",
+	"DXuVY6o2G/dFI02tw4ZXmzFrVy31g9Z82YZ02TdaMG0TWo8IT4z+s0ON5izzphltaeEWvoanIr7S6v1m",
+	"ddjUgtWBc0HL7HYvivResaxzPMEVPoGgTPeedg+7veDznadPvQFta7RuTZPefV89fD+VZsf6rQiiF025",
+	"/5xJt3+RuorqRVXadI450lkjb3XGYyBG+Mv2CnQtpfsfLekstR95cyBapXNlHAS4WJXS8RLAooXT1VRw",
+	"E4pEsZnlqUtGlL7xTt0xtlZKtUkoMukY3SVneImIaz7rtkZXzu1uHswyRo50U3L8ynhPWE2DYeB24U9K",
+	"qXZzlAxnW0MqNvCqIT3lKwtLtvbGvfKL8sV1s7e+/MkNw5ETJSCftxYD3kyXVVfrmFMo72bgKegNE7a2",
+	"gdhy4s6/nZFkr9IouusKmnRsW8zsQK5VbixNK/+9lAsyAyumGqC1s0+MlY8TfnCmgDcWpTBlqlHEHX84",
+	"ym5ozydTGtfFWL1NM4TFMDUcUFJMmrU6nvzC5prkOI4F3HN32OiG+FcSUNuFx4VimcasMtfFSAKOUwyU",
+	"pmBicTOvpWFWmck938rULYN+NijS5oie2g8Oe8Ne3yvKqU3iGXhzdj4Vg8X2WxQyUFBl7k35+KDFHCi+",
+	"7HtfjuXYrlMdVbO/PWsjnldekEY1V5rH6t+RZwFnKiy4B2P5Nt2WUTFhq7Wuk/wryxf/arovVbWp1IXC",
+	"sSccfJOdyqwFzEw1ryNHFUnF0rtLu/V6c6ycyZhiQu+GxF7pYkEwHtKEcqEwrzcSUXXWjR0CQf1GUj8r",
+	"5ifaQvBRTOdbxJMyAWQLSrJcFG1dKP9LqWKkjnZZWVe5qIYGHYr/zsjOQX9/NxyJihO2c9A/3A09TO4c",
+	"9Pq7od0XgGyg3zkYDHbtpAOH5GJu10hU/EYUS7Pq7J61uTxwfK7ZXJsO5tJlG/pjcmCFWoDGuKF+AQfW",
+	"phbtrEMCvhsOemhbh5KEX+GYR9vGjEmfzeuF5h4b08trMO/73FyRVE4mJktHi0bbLjnGNU3s3YTRi2g1",
+	"s43AbZmut1LpD6VFVPWF2zi5fGTP/u40QTm33cPlXe3b/6Zs3N7iN+c3/HY7iODJe4FzXpmAYNxY9Id+",
+	"lMnynqUjxpFsFnDMaJoype3gkFkRpSgrOLb3Re/CAGjs5FZn5qqv8l34WcFGtKhHqgy8wjJqY34Wr6cz",
+	"o84OBr1e6AHjp5/AH8+zDJgsGAYszxyQlVrWAtqiNvUeZSW1kV931cFQwEh332KEmAiqKfGtIu6srIAI",
+	"m/31Pqa8kW325rTyoPwKqLuwOt3NJ4hynlulkmLFa0wsacVb7ovaYhZdi5FxbslDJP4ga5w15E+dI4xm",
+	"KWfZbiVePimDb+1TnypBS69TyXrVfogRqLNph05WhfesC1ePiPtTnj1D77sGklfERL6hnrjio7uhb6V3",
+	"M8S7/qsuuymqYQLpt3BTvxhU3P0Db9uuBRzaduNVPpo5rc14xA73pnagRpTCm2Dr9hntWjP56eZjq91e",
+	"DT/rb2H01q8Ix98dbkMlLZdgwo8Hg21+3LxX9R9n0zfn7nz6DDq3McHOfNwcD2Y/r04hqnsHp2IC2lMK",
+	"VkxesQxRqlLnHbhS0ap3UJL/SjfhnaOpcg6FK8qz4TcvqNAY4jD0bskkKo+nhKqRcBPozKg5Uo6Ms5dX",
+	"zefghixlnpmZMlxMSnu1dTBc15j33sw8BhLgZoWPI0ofB8vkPCmrK/P4R6IxZC+RLmhohu1XWxtMiNGO",
+	"7m8Zbj0SZtPFqH8wonfLmGT9lxgSixyqHikSwWPR7lGZheJqJJzGrCSdvDm4K5JFD+EW5eJayIUoZlEc",
+	"9A7AN6p7S9igm3BqgPAGTxe1a1jSvMqLMtVuxlGwh2sH8mQ4DgzRRosbs7nbo3O3TldmhUaiOfGnJFks",
+	"XNPSlqXjaCx30+uOu2w1qt+2Csds7zCNVlxiGoWkuADW+cyXMU3TMY2va4uR4gLTkXh7evZzbQpQjWiL",
+	"G2alvT6QZx46HUfY63EyNhLlvNQNPtO5S5RtzCIWfGgGMlPVfhdmmT8sIsMtScQiP7c6kfgtublVTs0P",
+	"ez9UrI/gyyjgySgYjjzTfhSEIzt41X7DhMYP4V34ke8sjIK79kqiMZbqtIC4qiXE3RfSkod2jaFhcSE1",
+	"vKaD1xAxm9YtWVHVh40ibwEvmnKNFYM4tWl+FUsbyrDWCTCjqglXrhVLr2wr6dKXAmYYEF4Gn5ixfcF/",
+	"oWfjhPbXuTZblgfVvR8FMqPWQrHizuawYPFqU0Nx+XOwzz6Os0Wf/jgbZB8n785+Sm7/Ojh8dnjy7Pnf",
+	"9iez5PjVh9ezl9c3P/365on+26/Hf3v99G3dO5KCbXEJWsNPCtc/X79n+w7NjvJW6ypnzeXk+ZTO5p1y",
+	"c2vv0f9WF+2IyCy0F0KuucPb7+bUTqx+jXtXUtom/47s4Iy5TZCZUYjVWdeo161zADbFQ7uKRQESSGdX",
+	"vPSv5jcK6cyOEeiclI5HwRHBVnCbErEDivWUzf6BPuGZ9O/lQIPMXBvwr+m7fcOJWTOuYUpXr3Eqzgnv",
+	"Q7LntP72ou/RIYza2B/mS5OmT1GIgyPrO8BO3WW15p5Cu7F/ZLdwY2j5Gu+z7hg20swrHFF8J9gNq+zI",
+	"ciCpbX21EwRlnM9QWkYzcBqyXESud3iq9Xy4t9cfPMF5Y/3h016vh8LQTL7cM8lIA03jxgGzp5o37U96",
+	"qo8RVkF7XZrL2K1zju0A7kaxyiNvYHLp354xZk0rkzE0w/ZD0yBk7lmdlEW7aMlXDOg2SN8BgS68Evou",
+	"Ma+pXvw5JCZjSswManyxG0GN0MuWCwRGwrtBwN4mj1W/q64H8K8D8MEvEptN+H+S2YJmuHNv3NSwSpTo",
+	"61VvA8HZst6cFHk1EvWzsR3+odcKD6Y0dmqGzckyRya2CG82nVYGk8Zjve+Jea31zU0XLduwi6za0GnG",
+	"UMssnjKlM6qlTRqjrTGmKRWxLRK1b7Jtn823nFiTw66IhoRbTUtpstLZDWAl14onzC9QdaldaebNLI2j",
+	"WbX1cV3X71bsh93GaQ5uiu2vsf4H5hutj4FmXsqZ0BWcFbaOAmvzPwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

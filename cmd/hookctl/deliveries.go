@@ -119,7 +119,7 @@ func (c *deliveriesCmd) page(client *gen.ClientWithResponses, params *gen.ListDe
 	if resp.JSON200 == nil {
 		var retryAfter *int
 		if h := resp.Headers503; h != nil {
-			retryAfter = h.RetryAfter
+			retryAfter = &h.RetryAfter
 		}
 		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
@@ -202,7 +202,7 @@ func (c *redeliverCmd) Run(s *streams) error {
 	if d == nil {
 		var retryAfter *int
 		if h := resp.Headers503; h != nil {
-			retryAfter = h.RetryAfter
+			retryAfter = &h.RetryAfter
 		}
 		return answerError(resp.HTTPResponse, shown, retryAfter,
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,

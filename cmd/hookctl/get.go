@@ -60,11 +60,11 @@ func (c *getCmd) Run(s *streams) error {
 	if m == nil {
 		var retryAfter *int
 		if h := resp.Headers503; h != nil {
-			retryAfter = h.RetryAfter
+			retryAfter = &h.RetryAfter
 		}
 		return answerError(resp.HTTPResponse, shown, retryAfter,
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
-			resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
 	if c.json() {
 		return writeBody(s.stdout, resp.Body)

@@ -146,11 +146,11 @@ func (c *listCmd) page(client *gen.ClientWithResponses, params *gen.ListMessages
 	if resp.JSON200 == nil {
 		var retryAfter *int
 		if h := resp.Headers503; h != nil {
-			retryAfter = h.RetryAfter
+			retryAfter = &h.RetryAfter
 		}
 		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
-			resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
 	return resp, nil
 }

@@ -237,7 +237,7 @@ func (c *sendCmd) Run(s *streams) error {
 	defer cancel()
 	// The WithBody variant sends these exact bytes; the typed variant would re-marshal
 	// them, and the server would check the signature against different bytes.
-	resp, err := client.PostWebhookWithBodyWithResponse(ctx, contentType, bytes.NewReader(body),
+	resp, err := client.PostWebhookWithBodyWithResponse(ctx, nil, contentType, bytes.NewReader(body),
 		setHeaders(c.headers), gen.RequestEditorFn(signature.RequestSigner(key)))
 	if err != nil {
 		return transportError(err, shown, c.Timeout)
@@ -453,11 +453,12 @@ func report(resp *gen.PostWebhookResponse, shown string, s *streams) error {
 	}
 	var retryAfter *int
 	if h := resp.Headers503; h != nil {
-		retryAfter = h.RetryAfter
+		retryAfter = &h.RetryAfter
 	}
 	return answerError(resp.HTTPResponse, shown, retryAfter,
-		resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
-		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+		resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
+		resp.ApplicationproblemJSON408, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
+		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 }
 
 // reportSource prints the outcome of a delivery to a source: the accepted answer, or the
@@ -478,12 +479,12 @@ func reportSource(resp *gen.PostWebhookSourceResponse, shown string, s *streams)
 	}
 	var retryAfter *int
 	if h := resp.Headers503; h != nil {
-		retryAfter = h.RetryAfter
+		retryAfter = &h.RetryAfter
 	}
 	return answerError(resp.HTTPResponse, shown, retryAfter,
-		resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404, resp.ApplicationproblemJSON413,
-		resp.ApplicationproblemJSON415, resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON503,
-		resp.ApplicationproblemJSONDefault)
+		resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
+		resp.ApplicationproblemJSON408, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
+		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 }
 
 // answerError turns an answer other than the expected success into one line: "<status>

@@ -42,7 +42,7 @@ func (c *sourcesCmd) Run(s *streams) error {
 	list := resp.JSON200
 	if list == nil {
 		return answerError(resp.HTTPResponse, shown, nil,
-			resp.ApplicationproblemJSON401, resp.ApplicationproblemJSONDefault)
+			resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
 	if c.json() {
 		return writeBody(s.stdout, resp.Body)

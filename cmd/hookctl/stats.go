@@ -42,10 +42,10 @@ func (c *statsCmd) Run(s *streams) error {
 	if st == nil {
 		var retryAfter *int
 		if h := resp.Headers503; h != nil {
-			retryAfter = h.RetryAfter
+			retryAfter = &h.RetryAfter
 		}
 		return answerError(resp.HTTPResponse, shown, retryAfter,
-			resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON503, resp.ApplicationproblemJSONDefault)
+			resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
 	if c.json() {
 		return writeBody(s.stdout, resp.Body)

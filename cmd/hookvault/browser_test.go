@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,8 @@ type browserE2E struct {
 	Webhook      shown    `json:"webhook"`
 	Messages     shown    `json:"messages"`
 	Sent         []sent   `json:"sent"`
+	Listed       []string `json:"listed"`    // the query string of each request to /messages
+	Prefilled    []string `json:"prefilled"` // name=value of each form field Swagger UI filled in
 	SecretSeenIn []string `json:"secretSeenIn"`
 	Console      []string `json:"console"`
 	PageErrors   []string `json:"pageErrors"`
@@ -203,6 +206,23 @@ func TestBrowserSwaggerUI(t *testing.T) {
 	if err := json.Unmarshal([]byte(got.Webhook.Body), &accepted); err != nil || got.Webhook.Status != "200" ||
 		accepted.ID != id || accepted.Duplicate == nil || *accepted.Duplicate || accepted.Status != "ok" {
 		t.Errorf("POST /webhook in Swagger UI: %s %s; want 200 with id %q and duplicate false", got.Webhook.Status, got.Webhook.Body, id)
+	}
+	// "Try it out" on GET /messages, executed without typing: Swagger UI may send the page
+	// size it shows as the default, but no filter that nobody typed (a parameter example it
+	// pre-filled would list nothing, or the wrong messages).
+	if len(got.Listed) != 1 {
+		t.Errorf("requests to /messages: %q, want one", got.Listed)
+	}
+	for _, query := range got.Listed {
+		q, err := url.ParseQuery(strings.TrimPrefix(query, "?"))
+		if err != nil {
+			t.Errorf("GET /messages%s: %v", query, err)
+		}
+		for name, values := range q {
+			if name != "limit" || !slices.Equal(values, []string{"50"}) {
+				t.Errorf("Swagger UI sent GET /messages%s: %s=%q, which nobody typed (pre-filled: %q)", query, name, values, got.Prefilled)
+			}
+		}
 	}
 	var page struct{ Data []struct{ ID string } }
 	if err := json.Unmarshal([]byte(got.Messages.Body), &page); err != nil || got.Messages.Status != "200" ||

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookvault/hookvault/internal/contracttest"
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
@@ -171,8 +172,10 @@ func getWithToken(client *http.Client, addr, token, path string) (*http.Response
 	return resp, body, err
 }
 
-// testClient bounds every request, so a hung server fails the test instead of stalling it.
-var testClient = &http.Client{Timeout: 5 * time.Second}
+// testClient bounds every request, so a hung server fails the test instead of stalling it,
+// and checks every answer against api/openapi.yaml: one the spec does not describe is the
+// request's error.
+var testClient = &http.Client{Timeout: 5 * time.Second, Transport: contracttest.Transport(nil)}
 
 // syncLog collects a child's output for failure messages; the child writes it from exec's
 // copying goroutine while the test may read it.

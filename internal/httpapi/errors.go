@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/problem"
@@ -12,6 +13,11 @@ import (
 // retryAfterSeconds is what a 503 asks a sender to wait; webhook senders back off further
 // on their own.
 const retryAfterSeconds = 5
+
+// signatureChallenge is the WWW-Authenticate challenge of a webhook refused for its
+// signature. No standard scheme names HMAC request signatures; the scheme name says what is
+// missing, and api/openapi.yaml documents it.
+const signatureChallenge = `Signature realm="hookvault"`
 
 // outcome is how one error code is answered: the only place where errors become statuses.
 type outcome struct {
@@ -43,8 +49,15 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	info.result = o.result
 	info.err = err
-	if o.status == http.StatusServiceUnavailable {
+	switch o.status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	case http.StatusUnauthorized:
+		// RFC 9110 §11.6.1: a 401 carries a challenge. The bearer check sets its own; a
+		// signature check's says only that a signature is needed, never why it failed.
+		if w.Header().Get("WWW-Authenticate") == "" {
+			w.Header().Set("WWW-Authenticate", signatureChallenge)
+		}
 	}
 	p := problem.New(o.status, hookvault.ErrorMessage(err))
 	p.RequestID = info.requestID
@@ -59,9 +72,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 func methodNotAllowed(allowed func(*http.Request) []string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		methods := allowed(r)
-		for _, m := range methods {
-			w.Header().Add("Allow", m)
+		if len(methods) == 0 {
+			// chi answers a method it does not know (FOO) before it looks
+			// at the path: on a path that nothing serves, that is a 404.
+			notFound(w, r)
+			return
 		}
+		w.Header().Set("Allow", strings.Join(methods, ", "))
 		p := problem.New(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here")
 		p.RequestID = infoFrom(r.Context()).requestID
 		problem.Write(w, p)

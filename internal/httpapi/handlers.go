@@ -138,10 +138,9 @@ func (a *api) GetReadiness(ctx context.Context, _ gen.GetReadinessRequestObject)
 		infoFrom(ctx).err = err
 	}
 	if !ready {
-		retry := retryAfterSeconds
 		return gen.GetReadiness503JSONResponse{
 			Body:    gen.Health{Status: gen.HealthStatusUnavailable, Checks: &checks},
-			Headers: gen.GetReadiness503ResponseHeaders{RetryAfter: &retry},
+			Headers: gen.GetReadiness503ResponseHeaders{RetryAfter: retryAfterSeconds},
 		}, nil
 	}
 	return gen.GetReadiness200JSONResponse{Status: gen.HealthStatusOk, Checks: &checks}, nil

@@ -19,6 +19,7 @@ import (
 
 	spec "github.com/hookvault/hookvault/api"
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/contracttest"
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -168,7 +169,7 @@ func newHandlerOn(tb testing.TB, store hookvault.Store, deps httpapi.Deps) http.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return h
+	return contracttest.Handler(tb, h)
 }
 
 // backends opens a fresh store of each backend: SQLite always, PostgreSQL when
@@ -539,6 +540,13 @@ func TestSpecOperationsAreServedAndSecured(t *testing.T) {
 					}
 					if resp.StatusCode != 401 || decodeProblem(t, resp, body).Detail != want {
 						t.Fatalf("%s %s without credentials = %d %s, want 401 %s", method, path, resp.StatusCode, body, want)
+					}
+					challenge := `Signature realm="hookvault"`
+					if want == "missing bearer token" {
+						challenge = `Bearer realm="hookvault"`
+					}
+					if got := resp.Header.Get("WWW-Authenticate"); got != challenge {
+						t.Errorf("%s %s: 401 with WWW-Authenticate %q, want %q", method, path, got, challenge)
 					}
 				}
 			})

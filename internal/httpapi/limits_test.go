@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -172,22 +173,41 @@ func TestMaxInFlightShedsLoad(t *testing.T) {
 func TestMaxClientRequests(t *testing.T) {
 	ts, _ := newGatedServer(t, httpapi.Limits{MaxClientRequests: 2, TrustedProxies: []string{"127.0.0.0/8", "::1/128"}})
 	alice := map[string]string{"X-Forwarded-For": "198.51.100.7"}
-	var pipes []*io.PipeWriter
-	var pending []<-chan int
-	for i := range 2 {
+	pipes := make([]*io.PipeWriter, 2)
+	pending := make([]<-chan int, 2)
+	dribble := func(i int) {
 		pr, pw := io.Pipe()
-		pipes = append(pipes, pw)
+		pipes[i] = pw
 		id := fmt.Sprintf("dribble-%d", i)
-		pending = append(pending, ts.postAsync(pr, id, alice))
+		pending[i] = ts.postAsync(pr, id, alice)
 		if _, err := pw.Write([]byte(`{"id":"` + id + `",`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The third request of alice is shed once both of hers are in; poll for that.
+	t.Cleanup(func() { // a failed test must not leave the server waiting for bodies
+		for _, pw := range pipes {
+			pw.CloseWithError(errors.New("test over"))
+		}
+	})
+	dribble(0)
+	dribble(1)
+	// The third request of alice is shed once both of hers are in; poll for that. A poll
+	// that the server takes in before a dribbling request sheds that one instead: send it
+	// again.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		resp, _ := ts.post(t, delivery{body: msg("third"), headers: alice})
 		if resp.StatusCode == 503 {
 			break
+		}
+		for i := range pending {
+			select {
+			case code := <-pending[i]:
+				if code != 503 {
+					t.Fatalf("dribbled delivery %d answered %d before its body was in", i, code)
+				}
+				dribble(i)
+			default:
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("alice's third request at once = %d, want 503", resp.StatusCode)

@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	httpSwagger "github.com/swaggo/http-swagger/v2"
 
 	spec "github.com/hookvault/hookvault/api"
@@ -106,11 +107,14 @@ func New(d Deps) (http.Handler, error) {
 	}
 
 	r := chi.NewRouter()
-	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()), recoverer(d.Logger))
+	// HEAD is served wherever GET is, by the GET handler (net/http drops the body), so that
+	// it answers with the same headers; every method a route does not serve is a 405 that
+	// names the ones it does.
+	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()), recoverer(d.Logger), middleware.GetHead)
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(func(req *http.Request) []string { return allowedMethods(r, req) }))
 
-	r.Handle("/metrics", d.Metrics.Handler())
+	r.Get("/metrics", d.Metrics.Handler().ServeHTTP)
 	r.Get("/openapi.yaml", serveBytes("application/yaml", spec.Spec))
 	r.Get("/openapi.json", serveBytes("application/json", specJSON))
 	// Swagger UI's assets are relative to index.html, so every entry point lands there.
@@ -130,6 +134,10 @@ func New(d Deps) (http.Handler, error) {
 	r.Get("/docs/*", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", policy)
 		w.Header().Set("X-Frame-Options", "DENY")
+		if r.Method == http.MethodHead { // http-swagger answers anything but GET with 405
+			r = r.Clone(r.Context())
+			r.Method = http.MethodGet
+		}
 		docs(w, r)
 	})
 
@@ -188,13 +196,16 @@ func serveBytes(contentType string, b []byte) http.HandlerFunc {
 }
 
 // allowedMethods lists the methods routed for the request's path, for the Allow header of a
-// 405 (chi adds it only with its own plain-text handler).
+// 405 (chi adds it only with its own plain-text handler). HEAD is served wherever GET is.
 func allowedMethods(routes chi.Routes, r *http.Request) []string {
 	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions} {
 		if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
 			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead)
+			}
 		}
 	}
 	return allowed

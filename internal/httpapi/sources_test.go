@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hookvault/hookvault/gen"
+	"github.com/hookvault/hookvault/internal/contracttest"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/provider"
@@ -404,7 +405,7 @@ func TestWebhookWithoutSecretIs404(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(msg("1")))
 	req.Header.Set("Content-Type", "application/json")
-	h.ServeHTTP(rec, req)
+	contracttest.Handler(t, h).ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != 404 || !strings.Contains(string(body), "WEBHOOK_SECRET") {
 		t.Errorf("POST /webhook without a secret = %d %s, want 404 saying how to configure it", rec.Code, body)

@@ -40,7 +40,7 @@ func run() error {
 	// delivery of the same id is a duplicate.
 	msg := gen.WebhookMessage{Id: "sdk-1", Sender: "outside", Content: "hello from another module"}
 	for range 2 {
-		sent, err := client.PostWebhookWithResponse(ctx, msg)
+		sent, err := client.PostWebhookWithResponse(ctx, nil, msg)
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func run() error {
 
 	// Raw bytes, as a forwarder sends them: signed as sent and stored byte for byte.
 	raw := `{"id":"sdk-2", "sender":"outside", "content":"raw bytes", "extra":[1, 2]}`
-	sent, err := client.PostWebhookWithBodyWithResponse(ctx, "application/json", strings.NewReader(raw))
+	sent, err := client.PostWebhookWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(raw))
 	if err != nil {
 		return err
 	}
