@@ -62,6 +62,36 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for RejectionResult.
+const (
+	RejectionResultConflict             RejectionResult = "conflict"
+	RejectionResultInvalidSignature     RejectionResult = "invalid_signature"
+	RejectionResultTooLarge             RejectionResult = "too_large"
+	RejectionResultUnknownSource        RejectionResult = "unknown_source"
+	RejectionResultUnsupportedMediaType RejectionResult = "unsupported_media_type"
+	RejectionResultValidationError      RejectionResult = "validation_error"
+)
+
+// Valid indicates whether the value is a known member of the RejectionResult enum.
+func (e RejectionResult) Valid() bool {
+	switch e {
+	case RejectionResultConflict:
+		return true
+	case RejectionResultInvalidSignature:
+		return true
+	case RejectionResultTooLarge:
+		return true
+	case RejectionResultUnknownSource:
+		return true
+	case RejectionResultUnsupportedMediaType:
+		return true
+	case RejectionResultValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookAcceptedStatus.
 const (
 	WebhookAcceptedStatusOk WebhookAcceptedStatus = "ok"
@@ -249,6 +279,94 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// Rejection defines model for Rejection.
+type Rejection struct {
+	// Body The body's first `REJECTION_BODY_BYTES` bytes, when they are valid UTF-8.
+	Body *string `json:"body"`
+
+	// BodyBase64 The same bytes, base64, when they are not valid UTF-8.
+	BodyBase64 *[]byte `json:"body_base64"`
+
+	// BodySha256 SHA-256 of the whole body, hex; null when the body was not read whole (413, unknown source).
+	BodySha256 *string `json:"body_sha256"`
+
+	// BodySize The body's size; for a 413, the bytes read before the limit.
+	BodySize int64 `json:"body_size"`
+
+	// FirstReceivedAt For a conflict, when the stored message arrived.
+	FirstReceivedAt *time.Time `json:"first_received_at"`
+
+	// Headers The request's headers, without Authorization, Cookie and Proxy-Authorization.
+	Headers map[string][]string `json:"headers"`
+
+	// Hints For a signature refusal, what would have matched (never the expected signature); empty when the server cannot tell.
+	Hints []string `json:"hints"`
+
+	// MessageId For a conflict, the id of the stored message.
+	MessageId *string `json:"message_id"`
+
+	// Reason The precise reason: the signature scheme and failure (e.g. `github: mismatch`), the 422's detail, the conflicting id.
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"received_at"`
+	RemoteAddr string    `json:"remote_addr"`
+	RequestId  string    `json:"request_id"`
+
+	// Result Why the delivery was refused, or `conflict` for a body that differed from the stored message with its id (answered 200, the first kept).
+	Result RejectionResult `json:"result"`
+	Rid    int64           `json:"rid"`
+
+	// Source The source, or the name in the path for `unknown_source`.
+	Source string `json:"source"`
+
+	// Status The HTTP status the sender was answered.
+	Status int `json:"status"`
+}
+
+// RejectionList defines model for RejectionList.
+type RejectionList struct {
+	Data []RejectionSummary `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// RejectionResult Why the delivery was refused, or `conflict` for a body that differed from the stored message with its id (answered 200, the first kept).
+type RejectionResult string
+
+// RejectionSummary defines model for RejectionSummary.
+type RejectionSummary struct {
+	// BodySha256 SHA-256 of the whole body, hex; null when the body was not read whole (413, unknown source).
+	BodySha256 *string `json:"body_sha256"`
+
+	// BodySize The body's size; for a 413, the bytes read before the limit.
+	BodySize int64 `json:"body_size"`
+
+	// FirstReceivedAt For a conflict, when the stored message arrived.
+	FirstReceivedAt *time.Time `json:"first_received_at"`
+
+	// Hints For a signature refusal, what would have matched (never the expected signature); empty when the server cannot tell.
+	Hints []string `json:"hints"`
+
+	// MessageId For a conflict, the id of the stored message.
+	MessageId *string `json:"message_id"`
+
+	// Reason The precise reason: the signature scheme and failure (e.g. `github: mismatch`), the 422's detail, the conflicting id.
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"received_at"`
+	RemoteAddr string    `json:"remote_addr"`
+	RequestId  string    `json:"request_id"`
+
+	// Result Why the delivery was refused, or `conflict` for a body that differed from the stored message with its id (answered 200, the first kept).
+	Result RejectionResult `json:"result"`
+	Rid    int64           `json:"rid"`
+
+	// Source The source, or the name in the path for `unknown_source`.
+	Source string `json:"source"`
+
+	// Status The HTTP status the sender was answered.
+	Status int `json:"status"`
+}
+
 // SenderCount defines model for SenderCount.
 type SenderCount struct {
 	Count  int64  `json:"count"`
@@ -431,6 +549,27 @@ type ListMessagesParams struct {
 type GetMessageParams struct {
 	// Source The message's source; ids are unique per source.
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
+}
+
+// ListRejectionsParams defines parameters for ListRejections.
+type ListRejectionsParams struct {
+	// Source Only entries of this source (`default` for `POST /webhook`; the name in the path for an unknown source), e.g. `github`.
+	Source *string `form:"source,omitempty" json:"source,omitempty"`
+
+	// Result Only entries with this result, e.g. `invalid_signature`.
+	Result *RejectionResult `form:"result,omitempty" json:"result,omitempty"`
+
+	// Since Only entries received at or after this time (RFC 3339), e.g. `2026-11-29T17:00:00Z`.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only entries received before this time (RFC 3339).
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit The most entries a page holds.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; opaque.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostWebhookParams defines parameters for PostWebhook.
@@ -677,6 +816,26 @@ type ClientInterface interface {
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
 	GetMessage(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListRejections List refused deliveries and conflicting bodies
+	//
+	// The rejection journal, newest first (by `rid`): every delivery to `/webhook` or
+	// `/webhook/{source}` that was refused (404 unknown source, 413, 415, 401, 422), and every
+	// body that conflicted with a stored message's, each with its precise reason and, for a
+	// signature mismatch, `hints` saying what would have matched. Entries are recorded after
+	// the answer, off the request path, so one may appear a moment after its refusal. The
+	// page holds summaries; `GET /rejections/{rid}` has the headers and the body. Pass
+	// `next_cursor` as `cursor` for the next page, with the same filters.
+	//
+	// Corresponds with GET /rejections (the `ListRejections` operationId).
+	ListRejections(ctx context.Context, params *ListRejectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRejection Get one entry of the rejection journal, with its headers and body
+	//
+	// One refused delivery or conflicting body. `body` is the start of the body (`REJECTION_BODY_BYTES`) as text when it is valid UTF-8; otherwise `body` is null and `body_base64` holds the bytes.
+	//
+	// Corresponds with GET /rejections/{rid} (the `GetRejection` operationId).
+	GetRejection(ctx context.Context, rid int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListSources The configured sources
 	//
 	// Every source of `SOURCES_FILE` with its provider and its id and type rules, and `default` (`POST /webhook`) when `WEBHOOK_SECRET` is set. Never a secret.
@@ -883,6 +1042,46 @@ func (c *Client) ListMessages(ctx context.Context, params *ListMessagesParams, r
 // Corresponds with GET /messages/{id} (the `GetMessage` operationId).
 func (c *Client) GetMessage(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMessageRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRejections List refused deliveries and conflicting bodies
+//
+// The rejection journal, newest first (by `rid`): every delivery to `/webhook` or
+// `/webhook/{source}` that was refused (404 unknown source, 413, 415, 401, 422), and every
+// body that conflicted with a stored message's, each with its precise reason and, for a
+// signature mismatch, `hints` saying what would have matched. Entries are recorded after
+// the answer, off the request path, so one may appear a moment after its refusal. The
+// page holds summaries; `GET /rejections/{rid}` has the headers and the body. Pass
+// `next_cursor` as `cursor` for the next page, with the same filters.
+//
+// Corresponds with GET /rejections (the `ListRejections` operationId).
+func (c *Client) ListRejections(ctx context.Context, params *ListRejectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRejectionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRejection Get one entry of the rejection journal, with its headers and body
+//
+// One refused delivery or conflicting body. `body` is the start of the body (`REJECTION_BODY_BYTES`) as text when it is valid UTF-8; otherwise `body` is null and `body_base64` holds the bytes.
+//
+// Corresponds with GET /rejections/{rid} (the `GetRejection` operationId).
+func (c *Client) GetRejection(ctx context.Context, rid int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRejectionRequest(c.Server, rid)
 	if err != nil {
 		return nil, err
 	}
@@ -1440,6 +1639,154 @@ func NewGetMessageRequest(server string, id string, params *GetMessageParams) (*
 	return req, nil
 }
 
+// NewListRejectionsRequest constructs an http.Request for the ListRejections method
+func NewListRejectionsRequest(server string, params *ListRejectionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rejections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Source != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Result != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "result", *params.Result, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetRejectionRequest constructs an http.Request for the GetRejection method
+func NewGetRejectionRequest(server string, rid int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "rid", rid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/rejections/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSourcesRequest constructs an http.Request for the ListSources method
 func NewListSourcesRequest(server string) (*http.Request, error) {
 	var err error
@@ -1768,6 +2115,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /messages/{id} (the `GetMessage` operationId).
 	GetMessageWithResponse(ctx context.Context, id string, params *GetMessageParams, reqEditors ...RequestEditorFn) (*GetMessageResponse, error)
+
+	// ListRejectionsWithResponse List refused deliveries and conflicting bodies
+	//
+	// The rejection journal, newest first (by `rid`): every delivery to `/webhook` or
+	// `/webhook/{source}` that was refused (404 unknown source, 413, 415, 401, 422), and every
+	// body that conflicted with a stored message's, each with its precise reason and, for a
+	// signature mismatch, `hints` saying what would have matched. Entries are recorded after
+	// the answer, off the request path, so one may appear a moment after its refusal. The
+	// page holds summaries; `GET /rejections/{rid}` has the headers and the body. Pass
+	// `next_cursor` as `cursor` for the next page, with the same filters.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rejections (the `ListRejections` operationId).
+	ListRejectionsWithResponse(ctx context.Context, params *ListRejectionsParams, reqEditors ...RequestEditorFn) (*ListRejectionsResponse, error)
+
+	// GetRejectionWithResponse Get one entry of the rejection journal, with its headers and body
+	//
+	// One refused delivery or conflicting body. `body` is the start of the body (`REJECTION_BODY_BYTES`) as text when it is valid UTF-8; otherwise `body` is null and `body_base64` holds the bytes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /rejections/{rid} (the `GetRejection` operationId).
+	GetRejectionWithResponse(ctx context.Context, rid int64, reqEditors ...RequestEditorFn) (*GetRejectionResponse, error)
 
 	// ListSourcesWithResponse The configured sources
 	//
@@ -2401,6 +2772,179 @@ func (r GetMessageResponse) ContentType() string {
 	return ""
 }
 
+// ListRejectionsResponse401Headers the declared response headers of an HTTP 401 response for ListRejections
+type ListRejectionsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListRejectionsResponse503Headers the declared response headers of an HTTP 503 response for ListRejections
+type ListRejectionsResponse503Headers struct {
+	RetryAfter int
+}
+
+type ListRejectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RejectionList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListRejectionsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRejectionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRejectionsResponse) GetJSON200() *RejectionList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListRejectionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListRejectionsResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListRejectionsResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListRejectionsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRejectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRejectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRejectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRejectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRejectionResponse401Headers the declared response headers of an HTTP 401 response for GetRejection
+type GetRejectionResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetRejectionResponse503Headers the declared response headers of an HTTP 503 response for GetRejection
+type GetRejectionResponse503Headers struct {
+	RetryAfter int
+}
+
+type GetRejectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Rejection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *BearerUnauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Error
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRejectionResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRejectionResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRejectionResponse) GetJSON200() *Rejection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetRejectionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetRejectionResponse) GetApplicationproblemJSON401() *BearerUnauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetRejectionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetRejectionResponse) GetApplicationproblemJSON500() *Error {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetRejectionResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRejectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRejectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRejectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRejectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListSourcesResponse401Headers the declared response headers of an HTTP 401 response for ListSources
 type ListSourcesResponse401Headers struct {
 	WWWAuthenticate string
@@ -2914,6 +3458,42 @@ func (c *ClientWithResponses) GetMessageWithResponse(ctx context.Context, id str
 		return nil, err
 	}
 	return ParseGetMessageResponse(rsp)
+}
+
+// ListRejectionsWithResponse List refused deliveries and conflicting bodies
+//
+// The rejection journal, newest first (by `rid`): every delivery to `/webhook` or
+// `/webhook/{source}` that was refused (404 unknown source, 413, 415, 401, 422), and every
+// body that conflicted with a stored message's, each with its precise reason and, for a
+// signature mismatch, `hints` saying what would have matched. Entries are recorded after
+// the answer, off the request path, so one may appear a moment after its refusal. The
+// page holds summaries; `GET /rejections/{rid}` has the headers and the body. Pass
+// `next_cursor` as `cursor` for the next page, with the same filters.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rejections (the `ListRejections` operationId).
+func (c *ClientWithResponses) ListRejectionsWithResponse(ctx context.Context, params *ListRejectionsParams, reqEditors ...RequestEditorFn) (*ListRejectionsResponse, error) {
+	rsp, err := c.ListRejections(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRejectionsResponse(rsp)
+}
+
+// GetRejectionWithResponse Get one entry of the rejection journal, with its headers and body
+//
+// One refused delivery or conflicting body. `body` is the start of the body (`REJECTION_BODY_BYTES`) as text when it is valid UTF-8; otherwise `body` is null and `body_base64` holds the bytes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /rejections/{rid} (the `GetRejection` operationId).
+func (c *ClientWithResponses) GetRejectionWithResponse(ctx context.Context, rid int64, reqEditors ...RequestEditorFn) (*GetRejectionResponse, error) {
+	rsp, err := c.GetRejection(ctx, rid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRejectionResponse(rsp)
 }
 
 // ListSourcesWithResponse The configured sources
@@ -3523,6 +4103,167 @@ func ParseGetMessageResponse(rsp *http.Response) (*GetMessageResponse, error) {
 	return response, nil
 }
 
+// ParseListRejectionsResponse parses an HTTP response from a ListRejectionsWithResponse call
+func ParseListRejectionsResponse(rsp *http.Response) (*ListRejectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRejectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RejectionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListRejectionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListRejectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRejectionResponse parses an HTTP response from a GetRejectionWithResponse call
+func ParseGetRejectionResponse(rsp *http.Response) (*GetRejectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRejectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Rejection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest BearerUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetRejectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRejectionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListSourcesResponse parses an HTTP response from a ListSourcesWithResponse call
 func ParseListSourcesResponse(rsp *http.Response) (*ListSourcesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -3913,6 +4654,12 @@ type ServerInterface interface {
 	// GetMessage Get one message with its raw payload
 	// (GET /messages/{id})
 	GetMessage(w http.ResponseWriter, r *http.Request, id string, params GetMessageParams)
+	// ListRejections List refused deliveries and conflicting bodies
+	// (GET /rejections)
+	ListRejections(w http.ResponseWriter, r *http.Request, params ListRejectionsParams)
+	// GetRejection Get one entry of the rejection journal, with its headers and body
+	// (GET /rejections/{rid})
+	GetRejection(w http.ResponseWriter, r *http.Request, rid int64)
 	// ListSources The configured sources
 	// (GET /sources)
 	ListSources(w http.ResponseWriter, r *http.Request)
@@ -3970,6 +4717,18 @@ func (_ Unimplemented) ListMessages(w http.ResponseWriter, r *http.Request, para
 // GetMessage Get one message with its raw payload
 // (GET /messages/{id})
 func (_ Unimplemented) GetMessage(w http.ResponseWriter, r *http.Request, id string, params GetMessageParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListRejections List refused deliveries and conflicting bodies
+// (GET /rejections)
+func (_ Unimplemented) ListRejections(w http.ResponseWriter, r *http.Request, params ListRejectionsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetRejection Get one entry of the rejection journal, with its headers and body
+// (GET /rejections/{rid})
+func (_ Unimplemented) GetRejection(w http.ResponseWriter, r *http.Request, rid int64) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -4337,6 +5096,130 @@ func (siw *ServerInterfaceWrapper) GetMessage(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// ListRejections operation middleware
+func (siw *ServerInterfaceWrapper) ListRejections(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListRejectionsParams
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", r.URL.Query(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "source"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "source", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "result" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "result", r.URL.Query(), &params.Result, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "result"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "result", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", r.URL.Query(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "until"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "until", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListRejections(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetRejection operation middleware
+func (siw *ServerInterfaceWrapper) GetRejection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "rid" -------------
+	var rid int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "rid", chi.URLParam(r, "rid"), &rid, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "rid", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetRejection(w, r, rid)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListSources operation middleware
 func (siw *ServerInterfaceWrapper) ListSources(w http.ResponseWriter, r *http.Request) {
 
@@ -4666,6 +5549,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/deliveries/{did}/retry", wrapper.Redeliver)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/rejections", wrapper.ListRejections)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/rejections/{rid}", wrapper.GetRejection)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/health/live", wrapper.GetLiveness)
@@ -5319,6 +6208,196 @@ func (response GetMessage503ApplicationProblemPlusJSONResponse) VisitGetMessageR
 	return err
 }
 
+type ListRejectionsRequestObject struct {
+	Params ListRejectionsParams
+}
+
+type ListRejectionsResponseObject interface {
+	VisitListRejectionsResponse(w http.ResponseWriter) error
+}
+
+type ListRejections200JSONResponse RejectionList
+
+func (response ListRejections200JSONResponse) VisitListRejectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRejections400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListRejections400ApplicationProblemPlusJSONResponse) VisitListRejectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRejections401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListRejections401ApplicationProblemPlusJSONResponse) VisitListRejectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRejections500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListRejections500ApplicationProblemPlusJSONResponse) VisitListRejectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRejections503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListRejections503ApplicationProblemPlusJSONResponse) VisitListRejectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejectionRequestObject struct {
+	Rid int64 `json:"rid"`
+}
+
+type GetRejectionResponseObject interface {
+	VisitGetRejectionResponse(w http.ResponseWriter) error
+}
+
+type GetRejection200JSONResponse Rejection
+
+func (response GetRejection200JSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetRejection400ApplicationProblemPlusJSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejection401ApplicationProblemPlusJSONResponse struct {
+	BearerUnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRejection401ApplicationProblemPlusJSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejection404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetRejection404ApplicationProblemPlusJSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejection500ApplicationProblemPlusJSONResponse struct {
+	ErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetRejection500ApplicationProblemPlusJSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRejection503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetRejection503ApplicationProblemPlusJSONResponse) VisitGetRejectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSourcesRequestObject struct {
 }
 
@@ -5828,6 +6907,12 @@ type StrictServerInterface interface {
 	// GetMessage Get one message with its raw payload
 	// (GET /messages/{id})
 	GetMessage(ctx context.Context, request GetMessageRequestObject) (GetMessageResponseObject, error)
+	// ListRejections List refused deliveries and conflicting bodies
+	// (GET /rejections)
+	ListRejections(ctx context.Context, request ListRejectionsRequestObject) (ListRejectionsResponseObject, error)
+	// GetRejection Get one entry of the rejection journal, with its headers and body
+	// (GET /rejections/{rid})
+	GetRejection(ctx context.Context, request GetRejectionRequestObject) (GetRejectionResponseObject, error)
 	// ListSources The configured sources
 	// (GET /sources)
 	ListSources(ctx context.Context, request ListSourcesRequestObject) (ListSourcesResponseObject, error)
@@ -6060,6 +7145,58 @@ func (sh *strictHandler) GetMessage(w http.ResponseWriter, r *http.Request, id s
 	}
 }
 
+// ListRejections operation middleware
+func (sh *strictHandler) ListRejections(w http.ResponseWriter, r *http.Request, params ListRejectionsParams) {
+	var request ListRejectionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListRejections(ctx, request.(ListRejectionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListRejections")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListRejectionsResponseObject); ok {
+		if err := validResponse.VisitListRejectionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetRejection operation middleware
+func (sh *strictHandler) GetRejection(w http.ResponseWriter, r *http.Request, rid int64) {
+	var request GetRejectionRequestObject
+
+	request.Rid = rid
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRejection(ctx, request.(GetRejectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRejection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetRejectionResponseObject); ok {
+		if err := validResponse.VisitGetRejectionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListSources operation middleware
 func (sh *strictHandler) ListSources(w http.ResponseWriter, r *http.Request) {
 	var request ListSourcesRequestObject
@@ -6175,174 +7312,199 @@ func (sh *strictHandler) PostWebhookSource(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts41uCroPjNVuweSpZkOxe5prbcibvj6cTJxM6kJ1HWhEhYwpgC1ARoWZ1y1T7N7nvso+yTfHUO",
-	"ABK86OLE+eZS38yPjiUKPDg49xu+BLGczaVgQqtg+CWYMpqwDP/5julseXylWQZ/JUzFGZ9rLkUwDM5Z",
-	"LEWiiJZkQbkmY3YlM0Yy+AkXk24QBuyWzuYpC4aHYZCx33KesSQY6ixnYaDiKZtRWHbGBZ/ls2DYCwO9",
-	"nLNgGHCh2YRlwd3dXRjMaUZnTFuQzm/47WnSAs4Nv32kiKAzRq5kRqIFG0+lvO7wJDoiiomE6Ckjepox",
-	"RiJ1w287P0TE7pVoOWF6yrKQcKE0owmRV/h8scwPEZGCKQJL/9o55xNBdZ6xCPbJAQCzVBAGAEIwDPAV",
-	"PAlqW33FxERPg2G/2KzSGReTALYKmyiWvsceVQFOSFh30iXRTT/85VB+vPr97Nnhx2fv/5r3T9TVX2ZX",
-	"fz37y1RcfxzM//5MPjt7cbb3cm9+evAngyJNFlxPLXZ4EhEqEvuX5jOmNJ3NN2y4gOTe+75wb7jHvkuo",
-	"3L77Tx4fHOw/HTx+unFLasszLF5S2dKcas0y+NH/+tTrPPv8xz8EbTv7YCBtpVhNRUKzhNhn1BApDkiV",
-	"ZY8UmTGl6IQRnrjNzdTkcvDLh7c/Tl6lx1e3yfx2cHx6eDB/++enh1cHH6LuSJwDoXO36yaezP6bdEN2",
-	"aJoa7giBxpH2LZeMBH6+i18IKZhljplZzOcGxz5DQsWyyjxZnetGYkavmcJXgXRgShNKGlgBtuuOxKoj",
-	"Ktn8XhRnV1/HbM3jwa1nZAZyTs1pzDqKgXTSLEGOG+W93n48poo9PsB/s4gUKFZEXo1E9KUE+K77pXFA",
-	"d90vY5ks7yxBj8S9OblLzkuy94QgHNZItJDEkT1su1+33YgoFucZ10uCaGXE4Gdsj+yaLbc4lq+TBxaG",
-	"dSKheTqLKRMImWOcBVWIfpaAWCdWqZD3gt/C3kB7FViuyA3AHRckOj/9+ez44v27k8uLN69O3h2fPT+J",
-	"yE7CrmieanJIZlzkmqldpywUy26QdeNUxteGG1ecRBsPboHOb5BFd6CD1VwKxVCR/kiTd4br4K9YCs0E",
-	"/pPO5ymPKSB6b57Jccpmf/y7Aqx/KTU6nIemPA2GpX4moyDlM65HwZCIfDZmGZnlCiwDQjWZSaVJv9fr",
-	"Aeia6lwFw4Me6HyuYUUAiDiICvDpWOZ6OE6puA7u/D3/IWNXwTD4j73SeNkz36q9twZqs+kq3RyTElyu",
-	"yCKTYlIIPCeFYiqERLgzMAV2KBln8poJEk9zcc0SAiy6a/jGoIEoulRkMeXxtAtw/shoxrL3guZ6KjP+",
-	"O0vuj2Q8pYQrOk7Nz29omldRb4CmCTl+ewrbcU+D6tPw4eXFm19OzogUHn2CxcYEPEe4rhxGvzyMCujt",
-	"p3EXBjOuFFBXK3D2SzJGXBANGPyW1z3E8V9MWQUeQJqDU2YNcmhiFkwFz0D+8OFD5zjXUyY0nGaLGokM",
-	"KcBi6exPowDY+AbkxyiIQisbWJbJ7E+jgIsbmvLkEkEbBREaO9RAZeHdeffTc/L4yWFvt2JgB6vfEqyz",
-	"vRtC4i4MXrCU37BseSb1TzIXyTeKByFJYlckB1XmPygJ4ExqYt723Vj/zANkSkGJcUV4gvx6AifwjRsF",
-	"/ZIJmhI8Tm+jh76UO3VPnRtmPLEPfy95J0gu2O2cxWCkIGQgz+ZU8JhkLJY3LGMJCAgw2DKZa0aoUAt0",
-	"iqZc7SJ6Ho4UCt0MhM8TMgoOBkij/0CqcDDVieItXaaSJhdSvqLZhH3j5p1yAd0BEiWFNUHQUEH6vYOn",
-	"h08ek/FSM+Ujo79fIsPqRnIiNBhlF1ISA9d3ww1KyxZwo9fHv17++ObF3y5//NvFyXmE2LLggc0m82+1",
-	"KXxtjBAkPCGgk2mW8RsG5hyYQhW6edpElQPmu2JoHZzWkqwYh+Y5RpOUC4aoA1HAY/Ze0BvKU9AzD4A+",
-	"R9VKg7vCFcnL5Y9MmIakVLOqpPLozUJFfLC+KyLbIAVdDDIKGBHsGgM3vQL7LcLwVAfjU5Gz6GsK2ntk",
-	"FXT26T0v2IUAPoD1ZhV6u31kvyQVF+k722IP8q4HO28HTM0KSyRTyEQzquNp08yWIl06W/u+1ljh8Lca",
-	"ZMOKGyAYSxShJZzoRsITLmzo/D7jH+sp1fi3nLMMicNzmdFwe9bv98j/+7/9fvdxt0+sWQaviKc0TZmY",
-	"MNDEzNpK/d0uOdUY9gJ8uNeU8VAD7jxjMVe4IQV63MPrFeUpSwC9ghnLP03A/IefxfDGrGpFrsXOvQ3J",
-	"92KeyRjE0DhlRmt9JR/NaHols9kqN6j4mvz5/M0ZOJugSEl/MCSOyeIpzWgMUuPR3SOSSnkNxAb29ZhN",
-	"uBBIelfErO3xxmDg84a3H6uGN/LjT5ylK8AGRTAk8wzIRS/JKDChv1Hg8cNDwPLQpgCwJiIasJcxeq1K",
-	"LqAVdjWkCx9cARpQ2b0XKp/PZaZZ8polnF4gyN+k7uxPCeyejALNbvXePKVcGFQ6eG0awF8dV/XtrUMf",
-	"xQWgBCElCOp3VYGVnfio3onqYJuQ6g97PyBqIjDUCyiQaZ47mXKM9jwiNkk4LEDTt4bqOPDXFU0Va4PG",
-	"OAIgMCiQ6Q03gWkmkrnkQpN4yuLrQigCC1qBZB4lxu9QZOdiwXU8faRgSyh7CnEHJndxXOjTzj3IvgTF",
-	"ky0hwJTG148UybP08oZl/Mpip1y92wyDhQETcbaca5ZcYECisexLdktevj5+3jl/eTw4fAxSAYHDx0kO",
-	"HGrIXeZZzB4pMDwypsnORylnu62vLH/ffB38ysNpF3cDIsvsBb3+1kW15Zvqci+4imWWPFLk7Zuzn8lO",
-	"34eoTKsVH8nx31msA8/tb6557GzJR4r8XeaZYEugCSkwJKy5QFCbZ0e1ZrO5SSo2iUuwBSjZwx5xz4VE",
-	"prAgueKZ0keEWmvvmrE50s0MEzWazdQmNnObOTZLl/gKaJbRJfwdZ4xqllxS3YTvgwslFwGDBVVkkXGt",
-	"mSgIvsSKzqhQNMYT23l/8RyRDvwAiwcJ1axj3ZXGMdo3bAakQDSh8bWQi5QlE9Dt+oiIPE1JLlKmFCnW",
-	"WwkCPG18DKPEW0Aq3tV+dN4DLi2H4fI37989Pzm//On01UnUSrMJT1ataPAMIiI5IlyTSSYXyoQJ8KRg",
-	"4zJLjMVS7IsL/fighcDDwB7O5ao3locHL7RJQmTpKIT3l6rLOVKYefz55ILs2U/U3hee3P1P86s/te9Y",
-	"sFt9aQl89QlTMmciARukIDiuSJKz6tnah77+ZA2omxBinmrdjlOU23HfuXkamC+zMqEmWSznE8VFzJoc",
-	"Z3kUNF1KlUZ5wMENNGZ6SpcEXk/BiHZJT90g0GhGb90ZqGiFPCxN209IplU2KFBXIawCHxVp0jz0Gpc7",
-	"dISlhPy8RiA7GTb80pCvawSGXRrMW3p/oZQb/+Vy1nJoL+WCpBiR9l6jpTSWwIynKfd88S1Ylbnga30r",
-	"VJMFZtBMWN4kwV9eXLwlh719Gx0XhZUCj1uTiZLB7W1IKAaJZK5D1CVXuWIJmFiCoaiGT//M9LnOGJ2Z",
-	"2Kjlt0UdiyqPY8YSI1U3sxlSxWUskxW8hnswTzWlO24HiLwCSmbymUK6/e6An2tzB5HLPy13Mblo8gZn",
-	"xxfndQ29AvZVnEDLBJHZjjutKo2sI99XXLXQbkI12sr30uZtahx5Lc4z1UZCb6lSYGJG5gFDMhqNj1tN",
-	"5nTiBKxNkKGQgY+3OOa6zIANVcFZh5XzQpDWAhRWxkdDMLHGBQWyBNzaqCZZIrJDJ5QDJWNEjDqP3z6y",
-	"e0SiQvTY6MYaS4LsUGFo07JPyR00vobFzPLRsOAmDsprQZeFsWZzp/GUiokpJamKX5IxGk+ZUfKOXcs9",
-	"wm6curPSHkMUIp8Bli12fIkKMgah8vBdsuJLRlM9bdIfui5qtU/0pdUsagQsqcZiGNgSpgu5AMCtXzRe",
-	"ohXhKZySDkpF6rYmr4Mw8CKfLdupkZxdo43MXhsl9cJ6yF8CmqZvroLhp/WMZn92ns9mFNmtgTbjn162",
-	"Ox9eNPyRIs/Nsx3wmoEJMxYzfmPOs4FcL4q36kAKUbHCFSplwuoYvQvceeCEWMahSHRsA5/IGlFIoudS",
-	"XnNmyzXeZvJ22ak+03qyc5M1WosdE0phtzTW6dIHBpwe/M7XZhgA4Ar4Ef5l9g1kx7XxnkMEseWX7IYJ",
-	"8v7ip85TfA4/BnGH6gR+A2a7BfjS1C3hpm47E9mxO/u7kqL7ji4sbfjfdvhsLjNtS1CmwRCcawkMagIr",
-	"dyU67OrtWAG4HymT/QKQzLOhC/QaBbgkNAPBzUEZGkwImXm7q1gbsFawiYEq1FzSYHmGTdb6XDLXAyi2",
-	"Br/9q6u32oaGK+RHcytv4KgBfOdbAX1Hb9+cX5A9W/wUPVLEnG+rBNnKtQxJLvhveZGYAw5a4+44tlzv",
-	"m/v1ZrGczbgGVYYm95HxWY2Vl3Klt7fBTTD4e2BqnRdovgPdHGO1bSZnaENgyZshsNq77hGcuvCCg48U",
-	"Sicb6twxtv08V1OQvFzcSB6z7pzyJNqtG+UWxgm/wbyI+ApyNs6bc+ks//un3UbcLnbb2Bemdg4OnxAb",
-	"rLbhb9UMiSWFQl7r65gIE1dOXxgBv8D8kiRX/LaattkykdBC3rj6yhiJ01bANzRV0gW+fu3YBHvnNCGu",
-	"qNDqVoQUqV1ONoQQ1vtF4G5UtmnyHw3v0Ybrm0FLNZUZeG4oilyqzp0QrFNF4vqMyibSPibv352CVcwy",
-	"ZkIZoIUTJjS/4jaQtPrdfiphE+laYjXb9iIQlrTaCPccyeG5zIVuE8n24y089VImbbBMzXOhXbwVJmS+",
-	"h4CpkGYbYHLcvgmmU3ElmyC18cgHY0dVVQyoAKZQcrqQheGM4a+dn7l+mY87zgkEUQeG0nCPJ7ZCfkoH",
-	"h48jsmPJFQtN2wOLWBjcYgwbS6wdVE96WmGnHIxOnu9NuJ7m43ax7oT3KtHOFNNuQbtOSCL4/ZzBv6Yz",
-	"GkfGKSwSy1apOBVzD3XSgn5UJuUBrNAcU7q13giDPEtXbDcfpzwm79+9qma9FJ8Ik/NKuQzJ+W85zVhI",
-	"Xubj87nUu/dXVnjUHvLtGYdGi1l5AGCupukHsFU95mjYqW3GYiswmpp0UBUOzPdcrjW2zopzFBIstwmo",
-	"NiwY+oZEB9jD9dd+ZWAdBZ66vL/gatGEJxj/trSKMW2z0cLiK0ILtoAYrFh889b5MV/6tngdWs4v7Zaa",
-	"4L2fYwkJE7ZVCRy3wgZGMEICJ+vHP7YDylNTrUBpml46HGyF5LrqrK5QP7bqvsMWsmwhmfIc2wjedqcc",
-	"xzGba1O+UmPB3GT126zlDPwUI7qwKBUdDJpmjCZLSxImE1IlD1NBZwJwfrBlLGXKqFjnK/Gi77G65AZD",
-	"zgthbRu0ssKr3P4a7LnIQ4srxIhVW4US6JLXbDZGqmRLaWxR5fo+KeiLNJULlqCdWgqQLd1UL1GGMYcj",
-	"MqNLMmaEzeZ6WTXqpixN5bae6mnCZnOpmYiX5JotSTyViglgobIn0GTE5yYlxhMX5LFHpRc8rpmV7EZf",
-	"9s+yj4PfgjCY0VvXczU4fByu78Fa7X5+mErTV+l5vjVjNuUmUXafF7b6Z6UVaY6jSSMIqOlSO8fqODw+",
-	"0+FxnLcZQm+K9kVTW4EBp6holYnIDrjw1OvsA/MkkxpDfrtd8gEkrpC2HyOW4opPcjyAFS0jJjhna+oP",
-	"ev2u691CpkRQSyqZaj0H9BvraU17ojElHynndhXNsUgv8EdZBkhVrUtzxxqafzIdi1N2a9sVd1e2wv7a",
-	"Acu1WKMzOHzslULN+S9sWSq1NXBXCz+dtHG1NM7GCU0MHZCnUL3Jqysec5qSlI8z8OdMAJ9wPRyJqAU4",
-	"Y1YaLIUkOkcb1McBfG0+DRE7KY2vve9HwtQEuG+cx3tRttLiCvClcc+VJFJgWo68Ozl+8foEAz7KlnMa",
-	"43g3HAl7Rvbc4J8TJljGY2sfuzpPrEDo1k4OuzSVSfClqWvEHQkwhbvGqo51agrdOh1rQ5wdvz4hnU5h",
-	"ob6NrJFqQ8a0RDx5SxYyT5M1vYgePK0UUOsjbZLAp0bz5ucdoHs13NtbLBZdt4IV7aoby9nu2u5b0ybb",
-	"1n7LBObaQ5OiQZcKv6+XeG3dl3s0ElQsiakqhdWXZE6VYgppQGJw+oZliktwAqKbPg3B87kZhNEu6h91",
-	"zedzlnSJF2EZCWyUxBhLTLNsWe0X3VnRF75b7SQtW3pHYqet23U3NGXTRVvmfRtdR6K10xVEqI3LJzxz",
-	"yXUlCSUxnWuUjkVdh99cOU/pEk4P+xC65JhEi6li8WVrI7Ups+PKnmAnYbFMGNYzT5h2PclH2MhkzsH8",
-	"ZCTAIFJGlmR0YfIMXXIslr74tuubw3SIQmNBFeK/OxIjcb6gE8TsaZHslLN5rpmx0wrhhhlcoA97yMYl",
-	"JXuJjFVIijJ7PISyMbvZS2+kSyJNRkeYPK+FFtn+fl3YTYbdauiEp2ZUTc8YcQVKptlDvlNMXggbkyTC",
-	"xiCG3e2HSzS2sdjY0d9S2QmbwDRcNTPnVXlOKRCHszIN2kNL7SMxBo7eiQ6Tg/7//9//J9oFAcUFKZQz",
-	"1sQW2rZ4bAPxjUQ79ZHnltCKAQ+FvOcTLAgeiUjOmVAqJclEadIxbyYd0CxkFPzhw8mPL9+8+eXy/OT5",
-	"u5OLURAhSZ8K4lE11Y5IDbUBHhwCfvjBgPrDD0h7oS238Yl+yjDHNBJGx9jcuMsKG2ybUnITlBlncqFs",
-	"4BiEnG3w0L6h8LXqCAxEbuN5VWIo4k9FJKzuSqDaAL2I4VuqzU5AC5WDBcwxUEsmI+Hoo3AunPo3Bcqe",
-	"k+aSv1LEJhWb5Bkdp8uhKV5yVT4zRoUaCT/NxP0sk5ZgZ17jKWIrqUIlE60qoY9sI8rB4ZPdLnlR7NTs",
-	"sFbEccVvR2Kn8NFUiCSb8lhjqWLxuVFsrnCJDHq9Iw+JjaXtuqbda2WvV23Rw96+pXm/68vQBTgcQiHH",
-	"W6J4fXphY2LGpAbTAhnD5PpkNtmzP1J78GyZRygJIwgDq8iDYdDr9rs9eAxWoXMeDIP9bq+7b4NxaOXs",
-	"lXuGPyesxYH0MG4LoDHKQHbGSxIlPIl2Q3LFU417BrKY0wkX6IdYUrtmS8U0MUlYY9dYWxXsZLuoK7fp",
-	"EswRR17eNjJqiCKTVrLHniKF50dCChdhKoS9gU256p1I5GkaNfPLPmW5Ik5bojQSC5pe27pETOlLjeM5",
-	"sOLbi+XaPBA42CaYATo5ZWQpcwJLWAsD/jkSBc7GS/+HM65wgIyhQRsTKR5gVOCShoqKrq3TJBgGr7jS",
-	"5SaC6hiqT61JWZ/kpTEG/GKrHTyf1mLpUu/9lrNsWQq3Wg1q68QP2vm913n22f73svP5Sy98vH/XOo9o",
-	"E9wu72gwtAqqIoazXc9LvRx4MxjyqpLdNiAZX2ZnbTJ6JSKL7M/D4xBjQlJpfwOWu6YyTVZiEWelVCCy",
-	"OwuGhz0Mn5ixaP1erxeWU9L6bWHONpiqTF/kP9kNl7my1SFyTn/L2SoIbaFHZXKPF9TpHTzdFNX5XBs6",
-	"M+j11vR6tfV4YYrik99M8slUPgeD3uBxp9/vDJ5d9J8MDw6Gg2fdHiCr97FWnjo86BdVxoGrH64Vtg4P",
-	"e/uAx/al9w+6uHJz6UG5csJpSnQ8J/1eF/4Pv9wfuoLjoVd57Mon6zCANAWc+b0p7fvsDXq9/sd6ZTku",
-	"UGvgAAwHtvXiYFBtjAieDJL9/uMB68Txk6edfp/td5726bhzED/bf/wkiXvPDp+2FLS3YehZtz9wGHI5",
-	"WRvG8jrsvApO2xMwMFjffLpPu/uPW49gvzxds/8KTge93hYofdrdP3jW7x82Udr+8LN+rzf4GKzDdb+G",
-	"634bIi3ADl9OAngI8wtdLcr6sKFKZVjw8ef0+tXvf7ndvhOxUp/d0o74Rhg7HiRHKdmwhfPAcHHb6gW3",
-	"73nzpfAn/S1+0pyadBcGh9u8zYxRwaf3Nz/dMnDBDyUjFfpB5E+fAePKVbWhcVBT90uZZ4TO548qSh+U",
-	"pKYThVnR0pr4DG/zzMW9LwlP7lYajW+E1xcjrwgtcxASbabifV5CsG4JNiycn5kuCus3mDctdXRorKIl",
-	"gy1R5V6iatFOz6oWm7J2dg0G+Fe3kzcye2vV3zdrmY3ipzfsDVYpl/6gplwO+r26YD/obxRC5hXwv6+Q",
-	"672arKlkfjYJnTldznD4qyd1bEm9J3LuK1dWtTgXibr/ekly0DvY/NPG+Kt/ThH0M9O2A9f1yznGL4j5",
-	"HqJnD51ztIqlapFAr3FSZ9FeIrOyz7SEwPUw2paUJMe5f1LEzouMkJgiMqbxNdFyJHqmCF2DOerJKnLN",
-	"5tpv8jNhIa7BXVVSCmwbr/WyTCkCmDE2EguZXbPMhNjpfA5urSp92OosRmUnFxt3UuDz6C0mmZwrm3BV",
-	"I2H+RFcEHUopu+S4tW+ziFkc9J4NraNcb3EBfMhcj8SYIcrUNUva3NB3zK78byeiB/8toteI6Mqrnw57",
-	"g2G/3z3s7Q/6BxUDu012N0zs3oMI77c+exvutEFKrqqtu5izJUIubLryX0nUH/SePcDwLV8c2OMYmqh9",
-	"mta6+nxxQDxpUJnQ9KyMTz63IdjvO4ikZQNH99xA959Uc+KI7A2qDDe1ToFOsa9wDz5dabYf25qPQa9n",
-	"Q5e2TjRmSpkUqsKSdxzzZAsaXHkjS5VVSSRjStMM1YjO+GRiJzZ6vVHFovhIni6J0nl83Wrzv+I3TDCl",
-	"gm81mgt5I+9BdrYfcwXVedsA9OCsg3sSUZUSal6b2TkW4jPvdM1hVk8Wq+y2PFpXXYwJDYq1fmZaCFMm",
-	"FXTY2yeCzrhtmgfSg3/jkZtc9YLDcZsuD0cpdlxvklEulBc9chYL8KPSct7u271z7ajffNBlr6ya5jqR",
-	"C2EOHQSUzFhJAQ9LEO+wzlFLoul1kYBUXy9VttuwqVcBlNthep7gmObaZL4ABWE50asVQcUaK9GU1yUY",
-	"PPYCf+2/thyNWAzGM3p3IwiVM6q8bSUUD3BuZ1JjHdzyiEQGrMiWDWADk5G7DzWmcQ27Fwywnt/9guJW",
-	"Xn/tMhFcmLGeNDVdfXYEw3hJeHK/tF13JL4+L0eaaTmX/9qcl3uLO1Ga2vZjK24EW5QZFzO7dDgSJrlG",
-	"FCvS2JWhooknh0w6z09qY0r62OwG3Tc7tBPTHpFXyy4z9OlYFrr1/Gw3umJYkoZyYCS4Ns7iAXnNfzTl",
-	"BqZx2N3YYmtNsFzKNm9b1o9c07R7+UjsUNdGULwdW4uZiumci8kuOHkOFn8Grklqp+AKcoWVfnaM8ki4",
-	"qCnWLS5El5xLd6wzusSkELlii2Kabg0jtngADK0pvWGwYoVOjsiVTFO5ALTnQvO0cuaI9ouKba5whIOp",
-	"f/JQayoFgFO75HxqMFyIGuBSe2IcvdQJFaH1yG2/H1ckzjWRV1emQM1Lb8SpVEz5x2mQamrQcBblSABv",
-	"p8wWMaRSXpOUXzNCyWIqUxN7HhIAXVda2wshOKeZQkYBwgNZPxJYaauujfm2Kqv7uqz/3+hRY16vxJeX",
-	"1XNtToNeLzoquDZV0hK7JVA/lfnPmwh0m3l9EQ/OXvzl9zcvTgdvXrzuvbk4uT27OL09O392/fHDx2ny",
-	"4bb36veTw+j7Zw7bc8QrssK1nrN/wiRxO/S29xkFMQ673XU7wU5obJSr9EKvgtw2gbVje4vi+/XgomIy",
-	"6EapWgH5aKtGdPRXit1hi8DKzRR1/99pO0Z0o5LDqToys5LOnAmfMVMktb+//2y35HM/FNTrDXu9j6t3",
-	"wEWNjrbp+b8X3IVs3Qzyfu8C4R32en/s9Ye93kq4UZ08ONyLqVTlaFP4Lzo0BnQcX4KExBKScs0ymqZL",
-	"1IExVayjmFBc8xuWLslO9D9AtV8arf5bLrVVYjJLuDBdAXbMryqwYPln5Z5/+wZCe7jyhuInRdtQkTOu",
-	"NChuSF27rp2iCacls2w2gaUGoelr3rYMYBMkfl1CswTAIg8kW9BMYG+rerb3LP0xLRvy276GTrkwjhTA",
-	"97a17+zCH7GyskLODG3jptXYRAmqmthO42l67+lqK+VLUGDsD470umAc/ceej8/QGhX4FMZTu0j2XWdr",
-	"/Nb86jeffmrflSIZJVvzeyfw3KnXv6+M2mh87XqYUfw0vjUfG2fvv0sPuNL1fmDPtS0+qjq3OKl0pYfr",
-	"dzWiv2TnH0VhMYTAH1bFNVZAlwO0cNo6zlKHf+yYIezKztwu2zFcr1HrHCv04XY9ZipLxitDsQE+Gwpo",
-	"DXuVY6o2G/dFI02tw4ZXmzFrVy31g9Z82YZ02TdaMG0TWo8IT4z+s0ON5izzphltaeEWvoanIr7S6v1m",
-	"ddjUgtWBc0HL7HYvivResaxzPMEVPoGgTPeedg+7veDznadPvQFta7RuTZPefV89fD+VZsf6rQiiF025",
-	"/5xJt3+RuorqRVXadI450lkjb3XGYyBG+Mv2CnQtpfsfLekstR95cyBapXNlHAS4WJXS8RLAooXT1VRw",
-	"E4pEsZnlqUtGlL7xTt0xtlZKtUkoMukY3SVneImIaz7rtkZXzu1uHswyRo50U3L8ynhPWE2DYeB24U9K",
-	"qXZzlAxnW0MqNvCqIT3lKwtLtvbGvfKL8sV1s7e+/MkNw5ETJSCftxYD3kyXVVfrmFMo72bgKegNE7a2",
-	"gdhy4s6/nZFkr9IouusKmnRsW8zsQK5VbixNK/+9lAsyAyumGqC1s0+MlY8TfnCmgDcWpTBlqlHEHX84",
-	"ym5ozydTGtfFWL1NM4TFMDUcUFJMmrU6nvzC5prkOI4F3HN32OiG+FcSUNuFx4VimcasMtfFSAKOUwyU",
-	"pmBicTOvpWFWmck938rULYN+NijS5oie2g8Oe8Ne3yvKqU3iGXhzdj4Vg8X2WxQyUFBl7k35+KDFHCi+",
-	"7HtfjuXYrlMdVbO/PWsjnldekEY1V5rH6t+RZwFnKiy4B2P5Nt2WUTFhq7Wuk/wryxf/arovVbWp1IXC",
-	"sSccfJOdyqwFzEw1ryNHFUnF0rtLu/V6c6ycyZhiQu+GxF7pYkEwHtKEcqEwrzcSUXXWjR0CQf1GUj8r",
-	"5ifaQvBRTOdbxJMyAWQLSrJcFG1dKP9LqWKkjnZZWVe5qIYGHYr/zsjOQX9/NxyJihO2c9A/3A09TO4c",
-	"9Pq7od0XgGyg3zkYDHbtpAOH5GJu10hU/EYUS7Pq7J61uTxwfK7ZXJsO5tJlG/pjcmCFWoDGuKF+AQfW",
-	"phbtrEMCvhsOemhbh5KEX+GYR9vGjEmfzeuF5h4b08trMO/73FyRVE4mJktHi0bbLjnGNU3s3YTRi2g1",
-	"s43AbZmut1LpD6VFVPWF2zi5fGTP/u40QTm33cPlXe3b/6Zs3N7iN+c3/HY7iODJe4FzXpmAYNxY9Id+",
-	"lMnynqUjxpFsFnDMaJoype3gkFkRpSgrOLb3Re/CAGjs5FZn5qqv8l34WcFGtKhHqgy8wjJqY34Wr6cz",
-	"o84OBr1e6AHjp5/AH8+zDJgsGAYszxyQlVrWAtqiNvUeZSW1kV931cFQwEh332KEmAiqKfGtIu6srIAI",
-	"m/31Pqa8kW325rTyoPwKqLuwOt3NJ4hynlulkmLFa0wsacVb7ovaYhZdi5FxbslDJP4ga5w15E+dI4xm",
-	"KWfZbiVePimDb+1TnypBS69TyXrVfogRqLNph05WhfesC1ePiPtTnj1D77sGklfERL6hnrjio7uhb6V3",
-	"M8S7/qsuuymqYQLpt3BTvxhU3P0Db9uuBRzaduNVPpo5rc14xA73pnagRpTCm2Dr9hntWjP56eZjq91e",
-	"DT/rb2H01q8Ix98dbkMlLZdgwo8Hg21+3LxX9R9n0zfn7nz6DDq3McHOfNwcD2Y/r04hqnsHp2IC2lMK",
-	"VkxesQxRqlLnHbhS0ap3UJL/SjfhnaOpcg6FK8qz4TcvqNAY4jD0bskkKo+nhKqRcBPozKg5Uo6Ms5dX",
-	"zefghixlnpmZMlxMSnu1dTBc15j33sw8BhLgZoWPI0ofB8vkPCmrK/P4R6IxZC+RLmhohu1XWxtMiNGO",
-	"7m8Zbj0SZtPFqH8wonfLmGT9lxgSixyqHikSwWPR7lGZheJqJJzGrCSdvDm4K5JFD+EW5eJayIUoZlEc",
-	"9A7AN6p7S9igm3BqgPAGTxe1a1jSvMqLMtVuxlGwh2sH8mQ4DgzRRosbs7nbo3O3TldmhUaiOfGnJFks",
-	"XNPSlqXjaCx30+uOu2w1qt+2Csds7zCNVlxiGoWkuADW+cyXMU3TMY2va4uR4gLTkXh7evZzbQpQjWiL",
-	"G2alvT6QZx46HUfY63EyNhLlvNQNPtO5S5RtzCIWfGgGMlPVfhdmmT8sIsMtScQiP7c6kfgtublVTs0P",
-	"ez9UrI/gyyjgySgYjjzTfhSEIzt41X7DhMYP4V34ke8sjIK79kqiMZbqtIC4qiXE3RfSkod2jaFhcSE1",
-	"vKaD1xAxm9YtWVHVh40ibwEvmnKNFYM4tWl+FUsbyrDWCTCjqglXrhVLr2wr6dKXAmYYEF4Gn5ixfcF/",
-	"oWfjhPbXuTZblgfVvR8FMqPWQrHizuawYPFqU0Nx+XOwzz6Os0Wf/jgbZB8n785+Sm7/Ojh8dnjy7Pnf",
-	"9iez5PjVh9ezl9c3P/365on+26/Hf3v99G3dO5KCbXEJWsNPCtc/X79n+w7NjvJW6ypnzeXk+ZTO5p1y",
-	"c2vv0f9WF+2IyCy0F0KuucPb7+bUTqx+jXtXUtom/47s4Iy5TZCZUYjVWdeo161zADbFQ7uKRQESSGdX",
-	"vPSv5jcK6cyOEeiclI5HwRHBVnCbErEDivWUzf6BPuGZ9O/lQIPMXBvwr+m7fcOJWTOuYUpXr3Eqzgnv",
-	"Q7LntP72ou/RIYza2B/mS5OmT1GIgyPrO8BO3WW15p5Cu7F/ZLdwY2j5Gu+z7hg20swrHFF8J9gNq+zI",
-	"ciCpbX21EwRlnM9QWkYzcBqyXESud3iq9Xy4t9cfPMF5Y/3h016vh8LQTL7cM8lIA03jxgGzp5o37U96",
-	"qo8RVkF7XZrL2K1zju0A7kaxyiNvYHLp354xZk0rkzE0w/ZD0yBk7lmdlEW7aMlXDOg2SN8BgS68Evou",
-	"Ma+pXvw5JCZjSswManyxG0GN0MuWCwRGwrtBwN4mj1W/q64H8K8D8MEvEptN+H+S2YJmuHNv3NSwSpTo",
-	"61VvA8HZst6cFHk1EvWzsR3+odcKD6Y0dmqGzckyRya2CG82nVYGk8Zjve+Jea31zU0XLduwi6za0GnG",
-	"UMssnjKlM6qlTRqjrTGmKRWxLRK1b7Jtn823nFiTw66IhoRbTUtpstLZDWAl14onzC9QdaldaebNLI2j",
-	"WbX1cV3X71bsh93GaQ5uiu2vsf4H5hutj4FmXsqZ0BWcFbaOAmvzPwMAAP//",
+	"7L17chs5tie8FUTe/sJS3RRFUpQtUdHxjcpWld1ty25Lblfb9CjBTJBEKQmwEqAolkMRdxGzhpl9zFLu",
+	"SiZwDpCJfPAhW+6q6ujuP0omk0jg4OC8zw+fg1hOZ1IwoVXQ/xxMGE1YBn++ZTpbno40y8y/EqbijM80",
+	"lyLoBxcsliJRREuyoFyTIRvJjJHM/ISLcSsIA3ZLp7OUBf3DMMjYL3OesSTo62zOwkDFEzalZtgpF3w6",
+	"nwb9dhjo5YwF/YALzcYsC+7u7sJgRjM6ZdpO6eKG375IGqZzw28fKSLolJGRzEi0YMOJlNd7PIlOiGIi",
+	"IXrCiJ5kjJFI3fDbve8iYtdKtBwzPWFZSLhQmtGEyBE8nw/zXUSkYIqYoX/au+BjQfU8Y5FZJzcTwKGC",
+	"MDBTCPoBvIInQWWpL5kY60nQ7+SLVTrjYhyYpZpF5EPfY40qn05IWGvcItFNJ/zrofww+vX8+PDD8bu/",
+	"zztnavS36ejv53+biOsP3dnPx/L4/Nn5/vP92Yven5FEmiy4nljq8CQiVCT2X5pPmdJ0Otuw4Hwm9173",
+	"pXvDPdZdzMqtu/Pkca93cNR9fLRxSWrLPcxfUlrSjGrNMvOj//mxvXf86T//FDSt7D3OtJFjNRUJzRJi",
+	"n1F94DjDqix7pMiUKUXHjPDELW6qxlfdv75/8/34ZXo6uk1mt93TF4e92Zu/HB2Oeu+j1kBcGEbnbtV1",
+	"OuH663xDdmia4ukIDY8D79tTMhDw+S58IaRg9nBMcTD/NLjj0ydULMuHJ6ueuoGY0mum4FVGOjClCSU1",
+	"qphj1xqIVVtUHPN7cZwdfd1hq28PLD0jUyPn1IzGbE8xI500S+DEDebt9kE8pIo97sHfLCI5iRWRo4GI",
+	"PhcTvmt9rm3QXevzUCbLO8vQA3Hvk9wiFwXbe0LQbNZANLDEid1su1633IgoFs8zrpcEyMoI0mdot+ya",
+	"LbfYli+TB3YO60RCfXcWEyZgZu7gLKgC8rPEiHVilQp5J/itWZvRXjmVS3LD0I4LEl28+PH89PLd27Or",
+	"y9cvz96enj89i8hOwkZ0nmpySKZczDVTu05ZKJbdwNGNUxlf42lcsRNNZ3ALcn6FLLozOljNpFAMFOn3",
+	"NHmLp878K5ZCMwF/0tks5TE1hN6fZXKYsul//qwM1T8XGt3sh6Y8DfqFfiaDIOVTrgdBn4j5dMgyMp0r",
+	"YxkQqslUKk067XbbTF1TPVdBv9c2Op9rM6KZEHEzyqdPh3Ku+8OUiuvgzl/znzI2CvrBf+wXxss+fqv2",
+	"3+CscdFlvjklxXS5IotMinEu8JwUiqkQEuadGVNgh5JhJq+ZIPFkLq5ZQswR3cVzg2Qgii4VWUx4PGmZ",
+	"eX7PaMayd4LO9URm/FeW3J/IsEsJV3SY4s9vaDovkx4nTRNy+uaFWY572qg+bT68unz917NzIoXHn8Zi",
+	"Y8I8R7gubUan2IzS1Jt34y4Mplwpw12Nk7NfkiHQgmhDwa953UNs/+WEleZjiObmKbMaO9Qpa0wFz0B+",
+	"//793ulcT5jQZjcb1EiErGAGS6d/HgTmGN8Y+TEIotDKBpZlMvvzIODihqY8uYKpDYIIjB2Ks7Lz3Xn7",
+	"w1Py+Mlhe7dkYAer3xKss71rQuIuDJ6xlN+wbHku9Q9yLpKvFA9CksSOSHrlw98rGOBcaoJv+2ZH/9yb",
+	"yIQaJcYV4Qmc1zOzA1+5UKNfMkFTAtvpLfTQl3Iv3FMXeBjP7MPfSt4JMhfsdsZiY6TAzIw8m1HBY5Kx",
+	"WN6wjCVGQBiDLZNzzQgVagFO0YSrXSDPw7FCrpsN4/OEDIJeF3j0N+QKN6cqU7yhy1TS5FLKlzQbs69c",
+	"vFMuRncYiZKaMY2goYJ02r2jwyePyXCpmfKJ0TkoiGF1IzkT2hhll1ISnNc3ow1Iy4bpRq9Of7r6/vWz",
+	"f1x9/4/Ls4sIqGWnZ2w2Of9am8LXxjCDhCfE6GSaZfyGGXPOmEIlvjmqk8pN5ptSaN08rSVZMg7xOUaT",
+	"lAsGpDOigMfsnaA3lKdGzzwA+RxXK23cFa7IvBj+BMM0JKWalSWVx292VsSf1jclZNNMjS42MsocRGPX",
+	"4LzpyNhvEYSn9iA+FTmLvqKgvUdWzc4+ve8Fu2CCD2C9WYXebB/ZL0nJRfrGttiDvOvB9ttNpmKFJZIp",
+	"OERTquNJ3cyWIl06W/u+1lju8DcaZP2SGyAYSxShxTzBjTRPuLCh8/vQP9YTquHfcsYyYA7PZQbD7bjT",
+	"aZP/+386ndbjVodYs8y8Ip7QNGVizIwmZtZW6uy2yAsNYS9DD/eaIh6K051lLOYKFqSMHvfoOqI8ZYkh",
+	"r2Bo+aeJMf/Nz2LzxqxsRa6lzr0NyXdilsnYiKFhylBrfeE5mtJ0JLPpKjco/5r85eL1uXE2jSIlnW6f",
+	"uEMWT2hGYyM1Ht09IqmU14bZjH09ZGMuBLDeiODY3tnodv2z4a3HquGN5/EHztIV0zaKoE9mmWEXvSSD",
+	"AEN/g8A7Dw8xl4c2BczRBEIb6mWMXqviFNDScUXWNR+MDBlA2b0Taj6byUyz5BVLOL2EKX+VurM/JWb1",
+	"ZBBodqv3ZynlAknp5mvTAP7oMKpvbx36JM4nSmCmBKb6TVVgaSU+qXei6rQxpPrd/ndAmsgY6vks4NA8",
+	"dTLlFOx5IGyScDMATd8g13FzvkY0VaxpNugIGIFBDZvecAxMM5HMJBeaxBMWX+dC0RxBK5DwUYJ+hyI7",
+	"lwuu48kjZZYEsicXd8bkzrcLfNqZN7PPQf5kQwgwpfH1I0XmWXp1wzI+stQpRm/Vw2BhwEScLWeaJZcQ",
+	"kKgN+5zdkuevTp/uXTw/7R4+NlIBJgePk7k5ocjucp7F7JEyhkfGNNn5IOV0t/GVxe/rrzO/8mjagtUY",
+	"kYVrAa+/cVBtz015uGdcxTJLHiny5vX5j2Sn48+oSKvlH8nhzyzWgef218c8dbbkI0V+lvNMsKXhCSkg",
+	"JKy5gKnW945qzaYzTCrWmUuwhVGyh23inguJTM2AZMQzpU8ItdbeNWMz4JspJGo0m6pNx8wt5hSHLugV",
+	"0CyjS/PvOGNUs+SK6vr83rtQch4wWFBFFhnXmomc4Quq6IwKRWPYsZ13l0+B6OY8mMGDhGq2Z92V2jba",
+	"N2yeSE5oQuNrIRcpS8ZGt+sTIuZpSuYiZUqRfLyVUzBPo4+BSrxhSvm7mrfOe8Cl5SBc/vrd26dnF1c/",
+	"vHh5FjXybMKTVSMinY2ISE4I12ScyYXCMAHslFm4zBK0WPJ1caEf9xoYPAzs5lytemOxeeaFNkkIRzoK",
+	"zfsL1eUcKcg8/nh2SfbtJ2r/M0/u/n/81Z+bVyzYrb6yDL56hymZMZEYGyRnOK5IMmflvbUPffnO4lQ3",
+	"EQSfalyOU5Tbnb4LfNocvszKhIpksSefKC5iVj9x9owaTZdSpUEecOMGopme0iUxr6fGiHZJT11j0GhK",
+	"b90eqGiFPCxM24/ApuVjkJOuxFg5PUrSpL7plVPuyBEWEvLTGoHsZFj/c02+rhEYdmhj3tL7C6U5+i9X",
+	"04ZNey4XJIWItPcaLSVaAlOeptzzxbc4qswFX6tLoZosIIOGYXlMgj+/vHxDDtsHNjoucivFPG5NJkq6",
+	"t7choRAkknMdgi4ZzRVLjIklGIhq8+lfmL7QGaNTjI3a87aoUlHN45ixBKXq5mMGXHEVy2TFWYM14FN1",
+	"6Q7LMUxemkqG+Uwh3Xp3jJ9rcweRyz8tdyG5iHmD89PLi6qGXjH3VSeBFgkiXI7brTKPrGPfl1w18G5C",
+	"NdjK99LmTWoczlo8z1QTC72hShkTM8IHkGU0GB+3mszo2AlYmyADIWM+3mKbqzLDLKg8nXVUucgFaSVA",
+	"YWV81Dcm1jDnQJYYtzaqSJaI7NAx5YaTISJGncdvH9k9IVEuemx0Y40lQXaoQN60x6c4HTS+NoPh8FE/",
+	"P03cKK8FXebGms2dxhMqxlhKUha/JGM0njBU8u64Fms0q3Hqzkp7CFGI+dRQ2VLHl6hGxsCsPHoXR/E5",
+	"o6me1PkPXBe12if63GgW1QKWVEMxjFkSpAu5MBO3ftFwCVaEp3AKPigUqVuavA7CwIt8NiynwnJ2jCY2",
+	"e4VK6pn1kD8HNE1fj4L+x/UHzf7sYj6dUjhuNbKhf3rV7Hx40fBHijzFZ/eM12wOYcZixm9wP2vE9aJ4",
+	"qzYkFxUrXKFCJqyO0bvAnTedEMo4FIlObeATjkYUkuiplNec2XKNN5m8Xe6Vn2nc2RlmjdZSB0Mp7JbG",
+	"Ol36kzFOD3znazMIAHBlzqP5C9dt2I5r9J5DmGLDL9kNE+Td5Q97R/AcfGzEHagT8xtjttsJX2HdEizq",
+	"dm8s9+zKflZStN7SheUN/9s9Pp3JTNsSlEnQN861NAcUAyt3BTns6M1UMfN+pDD7ZaaEz4Yu0IsKcElo",
+	"ZgQ3N8oQKSFk5q2uZG2YsYJNB6jEzQUPFntYP1qfisP1AIqtdt7+6OqtsqD+CvlRX8prs9Vm+s63Mvwd",
+	"vXl9cUn2bfFT9EgR3N9GCbKVaxmSueC/zPPEnDlBa9wddyzX++Z+vVksp1OujSoDk/sEfVa08lKu9PY2",
+	"OAaDvwWl1nmB+J3RzTFU22ZyCjYElLwhg1XedY/g1KUXHHykQDrZUOcO2vazuZoYycvFjeQxa80oT6Ld",
+	"qlFu5zjmN5AXEV/Azui8OZfOnn9/t5uY28Vua+uC1E7v8AmxwWob/lb1kFiSK+S1vg5GmLhy+gIF/ALy",
+	"S5KM+G05bbNlIqGBvWH0lTESp63MuaGpki7w9dOeTbDvvUiIKyq0uhVmCtwuxxtCCOv9IuNulJaJ+Y+a",
+	"92jD9fWgpZrIzHhuIIpcqs7tkBmnTMT1GZVNrH1K3r19YaxiljEMZRgtnDCh+YjbQNLqd/uphE2sa5kV",
+	"l+1FICxrNTHuW/YzerzbW4L5T1bbgobr1upzCOOS6O3ZX86eXr54fe6XjKCyDyvaHXN1oNK3crTNi9Za",
+	"FsoIMfsqZ1VUDAqpq6+tGhEbp/HPMV4fKWe+Yt2gnGtSskdDghYrHMEGe7XBXK3wVmEBweaWCdxsDOWM",
+	"8gDmUAPT/dENonxJb5map41WxLIe97TeNbrPsRSjlMfalYMWVn7CRyMo3zNqGlWjlubf5So7bSwf49tj",
+	"YIl02+3QJmXNAb1mM73rO9lzcS3kQlwV+lHKq9SWms2LrOjVlCWcOuvZFa/6JSZFIuvKhY3cahq99RoD",
+	"9JuEzpWa0O7h44aM4PPTPZuyM8tbTGSKwigkE3ZbNSOAjhhT01jriz/Y6XUOjJ0IRLDGxu724kjxX9la",
+	"sWgeOLF7Ca+CyYDvA7OwjXRoMU653jKKCpt5tdZi/QHe6XYg9CyqMttg8dpXZJAmXDSl/fD9yisyGc0V",
+	"TUO0bBZyniZkQm8YFv4YG9qWrUwYyWtY85/vnhA2nemltwwsqbUhKM3StJQw3Ch61+WMqrQz7+N5m2CZ",
+	"gFsxC5brrDKS/ZIe2xeWk83WAUGgl/LUfGTt5zHXk/mwb2w+IGG0ixPtdbuPlLVK8RO3EG6MzWQb52c7",
+	"ryVjU6nZFU2SrJHkZZOz4WsnJbfSE1aomh/igFuck83eT94A4DKbYLxRPUH3pyweo68ycouGP5BETkRv",
+	"kaPKwIXx98hzaHKj0NIz57bSBpR3KyzJVl+YVXJedUHjDnyTAryA1T2Vc6GbwgH24232LfeHN0RF8bnQ",
+	"Dt44J6DTQ8wp56UNc3Ibs2lOL8RI1qfUJI/eYwyvHN4gsZwyBeaAS5ehSdf/ae9Hrp/Ph3suAWHc7J+N",
+	"cNnnie3OhJ2PyI6VadDk1JzUhqa0huOLUcDmqXqeu+Ud5eboYgn7KL+aj5QLHKyUmIppN6AdJySR+f2M",
+	"mb8mUxpHaFHlRY02oOHCG/cIZTSQHwIZxQasiFpM6NYxizCYZ+mK5c6HKY/Ju7cvyxVXRklgvVXKZUgu",
+	"fpnTjIXk+Xx4MZN69/5mLmy1R3y7xyFGUKzpZ6a5mqcfwDHwDkdNbTfZ5Y2T0RRtkvI8tjCbzvN9FFJP",
+	"QGMqq/G/3EQyrsfVNip2c7YZBJ66ur/galBQZ+CDWF4F96Fs2qg8rRUW3gW8eevaLF/6NhhhWs6u7JLq",
+	"03s3g/JlJqzWVGY2zmyFaYTE7Kyfe9tuUp6aapyUpumVo8FWRK6GbcojVLetvO5mJVtjmWIfmxjedkaf",
+	"xjGbaSydrhzBOVaUNhlD2Zw50QUNUWiepMZBWVqWOGlyHaB7A5O/vhUzlDJlVKyL068zptfYV176dNuE",
+	"qRVexfLXUM9lvRrC8IxYtZUrgRZ5xaZD4Eq2lBgHVQ5zhBp9kaZywRIw3QsBsmWKxCvSgnzXCZnSJRky",
+	"9ILKAcUJS1O5bZbkRcKmM6mZiJfkmi1JPJGKCXOECvMUqzFnWI7FE5dgtFulFzyuhDTZjb7qnGcfur8Y",
+	"+5Heun7/7uHjcH3//+rUx/uJREwPL+tSCaSmHIu07vPCxtxAYUXidnxqip05hIQL8MgwQAGNuKfzJkPo",
+	"dQ6dgXW9kOyM8jbtiOzEcjqlHqqEMU8yqSGEstsi743EFdL2Ahsfjo/nsAEr2pUxMWz7OXvtTsvhBsCh",
+	"hKkWXDLRembIj9bTGmgMNCXzeGQBzKJdyLVwVqmqIITsWEPzz4iWMWG3FipjdyUMy097xnLNx9hDB8XJ",
+	"6Bn/K1sWSm3NvMtNR07auDpuZ+OEWL9hiKdAvcnRiMecpiTlw4xmS/zefNcfiKhhcmhWIpVCEl2ADerT",
+	"wHyNn4ZAnZTG1973A4H1qO4bl225LGBcYATzJaaGlCRSQEkYeXt2+uzVGSQblW0lQuN4NxwIu0d238yf",
+	"YyZYxmNrH7vYAlS/tio7BwghCiNXaepAYAbCmMIttKpjnWKTxd6etSHOT1+dkb293EJ9E1kj1QYyaUF4",
+	"8gZjQGtwMLz5NHJABcOkzgIfa8Ahn3YM36v+/v5isWi5EaxoV61YTnfXIr8gREsT9AsTUOcZYnkQuFTw",
+	"fbW9YGtMmJOBoGJp0xVm9CWZUaWYAh6QUBhxwzLFpXECopsODY3nc9MNo13QP+qaz2YsaREvrTAQANIB",
+	"+b2YZtmyjFWyswKTaLeMYlLAyQzEThPSym6ILXs5JMh9QVYGohFlxYhQWxOS8MwVdipJKInpTIN0zGPr",
+	"PrDHLKVLs3vQA9sipyRaTBSLrxpBfLDFgyu7g3sJi2XCoJduzLTDwzmBJnrcB/zJQBiDSKEsyegC47wt",
+	"ciqWvvi24+NmOkKBsaBy8d8aiIG4WNAxUPZFXmgnp7O5Zmin5cINqgcNf9hNRpeU7CcyViHJWzxhEwpQ",
+	"oDqOE0qXRGI1kcAaQztbOPb3QwCqH9itAM88NaMqesaGQlUTftFOjvoV1lDMwhoI2O72wGa1ZSw2okk1",
+	"dBVhVJvGulwV5nUYTahhDmdlItlDy+0DMTQneic6THqd//6v/x3tGgHFBcmVM/Rj5do2f2wD8w1EM/eR",
+	"p5bRcnCxXN7zMTSjDUQkZ0wolZJkrDTZwzeTPaNZyCD40/uz75+/fv3Xq4uzp2/PLgdBBCz9QhCPq6l2",
+	"TIrcBnkcS4DvvsOpfvcd8F5oS719podA7ZgNBOoYW5fp0qdIbWxjtDmgTC6ULVowQs42F5fi7V+qjoyB",
+	"yG08r8wMefwpj4RVXQlQG0YvQukA1bgSo4UKUCvcBmrZZCAcf+TOhVP/2BznOWmu8FCKGNMIyTyjw3TZ",
+	"x8J5V2E+ZVSogfBLnLhf4aSlsTOvYRcBxkSBkolWtW9Gtgm6d/hkt0We5SvFFVYKiEf8diB2ch9NhaWU",
+	"RfE5KjY/t3niEbE2tB0XoQZW4gxUBj1sH1ie9xEHkC+MwyEUnHjLFK9eXNqYGJrUxrSAg4F1ZjIb79sf",
+	"qX3zbFHDUjBGEAZWkQf9oN3qtNrmMTMKnfGgHxy02q0DG4wDK2e/WLP555g1OJAexW3zHSaAd4ZLEiU8",
+	"iXZDMuKphjUbtpjRMRfgh1hWu2ZLxTTBfDfaNdZWNXayHdSVercIpOMjL0UeoRqicEhLiXpPkZrnB0IK",
+	"F2HKhT3OTbnK8UjM0zSqp/J9znINRLY8fiAWNL22PTGu+gPKAE/KsVybnjEONgYzjE5OGVnKOTFDWAvD",
+	"/DkQOc2GS/+HU64AvBB50MZE8gcYFTAkclGOGPAiCfrBS650sYigDIH6sbEg0Gd5icaAX+i/A/vT2KhX",
+	"6L1f5ixbFsKt0v/UiDZH935t7x1/sv+92vv0uR0+PrhrxMLcNG9X84YUWjWrPIazXb91tRVt8zTkqFRZ",
+	"iVNCX2ZnbSHkSkIWabkHpyHEhKTS/gLs6ZrINFlJRSgsKM3IrizoH7YhfIKQvJ12ux0WCL2dpjBn05zK",
+	"hz6vvWM3XM6VLcSRM/rLnK2aoa2pKaFGekGddu9oU1TnUwXwsNtur8EZaMIXgBTFR7+R+SN23QXddvfx",
+	"Xqez1z2+7Dzp93r97nGrbYjV/lBpjer3OnmHW+B61ypNVf3D9oGhY/PQB70WjFwfuluMnHCaEh3PSKfd",
+	"Mv83vzzou2a3vtf15oqLqnMw0tTQzO+Lbl5nu9tudz5UuxphgErzsKFwYNt+e91ygUXwpJscdB532V4c",
+	"Pzna63TYwd5Rhw73evHxweMnSdw+PjxqaKZsotBxq9N1FHI5WRvG8tAdvO4h24/aRapv3t2j1sHjxi04",
+	"KHYX11+iabfd3oKkR62D3nGnc1gnafPDx512u/shWEfrToXWnSZC2gk7ejkJ4BHMb7KyJOuYBZWK8IIP",
+	"P6bXL3/92+32KBil3sAGKIzXAu14IzkKyQbwIT08xU2j56d938M2hZ90tvhJHbHzLgwOt3kbQvjB0web",
+	"n24A+/JDycCFfhD54ydDceUK4sA4qKj7pZxnhM5mj0pK3yhJTccKsqKFNfHJvM0zF/c/Jzy5W2k0vhZe",
+	"baIcEVrkICTYTPn7vIRg1RKsWTg/Mp03dW4wbxp6OMBYBUsG2vGLtUTlgvG2VS02Ze3sGlv6sgrKqJbZ",
+	"W6v+vlrLbBQ/7X67u0q5dLoV5dLrtKuCvdfZKITwFeZ/XyDX2xVZU8r8bBI6M7qcwsUDntSx7ZyeyLmv",
+	"XFkFr5Mn6v75kqTX7m3+aQ169fcpgn5k2qK/uJpld/BzZr6H6NkH5xysYqkaJNArQInPW5tlVmCcFDNw",
+	"+Bm2HTqZA+a0FLHzIiNgpogMaXxNtByINjZAamOOerIKyqF9gAkMC3Ft3FUlpQDIokof9YTCBDPGBmIh",
+	"s2uWYYidzmbGrVWFD1vGAVe22BfdSQHPY2V3JmfKJlzVQOA/wRUBh1LKFjltxAzJYxa99nHfOsrV9mrb",
+	"PDAQQwYkU9csaXJD3zI78r+ciO7+W0SvEdGlVx/1291+p9M6bB90O72Sgd0ku2smdvtBhPcb/3jj6bRB",
+	"Sq7K7ROQsyVCLmy68o8k6nvt4wcAfvXFgd2OPkbt07SCKOGLA+JJgxI66HERn3zqmje+KQhewwJO7rmA",
+	"1u9Uc8L1LBtUGSxqnQKdAKbFvvl0pdl+ams+uu22DV3aOtGYKYUpVAWV6AAxagsaXHkjS5VVSSRjStMM",
+	"1IjO+Hhs0cK9vvx8UHhkni6J0vP4utHmf8lvmGDKVqZ/hdGcyxt5D7azWCAruM5bhiEP4Gzdk4nKnFDx",
+	"2nDl0ATKvN3FzSzvLFTZbbm1fgcPoVDrh0h1TGEq6LB9QASdcgvYZFjP/A1bjrnqBTfbjR3GjlNsK02S",
+	"US6UFz1yFos5j0rLWbNv99ZBoXz1Rhc4LWoy14lcCNx0I6BkxgoOeFiGeAt1jloSTa/zBKT6cqmy3YKx",
+	"XsWQ3AI5e4JjMteY+TIkCAs02UYC5WOsJNO8KsHMY8/g1/5rC1juHJQZ9e7GKZT2qPS2lbN4gH07t618",
+	"yxMS4bQiWzYALWYodx8KInzNcc8PwPrz7hcUN571Vy4TwQV25dEUESUs/NdwSXhyv7RdayC+PC9H6mk5",
+	"l//anJd7AytRmlroGytuBFsUGRdsPewPBCbXiGJ5GrsEaJ94cgjTeX5SG1LSp7gacN8sYDykPSKvll1m",
+	"4NOxLPTbLvMIV9GWaOTAQHCNzmKPvOLf973GTXdboK01gXIpCxxkj37kAHvcywdih7o2gvztAGvDVExn",
+	"XIx3jZPn5uLfv4BJ7dS4glxBpZ+9wmMgXNQU6hYXokUupNvWKV1CUoiM2CK/yaFCEVs8YAwtaMSkA1Hi",
+	"kxMykmkqF4bsc6F5WtpzIPtlyTZXAB+G9U8eabFSwJzUFrmYIIVzUWNOqd0xDl7qmIrQeuQWa4IrEs81",
+	"kaMRFqh56Y04lYopfzuRqFiDBg2lA2HOdspsEUMq5TVJ+TUj1LYAG3r1iZm6LjdcOyE4o5mCg2IYz8j6",
+	"gYBKW3WN5tuqrO6rov5/o0cNeb2CXl5Wz7U5ddvt6CQ/tamSltktg/qpzN9vItAt5tVl3D1/9rdfXz97",
+	"0X397FX79eXZ7fnli9vzi+PrD+8/TJL3t+2Xv54dRt8+c9icI16RFa70nP0Ok8TNs7e4OyCIoVl4160E",
+	"UHigUa6Ew7Nq5rYJrJnaWxTfr5+uhTYAqxwq4/wpn2wFggT+Sr46aBFYuZi87v8bLQdFN/bXQ4Qys5IO",
+	"94RPGRZJHRwcHO8W59wPBbXb/Xb7w+oVcFHho206t+8171y2bp7yQfsS5ttvt/+z3em32yvnDerkwee9",
+	"mEhVwOqb/4JDg1MH6DyHNZByzTKapkvQgTFVbE8xobjmNyxdkp3o/zOq/Qq1+i9zqa0Sk1nCBXYF2Csm",
+	"VE4Fe35WrvmXr2C0hytvyH+Stw3lOeNSg+KG1LXr2smbcBoyy7gIKDUIsa952zKATTPx6xLqJQCWeEay",
+	"BfUE9raqZ3vP0ocI3JDf9jV0ygU6UmZ+bxr7zi59NJuVFXIIGMyx1RijBGVNbJEg6957utpK+RzkFPuT",
+	"Y72WMY7+Y9+nZ2iNCngK4qktYPuWszV+qX/1i88/le8KkQySrf69E3hu16vfl2Deal+7HmYQP7Vv8WN0",
+	"9v5desCVrvYDe65t/lHZuQWU/JUert/VCP6Sxd6MwgKkxwNK5doCJDnwVrjpB+7xMX/s4AVAyt73UrRj",
+	"uF6jRgxV8OF2vcNUlIyXLmQx87OhgMawVwGRutm4zxtpKh02vNyMWbnmsxM05ss2pMu+0oJpuh3ghPAE",
+	"9Z8F1JyxzEPS3NLCzX0NT0V8odX71eqwrgXLYMdBw71BXhTpnWLZ3ukYRvhoBGW6f9Q6bLWDT3eePvXA",
+	"gddo3Yomvfu2evh+Ks1CSq8IoudNub/PpNsfpK6iBt+W0QVxrLNG3uqMx4YZzb9sr0DLcrr/0ZJOU/tR",
+	"5pCU1FoBnT+G9//QNGzoIMh4Eu32bbAuz2ZpWeC72C6hHO7lM3LmXWQjbQXyHdnptXsVDLYQ0dJ6ncOQ",
+	"9NqdkPS63V3MW8A7B6II1LheEa9LpqS2HrmuzJzE1Vv0RBJipyv2EmHLsMPVCkkEiEdw74JRJCsAzFrk",
+	"DHtAbbgrllniuhGwsQYjZSFEsvy7B418D7GtFyN3dDZjNCOUTOXUKCQXH1MORQ0qTmwAEKJEFvqUM3Vi",
+	"qzCK3d7/nPHkLrJX3hYXGjrwVkNJ7N+oBADXoyuusEdXRcPeFty3TY+D7ae9X1X+yWokLyqqKH+VWM49",
+	"NJmnYh/3vixG4JZnSQjov2qeas+ZLAMsrpxfjvq1nWSvwaltmKBTRn+A+EVtymtCF986MJHHdN2kHrJR",
+	"o/vvPo0KOGhwPDp6nLSPOkdHvfhJ8vjwmHZHjNJ2fHhIk3bnkB4MR71RZ9gdtodH3W6cdA6Tx3HncNge",
+	"tdu0fVTCwOt3jnoHjSCbWHtlES8/BmWoRtQDysMbtbUqcHVDZnPxgi1SLmz/qg1z2h7P/IeWcal7GAF5",
+	"EqNOdoy1SfYS8j9GPGUhYfFE7pL//q//hVAMRZ+xvWBB28GDT+WyMFyJw6UMqmCSm4MwB22vD6OEBBl0",
+	"jrutdqvb6rT7h53uQa+MRNgP2rQz7MYHSY8djgrcwn4jqixgPT5Z1+nRaze0KcTT9Prlr/H2QZwytPGG",
+	"MI6hsjWOfkeRnJUa9qFiOflGVb4vVNBXBm3+HZfZMi7jLGe/E1Akpa7poUx4KWLjmf/oQ1QtxLVtIZU3",
+	"Lo0xUHndskUi85/I1WliNZmHMEl2mgHid93VsMjzmGb2gNpPitol7xUAuQhhJA+5PLL2cJ6uX1Gz5EDy",
+	"twjfAPiKK3XOSqXOBQnLpc5PGiM32e+rGQUx/YPPg+BXJgZBf4DBiUFwByZ8CW8f1cW31bnrNG4Re/Fv",
+	"moJb66qL/BQGAIA6mQ/3zm5sjAaSAZ8KtOqP/9Lq8N5Kb1WIB1j/twvwfEVxtJBeIONJiT69osb5XGqC",
+	"QaJvVuR8Li16E7rfCLC4wzWW6NAbRoaMCTLL5oIlu63febQKlyJd/KIWKcpDLH6Qwd4vsVIReQCljfqn",
+	"hFMqRxVMAz+sY7HFXLMPxxo5iOdn89RVyRYxhJ1qxYY1usroNRHWCesWOQeIeoeK1GoMdFzY1TyYpwNC",
+	"wsE3+5ANXhR9EvQDtwofwrcMM1JEgi1mSSk5uwo9unhlLmwqb9wvviheXM3HVodH2exP5NPW580DG14h",
+	"uSxPFRfW85Q9Urae0lYIFlDQ/3JW4qWF/XewTzlPukOYg8niCXR4yY3n77lckCkVy0rloAXlRacFoKcB",
+	"7NLD683dnHJ5246P2rvrX09ixoUiUlv/GuZBSkDOza/ftMkn8lc202QOOMEJ1XnUD7wq/552auGhuFAs",
+	"0xBr5TrHyuQAr6k0FRriRI0mI0JKf+2hbrBwNmR46tjRlR8ctvvtjtctVoGI7noA0B9zxPuDhkyR4aAS",
+	"IHPxeLchT5V/2fG+HMqhHaeMoXyw/dEGOq861ZpqrjSP1b/imTU0U2F+eqDI1NaBZ1SM2ep0kJP8K/tq",
+	"/46wYKpyu4hT5HTh/DMfBBRKpmsYmqgiqVgWWIJ739lbBW74rfnbYvhxhWikQu+GxF4PZKeAqfsx5UJB",
+	"wflARGUQZotOSn2EM79c268AD8k1WyIkU8STojLZdjplc5HjDYH8L6QKSh3t2gVcS63qIzmMZwJXBO2G",
+	"A1GqDtjpdQ53Q4+SO712Zze06zJTxtnv9LrdXQvB6YicA8oPRKmgAcTStAwqvbbInGYMOpgRWq+oJej7",
+	"+M1mhEq8Cesj/M4iaJrOcdb6xHimgEDaNA51d1EJi68H1cibxzPbxGYWZA4p7xeDcEVSOR5j+Xhx+06L",
+	"nMKYWBSK9Z15GoJZhLqmpNMbqfT7wiIqe/lNJ7l4ZN/+7kUCcm67h3PA3nv8pkAU3OI3Fzf8drsZmSfv",
+	"NZ2LEjQnhhbAj/ve3vt3j54mrHCodxZNaZoy5S7gm+blM0Vr0fZFEndhYHjs7FZnVJXfBZ/lx4jmjXIl",
+	"JHbo70fzM389naI660F6pZiMXxcdhEE8zzJzyIJ+wOaZm2SpyTqfbd40fY9+pwoW/V0ZsdwcpLuvMUIw",
+	"HIy952XCnRetOWEd+NGnlHeXwIimivkb5bfm3YXlawd8higuGii1+Kx4DUbKVrzlvqTNL0loMDIuLHtA",
+	"MDW/3RdAsP3rEAijWcpZtlsK/4+LqrBmOPJSWYLnLNtyD7/2zXBn3Q4dr6o7sy5cNbzvX33rGXrfNJL+",
+	"8LGcko/ubiMovJu+8c1J2WXHbi/IiElSq0H5DcNBlYBD02q8lly8QKgej9jhHpwsaEQpSEOtza41k482",
+	"b5vdZqM25Bx3u7OF0fsGWfdSypdwaST87nAbLsmvlnzFEk4hnGt+3O1u82Pv+l57e+9vZ9PXAaE/fjI6",
+	"t3a1An5cx623n5fhsavewQsxNtpTCpZDAtsDUahS5x24Huayd1Cw/0o34a3jqQIg1XWL2vCbF1SooYsa",
+	"u7O4nWoeTwhVA+GuRsA7EEhxlwFW5dDZzLghSznPEOwYSqycvdp4Y0ELzXvvMgdmJMDNCh9HFD4O5MQ9",
+	"KatLl5QPRO32h0S6oCHeQF7G3LCXrWLhS8OtawOBi87vPzdG9G4Rk6z+EkJikSPVI0Ui81i0e1Jk0Lga",
+	"CKcxS9XQ3gVNK6qYH8ItKtdQQeWe8Y2q3hIgxyWc4iS8G9HypkrotV/lRWEbJjoKdnMtUnQGOPVANupu",
+	"Ozd7YD1O6269WFmuPBB1KOqCZaGjUkuLlwC1FCKZSS402QGmNVsyz9IrZDVUYWabP0g5Nd+5x1vwUH4h",
+	"bhSSywXX8cQ8Y0/jVUzTdEjj68pg5BlXscwSw45vXpz/WIGnrjCtvSpVIby3njCeeeR0JyK0sQQ2EMVF",
+	"Pht8pguXlN+YH83PId4URlVdMpQL2/PIcEOONK8FWJ0m/Zqi8VVOzXf735Wsj+DzIOAJJEUL034QhAN7",
+	"I5D9hgkNH5p3wUe+szAI7poryYbQQ9YwxVVYJVY+NTVIOMQyG3qQGfRB7jGBd1bsYMzEHUVVvQUHzpY5",
+	"i1h9suKGGI2obGJpQxnWOjGHUVWEK9eKpSOLcbb0pQCiVMcZH7IE75MI/omejRPaX+babNm3VvV+lJEZ",
+	"FWwPK0aqUiTMj3gZbcM4zcI4FMEB+zDMFh36/bSbfRi/Pf8huf179/D48Oz46T8OxtPk9OX7V9Pn1zc/",
+	"/PT6if7HT6f/eHX0puodScFej1YGQFb6SeH655+6WSJaTXAHZodmt3p/llJetuuDmRw/ndDpbK9YnD/F",
+	"jWfivi7aCZGZLe/2z1Iu2UHYhyWYMe3E6pe4dwWnbfLvyA5cfrBpZnhHR/kSNtDr1jkwNsVDu4p5BZaR",
+	"zq5A64/mNwrpzI6B0TkpHQ6CEwKFOzYlYm/O0hM2/W1LBLwLY8Egw/ss/5i+21fsmDXjaqa04X5r7fn7",
+	"1O0W+1TyCYl1Cr8pdB1oY/+WKZrUfYpcHJxY38GslCi6tChFxcJ+y9KP2m16a7zPqmNYSzOvcEThncZu",
+	"WGVHFjflWEw2e7WFjOfQBbMTTY3TkM1F5EDtJlrP+vv7ne4TAMLv9I/a7TYIQ7ySZR+TkTib2lWYuKaK",
+	"N+1DkFfvt1JBc2W9y9itc47rPUg5i1Rv+28NxDljrogRMoZ4C2SIyDUZAE6Ni25ysORLBnTTTN8aBl14",
+	"2A4tgq+JTq3ghYPaJ5gxJXg5GrzY3Y0Gs5cNN1sOhHe15Qk+B0XMq+6t9O+p9KefJzabKV0rOepvXwvr",
+	"lV3bBrCBqHWAeZuBKEA8Ab1rW8EqvV+OgsVGDcTWO+XVQdUX+4PMFjSDH3ug7/3yCQTHtnwnL9zw5KEV",
+	"y9FAVBnR4myGHiCl8RsALy2s4zufYCDVvBnxjnDR6J7flz09gMv6onPgRLOKrAyrhpfBySyeMKUzqqXN",
+	"kINhNaQpFbFt1bZvsuBr9becWfvKjghWkxtNS4kp+OzGUGWuFU9YqVnPevUSUZ+X6FWXHRsY16FO5eth",
+	"t3E6Nz6ZRbmxzhYkV61DBXybciZ0iWa5YaeMaf3/AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

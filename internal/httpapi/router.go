@@ -52,6 +52,8 @@ type Deps struct {
 	Deliveries hookvault.Deliveries
 	// Journal takes the refused deliveries and conflicting bodies; nil records none.
 	Journal Journal
+	// Rejections is the store's journal, read by the /rejections operations.
+	Rejections hookvault.Journal
 }
 
 type api struct {
@@ -70,6 +72,7 @@ type api struct {
 	notify       func(destinations []string)
 	deliveries   hookvault.Deliveries
 	journal      Journal
+	rejections   hookvault.Journal
 }
 
 // New returns the root handler.
@@ -103,7 +106,7 @@ func New(d Deps) (http.Handler, error) {
 		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
-		notify: d.Notify, journal: d.Journal, deliveries: d.Deliveries,
+		notify: d.Notify, journal: d.Journal, rejections: d.Rejections, deliveries: d.Deliveries,
 	}
 
 	r := chi.NewRouter()

@@ -158,6 +158,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	deliveries, _ := s.store.(hookvault.Deliveries) // startRelay has refused a store without one
+	rejections, _ := s.store.(hookvault.Journal)    // startHousekeeping has too
 	handler, err := httpapi.New(httpapi.Deps{
 		Store: s.store, Verifier: verifier, Sources: s.sources.Load, Metrics: s.Metrics, Logger: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
@@ -166,7 +167,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
 			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
-		Notify: s.relay.Notify, Journal: s.journal, Deliveries: deliveries,
+		Notify: s.relay.Notify, Journal: s.journal, Deliveries: deliveries, Rejections: rejections,
 	})
 	if err != nil {
 		s.closeStore()
