@@ -156,9 +156,9 @@ var settings = []setting{
 		c.SourcesFile = v
 		return nil
 	}},
-	{"REJECTION_BODY_BYTES", "rejection-body-bytes", "4096", "how much of a refused delivery's body the rejection journal keeps (0 keeps none; at most 1048576)", func(c *Config, v string) (err error) {
-		if c.RejectionBodyBytes, err = nonNegativeInt(v); err == nil && c.RejectionBodyBytes > 1<<20 {
-			err = fmt.Errorf("%d is over the bound of 1048576", c.RejectionBodyBytes)
+	{"REJECTION_BODY_BYTES", "rejection-body-bytes", "4096", "how much of a refused delivery's body the rejection journal keeps (0 keeps none; at most 65536)", func(c *Config, v string) (err error) {
+		if c.RejectionBodyBytes, err = nonNegativeInt(v); err == nil && c.RejectionBodyBytes > 64<<10 {
+			err = fmt.Errorf("%d is over the bound of 65536", c.RejectionBodyBytes)
 		}
 		return err
 	}},

@@ -175,7 +175,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad nats url", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_URL": "127.0.0.1:4222"}, []string{"NATS_URL: must be a URL"}},
 		{"retry max under first", nil, map[string]string{"WEBHOOK_SECRET": "s", "DELIVERY_RETRY_FIRST": "10s", "DELIVERY_RETRY_MAX": "5s"}, []string{"DELIVERY_RETRY_MAX: 5s is shorter"}},
 		{"unbounded journal", nil, map[string]string{"WEBHOOK_SECRET": "s", "REJECTION_RETENTION": "0", "REJECTION_MAX_ROWS": "0"}, []string{"REJECTION_MAX_ROWS: 0 with"}},
-		{"journal body over bound", nil, map[string]string{"WEBHOOK_SECRET": "s", "REJECTION_BODY_BYTES": "2000000"}, []string{"REJECTION_BODY_BYTES"}},
+		{"journal body over bound", nil, map[string]string{"WEBHOOK_SECRET": "s", "REJECTION_BODY_BYTES": "70000"}, []string{"REJECTION_BODY_BYTES"}},
 		{"bad retention", nil, map[string]string{"WEBHOOK_SECRET": "s", "RETENTION": "30d"}, []string{"RETENTION"}},
 		{"bad nats stream", nil, map[string]string{"WEBHOOK_SECRET": "s", "NATS_STREAM": "a.b"}, []string{"NATS_STREAM"}},
 		{"flag is named", []string{"--max-body-bytes=-5"}, map[string]string{"WEBHOOK_SECRET": "s"}, []string{"--max-body-bytes"}},

@@ -27,8 +27,9 @@ const (
 	MaxRejectionReasonBytes = 1024
 	MaxRejectionHints       = 8
 	MaxRejectionHintBytes   = 512
-	// MaxRejectionBodyBytes bounds REJECTION_BODY_BYTES.
-	MaxRejectionBodyBytes = 1 << 20
+	// MaxRejectionBodyBytes bounds REJECTION_BODY_BYTES: a page of 200 entries (the
+	// listing's most) then holds at most 12.5 MiB of bodies.
+	MaxRejectionBodyBytes = 64 << 10
 )
 
 // Rejection is one entry of the journal: a refused delivery, or a conflicting body.
