@@ -48,6 +48,9 @@ type Options struct {
 	WriteConns int
 	// ReadConns bounds the pool for list, get, stats, readiness and compaction (default 4).
 	ReadConns int
+	// BackgroundConns bounds the pool of the rejection journal's appends and pruning and of
+	// retention's deletes (default 1), so that they never take a connection the writers need.
+	BackgroundConns int
 	// Timeout bounds connecting and every database operation; an insert that no writer
 	// took within it is answered EUNAVAILABLE and never written (default 10s).
 	Timeout time.Duration
@@ -71,6 +74,9 @@ func (o *Options) setDefaults() {
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
 	}
+	if o.BackgroundConns <= 0 {
+		o.BackgroundConns = 1
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -85,6 +91,7 @@ func (o *Options) setDefaults() {
 // Store is a hookvault.Store on PostgreSQL.
 type Store struct {
 	w, r *pgxpool.Pool // writers and readers never wait for each other's connections
+	bg   *pgxpool.Pool // the journal and retention, which wait for neither
 	// health is readiness's own connection: a listing streams to its client on a reader
 	// connection, and slow clients holding them all must not stall the probe.
 	health *pgxpool.Pool
@@ -119,8 +126,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	wcfg, rcfg, hcfg := cfg.Copy(), cfg.Copy(), cfg.Copy()
+	wcfg, rcfg, hcfg, bcfg := cfg.Copy(), cfg.Copy(), cfg.Copy(), cfg.Copy()
 	wcfg.MaxConns, rcfg.MaxConns, hcfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns), 1
+	bcfg.MaxConns = int32(opts.BackgroundConns)
 	s := &Store{opts: opts, stopCompact: make(chan struct{})}
 	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -134,11 +142,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.r.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if s.bg, err = pgxpool.NewWithConfig(ctx, bcfg); err != nil {
+		s.w.Close()
+		s.r.Close()
+		s.health.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
 	var newest *time.Time
 	if err := s.r.QueryRow(ctx, `SELECT max(received_at) FROM messages`).Scan(&newest); err != nil {
 		s.w.Close()
 		s.r.Close()
 		s.health.Close()
+		s.bg.Close()
 		return nil, fmt.Errorf("read newest arrival: %w", err)
 	}
 	if newest != nil {
@@ -261,6 +276,7 @@ func (s *Store) Close() error {
 		s.w.Close()
 		s.r.Close()
 		s.health.Close()
+		s.bg.Close()
 	})
 	return nil
 }
