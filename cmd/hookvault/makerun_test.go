@@ -25,7 +25,7 @@ func TestMakeRun(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(makePath, "--no-print-directory", "-C", "../..", "run",
 		"HOOKVAULT_BIN="+filepath.Join(dir, "hookvault"), "LISTEN_ADDR="+addr)
-	cmd.Env = append(os.Environ(), "DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"), "LOG_FORMAT=auto")
+	cmd.Env = append(makeEnv(), "DATABASE_URL=sqlite:"+filepath.Join(dir, "hv.db"), "LOG_FORMAT=auto")
 	// Its own process group, as a terminal's foreground job: Ctrl-C goes to the group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out syncLog
@@ -83,7 +83,7 @@ func TestMakeTest(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(makePath, append([]string{"--no-print-directory", "-C", "../..", "test",
 			"TESTPKGS=./cmd/hookvault/testdata/maketest"}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(makeEnv(), env...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -119,4 +119,19 @@ func TestMakeTest(t *testing.T) {
 		!strings.Contains(out, "=== FAIL: cmd/hookvault/testdata/maketest TestFailsOnDemand") || !strings.Contains(out, "failed as asked") {
 		t.Errorf("make test with a failing test: %v, want a failure naming it:\n%s", err, out)
 	}
+}
+
+// makeEnv is the environment without what an outer make hands its children: `make test
+// TESTFLAGS=-v` (as .ci/run runs the tests) passes TESTFLAGS=-v to every make below it
+// through MAKEFLAGS, which would change what the make under test prints.
+func makeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "TESTFLAGS", "TESTPKGS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
