@@ -68,6 +68,10 @@ type Recorder struct {
 
 	mu    sync.Mutex
 	hints map[string]*rate.Limiter // per source
+
+	// sincePrune counts the entries appended since the last prune (writer only): a flood
+	// fills the journal faster than the ticker prunes it, so the volume prunes it too.
+	sincePrune int
 }
 
 // New starts a Recorder's writer.
@@ -162,6 +166,9 @@ func (r *Recorder) run() {
 				}
 			}
 			r.write(batch)
+			if r.opts.MaxRows > 0 && r.sincePrune >= max(r.opts.MaxRows/10, r.opts.Batch) {
+				r.prune()
+			}
 		case <-prune.C:
 			r.prune()
 		case <-r.stop:
@@ -197,6 +204,8 @@ func (r *Recorder) write(batch []*Entry) {
 		for range rs {
 			r.opts.Dropped()
 		}
+	} else {
+		r.sincePrune += len(rs)
 	}
 	r.held.Add(-held)
 }
@@ -236,8 +245,11 @@ func bound(hints []string) []string {
 }
 
 // prune deletes what is older than Retention or beyond MaxRows, a batch at a time, so that
-// it never holds the store's writer for long.
+// it never holds the store's writer for long. It runs every PruneEvery, and after every
+// tenth of MaxRows appended, so the journal holds at most about 1.1 × MaxRows entries
+// whatever the rate of refusals.
 func (r *Recorder) prune() {
+	r.sincePrune = 0
 	if r.opts.Retention <= 0 && r.opts.MaxRows <= 0 {
 		return
 	}
