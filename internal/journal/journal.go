@@ -166,9 +166,6 @@ func (r *Recorder) run() {
 				}
 			}
 			r.write(batch)
-			if r.opts.MaxRows > 0 && r.sincePrune >= max(r.opts.MaxRows/10, r.opts.Batch) {
-				r.prune()
-			}
 		case <-prune.C:
 			r.prune()
 		case <-r.stop:
@@ -208,6 +205,9 @@ func (r *Recorder) write(batch []*Entry) {
 		r.sincePrune += len(rs)
 	}
 	r.held.Add(-held)
+	if r.opts.MaxRows > 0 && r.sincePrune >= max(r.opts.MaxRows/10, r.opts.Batch) {
+		r.prune()
+	}
 }
 
 // WantsHints reports whether the hint rate of source has room, and takes its share if so:
@@ -259,11 +259,6 @@ func (r *Recorder) prune() {
 	}
 	total := 0
 	for {
-		select {
-		case <-r.stop:
-			return
-		default:
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		n, err := r.opts.Store.PruneRejections(ctx, before, r.opts.MaxRows, pruneBatch)
 		cancel()
@@ -274,6 +269,12 @@ func (r *Recorder) prune() {
 		}
 		if n < pruneBatch {
 			break
+		}
+		select {
+		case <-r.stop:
+			// The rest waits for the next start; the writer's queue comes first.
+			return
+		default:
 		}
 	}
 	if total > 0 {
