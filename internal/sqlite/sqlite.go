@@ -104,6 +104,11 @@ type Store struct {
 	countTotals      *sql.Stmt
 
 	writes *groupcommit.Queue
+	// gate puts message batches ahead of the journal and retention on the writer;
+	// appendStmts are the journal's INSERTs by entry count, used behind the gate.
+	gate        *gate
+	appendMu    sync.Mutex
+	appendStmts map[int]*sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -145,7 +150,8 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}, perSource: map[string]int64{}}
+	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}, perSource: map[string]int64{},
+		gate: newGate(), appendStmts: map[int]*sql.Stmt{}}
 	if err := s.start(ctx); err != nil {
 		s.closeAll()
 		return nil, err
@@ -264,6 +270,7 @@ func migrator(db *sql.DB) (*goose.Provider, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writes.Close()
+		s.gate.close()
 		s.salvageMu.Lock()
 		s.closing = true
 		s.salvageMu.Unlock()
@@ -283,6 +290,11 @@ func (s *Store) closeAll() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	s.appendMu.Lock()
+	for _, st := range s.appendStmts {
+		errs = append(errs, st.Close())
+	}
+	s.appendMu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -339,7 +351,9 @@ func insertArgs(m hookvault.Message, at int64) []any {
 // check (two stats, an eighth of a duplicate's cost here), which the next batch that writes,
 // or the next readiness probe, makes.
 func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (bool, error) {
+	s.gate.lockHigh()
 	wrote, err := s.writeBatch(ctx, batch, results)
+	s.gate.unlock()
 	if err == nil && wrote {
 		err = s.files.check()
 	}

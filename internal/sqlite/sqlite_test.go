@@ -34,6 +34,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceJournal(t *testing.T) {
+	storetest.RunJournal(t, func(t *testing.T, now func() time.Time) hookvault.Store {
+		return MustOpen(t, filepath.Join(t.TempDir(), "hv.db"), sqlite.Options{Now: now})
+	})
+}
+
 // The fault is a trigger, created from another connection, that makes the database refuse
 // every update of the totals row, which each commit and the write probe make.
 func TestConformanceFaults(t *testing.T) {
@@ -231,8 +237,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 5 {
-		t.Fatalf("migration version = %d (%v), want 5", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 6 {
+		t.Fatalf("migration version = %d (%v), want 6", version, err)
 	}
 }
 
