@@ -51,6 +51,9 @@ type Options struct {
 	// OutboxConns bounds the pool of the relay's writes: Claim, Record, Redeliver (default
 	// 2). It is apart from the writers', so that a busy relay never delays an insert.
 	OutboxConns int
+	// BackgroundConns bounds the pool of the rejection journal's appends and pruning and of
+	// retention's deletes (default 1), so that they never take a connection the writers need.
+	BackgroundConns int
 	// Timeout bounds connecting and every database operation; an insert that no writer
 	// took within it is answered EUNAVAILABLE and never written (default 10s).
 	Timeout time.Duration
@@ -77,6 +80,9 @@ func (o *Options) setDefaults() {
 	if o.OutboxConns <= 0 {
 		o.OutboxConns = 2
 	}
+	if o.BackgroundConns <= 0 {
+		o.BackgroundConns = 1
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -91,6 +97,7 @@ func (o *Options) setDefaults() {
 // Store is a hookvault.Store on PostgreSQL.
 type Store struct {
 	w, r *pgxpool.Pool // writers and readers never wait for each other's connections
+	bg   *pgxpool.Pool // the journal and retention, which wait for neither
 	// health is readiness's own connection: a listing streams to its client on a reader
 	// connection, and slow clients holding them all must not stall the probe.
 	health *pgxpool.Pool
@@ -126,8 +133,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	wcfg, rcfg, hcfg, ocfg := cfg.Copy(), cfg.Copy(), cfg.Copy(), cfg.Copy()
+	wcfg, rcfg, hcfg, ocfg, bcfg := cfg.Copy(), cfg.Copy(), cfg.Copy(), cfg.Copy(), cfg.Copy()
 	wcfg.MaxConns, rcfg.MaxConns, hcfg.MaxConns, ocfg.MaxConns = int32(opts.WriteConns), int32(opts.ReadConns), 1, int32(opts.OutboxConns)
+	bcfg.MaxConns = int32(opts.BackgroundConns)
 	s := &Store{opts: opts, stopCompact: make(chan struct{})}
 	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -147,12 +155,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.health.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if s.bg, err = pgxpool.NewWithConfig(ctx, bcfg); err != nil {
+		s.w.Close()
+		s.r.Close()
+		s.health.Close()
+		s.o.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
 	var newest *time.Time
 	if err := s.r.QueryRow(ctx, `SELECT max(received_at) FROM messages`).Scan(&newest); err != nil {
 		s.w.Close()
 		s.r.Close()
 		s.health.Close()
 		s.o.Close()
+		s.bg.Close()
 		return nil, fmt.Errorf("read newest arrival: %w", err)
 	}
 	if newest != nil {
@@ -276,6 +292,7 @@ func (s *Store) Close() error {
 		s.r.Close()
 		s.health.Close()
 		s.o.Close()
+		s.bg.Close()
 	})
 	return nil
 }

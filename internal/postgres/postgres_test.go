@@ -35,6 +35,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceJournal(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunJournal(t, func(t *testing.T, now func() time.Time) hookvault.Store {
+		return open(t, pgtest.Schema(t), postgres.Options{Now: now, Migrate: true, CompactEvery: -1})
+	})
+}
+
 // Several writers per replica commit batches at once: the same behaviour must hold.
 func TestConformanceFourWriters(t *testing.T) {
 	pgtest.URL(t)
@@ -156,7 +163,7 @@ func TestConformanceMigrated(t *testing.T) {
 		url := pgtest.Schema(t)
 		writeLegacy(t, url, old)
 		_, err := postgres.Open(context.Background(), url, postgres.Options{})
-		if err == nil || !strings.Contains(err.Error(), "the schema is at version 1, this build needs 3: run `hookvault migrate`") {
+		if err == nil || !strings.Contains(err.Error(), "the schema is at version 1, this build needs 4: run `hookvault migrate`") {
 			t.Fatalf("Open without migration on the schema before sources: %v, want a hint to run hookvault migrate", err)
 		}
 		return open(t, url, postgres.Options{Now: now, Migrate: true})
@@ -239,8 +246,8 @@ func TestMigrate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 3 {
-		t.Errorf("%d migrations recorded, want each applied once (3)", n)
+	if n := count(t, url, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != 4 {
+		t.Errorf("%d migrations recorded, want each applied once (4)", n)
 	}
 	s := open(t, url, postgres.Options{})
 	if err := s.Ping(context.Background()); err != nil {

@@ -185,7 +185,7 @@ const statsQuery = `
 WITH per_source AS (
 	SELECT source, sum(n)::bigint AS n FROM source_counts GROUP BY source HAVING sum(n) > 0
 ), per_sender AS (
-	SELECT sender, sum(n)::bigint AS n FROM sender_counts GROUP BY sender
+	SELECT sender, sum(n)::bigint AS n FROM sender_counts GROUP BY sender HAVING sum(n) > 0
 ), top AS (
 	SELECT sender, n FROM per_sender ORDER BY n DESC, sender LIMIT 10
 )
@@ -269,7 +269,7 @@ WITH many AS (
 ), gone AS (
 	DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM many) RETURNING %[2]s, n
 )
-INSERT INTO %[1]s (%[2]s, n) SELECT %[2]s, sum(n) FROM gone GROUP BY %[2]s`
+INSERT INTO %[1]s (%[2]s, n) SELECT %[2]s, sum(n) FROM gone GROUP BY %[2]s HAVING sum(n) <> 0`
 
 // Compact folds each sender's and each source's counter rows into one, so that /stats reads
 // one row per sender and per source. Rows that writers append meanwhile are not in the
