@@ -41,7 +41,9 @@ func TestConformanceJournal(t *testing.T) {
 }
 
 // The fault is a trigger, created from another connection, that makes the database refuse
-// every update of the totals row, which each commit and the write probe make.
+// every update of the totals row, which each commit, retention's deletes and the write probe
+// make, and a trigger that refuses journal entries once the journal holds 100, so that an
+// append of 256 fails in the middle, after its first INSERT of 64 entries.
 func TestConformanceFaults(t *testing.T) {
 	storetest.RunFaults(t, func(t *testing.T) (hookvault.Store, func() func()) {
 		path := filepath.Join(t.TempDir(), "hv.db")
@@ -58,7 +60,12 @@ func TestConformanceFaults(t *testing.T) {
 		}
 		return s, func() func() {
 			exec(`CREATE TRIGGER refuse_writes BEFORE UPDATE ON totals BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
-			return func() { exec(`DROP TRIGGER refuse_writes`) }
+			exec(`CREATE TRIGGER refuse_rejections BEFORE INSERT ON rejections WHEN (SELECT count(*) FROM rejections) >= 100
+				BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
+			return func() {
+				exec(`DROP TRIGGER refuse_writes`)
+				exec(`DROP TRIGGER refuse_rejections`)
+			}
 		}
 	})
 }

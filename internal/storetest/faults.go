@@ -17,6 +17,7 @@ type FaultyOpener func(t *testing.T) (s hookvault.Store, breakWrites func() (hea
 func RunFaults(t *testing.T, open FaultyOpener) {
 	t.Run("ReadinessFollowsTheLastCommit", func(t *testing.T) { testReadinessFollowsTheLastCommit(t, open) })
 	t.Run("FailedInsertWritesNoDelivery", func(t *testing.T) { testFailedInsertWritesNoDelivery(t, open) })
+	t.Run("JournalAndRetentionAllOrNothing", func(t *testing.T) { testJournalAllOrNothing(t, open) })
 }
 
 // The deliveries of a message are written with it or not at all: an insert that fails
@@ -49,6 +50,51 @@ func testFailedInsertWritesNoDelivery(t *testing.T, open FaultyOpener) {
 	counts, err := out.PendingCounts(ctx)
 	if err != nil || counts["app"] != 1 || counts["stream"] != 1 || len(counts) != 2 {
 		t.Fatalf("PendingCounts after the insert: %v, %v; want app and stream 1 each", counts, err)
+	}
+}
+
+// An append that the database refuses part of the way through (a backend may refuse only
+// the later rows of a batch) fails and leaves nothing of its batch; so does a retention
+// delete, which leaves every message. Once the database takes writes again, both work.
+func testJournalAllOrNothing(t *testing.T, open FaultyOpener) {
+	st, breakWrites := open(t)
+	s := journal(t, st)
+	ctx := context.Background()
+	mustInsert(t, s, message("old", `{"n":1}`))
+	mustAppend(t, s, rejection("github", hookvault.RejectInvalidSignature, epoch, 0))
+	var batch []hookvault.Rejection
+	for i := range 256 {
+		batch = append(batch, rejection("github", hookvault.RejectInvalidSignature, epoch.Add(time.Duration(i+1)*time.Second), i+1))
+	}
+
+	heal := breakWrites()
+	if err := s.AppendRejections(ctx, batch); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE {
+		t.Fatalf("AppendRejections with writes refused = %v, want EUNAVAILABLE", err)
+	}
+	if n, err := s.DeleteMessagesBefore(ctx, time.Now().Add(time.Hour), 10); hookvault.ErrorCode(err) != hookvault.EUNAVAILABLE || n != 0 {
+		t.Fatalf("DeleteMessagesBefore with writes refused = %d, %v; want 0, EUNAVAILABLE", n, err)
+	}
+	if ids := walkRejections(t, s, hookvault.RejectionFilter{Limit: 1000}); len(ids) != 1 {
+		t.Fatalf("after a refused append the journal holds %d entries, want the one before", len(ids))
+	}
+	mustGet(t, s, hookvault.DefaultSource, "old")
+
+	heal()
+	waitReady(t, s)
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = s.AppendRejections(ctx, batch); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("AppendRejections after the fault was healed: %v", err)
+	}
+	if ids := walkRejections(t, s, hookvault.RejectionFilter{Limit: 1000}); len(ids) != 257 {
+		t.Errorf("the journal holds %d entries, want 257", len(ids))
+	}
+	if n, err := s.DeleteMessagesBefore(ctx, time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Errorf("DeleteMessagesBefore after the fault was healed = %d, %v; want 1", n, err)
 	}
 }
 
