@@ -11,8 +11,9 @@ import (
 
 // DeleteMessagesBefore deletes at most batch of the oldest messages received before
 // `before`, in one short transaction on the writer behind every waiting message batch (see
-// gate): a range of messages_by_arrival, the rows, and their share of the /stats counters,
-// in the same transaction, so /stats stays exact. Each step is one statement however many
+// gate): a range of messages_by_arrival, the rows, their deliveries (whatever their status:
+// a pending one would find no message to carry), and their share of the /stats counters, in
+// the same transaction, so /stats stays exact. Each step is one statement however many
 // senders the batch has (a statement per sender made a batch of 500 senders take three
 // times as long). A redelivery of a deleted id is then new.
 func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batch int) (int, error) {
@@ -24,14 +25,14 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 		deleted = 0
 		// The doomed rows, in a table of the connection's own (temp, never in the file).
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS doomed
-			(rid INTEGER PRIMARY KEY, source TEXT NOT NULL, sender TEXT)`); err != nil {
+			(rid INTEGER PRIMARY KEY, source TEXT NOT NULL, id TEXT NOT NULL, sender TEXT)`); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM temp.doomed`); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO temp.doomed (rid, source, sender)
-			SELECT rowid, source, sender FROM messages WHERE received_at < ? ORDER BY received_at LIMIT ?`, before.UnixNano(), batch)
+		res, err := tx.ExecContext(ctx, `INSERT INTO temp.doomed (rid, source, id, sender)
+			SELECT rowid, source, id, sender FROM messages WHERE received_at < ? ORDER BY received_at LIMIT ?`, before.UnixNano(), batch)
 		if err != nil {
 			return err
 		}
@@ -48,6 +49,9 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE rowid IN (SELECT rid FROM temp.doomed)`,
+			// Deliveries have no foreign key to messages: those of each deleted message go
+			// here, found by deliveries_by_message.
+			`DELETE FROM deliveries WHERE (source, message_id) IN (SELECT source, id FROM temp.doomed)`,
 			`UPDATE source_counts SET n = n - d.k FROM (SELECT source, count(*) AS k FROM temp.doomed GROUP BY source) AS d
 				WHERE source_counts.source = d.source`,
 			`UPDATE sender_counts SET n = n - d.k FROM (SELECT sender, count(*) AS k FROM temp.doomed WHERE sender IS NOT NULL GROUP BY sender) AS d
