@@ -538,3 +538,11 @@ func TestConformanceDeliveryReplicas(t *testing.T) {
 		return stores
 	})
 }
+
+// BenchmarkInsertBesideJournal: see storetest.BenchInsertBesideJournal.
+func BenchmarkInsertBesideJournal(b *testing.B) {
+	pgtest.URL(b)
+	storetest.BenchInsertBesideJournal(b, func(b *testing.B) storetest.JournalStore {
+		return open(b, pgtest.Schema(b), postgres.Options{Migrate: true})
+	})
+}

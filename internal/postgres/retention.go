@@ -9,14 +9,17 @@ import (
 )
 
 // deleteMessages deletes at most $2 of the oldest messages received before $1 (a range of
-// messages_by_arrival) and appends the counter rows that take them out of /stats, one per
+// messages_by_arrival) with their deliveries (found by deliveries_by_message; whatever their
+// status: a pending one would find no message to carry), and appends the counter rows that take them out of /stats, one per
 // sender and per source with a negative count, as batches append positive ones: one
 // statement, one short transaction, on the background pool.
 const deleteMessages = `
 WITH gone AS (
 	DELETE FROM messages WHERE (source, id) IN (
 		SELECT source, id FROM messages WHERE received_at < $1 ORDER BY received_at, source, id LIMIT $2)
-	RETURNING source, sender
+	RETURNING source, id, sender
+), deliveries AS (
+	DELETE FROM deliveries d USING gone g WHERE d.source = g.source AND d.message_id = g.id
 ), per_sender AS (
 	INSERT INTO sender_counts (sender, n) SELECT sender, -count(*) FROM gone WHERE sender IS NOT NULL GROUP BY sender
 ), per_source AS (

@@ -20,7 +20,8 @@ type Options struct {
 	Retention time.Duration
 	// Every is how often a pass runs and the gauges are read (1 min).
 	Every time.Duration
-	// Batch is the most messages one transaction deletes (500); Pause is the wait between
+	// Batch is the most messages one transaction deletes (100: on SQLite a batch of 500 with
+	// many senders held the writer for up to 36 ms here); Pause is the wait between
 	// two batches of a pass (10 ms), in which receiving has the writer to itself.
 	Batch int
 	Pause time.Duration
@@ -44,7 +45,7 @@ func Start(opts Options) *Runner {
 		opts.Every = time.Minute
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 100
 	}
 	if opts.Pause <= 0 {
 		opts.Pause = 10 * time.Millisecond

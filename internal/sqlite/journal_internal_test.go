@@ -90,3 +90,33 @@ func TestRejectionsUseIndexesAndNeverSort(t *testing.T) {
 		})
 	}
 }
+
+// Retention finds the deliveries of the messages it deletes through deliveries_by_message,
+// never by a scan of the outbox.
+func TestRetentionFindsDeliveriesByIndex(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.w.Exec(`CREATE TEMP TABLE IF NOT EXISTS doomed (rid INTEGER PRIMARY KEY, source TEXT NOT NULL, id TEXT NOT NULL, sender TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.w.Query(`EXPLAIN QUERY PLAN DELETE FROM deliveries WHERE (source, message_id) IN (SELECT source, id FROM temp.doomed)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "INDEX deliveries_by_message (message_id=? AND source=?)") {
+		t.Errorf("plan %q, want a search of deliveries_by_message", got)
+	}
+}

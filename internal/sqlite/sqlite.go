@@ -30,6 +30,13 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
+// lowEvery is how often the journal and retention may take the writer while message batches
+// keep coming, and lowIdle how long after the last batch they may take it freely (see gate).
+const (
+	lowEvery = 100 * time.Millisecond
+	lowIdle  = 10 * time.Millisecond
+)
+
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -151,7 +158,8 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w, opts: opts, path: path, perSender: map[string]int64{}, perSource: map[string]int64{},
-		gate: newGate(), appendStmts: map[int]*sql.Stmt{}}
+		appendStmts: map[int]*sql.Stmt{}}
+	s.gate = newGate(lowEvery, lowIdle)
 	if err := s.start(ctx); err != nil {
 		s.closeAll()
 		return nil, err
@@ -353,7 +361,7 @@ func insertArgs(m hookvault.Message, at int64) []any {
 func (s *Store) commit(ctx context.Context, batch []hookvault.Message, results []hookvault.Receipt) (bool, error) {
 	s.gate.lockHigh()
 	wrote, err := s.writeBatch(ctx, batch, results)
-	s.gate.unlock()
+	s.gate.unlockHigh()
 	if err == nil && wrote {
 		err = s.files.check()
 	}

@@ -378,3 +378,38 @@ func TestConformanceDeliveryFaults(t *testing.T) {
 		return s, fault, reopen
 	})
 }
+
+// BenchmarkInsertBesideJournal: see storetest.BenchInsertBesideJournal.
+func BenchmarkInsertBesideJournal(b *testing.B) {
+	storetest.BenchInsertBesideJournal(b, func(b *testing.B) storetest.JournalStore {
+		return MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+	})
+}
+
+// BenchmarkDeleteMessagesBefore500 is one retention call of 500 messages with their
+// counters: how long it holds the writer.
+func BenchmarkDeleteMessagesBefore500(b *testing.B) {
+	const batch = 500
+	path := filepath.Join(b.TempDir(), "hv.db")
+	s := MustOpen(b, path, sqlite.Options{})
+	// Enough old messages for 800 calls: run it with -benchtime 200x or so.
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const rows = 400_000
+	if _, err := db.Exec(`WITH RECURSIVE g(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM g WHERE value < ?)
+		INSERT INTO messages (source, id, received_at, sender, content, content_type, payload)
+		SELECT 'default', 'm' || value, value, 'sender-' || (value % 1000), 'hello', 'application/json', CAST('{"id":"m' || value || '"}' AS BLOB)
+		FROM g`, rows); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM messages GROUP BY sender;
+		INSERT INTO source_counts (source, n) VALUES ('default', ?);
+		UPDATE totals SET messages = ?, senders = 1000`, rows, rows); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	storetest.BenchDeleteMessagesBefore(b, s, batch)
+}

@@ -12,9 +12,11 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-// JournalStore is a store with the rejection journal and retention, as every backend is.
+// JournalStore is a store with the rejection journal, retention and the outbox, as every
+// backend is.
 type JournalStore interface {
 	hookvault.Store
+	hookvault.Deliveries
 	hookvault.Journal
 	hookvault.Retention
 }
@@ -355,13 +357,14 @@ func testPruneByRows(t *testing.T, open Opener) {
 	}
 }
 
-// deliveryMessage is a message of source with an id and a body.
+// sourceMessage is a provider's message of source with an id, for two destinations.
 func sourceMessage(source, id string) hookvault.Message {
-	return hookvault.Message{Source: source, ID: id, Type: "push", ContentType: "application/json", Payload: []byte(`{"id":"` + id + `"}`)}
+	return hookvault.Message{Source: source, ID: id, Type: "push", ContentType: "application/json", Payload: []byte(`{"id":"` + id + `"}`),
+		Destinations: []string{"app", "stream"}}
 }
 
-// Retention deletes the oldest messages received before the cut, a batch at a time, and
-// leaves the newer ones and the /stats counters right.
+// Retention deletes the oldest messages received before the cut, a batch at a time, with
+// their deliveries, and leaves the newer ones, theirs, and the /stats counters right.
 func testRetention(t *testing.T, open Opener) {
 	clock := NewClock(epoch)
 	s := journal(t, open(t, clock.Now))
@@ -397,6 +400,18 @@ func testRetention(t *testing.T, open Opener) {
 			}
 		}
 	}
+	page, err := s.ListDeliveries(ctx, hookvault.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, d := range page.Deliveries {
+		left = append(left, d.Source+"/"+d.MessageID+"→"+d.Destination)
+	}
+	if want := []string{"github/g9→stream", "github/g9→app", "github/g8→stream", "github/g8→app", "github/g7→stream", "github/g7→app",
+		"github/g6→stream", "github/g6→app"}; !reflect.DeepEqual(left, want) {
+		t.Errorf("deliveries left %v, want %v: those of the newer messages", left, want)
+	}
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -408,6 +423,9 @@ func testRetention(t *testing.T, open Opener) {
 	// Every message of a sender gone: the sender is no longer counted.
 	if n, err := s.DeleteMessagesBefore(ctx, epoch.Add(time.Hour), 100); err != nil || n != 8 {
 		t.Fatalf("deleting the rest: %d, %v; want 8", n, err)
+	}
+	if page, err := s.ListDeliveries(ctx, hookvault.DeliveryFilter{Limit: 100}); err != nil || len(page.Deliveries) != 0 {
+		t.Errorf("deliveries left after deleting every message: %d, %v", len(page.Deliveries), err)
 	}
 	if st, err = s.Stats(ctx); err != nil || st.TotalMessages != 0 || st.SendersCount != 0 || len(st.TopSenders) != 0 || len(st.Sources) != 0 {
 		t.Errorf("stats after deleting everything: %+v, %v", st, err)
