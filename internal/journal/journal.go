@@ -51,6 +51,11 @@ type Options struct {
 	// HintsPerSecond bounds the hints computed per source (10/s, bursts of 20): a flood of
 	// forged deliveries must cost little, and its first entries say what is wrong already.
 	HintsPerSecond float64
+	// Busy reports whether the server is busy receiving (as for the relay): the writer then
+	// stores at most one batch per BusyEvery (100 ms), and the queue absorbs the rest or
+	// drops it, so a flood of forged deliveries takes little from the real ones.
+	Busy      func() bool
+	BusyEvery time.Duration
 	// Dropped is told of each entry the queue could not take.
 	Dropped func()
 	Logger  *slog.Logger
@@ -99,6 +104,9 @@ func New(opts Options) *Recorder {
 	}
 	if opts.Dropped == nil {
 		opts.Dropped = func() {}
+	}
+	if opts.BusyEvery <= 0 {
+		opts.BusyEvery = 100 * time.Millisecond
 	}
 	r := &Recorder{opts: opts, queue: make(chan *Entry, opts.QueueEntries), done: make(chan struct{}),
 		stop: make(chan struct{}), hints: map[string]*rate.Limiter{}}
@@ -165,7 +173,9 @@ func (r *Recorder) run() {
 					break more
 				}
 			}
+			began := time.Now()
 			r.write(batch)
+			r.yield(began)
 		case <-prune.C:
 			r.prune()
 		case <-r.stop:
@@ -179,6 +189,24 @@ func (r *Recorder) run() {
 			}
 			return
 		}
+	}
+}
+
+// yield holds the writer back while the server is busy receiving, until BusyEvery has passed
+// since the last batch began, or Close.
+func (r *Recorder) yield(began time.Time) {
+	if r.opts.Busy == nil || !r.opts.Busy() {
+		return
+	}
+	wait := r.opts.BusyEvery - time.Since(began)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.stop:
 	}
 }
 

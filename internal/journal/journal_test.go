@@ -225,3 +225,23 @@ func TestPrunedByAge(t *testing.T) {
 		t.Errorf("after pruning by age: %+v, want req-2 alone", got)
 	}
 }
+
+// While the server is busy receiving, the writer stores at most one batch per BusyEvery.
+func TestBusyServerPacesTheWriter(t *testing.T) {
+	st := openStore(t)
+	var dropped atomic.Int64
+	r := journal.New(journal.Options{Store: st, Batch: 10, QueueEntries: 20, BusyEvery: time.Hour,
+		Busy: func() bool { return true }, Dropped: func() { dropped.Add(1) }})
+	for i := range 100 {
+		r.Record(entry(i, nil))
+		time.Sleep(time.Millisecond)
+	}
+	// One batch of at most 10 went in at once; the queue held 20 more; the rest was dropped.
+	if n := len(all(t, st)); n == 0 || n > 10 {
+		t.Errorf("%d stored while busy, want one batch", n)
+	}
+	if d := dropped.Load(); d < 70 {
+		t.Errorf("dropped %d, want at least 70", d)
+	}
+	_ = r.Close(context.Background())
+}

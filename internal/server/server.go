@@ -249,7 +249,7 @@ func (s *Server) startHousekeeping() error {
 	}
 	s.journal = journal.New(journal.Options{Store: j, BodyBytes: s.cfg.RejectionBodyBytes,
 		Retention: s.cfg.RejectionRetention, MaxRows: s.cfg.RejectionMaxRows,
-		Dropped: s.Metrics.RejectionsDropped.Inc, Logger: s.log})
+		Dropped: s.Metrics.RejectionsDropped.Inc, Logger: s.log, Busy: s.busy})
 	s.retention = retention.Start(retention.Options{Store: r, Retention: s.cfg.Retention, Sizes: s.Metrics.Sizes, Logger: s.log})
 	return nil
 }
