@@ -44,6 +44,7 @@ type cli struct {
 	Get        getCmd        `cmd:"" help:"Show one stored message with its payload as received."`
 	Stats      statsCmd      `cmd:"" help:"Show totals, messages per source, top senders and the first and last arrival."`
 	Sources    sourcesCmd    `cmd:"" help:"List the sources the server receives from, with their providers and id and type rules."`
+	Rejections rejectionsCmd `cmd:"" help:"List refused deliveries and conflicting bodies, newest first, with the precise reason; show one; or follow new ones."`
 	Deliveries deliveriesCmd `cmd:"" help:"List deliveries to your app's destinations, newest first: status, tries and the last error."`
 	Redeliver  redeliverCmd  `cmd:"" help:"Send a failed or delivered delivery again."`
 }
@@ -177,7 +178,7 @@ func (f secretFlag) key() ([]byte, error) {
 }
 
 // tokenFlag is the bearer token of the read API, shared by list, get, stats, sources,
-// deliveries, redeliver and bulk --verify.
+// rejections, deliveries, redeliver and bulk --verify.
 type tokenFlag struct {
 	Token string `envvar:"API_TOKEN" placeholder:"TOKEN" help:"Bearer token of the read API; with several comma-separated tokens, the first is used. Prefer the variable: flags show in ps."`
 }

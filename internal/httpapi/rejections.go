@@ -56,13 +56,28 @@ func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
 			source = clip(name)
 		}
 	}
+	status := rej.status
+	if info.err != nil {
+		// The status answered: a body the sender cut short is a 400 with the 422's label.
+		if o, ok := outcomes[hookvault.ErrorCode(info.err)]; ok {
+			status = o.status
+		}
+	}
+	// The request path renames a JSON media type for the validator; the entry keeps the one
+	// sent (info.contentType, once the path has read it).
+	contentType := info.contentType
+	if contentType == "" {
+		contentType = r.Header.Get("Content-Type")
+	}
 	e := journal.Entry{Rejection: hookvault.Rejection{
-		ReceivedAt: time.Now(), Source: source, Status: rej.status, Result: rej.result,
+		ReceivedAt: time.Now(), Source: source, Status: status, Result: rej.result,
 		Reason: rejectionReason(info, rej.result), RequestID: info.requestID, RemoteAddr: r.RemoteAddr,
-		Headers:  storedHeaders(r.Header, r.Header.Get("Content-Type")),
+		Headers:  storedHeaders(r.Header, contentType),
 		BodySize: int64(len(raw)), Body: raw,
 	}}
-	if rej.result != hookvault.RejectTooLarge && rej.result != hookvault.RejectUnknownSource {
+	// info.raw is set once the body is read whole; raw alone may be the start of a body
+	// refused while it was read (413, or cut short by the sender), whose hash means nothing.
+	if info.raw != nil {
 		sum := sha256.Sum256(raw)
 		e.BodySHA256 = sum[:]
 	}
