@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"time"
@@ -41,9 +40,9 @@ var rejectedResults = map[string]struct {
 const maxHintBody = 64 << 10
 
 // recordRejection hands a refused delivery (or a conflicting body) to the journal. It runs
-// after the answer was written, on the request's goroutine, and costs a copy of the body's
-// first REJECTION_BODY_BYTES (done by the journal's queue) and one SHA-256 of the body: the
-// hints are computed by the journal's writer, a few per second per source.
+// on the request's goroutine before its answer is flushed, so it does only what is cheap: the
+// headers as JSON and a copy of the body (made by the journal's queue once it has room for
+// it); the body's SHA-256 and the hints are computed by the journal's writer.
 func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
 	rej, ok := rejectedResults[info.result]
 	if !ok {
@@ -77,25 +76,25 @@ func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
 	}}
 	// info.raw is set once the body is read whole; raw alone may be the start of a body
 	// refused while it was read (413, or cut short by the sender), whose hash means nothing.
-	if info.raw != nil {
-		sum := sha256.Sum256(raw)
-		e.BodySHA256 = sum[:]
-	}
+	// The journal's writer hashes it, after the answer has left.
+	e.HashBody = info.raw != nil
 	if rej.result == hookvault.RejectConflict {
 		e.MessageID, e.FirstReceivedAt = info.messageID, info.firstReceivedAt
 	}
-	if rej.result == hookvault.RejectInvalidSignature && len(raw) <= maxHintBody {
+	if rej.result == hookvault.RejectInvalidSignature && e.HashBody && len(raw) <= maxHintBody {
 		if set := a.sources(); set != nil {
 			if src, ok := set.Get(source); ok && a.journal.WantsHints(source) {
-				// The request as it was verified, kept for the writer: the body buffer goes
-				// back to the byte budget when this request ends.
-				req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header.Clone(), Body: append([]byte(nil), raw...)}
+				// The request as it was verified; the writer hands it the journal's copy of
+				// the body (this request's buffer goes back to the byte budget at its end).
+				req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header.Clone()}
 				var others []*provider.Source
 				for _, o := range set.All() {
 					others = append(others, o.Source)
 				}
-				e.Hints = func() []string { return src.Hints(req, others) }
-				e.HintBytes = len(req.Body)
+				e.Hints = func(body []byte) []string {
+					req.Body = body
+					return src.Hints(req, others)
+				}
 			}
 		}
 	}

@@ -11,10 +11,12 @@ package journal
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -24,11 +26,14 @@ import (
 // Entry is one refused delivery, as the HTTP edge saw it.
 type Entry struct {
 	hookvault.Rejection
-	// Hints, when set, computes the signature hints (provider.Source.Hints); it runs on the
-	// writer, after the answer. Set it only when WantsHints says so. HintBytes is what it
-	// holds (the request's body), counted against the queue's byte bound.
-	Hints     func() []string
-	HintBytes int
+	// HashBody asks the writer to set BodySHA256 from Body, which is then the whole body
+	// (the journal keeps its first BodyBytes): hashing a large body is not done on the
+	// request path.
+	HashBody bool
+	// Hints, when set, computes the signature hints (provider.Source.Hints) from the whole
+	// body; it runs on the writer, after the answer. Set it only when WantsHints says so,
+	// and with HashBody (it needs the whole body).
+	Hints func(body []byte) []string
 	// held is what the entry counts against the queue's byte bound.
 	held int64
 }
@@ -117,9 +122,11 @@ func New(opts Options) *Recorder {
 // Record queues e, cutting its body to BodyBytes. It never blocks: when the queue is full
 // (by entries or bytes) or closed, the entry is dropped and counted.
 func (r *Recorder) Record(e Entry) {
-	// A copy: the request's buffer goes back to the server when the request ends.
-	e.Body = append([]byte(nil), e.Body[:min(len(e.Body), r.opts.BodyBytes)]...)
-	e.held = int64(len(e.Body) + len(e.Headers) + len(e.Reason) + e.HintBytes + 512)
+	keep := len(e.Body)
+	if !e.HashBody {
+		keep = min(keep, r.opts.BodyBytes)
+	}
+	e.held = int64(keep + len(e.Headers) + len(e.Reason) + 512)
 	select {
 	case <-r.stop:
 		r.opts.Dropped()
@@ -131,6 +138,9 @@ func (r *Recorder) Record(e Entry) {
 		r.opts.Dropped()
 		return
 	}
+	// A copy, made once there is room for it: the request's buffer goes back to the server
+	// when the request ends.
+	e.Body = append([]byte(nil), e.Body[:keep]...)
 	select {
 	case <-r.stop:
 		r.held.Add(-e.held)
@@ -215,8 +225,13 @@ func (r *Recorder) write(batch []*Entry) {
 	var held int64
 	for i, e := range batch {
 		held += e.held
-		if e.Hints != nil {
-			e.Rejection.Hints = bound(e.Hints())
+		if e.HashBody {
+			sum := sha256.Sum256(e.Body)
+			e.BodySHA256 = sum[:]
+			if e.Hints != nil {
+				e.Rejection.Hints = bound(e.Hints(e.Body))
+			}
+			e.Body = e.Body[:min(len(e.Body), r.opts.BodyBytes)]
 		}
 		rs[i] = e.Rejection
 	}
@@ -266,7 +281,11 @@ func bound(hints []string) []string {
 	}
 	for i, h := range hints {
 		if len(h) > hookvault.MaxRejectionHintBytes {
-			hints[i] = h[:hookvault.MaxRejectionHintBytes]
+			cut := hookvault.MaxRejectionHintBytes
+			for cut > 0 && !utf8.RuneStart(h[cut]) {
+				cut-- // not inside a character
+			}
+			hints[i] = h[:cut]
 		}
 	}
 	return hints

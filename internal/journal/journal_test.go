@@ -1,7 +1,9 @@
 package journal_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -50,13 +52,15 @@ func entry(i int, body []byte) journal.Entry {
 }
 
 // Entries are stored in batches, with their body cut to BodyBytes and copied: the request's
-// buffer may be reused as soon as Record returns.
+// buffer may be reused as soon as Record returns. With HashBody the hash is of the whole body.
 func TestRecordedEntriesAreStored(t *testing.T) {
 	st := openStore(t)
 	r := journal.New(journal.Options{Store: st, BodyBytes: 8})
 	buf := []byte("0123456789abcdef")
 	for i := range 1000 {
-		r.Record(entry(i, buf))
+		e := entry(i, buf)
+		e.HashBody = i%2 == 0
+		r.Record(e)
 	}
 	copy(buf, "XXXXXXXXXXXXXXXX") // the server reuses its buffers
 	if err := r.Close(context.Background()); err != nil {
@@ -66,10 +70,21 @@ func TestRecordedEntriesAreStored(t *testing.T) {
 	if len(got) != 1000 {
 		t.Fatalf("%d entries stored, want 1000", len(got))
 	}
+	whole := sha256.Sum256([]byte("0123456789abcdef"))
+	hashed := 0
 	for _, e := range got {
 		if string(e.Body) != "01234567" || e.BodySize != 16 {
 			t.Fatalf("entry %d: body %q (size %d), want the first 8 bytes as recorded, size 16", e.RID, e.Body, e.BodySize)
 		}
+		if e.BodySHA256 != nil {
+			hashed++
+			if !bytes.Equal(e.BodySHA256, whole[:]) {
+				t.Fatalf("entry %d: the hash is not the whole body's", e.RID)
+			}
+		}
+	}
+	if hashed != 500 {
+		t.Errorf("%d entries hashed, want 500", hashed)
 	}
 }
 
@@ -169,7 +184,8 @@ func TestHintsAreComputedByTheWriter(t *testing.T) {
 	var mu sync.Mutex
 	ran := false
 	e := entry(1, []byte("{}"))
-	e.Hints = func() []string {
+	e.HashBody = true
+	e.Hints = func(body []byte) []string {
 		mu.Lock()
 		ran = true
 		mu.Unlock()
@@ -182,7 +198,8 @@ func TestHintsAreComputedByTheWriter(t *testing.T) {
 	r.Record(e)
 	_ = r.Close(context.Background())
 	got := all(t, st)
-	if !ran || len(got) != 1 || len(got[0].Hints) != hookvault.MaxRejectionHints || got[0].Hints[0] != "a" {
+	if !ran || len(got) != 1 || len(got[0].Hints) != hookvault.MaxRejectionHints || got[0].Hints[0] != "a" ||
+		len(got[0].BodySHA256) != 32 {
 		t.Fatalf("ran %v, stored %+v", ran, got)
 	}
 }
