@@ -49,7 +49,7 @@ type floodRun struct {
 	forged   int // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
 	recorded int // entries the journal stored: its newest rid, on a fresh SQLite file
 	dropped  int // webhook_rejections_dropped_total
-	rows     int // journal rows once every entry is stored, before any periodic prune
+	rows     int // journal rows once every entry is stored
 	pruned   int // journal rows after a restart's prune
 	problems []string
 }
@@ -392,9 +392,9 @@ func (b *bench) floodTable(runs []floodRun) {
 	_ = jw.Flush()
 	fmt.Fprintf(b.out, "forged sent, 401s, other answers: the flood's own count (requests in flight when it was\n")
 	fmt.Fprintf(b.out, "  stopped are not in it); answered: the server's invalid_signature count; recorded: entries\n")
-	fmt.Fprintf(b.out, "  stored (the newest rid); dropped: webhook_rejections_dropped_total. Rows after load: before\n")
-	fmt.Fprintf(b.out, "  any periodic prune (the recorder prunes at start, then every minute); after prune: after a\n")
-	fmt.Fprintf(b.out, "  restart on the same file, whose prune at start enforces REJECTION_MAX_ROWS.\n")
+	fmt.Fprintf(b.out, "  stored (the newest rid); dropped: webhook_rejections_dropped_total. Rows after load: once\n")
+	fmt.Fprintf(b.out, "  every entry is stored or dropped, whatever the recorder pruned meanwhile; after prune: after\n")
+	fmt.Fprintf(b.out, "  a restart on the same file, whose prune at start enforces REJECTION_MAX_ROWS.\n")
 	for _, r := range runs {
 		for _, s := range r.gen.Samples {
 			fmt.Fprintf(b.out, "%s flood: %s\n", r.res.name, s)
