@@ -16,7 +16,7 @@ HOOKVAULT_BIN ?= bin/hookvault
 GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := $(if $(GIT_REVISION),-X github.com/hookvault/hookvault/internal/buildinfo.Revision=$(GIT_REVISION))
 
-.PHONY: run test generate lint check-generated build bench bench-replicas bench-delivery
+.PHONY: run test generate lint check-generated build bench bench-replicas bench-delivery bench-flood bench-retention
 
 # Builds first and says so (the first build takes about a minute), then execs the binary, so
 # that Ctrl-C reaches the server itself, which drains and exits 0: make stays quiet.
@@ -87,3 +87,12 @@ HOOKVAULT_BENCH_NATS_URL ?= nats://127.0.0.1:4222
 HOOKBENCH_DELIVERY_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000
 bench-delivery: ## ingest with one HTTP and one NATS destination against none, and the delivery lag (cmd/hookbench -destinations)
 	$(GO) run ./cmd/hookbench -destinations -nats '$(HOOKVAULT_BENCH_NATS_URL)' $(HOOKBENCH_DELIVERY_FLAGS) $(HOOKBENCH_FLAGS)
+
+# The measurement as reported: 3 interleaved rounds; HOOKBENCH_FLAGS adds to it or overrides it.
+HOOKBENCH_FLOOD_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000 -flood-c 64 -max-rows 10000
+bench-flood: ## real deliveries alone against beside a flood of forged ones from one client, and the journal's bounds (cmd/hookbench -flood)
+	$(GO) run ./cmd/hookbench -flood $(HOOKBENCH_FLOOD_FLAGS) $(HOOKBENCH_FLAGS)
+
+HOOKBENCH_RETENTION_FLAGS ?= -rounds 3 -old 100000 -rate 200 -steady-for 5s
+bench-retention: ## POST /webhook latency at a steady rate while retention deletes 100k old messages, against without (cmd/hookbench -retention)
+	$(GO) run ./cmd/hookbench -retention $(HOOKBENCH_RETENTION_FLAGS) $(HOOKBENCH_FLAGS)

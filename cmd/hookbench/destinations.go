@@ -71,7 +71,7 @@ func configName(forward bool) string {
 
 // checkDestinations reports what is wrong with the flags of -destinations, or "".
 func (o *options) checkDestinations(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for"} {
+	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "flood-c", "max-rows", "old", "rate", "steady-for"} {
 		if set[f] {
 			return "-" + f + " does not go with -destinations"
 		}

@@ -16,6 +16,12 @@
 // With -destinations it compares hookvault without destinations against hookvault that
 // forwards every message to an HTTP receiver and to NATS JetStream (see destinations.go):
 // what forwarding costs the ingest rate, and how long a message takes to reach each.
+//
+// With -flood it compares real deliveries alone against beside a flood of forged ones from
+// one client (see flood.go): what refusing and journaling them costs the real ones, and
+// whether the journal keeps its bounds. With -retention it compares POST /webhook's latency
+// at a steady rate during a retention pass over many old messages against without one (see
+// retention.go).
 package main
 
 import (
@@ -78,6 +84,17 @@ type options struct {
 	destinations bool
 	natsURL      string
 	drainMax     time.Duration
+
+	// The flood comparison; flood is false in the other modes.
+	flood      bool
+	floodConns int
+	maxRows    int
+
+	// The retention comparison; retention is false in the other modes.
+	retention bool
+	old       int
+	rate      float64
+	steadyFor time.Duration
 }
 
 func main() {
@@ -98,6 +115,8 @@ func child(args []string) (code int, ok bool) {
 		return serveCeiling(args[1:], os.Stderr), true
 	case "receiver":
 		return serveReceiver(args[1:], os.Stderr), true
+	case "flood":
+		return runFloodChild(args[1:], os.Stderr), true
 	}
 	return 0, false
 }
@@ -117,13 +136,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&replicas, "replicas", "with -postgres: replica `counts` to compare, comma-separated; ratios are to the first")
 	var writeConns intList
 	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS `values` to try, comma-separated (default: the server's)")
-	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres or -destinations (where it defaults to 3): repeat every run this often, interleaved, and report medians")
+	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres, -destinations, -flood or -retention (the last three default to 3): repeat every run this often, interleaved, and report medians")
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
 	fs.BoolVar(&o.destinations, "destinations", false, "compare hookvault without destinations against hookvault forwarding to an HTTP receiver and NATS JetStream instead")
 	fs.StringVar(&o.natsURL, "nats", defaultNATS, "with -destinations: the NATS server with JetStream at `URL`; each run gets a stream of its own, deleted afterwards")
 	fs.DurationVar(&o.drainMax, "drain-max", 5*time.Minute, "with -destinations: give up waiting for the deliveries of a run after this long")
+	fs.BoolVar(&o.flood, "flood", false, "compare real deliveries alone against beside a flood of forged ones from one client address instead")
+	fs.IntVar(&o.floodConns, "flood-c", loadgen.DefaultConcurrency, "with -flood: the forged deliveries' connections")
+	fs.IntVar(&o.maxRows, "max-rows", 10000, "with -flood: REJECTION_MAX_ROWS, low so that the flood exceeds it")
+	fs.BoolVar(&o.retention, "retention", false, "compare POST /webhook at a steady rate during a retention pass against without one instead")
+	fs.IntVar(&o.old, "old", 100000, "with -retention: old messages stored before each run, all deleted by the pass")
+	fs.Float64Var(&o.rate, "rate", 200, "with -retention: the steady load's requests/s")
+	fs.DurationVar(&o.steadyFor, "steady-for", 5*time.Second, "with -retention: the steady load's length without a pass (with one, it lasts the pass)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, or with -destinations\nhookvault with and without an HTTP and a NATS destination.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, with -destinations\nhookvault with and without an HTTP and a NATS destination, with -flood real\ndeliveries alone and beside a flood of forged ones, or with -retention webhook\nlatency during a retention pass and without one.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -135,7 +161,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.replicas, o.writeConns = replicas, writeConns
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.destinations && !set["rounds"] {
+	if (o.destinations || o.flood || o.retention) && !set["rounds"] {
 		o.rounds = 3
 	}
 	switch {
@@ -160,6 +186,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		measure = b.runReplicas
 	case o.destinations:
 		measure = b.runDestinations
+	case o.flood:
+		measure = b.runFlood
+	case o.retention:
+		measure = b.runRetention
 	}
 	err := measure(ctx)
 	if ctx.Err() != nil {

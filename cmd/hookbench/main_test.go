@@ -186,6 +186,118 @@ func TestBenchDestinations(t *testing.T) {
 	}
 }
 
+// TestBenchFlood runs the flood comparison small, over two rounds so that both orders run,
+// with a journal bound the flood exceeds, and checks every row and the journal's accounting.
+func TestBenchFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-flood", "-rounds", "2", "-c", "4", "-n", "300", "-warmup", "50", "-flood-c", "4", "-max-rows", "20"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"reproduce: go run ./cmd/hookbench -flood -rounds 2 -c 4 -n 300 -warmup 50 -flood-c 4 -max-rows 20 -max-run 1m0s\n",
+		"  round   real  requests/s",
+		"flood req/s  peak RSS  cores: hookvault  flood  generator  other   all  vs alone\n",
+		"the journal (REJECTION_MAX_ROWS 20):",
+		"medians over 2 round(s):",
+		"ratio flood/alone of real requests/s, by round: ",
+		"; target ≥ 0.80: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	dur := `[0-9.]+(?:ns|µs|ms|s|m[0-9.]+s)`
+	rows := regexp.MustCompile(`(?m)^ +([12]) +(alone|flood) +(\d+) +`+dur+` +`+dur+` +`+dur+` +0 +(-|\d+) +[0-9.]+ MiB .* (\S+)$`).FindAllStringSubmatch(out, -1)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[1]+" "+r[2])
+		if n, _ := strconv.Atoi(r[3]); n <= 0 {
+			t.Errorf("round %s %s: %s requests/s", r[1], r[2], r[3])
+		}
+		if flood := r[2] == "flood"; flood == (r[4] == "-") {
+			t.Errorf("round %s %s: flood req/s %q: want a rate with the flood only", r[1], r[2], r[4])
+		}
+		if ratio, err := strconv.ParseFloat(r[5], 64); err != nil || ratio <= 0 || (r[2] == "alone" && ratio != 1) {
+			t.Errorf("round %s %s: ratio %q", r[1], r[2], r[5])
+		}
+	}
+	if want := "1 alone,1 flood,2 flood,2 alone"; strings.Join(got, ",") != want {
+		t.Errorf("rows without errors: %q, want %s in:\n%s", got, want, out)
+	}
+	journal := regexp.MustCompile(`(?m)^ +([12]) +(\d+) +(\d+) +0 +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)$`).FindAllStringSubmatch(out, -1)
+	if len(journal) != 2 {
+		t.Fatalf("want a journal row per flood run, without other answers:\n%s", out)
+	}
+	for _, r := range journal {
+		n := make([]int, len(r))
+		for i := 2; i < len(r); i++ {
+			n[i], _ = strconv.Atoi(r[i])
+		}
+		sent, rejected, answered, recorded, dropped, sum, rows, pruned := n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9]
+		switch {
+		case sent != rejected:
+			t.Errorf("round %s: %d forged sent, %d answered 401", r[1], sent, rejected)
+		case answered < rejected || recorded+dropped != sum || sum != answered:
+			t.Errorf("round %s: the server answered %d, recorded %d + dropped %d = %d; want all %d (at least the flood's 401s) accounted for",
+				r[1], answered, recorded, dropped, sum, answered)
+		case recorded <= 20 || rows < 20 || rows > recorded:
+			t.Errorf("round %s: %d recorded, %d rows after the load: want over the bound of 20, and rows between the two", r[1], recorded, rows)
+		case pruned != 20:
+			t.Errorf("round %s: %d rows after the prune, want REJECTION_MAX_ROWS 20", r[1], pruned)
+		}
+	}
+}
+
+// TestBenchRetention runs the retention comparison small and checks that the pass deleted
+// every old message during the load, and the run without one none.
+func TestBenchRetention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-retention", "-rounds", "1", "-old", "5000", "-rate", "100", "-c", "4", "-steady-for", "500ms"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"reproduce: go run ./cmd/hookbench -retention -rounds 1 -old 5000 -rate 100 -c 4 -steady-for 500ms -max-run 1m0s\n",
+		"  round  retention  requests/s  sent",
+		"load for  pass took  deleted  old left  store_messages  peak RSS  cores: hookvault  generator  other   all\n",
+		"medians over 1 round(s):",
+		"p99 during a pass of 5000 deletions: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	dur := `[0-9.]+(?:ns|µs|ms|s|m[0-9.]+s)`
+	rows := regexp.MustCompile(`(?m)^ +1 +(none|pass) +\d+ +(\d+) +`+dur+` +`+dur+` +`+dur+` +0 +`+dur+` +(-|`+dur+`) +(-|\d+) +(\d+) +(\d+) +[0-9.]+ MiB `).FindAllStringSubmatch(out, -1)
+	if len(rows) != 2 || rows[0][1] != "none" || rows[1][1] != "pass" {
+		t.Fatalf("want a row without a pass, then one with, both without errors:\n%s", out)
+	}
+	for _, r := range rows {
+		sent, _ := strconv.Atoi(r[2])
+		left, _ := strconv.Atoi(r[5])
+		gauge, _ := strconv.Atoi(r[6])
+		if sent == 0 {
+			t.Errorf("%s: no requests sent during the load", r[1])
+		}
+		if r[1] == "none" && (r[3] != "-" || r[4] != "-" || left != 5000 || gauge != 5000) {
+			t.Errorf("without a pass: took %q, deleted %q, %d old left, store_messages %d; want -, -, 5000, 5000", r[3], r[4], left, gauge)
+		}
+		// The gauge is read at the pass's end, while the load still adds messages.
+		if r[1] == "pass" && (r[3] == "-" || r[4] != "5000" || left != 0 || gauge > sent) {
+			t.Errorf("with a pass: took %q, deleted %q, %d old left, store_messages %d; want a time, 5000, 0, at most the %d sent", r[3], r[4], left, gauge, sent)
+		}
+	}
+}
+
 // testNATS returns a NATS server with JetStream for the test: one of its own when
 // nats-server is on PATH, so that the test leaves the machine's server alone, else the
 // machine's at 127.0.0.1:4222. Without either it skips, saying so; under CI it fails.
@@ -289,6 +401,12 @@ func TestUsage(t *testing.T) {
 		{"-nats", defaultNATS}, {"-drain-max", "1s"}, {"-destinations", "-postgres", pg}, {"-destinations", "-half-for", "1s"},
 		{"-destinations", "-replicas", "1"}, {"-destinations", "-nats", "127.0.0.1:4222"}, {"-destinations", "-rounds", "0"},
 		{"-destinations", "-drain-max", "0s"},
+		{"-flood-c", "4"}, {"-max-rows", "10"}, {"-old", "10"}, {"-rate", "10"}, {"-steady-for", "1s"},
+		{"-flood", "-retention"}, {"-flood", "-destinations"}, {"-flood", "-postgres", pg}, {"-flood", "-old", "10"},
+		{"-flood", "-half-for", "1s"}, {"-flood", "-flood-c", "0"}, {"-flood", "-max-rows", "0"}, {"-flood", "-rounds", "0"},
+		{"-retention", "-n", "10"}, {"-retention", "-warmup", "10"}, {"-retention", "-max-rows", "10"}, {"-retention", "-old", "0"},
+		{"-retention", "-rate", "0"}, {"-retention", "-steady-for", "0s"}, {"-destinations", "-rate", "10"},
+		{"-postgres", pg, "-flood-c", "4"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

@@ -44,8 +44,32 @@ type replicaRun struct {
 
 // checkMode reports what is wrong with the mode's flags, or "" when nothing is.
 func (o *options) checkMode(set map[string]bool) string {
-	if o.destinations {
+	modes := 0
+	for _, m := range []bool{o.postgres != "", o.destinations, o.flood, o.retention} {
+		if m {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return "-postgres, -destinations, -flood and -retention are modes of their own: pick one"
+	}
+	switch {
+	case o.destinations:
 		return o.checkDestinations(set)
+	case o.flood:
+		return o.checkFlood(set)
+	case o.retention:
+		return o.checkRetention(set)
+	}
+	for _, f := range []string{"flood-c", "max-rows"} {
+		if set[f] {
+			return "-" + f + " belongs to the flood comparison: it needs -flood"
+		}
+	}
+	for _, f := range []string{"old", "rate", "steady-for"} {
+		if set[f] {
+			return "-" + f + " belongs to the retention comparison: it needs -retention"
+		}
 	}
 	for _, f := range []string{"nats", "drain-max"} {
 		if set[f] {
@@ -59,7 +83,7 @@ func (o *options) checkMode(set map[string]bool) string {
 			}
 		}
 		if set["rounds"] {
-			return "-rounds repeats the runs of -postgres or -destinations: it needs one of them"
+			return "-rounds repeats the runs of -postgres, -destinations, -flood or -retention: it needs one of them"
 		}
 		return ""
 	}

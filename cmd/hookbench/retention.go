@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/loadgen"
+	"github.com/hookvault/hookvault/internal/sqlite"
+)
+
+// The filled messages arrived oldAge ago, and the server keeps messages for retainFor: old
+// enough for the pass to delete every one of them, and none of those the steady load sends.
+const (
+	oldAge    = 2 * time.Hour
+	retainFor = time.Hour
+)
+
+// passLine is the message of the log line that ends a retention pass that deleted anything.
+const passLine = "retention: deleted old messages"
+
+// retentionRun is one measured run of the retention comparison.
+type retentionRun struct {
+	round int
+	pass  bool // RETENTION set, so that a pass deletes the old messages during the load
+	name  string
+	rep   loadgen.Report
+	rss   int64
+	cpu   cpuUse
+
+	// With the pass only.
+	passTook time.Duration // from the server's start to the pass's log line
+	deleted  int           // as the log line says
+	// oldLeft is the old messages still stored after the run: 0 with the pass, all without.
+	oldLeft  int
+	gauge    float64 // store_messages after the load
+	problems []string
+}
+
+func passName(pass bool) string {
+	if pass {
+		return "pass"
+	}
+	return "none"
+}
+
+// checkRetention reports what is wrong with the flags of -retention, or "".
+func (o *options) checkRetention(set map[string]bool) string {
+	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "nats", "drain-max",
+		"flood-c", "max-rows", "n", "warmup"} {
+		if set[f] {
+			return "-" + f + " does not go with -retention"
+		}
+	}
+	switch {
+	case o.rounds < 1:
+		return "-rounds must be at least 1"
+	case o.old < 1:
+		return "-old must be at least 1"
+	case !(o.rate > 0) || math.IsInf(o.rate, 0):
+		return "-rate must be a positive number of requests per second"
+	case o.steadyFor <= 0:
+		return "-steady-for must be positive"
+	}
+	return ""
+}
+
+func (o *options) reproduceRetention() string {
+	return fmt.Sprintf("go run ./cmd/hookbench -retention -rounds %d -old %d -rate %g -c %d -steady-for %s -max-run %s",
+		o.rounds, o.old, o.rate, o.concurrency, o.steadyFor, o.maxRun)
+}
+
+// runRetention measures POST /webhook at a steady rate while a retention pass deletes -old
+// messages, against the same load on the same messages without a pass, -rounds times.
+func (b *bench) runRetention(ctx context.Context) error {
+	o := b.o
+	fmt.Fprintf(b.out, "hookbench: POST /webhook at a steady rate during a retention pass against without one, loopback\n")
+	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceRetention())
+	b.machine()
+
+	binary, err := b.build(ctx)
+	if err != nil {
+		return err
+	}
+	secret := randomHex(16)
+	var runs []retentionRun
+	for round := 1; round <= o.rounds; round++ {
+		order := []bool{false, true}
+		if round%2 == 0 {
+			order = []bool{true, false}
+		}
+		for _, pass := range order {
+			r, err := b.retentionRun(ctx, binary, secret, round, pass)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+	}
+	b.retentionTable(runs)
+
+	var errs []string
+	for _, r := range runs {
+		if r.rep.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers", r.name, r.rep.Unexpected))
+		}
+		for _, p := range r.problems {
+			errs = append(errs, r.name+": "+p)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// retentionRun fills a fresh SQLite file with -old messages that arrived oldAge ago and
+// starts the server on it. With pass, RETENTION makes its first pass, at start, delete them
+// all, and the steady load runs until the pass's log line; without, the load runs
+// -steady-for.
+func (b *bench) retentionRun(ctx context.Context, binary, secret string, round int, pass bool) (retentionRun, error) {
+	o := b.o
+	run := retentionRun{round: round, pass: pass, name: fmt.Sprintf("round%d-%s", round, passName(pass))}
+	db := filepath.Join(b.dir, run.name+".db")
+	if err := b.fill(ctx, db, run.name); err != nil {
+		return run, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return run, err
+	}
+	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "LISTEN_ADDR="+addr,
+		"SHUTDOWN_DELAY=0s", "LOG_FORMAT=json")
+	if pass {
+		env = append(env, "RETENTION="+retainFor.String())
+	}
+	started := time.Now()
+	vault, err := b.start(run.name, binary, nil, env)
+	if err != nil {
+		return run, err
+	}
+	base := "http://" + addr
+	if err := waitReady(ctx, vault, base+"/health/ready"); err != nil {
+		return run, err
+	}
+
+	// The pass began with the server; the load starts as soon as it answers, and with the
+	// pass, ends with it, so that every latency measured is one the pass could have touched.
+	loadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Rate: o.rate, Duration: o.steadyFor}
+	var ended passEnd
+	var watch sync.WaitGroup
+	if pass {
+		cfg.Duration = o.maxRun
+		if e, ok := passEnded(vault.logPath); ok {
+			run.problems = append(run.problems, fmt.Sprintf("the pass ended %s after the start, before the load began: raise -old",
+				loadgen.Round(e.at.Sub(started))))
+			ended = e
+		} else {
+			watch.Go(func() {
+				ended = watchPass(loadCtx, vault)
+				cancel()
+			})
+		}
+	}
+	fmt.Fprintf(b.log, "%s: %.0f requests/s, %s\n", run.name, o.rate, map[bool]string{true: "until the pass ends", false: "for " + o.steadyFor.String()}[pass])
+	pids := []int{vault.cmd.Process.Pid}
+	cpu0 := sampleCPU(pids, nil)
+	rep, err := loadgen.Run(loadCtx, cfg, nil)
+	run.cpu = sampleCPU(pids, nil).since(cpu0)
+	cancel()
+	watch.Wait()
+	if err != nil && ctx.Err() != nil {
+		return run, ctx.Err()
+	}
+	run.rep = rep
+	samples(b.out, run.name, rep)
+	if pass {
+		switch {
+		case ended.at.IsZero():
+			run.problems = append(run.problems, fmt.Sprintf("no %q line within -max-run %s", passLine, o.maxRun))
+		default:
+			run.passTook, run.deleted = ended.at.Sub(started), ended.deleted
+		}
+		if run.deleted != o.old {
+			run.problems = append(run.problems, fmt.Sprintf("the pass deleted %d messages, want %d", run.deleted, o.old))
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	if s, err := scrapeMetrics(ctx, client, base); err == nil {
+		run.gauge = s.value("store_messages")
+	}
+	run.rss = peakRSS(vault.cmd.Process.Pid)
+	if err := vault.stop(); err != nil {
+		return run, err
+	}
+	if run.oldLeft, err = countOld(ctx, db); err != nil {
+		return run, err
+	}
+	if want := map[bool]int{true: 0, false: o.old}[pass]; run.oldLeft != want {
+		run.problems = append(run.problems, fmt.Sprintf("%d old messages left, want %d", run.oldLeft, want))
+	}
+	if o.keep {
+		return run, nil
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+// fill stores -old messages into a new SQLite file through the store itself, with a clock
+// set oldAge back: the same rows, indexes and counters that receiving them would leave, in
+// seconds instead of a load run's minutes. Many inserters at once make group commit write
+// them in large batches.
+func (b *bench) fill(ctx context.Context, path, name string) error {
+	start := time.Now()
+	st, err := sqlite.Open(ctx, path, sqlite.Options{
+		Synchronous: "NORMAL", // the file is for one run: a power cut is not a concern
+		Now:         func() time.Time { return time.Now().Add(-oldAge) },
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	prefix := loadgen.RandomPrefix()
+	var next atomic.Int64
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.o.old); i = next.Add(1) {
+				id := prefix + "-" + strconv.FormatInt(i, 10)
+				content := fillContents[i%int64(len(fillContents))]
+				payload, _ := json.Marshal(map[string]string{"id": id, "sender": prefix, "content": content})
+				_, err := st.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: id, Sender: prefix,
+					Content: content, ContentType: "application/json", Payload: payload})
+				if err != nil {
+					errs <- fmt.Errorf("fill %s: %w", path, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	err = errors.Join(<-errs, st.Close())
+	if err == nil {
+		fmt.Fprintf(b.log, "%s: %d old messages stored in %s\n", name, b.o.old, loadgen.Round(time.Since(start)))
+	}
+	return err
+}
+
+// fillContents vary the old messages' sizes as loadgen varies the ones it sends.
+var fillContents = []string{
+	"hello",
+	"order.created: 3 items, total 42.50 EUR",
+	strings.Repeat("The quick brown fox jumps over the lazy dog. ", 6),
+}
+
+// passEnd is the log line of a retention pass that deleted something.
+type passEnd struct {
+	at      time.Time
+	deleted int
+}
+
+// passEnded looks for the pass's line in a server's JSON log.
+func passEnded(logPath string) (passEnd, bool) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return passEnd{}, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Time    time.Time
+			Msg     string
+			Deleted int
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == passLine {
+			return passEnd{at: l.Time, deleted: l.Deleted}, true
+		}
+	}
+	return passEnd{}, false
+}
+
+// watchPass polls the server's log for the pass's line until it appears, the server exits
+// or ctx ends.
+func watchPass(ctx context.Context, p *proc) passEnd {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if e, ok := passEnded(p.logPath); ok {
+			return e
+		}
+		select {
+		case <-ctx.Done():
+			return passEnd{}
+		case <-p.exited:
+			return passEnd{}
+		case <-tick.C:
+		}
+	}
+}
+
+// countOld counts the messages that arrived before the retention's cutoff.
+func countOld(ctx context.Context, path string) (int, error) {
+	conn, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var n int
+	cutoff := time.Now().Add(-retainFor).UnixNano()
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE received_at < ?`, cutoff).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count old messages in %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func (b *bench) retentionTable(runs []retentionRun) {
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "round\tretention\trequests/s\tsent\tp50\tp99\tmax\terrors\tload for\tpass took\tdeleted\told left\tstore_messages\tpeak RSS\tcores: hookvault\tgenerator\tother\tall\t\n")
+	for _, r := range runs {
+		l := r.rep.Latency
+		took, deleted := "-", "-"
+		if r.pass {
+			took, deleted = loadgen.Round(r.passTook).String(), strconv.Itoa(r.deleted)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.round, passName(r.pass), r.rep.Throughput, r.rep.Sent, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			r.rep.Unexpected, loadgen.Round(r.rep.Duration), took, deleted, r.oldLeft, fixed(r.gauge, 0), mib(r.rss),
+			fixed(r.cpu.hookvault, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(b.out, "\npass took: from the server's start to its %q line (the pass begins at\n", passLine)
+	fmt.Fprintf(b.out, "  start); load for: the steady load's length, from readiness to that line with a pass.\n")
+	fmt.Fprintf(b.out, "old left: messages older than RETENTION %s still stored after the run; store_messages: the gauge\n", retainFor)
+	fmt.Fprintf(b.out, "  after the load, as the pass's end left it.\n")
+	fmt.Fprintf(b.out, "cores: CPU time over the load's length, of %d: hookvault, hookbench's generator, everything\n", runtime.NumCPU())
+	fmt.Fprintf(b.out, "  else, and the whole machine.\n")
+	var noisy []string
+	for _, r := range runs {
+		if r.cpu.other() >= disturbed {
+			noisy = append(noisy, r.name)
+		}
+	}
+	if len(noisy) > 0 {
+		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
+			disturbed, strings.Join(noisy, ", "))
+	}
+
+	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
+	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(mtw, "retention\trequests/s\tp50\tp99\tmax\tpass took\t\n")
+	p99s := map[bool]float64{}
+	for _, pass := range []bool{false, true} {
+		var tput, p50, p99, mx, took []float64
+		for _, r := range runs {
+			if r.pass != pass {
+				continue
+			}
+			l := r.rep.Latency
+			tput = append(tput, r.rep.Throughput)
+			p50, p99, mx = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds()), append(mx, l.Max.Seconds())
+			took = append(took, r.passTook.Seconds())
+		}
+		t := "-"
+		if pass {
+			t = seconds(median(took))
+		}
+		p99s[pass] = median(p99)
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", passName(pass), median(tput),
+			seconds(median(p50)), seconds(p99s[pass]), seconds(median(mx)), t)
+	}
+	_ = mtw.Flush()
+	fmt.Fprintf(b.out, "\np99 during a pass of %d deletions: %s against %s without (%.1f×)\n",
+		b.o.old, seconds(p99s[true]), seconds(p99s[false]), p99s[true]/p99s[false])
+}
