@@ -38,12 +38,15 @@ const (
 // journal or counted in webhook_rejections_dropped_total, none lost between the two; the
 // server's memory stays bounded; and the journal, which the flood takes far past
 // REJECTION_MAX_ROWS, is back at the bound after the recorder's next prune. The recorder
-// prunes at start and then every minute, and no setting shortens the minute, so the test
-// restarts the server to see the prune.
+// prunes at start, every minute and after every tenth of the bound appended; the test also
+// restarts the server to see the prune at start.
 func TestForgedFloodIsJournaledWithinBounds(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hv.db")
 	env := []string{"WEBHOOK_SECRET=" + attackSecret, "API_TOKEN=" + attackToken, "DATABASE_URL=sqlite:" + db,
-		"REJECTION_MAX_ROWS=" + strconv.Itoa(floodMaxRows), "SHUTDOWN_DELAY=0s"}
+		"REJECTION_MAX_ROWS=" + strconv.Itoa(floodMaxRows), "SHUTDOWN_DELAY=0s",
+		// Every forged delivery is verified and journaled here: the shedding of a client
+		// that keeps failing signatures is TestForgedFloodIsShed's.
+		"MAX_CLIENT_SIGNATURE_FAILURES=0"}
 	addr, cmd, rest := start(t, env...)
 	_, before := memory(t, cmd.Process.Pid)
 
@@ -122,6 +125,11 @@ func TestForgedFloodIsJournaledWithinBounds(t *testing.T) {
 		recorded, dropped, recorded+dropped, rows, floodMaxRows)
 	if recorded <= floodMaxRows {
 		t.Errorf("%d recorded: the flood should take the journal past its bound of %d", recorded, floodMaxRows)
+	}
+	// The recorder prunes after every tenth of the bound appended, so the journal never
+	// holds much more than the bound, even during the flood.
+	if most := floodMaxRows + floodMaxRows/10 + 256; rows > most {
+		t.Errorf("%d rows in the journal after the flood, want at most %d (REJECTION_MAX_ROWS %d)", rows, most, floodMaxRows)
 	}
 	if others := journalOthers(t, db, hookvault.RejectInvalidSignature, "127.0.0.3"); others != 0 {
 		t.Errorf("%d journal entries are not the flood's (invalid_signature from 127.0.0.3)", others)
@@ -332,4 +340,68 @@ func storedIDs(t *testing.T, path, sender string) map[string]bool {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// A flood from one address with the default MAX_CLIENT_SIGNATURE_FAILURES: past its first
+// refusals the forging address is answered 503 after a short delay, before its bodies are
+// read, so its 64 connections get little through; the journal holds only the refusals that
+// were verified; every real delivery beside the flood is acknowledged, and more of them than
+// beside the same flood without the bound (TestForgedFloodIsJournaledWithinBounds' setting).
+func TestForgedFloodIsShed(t *testing.T) {
+	run := func(bound string) (forged map[int]int, real int64, rows int) {
+		db := filepath.Join(t.TempDir(), "hv.db")
+		addr, cmd, rest := start(t, "WEBHOOK_SECRET="+attackSecret, "API_TOKEN="+attackToken, "DATABASE_URL=sqlite:"+db,
+			"SHUTDOWN_DELAY=0s", "MAX_CLIENT_SIGNATURE_FAILURES="+bound)
+		deadline := time.Now().Add(4 * time.Second)
+		var mu sync.Mutex
+		forged = map[int]int{}
+		var wg sync.WaitGroup
+		flood := clientFrom("127.0.0.3")
+		for i := range 64 {
+			wg.Go(func() {
+				for n := 0; time.Now().Before(deadline); n++ {
+					body := fmt.Appendf(nil, `{"id":"forged-%d-%d","sender":"x","content":"x"}`, i, n)
+					a := postWebhook(flood, addr, "not-the-secret", body)
+					mu.Lock()
+					forged[a.status]++
+					mu.Unlock()
+				}
+			})
+		}
+		var acked, failed atomic.Int64
+		client := clientFrom("127.0.0.1")
+		for i := range 8 {
+			wg.Go(func() {
+				for n := 0; time.Now().Before(deadline); n++ {
+					body := fmt.Appendf(nil, `{"id":"real-%d-%d","sender":"real","content":"x"}`, i, n)
+					if postWebhook(client, addr, attackSecret, body).acked() {
+						acked.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		sigterm(t, cmd.Process)
+		_ = rest()
+		if failed.Load() > 0 {
+			t.Errorf("MAX_CLIENT_SIGNATURE_FAILURES=%s: %d real deliveries not acknowledged", bound, failed.Load())
+		}
+		rows, _ = journalCounts(t, db)
+		return forged, acked.Load(), rows
+	}
+	openForged, openReal, _ := run("0")
+	shedForged, shedReal, rows := run("20")
+	t.Logf("in 4 s beside 64 forging connections: without the bound %d real acknowledged, forged answers %v; with it %d real, forged answers %v, %d journal rows",
+		openReal, openForged, shedReal, shedForged, rows)
+	if shedForged[503] == 0 || shedForged[401] > shedForged[503] || shedForged[401] >= openForged[401] {
+		t.Errorf("forged answers with the bound %v, without %v: want mostly 503s, and fewer 401s than without", shedForged, openForged)
+	}
+	if shedReal <= openReal {
+		t.Errorf("real deliveries acknowledged: %d with the bound, %d without; the bound should leave them more of the server", shedReal, openReal)
+	}
+	if rows > shedForged[401] {
+		t.Errorf("%d journal rows for %d refusals", rows, shedForged[401])
+	}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	MaxConnections       int // MAX_CONNECTIONS, 0 means no cap
 	MaxClientConnections int // MAX_CLIENT_CONNECTIONS per client address, 0 means no cap
 	MaxClientRequests    int // MAX_CLIENT_REQUESTS per client address at once, 0 means no cap
+	// MaxClientSignatureFailures is MAX_CLIENT_SIGNATURE_FAILURES per second per client
+	// address, 0 means no bound.
+	MaxClientSignatureFailures int
 }
 
 // Database says which store to open and how.
@@ -131,6 +134,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_connections", c.MaxConnections),
 		slog.Int("max_client_connections", c.MaxClientConnections),
 		slog.Int("max_client_requests", c.MaxClientRequests),
+		slog.Int("max_client_signature_failures", c.MaxClientSignatureFailures),
 	)
 }
 
@@ -301,6 +305,10 @@ var settings = []setting{
 	}},
 	{"MAX_CLIENT_REQUESTS", "max-client-requests", "256", "requests from one client address at once (behind TRUSTED_PROXIES, the address in X-Forwarded-For); more are answered 503 (0: no cap)", func(c *Config, v string) (err error) {
 		c.MaxClientRequests, err = nonNegativeInt(v)
+		return err
+	}},
+	{"MAX_CLIENT_SIGNATURE_FAILURES", "max-client-signature-failures", "20", "refused signatures per second one client address may cause (twice that in a burst); past it, its deliveries are answered 503 for a second, unread (0: no bound)", func(c *Config, v string) (err error) {
+		c.MaxClientSignatureFailures, err = nonNegativeInt(v)
 		return err
 	}},
 	{"RATE_LIMIT", "rate-limit", "0", "requests per RATE_LIMIT_WINDOW from one client IP; more are answered 503 with Retry-After (0: off)", func(c *Config, v string) (err error) {

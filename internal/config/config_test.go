@@ -42,6 +42,8 @@ func TestLoadDefaults(t *testing.T) {
 		MaxConnections:       4096,
 		MaxClientConnections: 256,
 		MaxClientRequests:    256,
+
+		MaxClientSignatureFailures: 20,
 	}
 	if got := c.LogValue().String(); got != want.LogValue().String() {
 		t.Errorf("config = %s\nwant     %s", got, want.LogValue())

@@ -145,6 +145,9 @@ func (a *api) checks(next http.Handler) http.Handler {
 		var raw []byte
 		release := func() {}
 		defer func() {
+			if info.result == "invalid_signature" {
+				a.limits.signatureFailed(r)
+			}
 			if a.journal != nil && (op.signed || op.source) {
 				a.recordRejection(r, info, raw)
 			}

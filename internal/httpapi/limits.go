@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,10 @@ type Limits struct {
 	// the client. Empty means the TCP peer is the client: a header anyone can write must
 	// not pick the bucket a request is counted in.
 	TrustedProxies []string
+	// MaxClientSignatureFailures is how many refused signatures per second one client
+	// address may cause (twice that in a burst) before its deliveries are answered 503 for a
+	// second, unread; 0: no bound.
+	MaxClientSignatureFailures int
 }
 
 // unlimited are the routes that no limit applies to: an orchestrator that cannot reach
@@ -57,6 +62,7 @@ type limiter struct {
 	resolve     func(http.Handler) http.Handler
 	metrics     *metrics.Metrics
 	bodyTimeout time.Duration
+	failures    *signatureFailures // nil: no bound
 }
 
 func newLimiter(l Limits, m *metrics.Metrics) *limiter {
@@ -73,6 +79,9 @@ func newLimiter(l Limits, m *metrics.Metrics) *limiter {
 	}
 	if l.MaxClientRequests > 0 {
 		lim.clients = &clientCounts{max: l.MaxClientRequests, n: map[string]int{}}
+	}
+	if l.MaxClientSignatureFailures > 0 {
+		lim.failures = newSignatureFailures(l.MaxClientSignatureFailures)
 	}
 	if len(l.TrustedProxies) > 0 {
 		lim.resolve = middleware.ClientIPFromXFF(l.TrustedProxies...)
@@ -99,6 +108,18 @@ func newLimiter(l Limits, m *metrics.Metrics) *limiter {
 // rate limit and concurrency cap, before anything of the request is read.
 func (lim *limiter) admit(next http.Handler) http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lim.failures != nil && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/webhook") {
+			if wait := lim.failures.shed(infoFrom(r.Context()).client, time.Now()); wait > 0 {
+				t := time.NewTimer(min(wait, shedDelay))
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
+				lim.shed(w, r, "signature_failures", "too many invalid signatures from this client address; retry later")
+				return
+			}
+		}
 		if lim.clients != nil {
 			client := infoFrom(r.Context()).client
 			if !lim.clients.acquire(client) {
@@ -128,6 +149,18 @@ func (lim *limiter) admit(next http.Handler) http.Handler {
 		}
 		limited.ServeHTTP(w, r)
 	})
+}
+
+// shedDelay is how long the answer to a shed delivery of a client failing its signatures
+// waits: a sender waits for its answer before it sends again on a connection, so the forger
+// gets at most ten deliveries per connection per second through.
+const shedDelay = 100 * time.Millisecond
+
+// signatureFailed counts a refused signature of the request's client.
+func (lim *limiter) signatureFailed(r *http.Request) {
+	if lim.failures != nil {
+		lim.failures.failed(infoFrom(r.Context()).client, time.Now())
+	}
 }
 
 // takeSlot takes a processing slot, or answers 503 and returns false. The returned function

@@ -276,3 +276,49 @@ func TestRateLimitBehindTrustedProxy(t *testing.T) {
 		t.Errorf("second client behind the proxy = %d, want 200: its own bucket", got)
 	}
 }
+
+// A client address that keeps failing its signatures has its deliveries shed with 503 before
+// they are read, for a second, past MAX_CLIENT_SIGNATURE_FAILURES (twice that in a burst);
+// another address is not affected, and the forger's first refusals are plain 401s.
+func TestSignatureFailuresShedTheClient(t *testing.T) {
+	ts := newServerWith(t, httpapi.Deps{APITokens: []string{token}, Limits: httpapi.Limits{
+		MaxClientSignatureFailures: 5, TrustedProxies: []string{"127.0.0.0/8", "::1/128"}}})
+	forger := map[string]string{"X-Forwarded-For": "198.51.100.66", "X-Signature": strings.Repeat("0", 64)}
+	codes := map[int]int{}
+	var retryAfter string
+	for i := range 40 {
+		resp, _ := ts.post(t, delivery{body: msg(fmt.Sprint("forged-", i)), headers: forger})
+		codes[resp.StatusCode]++
+		if resp.StatusCode == 503 {
+			retryAfter = resp.Header.Get("Retry-After")
+		}
+	}
+	// The burst is 10; the rate adds at most a few more while the 40 are sent.
+	if codes[401] < 10 || codes[401] > 20 || codes[503] != 40-codes[401] || retryAfter == "" {
+		t.Errorf("answers %v (Retry-After %q), want 10 to 20 refusals, then 503s with Retry-After", codes, retryAfter)
+	}
+	if got := testutil.ToFloat64(ts.metrics.RequestsShed.WithLabelValues("signature_failures")); got != float64(codes[503]) {
+		t.Errorf("shed signature_failures = %v, want %d", got, codes[503])
+	}
+	honest := map[string]string{"X-Forwarded-For": "198.51.100.7"}
+	if resp, body := ts.post(t, delivery{body: msg("honest"), headers: honest}); resp.StatusCode != 200 {
+		t.Errorf("another address: %d %s, want 200", resp.StatusCode, body)
+	}
+	// The read API of the forger's address is not shed.
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Forwarded-For", "198.51.100.66")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /stats from the forger's address = %d, want 200", resp.StatusCode)
+	}
+	// After the cool-down, a correctly signed delivery from that address goes through.
+	time.Sleep(1100 * time.Millisecond)
+	if resp, body := ts.post(t, delivery{body: msg("repented"), headers: map[string]string{"X-Forwarded-For": "198.51.100.66"}}); resp.StatusCode != 200 {
+		t.Errorf("after the cool-down: %d %s, want 200", resp.StatusCode, body)
+	}
+}

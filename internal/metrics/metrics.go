@@ -36,6 +36,7 @@ var signatureFailures = [][2]string{
 // a request with 503.
 var ShedReasons = []string{
 	"in_flight", "body_bytes", "client_body_bytes", "client_requests", "rate_limit", "connections",
+	"signature_failures",
 }
 
 // ConnectionReasons are the values of http_connections_refused_total's reason label: a

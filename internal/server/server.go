@@ -164,8 +164,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		MaxBodyBytes: cfg.MaxBodyBytes, APITokens: cfg.APITokens, Draining: s.draining.Load,
 		Limits: httpapi.Limits{
 			MaxInFlight: cfg.MaxInFlight, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight,
-			MaxClientRequests: cfg.MaxClientRequests, ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
-			RateLimit: cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
+			MaxClientRequests: cfg.MaxClientRequests, MaxClientSignatureFailures: cfg.MaxClientSignatureFailures,
+			ReadBodyTimeout: orDefault(cfg.ReadBodyTimeout, readBodyTimeout),
+			RateLimit:       cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
 		Notify: s.relay.Notify, Journal: s.journal, Deliveries: deliveries, Rejections: rejections,
 	})
