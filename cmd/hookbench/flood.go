@@ -365,7 +365,8 @@ func (b *bench) floodTable(runs []floodRun) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\nflood req/s: the forged deliveries' own rate over their whole run, from %s over -flood-c\n", floodFrom)
-	fmt.Fprintf(b.out, "  connections; every one should be answered 401.\n")
+	fmt.Fprintf(b.out, "  connections; each is answered 401, or 503 once the address is shed for failing its\n")
+	fmt.Fprintf(b.out, "  signatures (MAX_CLIENT_SIGNATURE_FAILURES).\n")
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault, the flood's generator,\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  hookbench's own generator of real deliveries, everything else, and the whole machine.\n")
 	var noisy []string

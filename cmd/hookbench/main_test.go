@@ -229,24 +229,25 @@ func TestBenchFlood(t *testing.T) {
 	if want := "1 alone,1 flood,2 flood,2 alone"; strings.Join(got, ",") != want {
 		t.Errorf("rows without errors: %q, want %s in:\n%s", got, want, out)
 	}
-	journal := regexp.MustCompile(`(?m)^ +([12]) +(\d+) +(\d+) +0 +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)$`).FindAllStringSubmatch(out, -1)
+	// Other answers are the 503s of a forging address shed by MAX_CLIENT_SIGNATURE_FAILURES.
+	journal := regexp.MustCompile(`(?m)^ +([12]) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)$`).FindAllStringSubmatch(out, -1)
 	if len(journal) != 2 {
-		t.Fatalf("want a journal row per flood run, without other answers:\n%s", out)
+		t.Fatalf("want a journal row per flood run:\n%s", out)
 	}
 	for _, r := range journal {
 		n := make([]int, len(r))
 		for i := 2; i < len(r); i++ {
 			n[i], _ = strconv.Atoi(r[i])
 		}
-		sent, rejected, answered, recorded, dropped, sum, rows, pruned := n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9]
+		sent, rejected, shed, answered, recorded, dropped, sum, rows, pruned := n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10]
 		switch {
-		case sent != rejected:
-			t.Errorf("round %s: %d forged sent, %d answered 401", r[1], sent, rejected)
+		case sent != rejected+shed:
+			t.Errorf("round %s: %d forged sent, %d answered 401 and %d shed", r[1], sent, rejected, shed)
 		case answered < rejected || recorded+dropped != sum || sum != answered:
 			t.Errorf("round %s: the server answered %d, recorded %d + dropped %d = %d; want all %d (at least the flood's 401s) accounted for",
 				r[1], answered, recorded, dropped, sum, answered)
-		case recorded <= 20 || rows < 20 || rows > recorded:
-			t.Errorf("round %s: %d recorded, %d rows after the load: want over the bound of 20, and rows between the two", r[1], recorded, rows)
+		case recorded <= 20 || rows > recorded:
+			t.Errorf("round %s: %d recorded, %d rows after the load: want over the bound of 20, and no more rows than that", r[1], recorded, rows)
 		case pruned != 20:
 			t.Errorf("round %s: %d rows after the prune, want REJECTION_MAX_ROWS 20", r[1], pruned)
 		}
