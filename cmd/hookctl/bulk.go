@@ -50,6 +50,10 @@ it (200 duplicate:false for a new id, 200 duplicate:true for a duplicate, 401 fo
 --bad-signatures one) is unexpected, 503s and transport errors included; any unexpected
 answer makes hookctl exit 1. --timeout bounds each request.
 
+hookvault sheds a client address that causes more than MAX_CLIENT_SIGNATURE_FAILURES refused
+signatures a second (20 by default): beyond a few --bad-signatures a second, run the server
+with MAX_CLIENT_SIGNATURE_FAILURES=0 for the test, or every request is answered 503.
+
 A progress bar shows on a terminal; otherwise a line every 10% (or every 5 seconds).`
 }
 

@@ -90,6 +90,8 @@ func openServer(t *testing.T, args ...string) *server.Server {
 		"--listen-addr=127.0.0.1:0",
 		"--database-url=sqlite:" + filepath.Join(t.TempDir(), "hv.db"),
 		"--webhook-secret=" + testSecret,
+		// bulk --bad-signatures sends many refused signatures from one address on purpose.
+		"--max-client-signature-failures=0",
 	}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("config: %v", err)
