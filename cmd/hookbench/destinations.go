@@ -156,13 +156,8 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	run := destRun{round: round, forward: forward}
 	name := fmt.Sprintf("round%d-%s", round, configName(forward))
 	db := filepath.Join(b.dir, name+".db")
-	addr, err := freeAddr()
-	if err != nil {
-		return run, err
-	}
 	// No balancer routes here, so the readiness delay on SIGTERM would only slow every run's end.
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "LISTEN_ADDR="+addr,
-		"SHUTDOWN_DELAY=0s")
+	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "SHUTDOWN_DELAY=0s")
 	var recv *proc
 	var recvURL, stream string
 	if forward {
@@ -187,6 +182,13 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 			return run, err
 		}
 	}
+	// hookvault's port is picked once the receiver listens: freeAddr may hand out a port
+	// twice, and a receiver on hookvault's port would answer its readiness probe.
+	addr, err := freeAddr()
+	if err != nil {
+		return run, err
+	}
+	env = append(env, "LISTEN_ADDR="+addr)
 	vault, err := b.start(name, binary, nil, env)
 	if err != nil {
 		return run, err
