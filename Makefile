@@ -93,6 +93,6 @@ HOOKBENCH_FLOOD_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000 -flood-c 64 -max-
 bench-flood: ## real deliveries alone against beside a flood of forged ones from one client, and the journal's bounds (cmd/hookbench -flood)
 	$(GO) run ./cmd/hookbench -flood $(HOOKBENCH_FLOOD_FLAGS) $(HOOKBENCH_FLAGS)
 
-HOOKBENCH_RETENTION_FLAGS ?= -rounds 3 -old 100000 -rate 200 -steady-for 5s
+HOOKBENCH_RETENTION_FLAGS ?= -rounds 3 -old 100000 -rate 200 -steady-for 5s -max-run 3m
 bench-retention: ## POST /webhook latency at a steady rate while retention deletes 100k old messages, against without (cmd/hookbench -retention)
 	$(GO) run ./cmd/hookbench -retention $(HOOKBENCH_RETENTION_FLAGS) $(HOOKBENCH_FLAGS)
