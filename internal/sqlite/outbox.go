@@ -366,54 +366,45 @@ func (s *Store) GetDelivery(ctx context.Context, did int64) (hookvault.Delivery,
 }
 
 // deliveryListQuery builds the query of one page of f, newest first, asking for one row more
-// than limit to learn whether another page follows. Every filter reads an index (or the
-// table) in the page's order, from Before on: the table for none, deliveries_by_destination
-// for a destination and a status, deliveries_by_status for a status alone. A destination in
-// every status is the three ranges of deliveries_by_destination, each read in order and
-// merged until limit+1 rows. A source is checked in the rows (deliveries of a destination
-// come from its few sources: an index of their own would cost every insert).
+// than limit to learn whether another page follows. Failed deliveries are a range of
+// deliveries_failed; everything else walks the table from Before down, the filters checked
+// in the rows (see the migration for why the outbox has no listing indexes).
 func deliveryListQuery(f hookvault.DeliveryFilter, limit int) (string, []any) {
-	arm := func(status hookvault.DeliveryStatus, limited bool) (string, []any) {
-		var where []string
-		var args []any
-		if f.Destination != "" {
-			where = append(where, "destination = ?")
-			args = append(args, f.Destination)
-		}
-		if status != "" {
-			where = append(where, "status = ?")
-			args = append(args, string(status))
-		}
-		if f.Source != "" {
-			where = append(where, "source = ?")
-			args = append(args, f.Source)
-		}
-		if f.Before > 0 {
-			where = append(where, "did < ?")
-			args = append(args, f.Before)
-		}
-		q := "SELECT " + deliveryColumns + " FROM deliveries"
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
-		if !limited {
-			return q, args
-		}
-		return q + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
-	}
-	if f.Destination == "" || f.Status != "" {
-		return arm(f.Status, true)
-	}
-	// SQLite merges the arms of a compound select in the order of its ORDER BY, reading each
-	// from its index in that order, and stops at the LIMIT.
-	var arms []string
+	var where []string
 	var args []any
-	for _, st := range []hookvault.DeliveryStatus{hookvault.Pending, hookvault.Delivered, hookvault.Failed} {
-		q, a := arm(st, false)
-		arms = append(arms, q)
-		args = append(args, a...)
+	if f.Destination != "" {
+		where = append(where, "destination = ?")
+		args = append(args, f.Destination)
 	}
-	return strings.Join(arms, " UNION ALL ") + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
+	switch {
+	case f.Status == hookvault.Failed:
+		// Written out: SQLite uses a partial index only for a query whose terms imply its
+		// WHERE, which a bound parameter cannot.
+		where = append(where, "status = 'failed'")
+	case f.Status != "":
+		where = append(where, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.Source != "" {
+		where = append(where, "source = ?")
+		args = append(args, f.Source)
+	}
+	if f.Before > 0 {
+		where = append(where, "did < ?")
+		args = append(args, f.Before)
+	}
+	// Failed deliveries are read from their own index; every other listing walks the table
+	// newest first (NOT INDEXED: deliveries_due would take the pending ones in due order,
+	// to be sorted).
+	from := "deliveries NOT INDEXED"
+	if f.Status == hookvault.Failed {
+		from = "deliveries INDEXED BY deliveries_failed"
+	}
+	q := "SELECT " + deliveryColumns + " FROM " + from
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return q + " ORDER BY did DESC LIMIT ?", append(args, limit+1)
 }
 
 // checkDeliveryFilter refuses a filter no listing can follow, and bounds its limit.

@@ -49,9 +49,6 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE rowid IN (SELECT rid FROM temp.doomed)`,
-			// Deliveries have no foreign key to messages: those of each deleted message go
-			// here, found by deliveries_by_message.
-			`DELETE FROM deliveries WHERE (source, message_id) IN (SELECT source, id FROM temp.doomed)`,
 			`UPDATE source_counts SET n = n - d.k FROM (SELECT source, count(*) AS k FROM temp.doomed GROUP BY source) AS d
 				WHERE source_counts.source = d.source`,
 			`UPDATE sender_counts SET n = n - d.k FROM (SELECT sender, count(*) AS k FROM temp.doomed WHERE sender IS NOT NULL GROUP BY sender) AS d
@@ -61,6 +58,16 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("delete and uncount: %w", err)
 			}
+		}
+		// Deliveries have no foreign key to messages, and no index by message (each would
+		// cost every delivery insert): a delivery is created with its message, so the old
+		// ones are the oldest dids. This takes the oldest few of the outbox, in rowid order,
+		// and deletes those created before the cut; one left over (a message with many
+		// destinations) goes with the next batch.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE did IN (
+			SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at < ?)`,
+			4*batch, before.UnixNano()); err != nil {
+			return fmt.Errorf("delete old deliveries: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE totals SET messages = messages - ?, senders = senders - ?`, n, senders)
 		return err

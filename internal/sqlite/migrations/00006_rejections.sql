@@ -40,13 +40,5 @@ CREATE INDEX rejections_by_arrival ON rejections (received_at);
 CREATE INDEX rejections_by_source ON rejections (source, received_at);
 CREATE INDEX rejections_by_result ON rejections (result, received_at);
 
--- Retention deletes the deliveries of each message it deletes, in the same transaction: this
--- index finds them by message id and source instead of a scan of the outbox. It leads with
--- message_id so that no listing of one source picks it over the newest-first order (a sort).
--- It costs each delivery insert one more index entry (deliveries exist only for messages
--- with destinations).
-CREATE INDEX deliveries_by_message ON deliveries (message_id, source);
-
 -- +goose Down
-DROP INDEX deliveries_by_message;
 DROP TABLE rejections;
