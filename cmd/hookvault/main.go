@@ -40,11 +40,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return configExit(stderr, "hookvault", err)
 	}
 	cfg.LogFormat = server.ResolveLogFormat(cfg.LogFormat, stderr)
-	log := server.NewLogger(stderr, cfg)
+	log, closeLog := server.NewBufferedLogger(stderr, cfg)
+	defer closeLog() // the last lines of a drain, before the process exits
 	ctx, stop := onSignals(ctx)
 	defer stop()
 	if err := server.Run(ctx, cfg, log); err != nil {
 		if _, ok := errors.AsType[*server.ConfigError](err); ok {
+			_ = closeLog() // what was logged comes before the message below
 			return configExit(stderr, "hookvault", err)
 		}
 		log.Error("hookvault stopped with an error", "error", err.Error())

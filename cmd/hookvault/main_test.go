@@ -415,3 +415,33 @@ func TestSIGHUPReloadsSources(t *testing.T) {
 		t.Error("a secret appears in the log")
 	}
 }
+
+// The log is buffered (a write per request line cost a system call each); every request's
+// line is still written when the server stops on SIGTERM right after answering.
+func TestNoLogLineLostOnSIGTERM(t *testing.T) {
+	addr, cmd, rest := start(t, "WEBHOOK_SECRET="+logSecret, "SHUTDOWN_DELAY=0s")
+	const n = 300
+	for i := range n {
+		if a := postWebhook(testClient, addr, logSecret, fmt.Appendf(nil, `{"id":"log-%d","sender":"a","content":"x"}`, i)); !a.acked() {
+			t.Fatalf("delivery %d: %+v", i, a)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	lines := 0
+	for _, l := range strings.Split(rest(), "\n") {
+		var line struct{ Msg, Route string }
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "request" && line.Route == "/webhook" {
+			lines++
+		}
+	}
+	if lines != n {
+		t.Errorf("%d request lines for /webhook after SIGTERM, want %d", lines, n)
+	}
+}
+
+const logSecret = "log-secret"

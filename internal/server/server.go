@@ -31,6 +31,7 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/httpapi"
 	"github.com/hookvault/hookvault/internal/journal"
+	"github.com/hookvault/hookvault/internal/logbuf"
 	"github.com/hookvault/hookvault/internal/metrics"
 	"github.com/hookvault/hookvault/internal/postgres"
 	"github.com/hookvault/hookvault/internal/provider"
@@ -82,10 +83,27 @@ type Server struct {
 // collector, or slog's text lines for a person, which LOG_FORMAT=auto picks when w is a
 // terminal. On a terminal the time is only the clock, so that a request fits on one line.
 func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	return slog.New(newHandler(w, w, cfg))
+}
+
+// logFlushEvery bounds how late a buffered log line is.
+const logFlushEvery = 100 * time.Millisecond
+
+// NewBufferedLogger is NewLogger writing through a buffer (internal/logbuf): a line per
+// request costs no write system call of its own; lines at warn and above go out at once, the
+// rest within logFlushEvery. close writes what is left: call it before the process exits.
+func NewBufferedLogger(w io.Writer, cfg config.Config) (log *slog.Logger, close func() error) {
+	b := logbuf.New(w, logFlushEvery, 64<<10)
+	return slog.New(logbuf.Handler(newHandler(b, w, cfg), b)), b.Close
+}
+
+// newHandler makes NewLogger's handler, writing to out for a process whose log goes to w
+// (which says whether it is a terminal).
+func newHandler(out, w io.Writer, cfg config.Config) slog.Handler {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	terminal := isTerminal(w)
 	if logFormat(cfg.LogFormat, terminal) == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.NewJSONHandler(out, opts)
 	}
 	if terminal {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
@@ -95,7 +113,7 @@ func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
 			return a
 		}
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.NewTextHandler(out, opts)
 }
 
 // ResolveLogFormat turns LOG_FORMAT=auto into what NewLogger(w, …) writes, "text" or
