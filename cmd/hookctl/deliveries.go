@@ -117,11 +117,7 @@ func (c *deliveriesCmd) page(client *gen.ClientWithResponses, params *gen.ListDe
 		return nil, transportError(err, shown, c.Timeout)
 	}
 	if resp.JSON200 == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
+		return nil, answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
 			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
@@ -200,11 +196,7 @@ func (c *redeliverCmd) Run(s *streams) error {
 	}
 	d := resp.JSON202
 	if d == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return answerError(resp.HTTPResponse, shown, retryAfter,
+		return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
 			resp.ApplicationproblemJSON409, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}

@@ -58,11 +58,7 @@ func (c *getCmd) Run(s *streams) error {
 	}
 	m := resp.JSON200
 	if m == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return answerError(resp.HTTPResponse, shown, retryAfter,
+		return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
 			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}

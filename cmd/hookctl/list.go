@@ -144,11 +144,7 @@ func (c *listCmd) page(client *gen.ClientWithResponses, params *gen.ListMessages
 		return nil, transportError(err, shown, c.Timeout)
 	}
 	if resp.JSON200 == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
+		return nil, answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
 			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}

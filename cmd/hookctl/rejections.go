@@ -180,11 +180,7 @@ func (c *rejectionsCmd) page(ctx context.Context, client *gen.ClientWithResponse
 		return nil, transportError(err, shown, c.Timeout)
 	}
 	if resp.JSON200 == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return nil, answerError(resp.HTTPResponse, shown, retryAfter,
+		return nil, answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
 			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
@@ -330,11 +326,7 @@ func (c *rejectionsCmd) show(s *streams, client *gen.ClientWithResponses, shown 
 	}
 	r := resp.JSON200
 	if r == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return answerError(resp.HTTPResponse, shown, retryAfter,
+		return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
 			resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}

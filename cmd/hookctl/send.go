@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -451,11 +452,7 @@ func report(resp *gen.PostWebhookResponse, shown string, s *streams) error {
 		_, err := s.stdout.Write(line.Bytes())
 		return err
 	}
-	var retryAfter *int
-	if h := resp.Headers503; h != nil {
-		retryAfter = &h.RetryAfter
-	}
-	return answerError(resp.HTTPResponse, shown, retryAfter,
+	return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 		resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
 		resp.ApplicationproblemJSON408, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
 		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
@@ -477,14 +474,23 @@ func reportSource(resp *gen.PostWebhookSourceResponse, shown string, s *streams)
 		_, err := s.stdout.Write(line.Bytes())
 		return err
 	}
-	var retryAfter *int
-	if h := resp.Headers503; h != nil {
-		retryAfter = &h.RetryAfter
-	}
-	return answerError(resp.HTTPResponse, shown, retryAfter,
+	return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 		resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON404,
 		resp.ApplicationproblemJSON408, resp.ApplicationproblemJSON413, resp.ApplicationproblemJSON415,
 		resp.ApplicationproblemJSON422, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
+}
+
+// retryAfter is the Retry-After of a 503, which the SDK parses into a type of its own for
+// every operation.
+func retryAfter(resp *http.Response) *int {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return nil
+	}
+	n, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil {
+		return nil
+	}
+	return &n
 }
 
 // answerError turns an answer other than the expected success into one line: "<status>

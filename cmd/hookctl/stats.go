@@ -40,11 +40,7 @@ func (c *statsCmd) Run(s *streams) error {
 	}
 	st := resp.JSON200
 	if st == nil {
-		var retryAfter *int
-		if h := resp.Headers503; h != nil {
-			retryAfter = &h.RetryAfter
-		}
-		return answerError(resp.HTTPResponse, shown, retryAfter,
+		return answerError(resp.HTTPResponse, shown, retryAfter(resp.HTTPResponse),
 			resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON500, resp.ApplicationproblemJSON503)
 	}
 	if c.json() {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
+	"golang.org/x/time/rate"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/metrics"
@@ -65,7 +67,7 @@ type limiter struct {
 	failures    *signatureFailures // nil: no bound
 }
 
-func newLimiter(l Limits, m *metrics.Metrics) *limiter {
+func newLimiter(l Limits, m *metrics.Metrics, log *slog.Logger) *limiter {
 	lim := &limiter{metrics: m, bodyTimeout: l.ReadBodyTimeout}
 	if l.MaxInFlight > 0 {
 		lim.slots = make(chan struct{}, l.MaxInFlight)
@@ -81,7 +83,16 @@ func newLimiter(l Limits, m *metrics.Metrics) *limiter {
 		lim.clients = &clientCounts{max: l.MaxClientRequests, n: map[string]int{}}
 	}
 	if l.MaxClientSignatureFailures > 0 {
-		lim.failures = newSignatureFailures(l.MaxClientSignatureFailures)
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		warn := rate.Sometimes{Interval: time.Minute}
+		lim.failures = newSignatureFailures(l.MaxClientSignatureFailures, func() {
+			warn.Do(func() {
+				log.Warn("MAX_CLIENT_SIGNATURE_FAILURES: too many client addresses fail their signatures to track them all; new ones are not shed until older ones are forgotten after a minute",
+					slog.Int("tracked", maxFailingClients))
+			})
+		})
 	}
 	if len(l.TrustedProxies) > 0 {
 		lim.resolve = middleware.ClientIPFromXFF(l.TrustedProxies...)

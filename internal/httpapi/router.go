@@ -105,7 +105,7 @@ func New(d Deps) (http.Handler, error) {
 		store: d.Store, verifier: d.Verifier, sources: srcs, webhookBody: ops[opKey{http.MethodPost, webhookRoute}].fast,
 		metrics: d.Metrics, log: d.Logger,
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
-		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics),
+		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics, d.Logger),
 		notify: d.Notify, journal: d.Journal, rejections: d.Rejections, deliveries: d.Deliveries,
 	}
 

@@ -22,6 +22,9 @@ type signatureFailures struct {
 	burst    int
 	cooldown time.Duration
 
+	// full is told when an address cannot be tracked because maxFailingClients are.
+	full func()
+
 	mu  sync.Mutex
 	per map[string]*failureState
 }
@@ -37,9 +40,9 @@ type failureState struct {
 // then meets the other limits).
 const maxFailingClients = 16384
 
-func newSignatureFailures(perSecond int) *signatureFailures {
+func newSignatureFailures(perSecond int, full func()) *signatureFailures {
 	return &signatureFailures{limit: rate.Limit(perSecond), burst: 2 * perSecond, cooldown: time.Second,
-		per: map[string]*failureState{}}
+		full: full, per: map[string]*failureState{}}
 }
 
 // shed returns how long client's deliveries are still shed (0: they are not).
@@ -65,6 +68,7 @@ func (s *signatureFailures) failed(client string, now time.Time) {
 				}
 			}
 			if len(s.per) >= maxFailingClients {
+				s.full()
 				return
 			}
 		}

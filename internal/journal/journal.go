@@ -16,7 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -280,13 +279,7 @@ func bound(hints []string) []string {
 		hints = hints[:hookvault.MaxRejectionHints]
 	}
 	for i, h := range hints {
-		if len(h) > hookvault.MaxRejectionHintBytes {
-			cut := hookvault.MaxRejectionHintBytes
-			for cut > 0 && !utf8.RuneStart(h[cut]) {
-				cut-- // not inside a character
-			}
-			hints[i] = h[:cut]
-		}
+		hints[i] = hookvault.TruncateUTF8(h, hookvault.MaxRejectionHintBytes)
 	}
 	return hints
 }

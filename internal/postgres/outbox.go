@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -61,44 +59,6 @@ func deliveryArgs(batch []hookvault.Message) (ords []int64, dests [][]byte) {
 	return ords, dests
 }
 
-// attemptJSON is one attempt as stored in the attempts column.
-type attemptJSON struct {
-	At         int64  `json:"at"` // Unix nanoseconds
-	StatusCode int    `json:"status_code,omitempty"`
-	Error      string `json:"error,omitempty"`
-	Duration   int64  `json:"duration_ns"`
-}
-
-// boundError is e as stored: valid UTF-8 without NUL (jsonb takes neither), cut to
-// MaxAttemptErrorBytes at a character boundary.
-func boundError(e string) string {
-	e = strings.ToValidUTF8(e, "\uFFFD")
-	e = strings.ReplaceAll(e, "\x00", "\uFFFD")
-	if len(e) <= hookvault.MaxAttemptErrorBytes {
-		return e
-	}
-	cut := hookvault.MaxAttemptErrorBytes
-	for cut > 0 && !utf8.RuneStart(e[cut]) {
-		cut--
-	}
-	return e[:cut]
-}
-
-func decodeAttempts(stored string) ([]hookvault.Attempt, error) {
-	var list []attemptJSON
-	if err := json.Unmarshal([]byte(stored), &list); err != nil {
-		return nil, fmt.Errorf("read attempts: %w", err)
-	}
-	if len(list) == 0 {
-		return nil, nil
-	}
-	out := make([]hookvault.Attempt, len(list))
-	for i, a := range list {
-		out[i] = hookvault.Attempt{At: time.Unix(0, a.At).UTC(), StatusCode: a.StatusCode, Error: a.Error, Duration: time.Duration(a.Duration)}
-	}
-	return out, nil
-}
-
 // deliveryColumns are read by scanDelivery, in its order.
 const deliveryColumns = `did, destination, source, message_id, status, created_at, next_attempt_at, delivered_at, tries, attempts::text`
 
@@ -119,7 +79,7 @@ func scanDelivery(row pgx.Row) (hookvault.Delivery, error) {
 		d.DeliveredAt = delivered.UTC()
 	}
 	var err error
-	d.Attempts, err = decodeAttempts(attempts)
+	d.Attempts, err = hookvault.DecodeAttempts([]byte(attempts))
 	return d, err
 }
 
@@ -232,7 +192,7 @@ func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error
 			continue
 		}
 		a := r.Attempt
-		attempt, err := json.Marshal([]attemptJSON{{At: a.At.UnixNano(), StatusCode: a.StatusCode, Error: boundError(a.Error), Duration: int64(a.Duration)}})
+		attempt, err := hookvault.EncodeAttempts([]hookvault.Attempt{a})
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", r.DID, err)
 		}

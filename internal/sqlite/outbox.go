@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
@@ -34,57 +32,17 @@ const maxDeliveryPage = 1000
 // deliveryColumns are read by GetDelivery and ListDeliveries, in scanDelivery's order.
 const deliveryColumns = `did, destination, source, message_id, status, created_at, next_attempt_at, delivered_at, tries, attempts`
 
-// attemptJSON is one attempt as stored in the attempts column.
-type attemptJSON struct {
-	At         int64  `json:"at"` // Unix nanoseconds
-	StatusCode int    `json:"status_code,omitempty"`
-	Error      string `json:"error,omitempty"`
-	Duration   int64  `json:"duration_ns"`
-}
-
-// boundError is e as stored: valid UTF-8 without NUL (PostgreSQL's jsonb takes neither, and
-// both stores keep the same text), cut to MaxAttemptErrorBytes at a character boundary.
-func boundError(e string) string {
-	e = strings.ToValidUTF8(e, "\uFFFD")
-	e = strings.ReplaceAll(e, "\x00", "\uFFFD")
-	if len(e) <= hookvault.MaxAttemptErrorBytes {
-		return e
-	}
-	cut := hookvault.MaxAttemptErrorBytes
-	for cut > 0 && !utf8.RuneStart(e[cut]) {
-		cut--
-	}
-	return e[:cut]
-}
-
 // appendAttempt adds a to the stored array and keeps the newest MaxAttemptsKept.
 func appendAttempt(stored []byte, a hookvault.Attempt) ([]byte, error) {
-	var list []attemptJSON
-	if len(stored) > 0 {
-		if err := json.Unmarshal(stored, &list); err != nil {
-			return nil, fmt.Errorf("read attempts: %w", err)
-		}
+	list, err := hookvault.DecodeAttempts(stored)
+	if err != nil {
+		return nil, err
 	}
-	list = append(list, attemptJSON{At: a.At.UnixNano(), StatusCode: a.StatusCode, Error: boundError(a.Error), Duration: int64(a.Duration)})
+	list = append(list, a)
 	if len(list) > hookvault.MaxAttemptsKept {
 		list = list[len(list)-hookvault.MaxAttemptsKept:]
 	}
-	return json.Marshal(list)
-}
-
-func decodeAttempts(stored []byte) ([]hookvault.Attempt, error) {
-	if len(stored) == 0 {
-		return nil, nil
-	}
-	var list []attemptJSON
-	if err := json.Unmarshal(stored, &list); err != nil {
-		return nil, fmt.Errorf("read attempts: %w", err)
-	}
-	out := make([]hookvault.Attempt, len(list))
-	for i, a := range list {
-		out[i] = hookvault.Attempt{At: time.Unix(0, a.At).UTC(), StatusCode: a.StatusCode, Error: a.Error, Duration: time.Duration(a.Duration)}
-	}
-	return out, nil
+	return hookvault.EncodeAttempts(list)
 }
 
 // unixOrZero is a nullable Unix-nanosecond column as a time, zero for NULL.
@@ -109,7 +67,7 @@ func scanDelivery(row rowScanner) (hookvault.Delivery, error) {
 	}
 	d.Status, d.CreatedAt, d.NextAttemptAt, d.DeliveredAt = hookvault.DeliveryStatus(status), time.Unix(0, created).UTC(), unixOrZero(next), unixOrZero(delivered)
 	var err error
-	d.Attempts, err = decodeAttempts(attempts)
+	d.Attempts, err = hookvault.DecodeAttempts(attempts)
 	return d, err
 }
 
