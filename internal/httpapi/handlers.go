@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,38 +13,50 @@ import (
 	"github.com/hookvault/hookvault/internal/provider"
 )
 
-var _ gen.StrictServerInterface = (*api)(nil)
+var _ gen.StrictServerInterface = received{}
 
-// PostWebhook stores the verified, validated delivery and answers only after the commit.
-// It stores the raw bytes read by the request path, never re-encoded JSON.
-func (a *api) PostWebhook(ctx context.Context, _ gen.PostWebhookRequestObject) (gen.PostWebhookResponseObject, error) {
-	info := infoFrom(ctx)
-	// The members as validated, with exact names; the generated decoding matches names
-	// case-insensitively and would take {"ID": …} for the id.
-	v := info.values
-	return a.insert(ctx, info, hookvault.Message{ID: v["id"], Sender: v["sender"], Content: v["content"]})
+// received is the strict server of one webhook request: the API and the request's delivery,
+// as the checks verified it (nil on any other operation, which never reads it).
+type received struct {
+	*api
+	delivery *delivery
+}
+
+// PostWebhook stores the verified delivery, whose members the typed body was bound from
+// as validated (exact, case-sensitive names), and answers only after the commit. It stores
+// the raw bytes the signature was verified on, never re-encoded JSON.
+func (rc received) PostWebhook(ctx context.Context, req gen.PostWebhookRequestObject) (gen.PostWebhookResponseObject, error) {
+	if rc.delivery == nil || req.Body == nil {
+		return nil, errors.New("POST /webhook reached its handler without a verified delivery")
+	}
+	b := req.Body
+	return rc.insert(ctx, rc.delivery, hookvault.Message{ID: b.Id, Sender: b.Sender, Content: b.Content})
 }
 
 // PostWebhookSource answers a provider's handshake, or stores the verified delivery under
 // the id and type its source's preset read, and answers only after the commit.
-func (a *api) PostWebhookSource(ctx context.Context, _ gen.PostWebhookSourceRequestObject) (gen.PostWebhookSourceResponseObject, error) {
-	info := infoFrom(ctx)
-	d := info.delivery
-	if d.Challenge != nil {
-		info.result = "challenge"
-		return challengeAnswer(*d.Challenge), nil
+func (rc received) PostWebhookSource(ctx context.Context, req gen.PostWebhookSourceRequestObject) (gen.PostWebhookSourceResponseObject, error) {
+	d, ok := req.Body.(*delivery)
+	if !ok {
+		return nil, errors.New("POST /webhook/{source} reached its handler without a verified delivery")
 	}
-	m := hookvault.Message{ID: d.ID, Type: d.Type}
-	if v := info.values; v != nil {
-		m.Sender, m.Content = v["sender"], v["content"]
+	if d.read.Challenge != nil {
+		infoFrom(ctx).result = "challenge"
+		return challengeAnswer(*d.read.Challenge), nil
 	}
-	return a.insert(ctx, info, m)
+	m := hookvault.Message{ID: d.read.ID, Type: d.read.Type}
+	if v, ok := d.value.(map[string]any); ok { // a body of the hookvault preset
+		m.Sender, _ = v["sender"].(string)
+		m.Content, _ = v["content"].(string)
+	}
+	return rc.insert(ctx, d, m)
 }
 
-// insert stores m, a delivery of info's source with its body, content type and headers,
+// insert stores m, the delivery d of its source with its body, content type and headers,
 // and says what happened.
-func (a *api) insert(ctx context.Context, info *requestInfo, m hookvault.Message) (accepted, error) {
-	m.Source, m.ContentType, m.Headers, m.Payload = info.source, info.contentType, info.headers, info.raw
+func (a *api) insert(ctx context.Context, d *delivery, m hookvault.Message) (accepted, error) {
+	info := infoFrom(ctx)
+	m.Source, m.ContentType, m.Headers, m.Payload = d.source, d.contentType, d.headers, d.raw
 	info.messageID = m.ID
 	// The outbox rows are written in the message's transaction: what is acknowledged is
 	// also on its way to every destination, even if the process dies right after.

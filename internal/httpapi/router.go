@@ -147,18 +147,42 @@ func New(d Deps) (http.Handler, error) {
 	r.Group(func(g chi.Router) {
 		// The per-client limits come before checks: a refused request costs no body read.
 		g.Use(a.limits.admit, a.checks)
-		strict := gen.NewStrictHandlerWithOptions(a, nil, gen.StrictHTTPServerOptions{
+		options := gen.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 				fail(w, r, &hookvault.Error{Code: hookvault.EINVALID, Message: "malformed JSON body", Err: err})
 			},
 			ResponseErrorHandlerFunc: fail,
-		})
-		gen.HandlerWithOptions(strict, gen.ChiServerOptions{
+		}
+		gen.HandlerWithOptions(webhooks{gen.NewStrictHandlerWithOptions(received{api: a}, nil, options), a, options}, gen.ChiServerOptions{
 			BaseRouter:       g,
 			ErrorHandlerFunc: paramError,
 		})
 	})
 	return r, nil
+}
+
+// webhooks serves the two webhook operations through the generated strict server like every
+// other, with strict handlers built for the request from the delivery that the checks
+// verified (received): the strict request object of POST /webhook has room for the typed body
+// alone, and the raw bytes it was read from are what is stored.
+type webhooks struct {
+	gen.ServerInterface
+	api     *api
+	options gen.StrictHTTPServerOptions
+}
+
+func (s webhooks) PostWebhook(w http.ResponseWriter, r *http.Request, params gen.PostWebhookParams) {
+	s.strict(r).PostWebhook(w, r, params)
+}
+
+func (s webhooks) PostWebhookSource(w http.ResponseWriter, r *http.Request, source string) {
+	s.strict(r).PostWebhookSource(w, r, source)
+}
+
+// strict is the strict server for r's delivery, which the checks put in r.Body.
+func (s webhooks) strict(r *http.Request) gen.ServerInterface {
+	d, _ := r.Body.(*delivery)
+	return gen.NewStrictHandlerWithOptions(received{api: s.api, delivery: d}, nil, s.options)
 }
 
 // fullSpecJSON converts api/openapi.yaml to JSON. gen's embedded spec cannot serve: the
@@ -186,9 +210,10 @@ func paramError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // newValidationOptions are kin-openapi's options. Defaults would make kin re-encode the body;
-// the handler stores the raw bytes.
+// the handler stores the raw bytes. kin keeps the value it decoded and validated, which the
+// delivery carries on to the typed body (see validate).
 func newValidationOptions() openapi3filter.Options {
-	return openapi3filter.Options{SkipSettingDefaults: true}
+	return openapi3filter.Options{SkipSettingDefaults: true, KeepValidatedValue: true}
 }
 
 func serveBytes(contentType string, b []byte) http.HandlerFunc {
