@@ -2,11 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookvault/hookvault/gen"
 	"github.com/hookvault/hookvault/internal/hookvault"
@@ -109,21 +110,100 @@ func (c challengeAnswer) VisitPostWebhookSourceResponse(w http.ResponseWriter) e
 }
 
 // storedHeaders are the request headers kept with a message, as a JSON object of each name's
-// values, without the credentials a delivery may carry for a proxy in front. contentType is
-// the Content-Type as received, which the request path may have renamed for the validator.
+// values in name order, without the credentials a delivery may carry for a proxy in front.
+// contentType is the Content-Type as received, which the request path may have renamed for
+// the validator. It is written by hand: every delivery pays for it, and encoding/json's map
+// encoding (reflection, a sorted copy of the keys, 14 allocations) costs three times as much
+// (BenchmarkStoredHeaders).
 func storedHeaders(h http.Header, contentType string) []byte {
-	kept := make(map[string][]string, len(h))
+	var names [32]string
+	kept := names[:0]
+	size := 2
 	for name, values := range h {
 		switch name {
 		case "Authorization", "Cookie", "Proxy-Authorization":
 			continue
-		case "Content-Type":
+		}
+		kept = append(kept, name)
+		size += len(name) + 6
+		for _, v := range values {
+			size += len(v) + 3
+		}
+	}
+	slices.Sort(kept)
+	b := make([]byte, 0, size+16)
+	b = append(b, '{')
+	for i, name := range kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, ':', '[')
+		values := h[name]
+		if name == "Content-Type" {
 			values = []string{contentType}
 		}
-		kept[name] = values
+		for j, v := range values {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
 	}
-	b, _ := json.Marshal(kept) // strings and string slices always marshal
-	return b
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string as encoding/json writes it, HTML characters
+// aside: quotes, backslashes and control characters escaped, invalid UTF-8 as U+FFFD, and
+// U+2028 and U+2029 escaped for JavaScript's sake.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // GetLiveness answers while the process serves; it deliberately checks nothing else.
