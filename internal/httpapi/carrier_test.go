@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -62,5 +63,49 @@ func TestWebhookBodyIsDecodedOnce(t *testing.T) {
 		if !within(v, m.Payload) {
 			t.Errorf("%s is a copy, not the received bytes: the body was decoded again", name)
 		}
+	}
+}
+
+// blocking is a store whose inserts wait until released.
+type blocking struct {
+	hookvault.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blocking) Insert(ctx context.Context, m hookvault.Message) (hookvault.Receipt, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Store.Insert(ctx, m)
+}
+
+// Deps.Receiving counts a delivery from its admission to its answer, and nothing else.
+func TestReceivingCountsDeliveriesInFlight(t *testing.T) {
+	var receiving atomic.Int64
+	b := &blocking{entered: make(chan struct{}), release: make(chan struct{})}
+	ts := newServerWrapped(t, httpapi.Deps{APITokens: []string{token}, Receiving: &receiving},
+		func(s hookvault.Store) hookvault.Store { b.Store = s; return b })
+	done := make(chan int)
+	go func() {
+		resp, _ := ts.post(t, delivery{body: msg("busy-1")})
+		done <- resp.StatusCode
+	}()
+	<-b.entered
+	if n := receiving.Load(); n != 1 {
+		t.Errorf("receiving = %d while a delivery waits for its commit, want 1", n)
+	}
+	if resp, _ := ts.get(t, "/messages", "Bearer "+token); resp.StatusCode != 200 || receiving.Load() != 1 {
+		t.Errorf("GET /messages: %d, receiving = %d, want 200 and still 1", resp.StatusCode, receiving.Load())
+	}
+	close(b.release)
+	if status := <-done; status != 200 {
+		t.Fatalf("delivery answered %d", status)
+	}
+	if n := receiving.Load(); n != 0 {
+		t.Errorf("receiving = %d after the answer, want 0", n)
+	}
+	ts.post(t, delivery{body: msg("busy-2"), unsigned: true})
+	if n := receiving.Load(); n != 0 {
+		t.Errorf("receiving = %d after a refused delivery, want 0", n)
 	}
 }

@@ -132,7 +132,7 @@ func onlySignatureHeaders(params openapi3.Parameters) bool {
 func (a *api) checks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method := r.Method
-		if method == http.MethodHead { // routed to the GET handler (GetHead), and checked as it
+		if method == http.MethodHead { // routed to the GET handler (observe), and checked as it
 			method = http.MethodGet
 		}
 		op := a.ops[opKey{method, chi.RouteContext(r.Context()).RoutePattern()}]
@@ -140,8 +140,12 @@ func (a *api) checks(next http.Handler) http.Handler {
 			fail(w, r, fmt.Errorf("route %s %s is not in the spec", r.Method, r.URL.Path))
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		info := infoFrom(r.Context())
+		if (op.signed || op.source) && a.receiving != nil {
+			a.receiving.Add(1)
+			defer a.receiving.Add(-1)
+		}
 		// A refused delivery goes to the rejection journal once it is answered, with the
 		// body still held (release gives it back to the byte budget after).
 		var raw []byte
@@ -230,6 +234,13 @@ func (a *api) checks(next http.Handler) http.Handler {
 	})
 }
 
+// Header values every answer of the spec's operations sets: one shared slice each instead of
+// the one Header.Set allocates per request; nothing appends to or writes into them.
+var (
+	noStore         = []string{"no-store"}
+	applicationJSON = []string{"application/json"}
+)
+
 // checkJSONMediaType accepts application/json and any */*+json, with any parameters, and
 // then names the type application/json for the validator, which matches media types exactly.
 func checkJSONMediaType(r *http.Request) error {
@@ -238,7 +249,7 @@ func checkJSONMediaType(r *http.Request) error {
 	if err != nil || !isJSON(mt) {
 		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not JSON; send application/json", clip(ct))
 	}
-	r.Header.Set("Content-Type", "application/json")
+	r.Header["Content-Type"] = applicationJSON
 	return nil
 }
 

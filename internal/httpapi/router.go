@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	httpSwagger "github.com/swaggo/http-swagger/v2"
 
 	spec "github.com/hookvault/hookvault/api"
@@ -54,6 +54,9 @@ type Deps struct {
 	Journal Journal
 	// Rejections is the store's journal, read by the /rejections operations.
 	Rejections hookvault.Journal
+	// Receiving counts the webhook deliveries being received, from their admission to their
+	// answer (what the relay and the journal yield to); nil counts nothing.
+	Receiving *atomic.Int64
 }
 
 type api struct {
@@ -73,11 +76,13 @@ type api struct {
 	deliveries   hookvault.Deliveries
 	journal      Journal
 	rejections   hookvault.Journal
+	receiving    *atomic.Int64
 }
 
 // New returns the root handler.
 //
-// Layers, outermost first: observe (request id, metrics, access log) → recoverer → routes.
+// Layers, outermost first: observe (request id, HEAD as GET, panics, metrics, access log) →
+// routes.
 // Operator endpoints (/metrics, /docs, /openapi.*) sit at the root; the operations of the
 // spec sit in a group behind checks (see checks.go for their order).
 func New(d Deps) (http.Handler, error) {
@@ -107,13 +112,13 @@ func New(d Deps) (http.Handler, error) {
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics, d.Logger),
 		notify: d.Notify, journal: d.Journal, rejections: d.Rejections, deliveries: d.Deliveries,
+		receiving: d.Receiving,
 	}
 
 	r := chi.NewRouter()
-	// HEAD is served wherever GET is, by the GET handler (net/http drops the body), so that
-	// it answers with the same headers; every method a route does not serve is a 405 that
-	// names the ones it does.
-	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()), recoverer(d.Logger), middleware.GetHead)
+	// HEAD is served wherever GET is (observe); every method a route does not serve is a 405
+	// that names the ones it does.
+	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(func(req *http.Request) []string { return allowedMethods(r, req) }))
 
