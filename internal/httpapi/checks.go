@@ -234,10 +234,11 @@ func (a *api) checks(next http.Handler) http.Handler {
 	})
 }
 
-// Header values every answer of the spec's operations sets: one shared slice each instead of
-// the one Header.Set allocates per request; nothing appends to or writes into them.
+// Header values set on every answer (the names are canonical): one shared slice each instead
+// of the one Header.Set allocates per request; nothing appends to or writes into them.
 var (
 	noStore         = []string{"no-store"}
+	nosniff         = []string{"nosniff"}
 	applicationJSON = []string{"application/json"}
 )
 

@@ -77,8 +77,8 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			start := time.Now()
 			info := &requestInfo{requestID: requestID(r, ids)}
 			h := w.Header()
-			h.Set(headerRequestID, info.requestID)
-			h.Set("X-Content-Type-Options", "nosniff")
+			h[headerRequestID] = []string{info.requestID}
+			h["X-Content-Type-Options"] = nosniff
 			if len(r.TransferEncoding) > 0 {
 				// net/http drops a Content-Length sent beside Transfer-Encoding, so a request
 				// that had both, which RFC 9112 §6.1 says to answer by closing the
