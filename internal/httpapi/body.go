@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
+	"github.com/hookvault/hookvault/internal/provider"
 )
 
 // firstBuffer is the most a body buffer starts with: it then doubles as bytes arrive, up to
@@ -18,8 +19,8 @@ const firstBuffer = 8 << 10
 
 // readBody reads the whole body once, refusing more than the body limit (413), a body that
 // does not arrive within the body deadline (408), and growth beyond the body budget (503).
-// It rewinds r.Body so that the validator reads the same bytes again. The returned function
-// gives the bytes back to the budget; call it when the request is done with them.
+// The returned function gives the bytes back to the budget; call it when the request is done
+// with them.
 func (a *api) readBody(w http.ResponseWriter, r *http.Request, limit int64) (raw []byte, release func(), err error) {
 	if r.ContentLength > limit {
 		return nil, func() {}, tooLarge(limit)
@@ -92,7 +93,6 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request, limit int64) (raw
 			return buf, release, bodyReadError(err, limit)
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf))
 	return buf, release, nil
 }
 
@@ -121,3 +121,33 @@ func innermost(w http.ResponseWriter) http.ResponseWriter {
 		w = u.Unwrap()
 	}
 }
+
+// delivery is a webhook request's one carrier of input: the body as read, once verified and
+// validated, with what the checks read from it. The checks put it in place of r.Body, and it
+// goes on from there whole: the generated strict server binds POST /webhook's typed body from
+// its ValidatedValue (oapi-codegen's BindJSONBody) instead of decoding the bytes again, and
+// the webhook handlers are built with it (see webhooks in router.go). Nothing of it is
+// written after the checks.
+type delivery struct {
+	*bytes.Reader        // raw again, for any reader of r.Body
+	raw           []byte // the body as received: what was verified and is stored
+	// value is the body as validated, for the typed body: the members of POST /webhook's
+	// object, or kin-openapi's decoded value; nil when nothing decoded it.
+	value any
+	// read is what a source's preset read from the delivery.
+	read provider.Delivery
+	// source is the source the delivery is for; contentType (as received: the checks may name
+	// a JSON type application/json for the validator) and headers are kept with its message.
+	source      string
+	contentType string
+	headers     []byte
+}
+
+func newDelivery(raw []byte, source, contentType string) *delivery {
+	return &delivery{Reader: bytes.NewReader(raw), raw: raw, source: source, contentType: contentType}
+}
+
+func (d *delivery) Close() error { return nil }
+
+// ValidatedValue is what BindJSONBody binds the typed body from.
+func (d *delivery) ValidatedValue() any { return d.value }

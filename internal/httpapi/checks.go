@@ -126,11 +126,13 @@ func onlySignatureHeaders(params openapi3.Parameters) bool {
 }
 
 // checks runs steps 1–4 for the operation chi routed to. A request takes its processing
-// slot only once its body is in: slow senders wait on the body deadline, not in a slot.
+// slot only once its body is in: slow senders wait on the body deadline, not in a slot. A
+// request with a body goes on with it as a delivery in place of r.Body: read once, verified,
+// validated, and decoded by the validator alone.
 func (a *api) checks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method := r.Method
-		if method == http.MethodHead { // routed to the GET handler (GetHead), and checked as it
+		if method == http.MethodHead { // routed to the GET handler (observe), and checked as it
 			method = http.MethodGet
 		}
 		op := a.ops[opKey{method, chi.RouteContext(r.Context()).RoutePattern()}]
@@ -138,18 +140,23 @@ func (a *api) checks(next http.Handler) http.Handler {
 			fail(w, r, fmt.Errorf("route %s %s is not in the spec", r.Method, r.URL.Path))
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		info := infoFrom(r.Context())
+		if (op.signed || op.source) && a.receiving != nil {
+			a.receiving.Add(1)
+			defer a.receiving.Add(-1)
+		}
 		// A refused delivery goes to the rejection journal once it is answered, with the
 		// body still held (release gives it back to the byte budget after).
 		var raw []byte
+		var d *delivery
 		release := func() {}
 		defer func() {
 			if info.result == "invalid_signature" {
 				a.limits.signatureFailed(r)
 			}
 			if a.journal != nil && (op.signed || op.source) {
-				a.recordRejection(r, info, raw)
+				a.recordRejection(r, info, raw, d)
 			}
 			release()
 		}()
@@ -181,7 +188,8 @@ func (a *api) checks(next http.Handler) http.Handler {
 				fail(w, r, err)
 				return
 			}
-			info.raw = raw
+			d = newDelivery(raw, info.source, r.Header.Get("Content-Type"))
+			r.Body = d
 		}
 		free, ok := a.limits.takeSlot(w, r)
 		if !ok {
@@ -189,31 +197,28 @@ func (a *api) checks(next http.Handler) http.Handler {
 		}
 		defer free()
 		if op.source {
-			if err := a.checkSource(r, src, info); err != nil {
+			if err := a.checkSource(r, src, info, d); err != nil {
 				fail(w, r, err)
 				return
 			}
-			info.contentType = r.Header.Get("Content-Type")
-			info.headers = storedHeaders(r.Header, info.contentType)
+			d.headers = storedHeaders(r.Header, d.contentType)
 			next.ServeHTTP(w, r)
 			return
 		}
 		if op.body {
-			// As received: checkJSONMediaType names the type application/json for kin.
-			info.contentType = r.Header.Get("Content-Type")
 			if err := checkJSONMediaType(r); err != nil {
 				fail(w, r, err)
 				return
 			}
 		}
 		if op.signed {
-			scheme, err := a.verifier.Verify(r.Header, info.raw)
+			scheme, err := a.verifier.Verify(r.Header, raw)
 			info.sigScheme = string(scheme)
 			if err != nil {
 				fail(w, r, a.signatureError(info, err))
 				return
 			}
-			info.headers = storedHeaders(r.Header, info.contentType)
+			d.headers = storedHeaders(r.Header, d.contentType)
 		}
 		if op.bearer {
 			if err := a.tokens.check(w, r); err != nil {
@@ -221,13 +226,21 @@ func (a *api) checks(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if err := a.validate(r, op, info); err != nil {
+		if err := a.validate(r, op, d); err != nil {
 			fail(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Header values set on every answer (the names are canonical): one shared slice each instead
+// of the one Header.Set allocates per request; nothing appends to or writes into them.
+var (
+	noStore         = []string{"no-store"}
+	nosniff         = []string{"nosniff"}
+	applicationJSON = []string{"application/json"}
+)
 
 // checkJSONMediaType accepts application/json and any */*+json, with any parameters, and
 // then names the type application/json for the validator, which matches media types exactly.
@@ -237,7 +250,7 @@ func checkJSONMediaType(r *http.Request) error {
 	if err != nil || !isJSON(mt) {
 		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not JSON; send application/json", clip(ct))
 	}
-	r.Header.Set("Content-Type", "application/json")
+	r.Header["Content-Type"] = applicationJSON
 	return nil
 }
 
@@ -266,39 +279,39 @@ func (a *api) signatureError(info *requestInfo, err error) error {
 // preset takes, its signature on the raw bytes, then what the preset reads from the body (its
 // id and type, or a handshake to answer). A body of POST /webhook's format (the hookvault
 // preset) is also validated against its schema, as on POST /webhook.
-func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInfo) error {
+func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInfo, d *delivery) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || !src.Accepts(mt) {
 		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not one that source %q (provider %s) sends",
 			clip(ct), info.source, src.Provider)
 	}
-	req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header, Body: info.raw}
+	req := provider.Request{Method: r.Method, URL: r.URL, Header: r.Header, Body: d.raw}
 	if err := src.Verify(req); err != nil {
 		return a.signatureError(info, err)
 	}
 	if isJSON(mt) {
-		if len(info.raw) == 0 {
+		if len(d.raw) == 0 {
 			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
 		}
-		if err := checkUnicode(info.raw); err != nil {
+		if err := checkUnicode(d.raw); err != nil {
 			return err
 		}
 	}
-	d, err := src.Read(req)
+	read, err := src.Read(req)
 	if err != nil {
 		if re, ok := errors.AsType[*provider.ReadError](err); ok {
 			return hookvault.Errorf(hookvault.EINVALID, "%s", re.Detail)
 		}
 		return &hookvault.Error{Code: hookvault.EINVALID, Message: "the body cannot be read as this provider's delivery", Err: err}
 	}
-	info.delivery = d
-	if d.Challenge == nil && src.Provider == "hookvault" {
-		values, err := a.webhookBody.validate(info.raw)
+	d.read = read
+	if read.Challenge == nil && src.Provider == "hookvault" {
+		value, err := a.webhookBody.validate(d.raw)
 		if err != nil {
 			return err
 		}
-		info.values = values
+		d.value = value
 	}
 	return nil
 }
@@ -315,28 +328,40 @@ func clip(s string) string {
 	return s
 }
 
-// validate checks parameters and body against the spec. Malformed JSON is caught first with
-// a byte offset in the detail, and because kin-openapi's decoder ignores trailing data; the
-// fast validator's decode checks the syntax itself, so its body is not scanned twice.
-func (a *api) validate(r *http.Request, op *operation, info *requestInfo) error {
-	raw := info.raw
+// validate checks parameters and body against the spec, and leaves the body's validated
+// value with the delivery d (nil for an operation without a body). Malformed JSON is caught
+// first with a byte offset in the detail, and because kin-openapi's decoder ignores trailing
+// data; the fast validator's decode checks the syntax itself, so its body is not scanned twice.
+func (a *api) validate(r *http.Request, op *operation, d *delivery) error {
 	if op.body {
-		if len(raw) == 0 {
+		if len(d.raw) == 0 {
 			return hookvault.Errorf(hookvault.EINVALID, "request body is empty; send a JSON object")
 		}
-		if err := checkUnicode(raw); err != nil {
+		if err := checkUnicode(d.raw); err != nil {
 			return err
 		}
 		if op.fast != nil {
-			values, err := op.fast.validate(raw)
-			info.values = values
+			value, err := op.fast.validate(d.raw)
+			d.value = value
 			return err
 		}
-		if !json.Valid(raw) {
-			return malformedJSON(raw)
+		if !json.Valid(d.raw) {
+			return malformedJSON(d.raw)
 		}
 	}
-	return a.validateWithKin(r, op)
+	if err := a.validateWithKin(r, op); err != nil {
+		return err
+	}
+	if op.body {
+		// kin-openapi left its decoded value in r.Body (Options.KeepValidatedValue); the
+		// delivery carries it on, and r.Body is the delivery again.
+		if v, ok := r.Body.(interface{ ValidatedValue() any }); ok {
+			d.value = v.ValidatedValue()
+		}
+		d.Reset(d.raw)
+		r.Body = d
+	}
+	return nil
 }
 
 func (a *api) validateWithKin(r *http.Request, op *operation) error {

@@ -4,22 +4,15 @@ import (
 	"context"
 	"time"
 
-	"github.com/hookvault/hookvault/internal/provider"
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
-// requestInfo collects what inner layers learn about a request, for the one access log line
-// and the metrics written by the outermost layer after the response.
+// requestInfo is what a request's handling found out, for the one access log line, the
+// metrics and the rejection journal, which the outermost layer writes after the response.
+// It holds outputs only: the request's input goes on in its body (delivery).
 type requestInfo struct {
 	requestID string
-	client    string            // the client address the per-client limits count
-	raw       []byte            // the body as received, for the signature and the store
-	values    map[string]string // the body's members as the validator read them
-	delivery  provider.Delivery // what a source's preset read from a delivery
-	// contentType and headers are kept with a delivery's message.
-	contentType string
-	headers     []byte
-
+	client    string // the client address the per-client limits count
 	source    string // the source of a delivery, once it is known to be configured
 	messageID string
 	// firstReceivedAt is when the stored message a conflicting body collided with arrived.

@@ -70,11 +70,12 @@ func compileObjectOfStrings(ref *openapi3.SchemaRef) *objectOfStrings {
 	return v
 }
 
-// validate checks raw and returns the string members it checked. Malformed JSON is answered
+// validate checks raw and returns the string members it checked, as the value a JSON decoder
+// would have made of them (what the typed body is bound from). Malformed JSON is answered
 // as (*api).validate answers it. The body is scanned once for its syntax and once for its
 // top-level members, without copying them: a member's string is the body's own bytes
 // unless it has escapes to decode, so a 1 MiB content costs no second megabyte.
-func (v *objectOfStrings) validate(raw []byte) (map[string]string, error) {
+func (v *objectOfStrings) validate(raw []byte) (map[string]any, error) {
 	if !json.Valid(raw) {
 		return nil, malformedJSON(raw)
 	}
@@ -109,7 +110,7 @@ func (v *objectOfStrings) validate(raw []byte) (map[string]string, error) {
 			return nil, hookvault.Errorf(hookvault.EINVALID, "body field /%s: property %q is missing", p.name, p.name)
 		}
 	}
-	values := make(map[string]string, len(v.props))
+	values := make(map[string]any, len(v.props))
 	for k, p := range v.props {
 		if found[k].to == 0 {
 			continue

@@ -109,15 +109,15 @@ func TestFastValidationSharesTheBody(t *testing.T) {
 	}
 	v := ops[opKey{"POST", "/webhook"}].fast
 	body := []byte(`{"id":"1","sender":"a","content":"` + strings.Repeat("x", 1<<20) + `"}`)
-	var values map[string]string
+	var values map[string]any
 	allocated := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			values, err = v.validate(body)
 		}
 	}).AllocedBytesPerOp()
-	if err != nil || len(values["content"]) != 1<<20 {
-		t.Fatalf("validate: %v, content of %d bytes", err, len(values["content"]))
+	if content, _ := values["content"].(string); err != nil || len(content) != 1<<20 {
+		t.Fatalf("validate: %v, content of %d bytes", err, len(content))
 	}
 	if allocated > 4096 {
 		t.Errorf("validating a 1 MiB body allocates %d bytes, want no copy of it", allocated)

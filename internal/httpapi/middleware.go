@@ -67,16 +67,18 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// observe is the outermost layer: it gives the request its id, and after the response it
-// writes the metrics and the one access log line, with what inner layers put in requestInfo.
+// observe is the one layer before routing: it gives the request its id, routes HEAD as GET
+// (net/http drops the body, so HEAD answers with GET's headers), turns a panic into a logged
+// 500, and after the response writes the metrics and the one access log line, with what
+// inner layers put in requestInfo.
 func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			info := &requestInfo{requestID: requestID(r, ids)}
 			h := w.Header()
-			h.Set(headerRequestID, info.requestID)
-			h.Set("X-Content-Type-Options", "nosniff")
+			h[headerRequestID] = []string{info.requestID}
+			h["X-Content-Type-Options"] = nosniff
 			if len(r.TransferEncoding) > 0 {
 				// net/http drops a Content-Length sent beside Transfer-Encoding, so a request
 				// that had both, which RFC 9112 §6.1 says to answer by closing the
@@ -86,6 +88,9 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(withInfo(r.Context(), info))
+			if rc := chi.RouteContext(r.Context()); rc != nil && r.Method == http.MethodHead {
+				rc.RouteMethod = http.MethodGet // no route serves HEAD itself
+			}
 
 			handler := next
 			if connlimit.Overflow(r.Context()) {
@@ -99,7 +104,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 					})
 				}
 			}
-			panicked := serve(handler, ww, r)
+			panicked := serve(log, handler, ww, r)
 
 			took := time.Since(start)
 			status := ww.Status()
@@ -164,34 +169,24 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 	}
 }
 
-// serve calls next and returns what it panicked with. Only http.ErrAbortHandler gets this
-// far (recoverer answers every other panic): an answer cut off on purpose, which the log
+// serve calls next, and answers a panic with a logged 500 problem. It returns what next
+// panicked with only for http.ErrAbortHandler: an answer cut off on purpose, which the log
 // and the metrics must still show before net/http closes the connection.
-func serve(next http.Handler, w http.ResponseWriter, r *http.Request) (panicked any) {
-	defer func() { panicked = recover() }()
+func serve(log *slog.Logger, next http.Handler, w http.ResponseWriter, r *http.Request) (aborted any) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+			aborted = v
+			return
+		}
+		log.ErrorContext(r.Context(), "panic serving request",
+			slog.String("request_id", infoFrom(r.Context()).requestID),
+			slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		fail(w, r, &hookvault.Error{Code: hookvault.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic: %v", v)})
+	}()
 	next.ServeHTTP(w, r)
 	return nil
-}
-
-// recoverer turns a panic into a logged 500 problem, inside observe so the answer is
-// measured and logged like any other.
-func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
-				v := recover()
-				if v == nil {
-					return
-				}
-				if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
-					panic(v)
-				}
-				log.ErrorContext(r.Context(), "panic serving request",
-					slog.String("request_id", infoFrom(r.Context()).requestID),
-					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-				fail(w, r, &hookvault.Error{Code: hookvault.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic: %v", v)})
-			}()
-			next.ServeHTTP(w, r)
-		})
-	}
 }

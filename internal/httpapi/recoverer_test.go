@@ -15,9 +15,9 @@ import (
 func TestPanicBecomesLogged500Problem(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	h := observe(log, metrics.New(), newRequestIDs())(recoverer(log)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := observe(log, metrics.New(), newRequestIDs())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom: secret-looking internals")
-	})))
+	}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
 
@@ -34,7 +34,7 @@ func TestPanicBecomesLogged500Problem(t *testing.T) {
 }
 
 func TestAbortHandlerPanicPropagates(t *testing.T) {
-	h := recoverer(slog.New(slog.DiscardHandler))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := observe(slog.New(slog.DiscardHandler), metrics.New(), newRequestIDs())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler)
 	}))
 	defer func() {

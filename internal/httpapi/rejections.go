@@ -39,11 +39,12 @@ var rejectedResults = map[string]struct {
 // larger one anyway.
 const maxHintBody = 64 << 10
 
-// recordRejection hands a refused delivery (or a conflicting body) to the journal. It runs
+// recordRejection hands a refused delivery (or a conflicting body) to the journal: raw is
+// what was read of its body, d the delivery once the body was read whole (nil before). It runs
 // on the request's goroutine before its answer is flushed, so it does only what is cheap: the
 // headers as JSON and a copy of the body (made by the journal's queue once it has room for
 // it); the body's SHA-256 and the hints are computed by the journal's writer.
-func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
+func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte, d *delivery) {
 	rej, ok := rejectedResults[info.result]
 	if !ok {
 		return
@@ -63,10 +64,10 @@ func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
 		}
 	}
 	// The request path renames a JSON media type for the validator; the entry keeps the one
-	// sent (info.contentType, once the path has read it).
-	contentType := info.contentType
-	if contentType == "" {
-		contentType = r.Header.Get("Content-Type")
+	// sent, which the delivery holds.
+	contentType := r.Header.Get("Content-Type")
+	if d != nil {
+		contentType = d.contentType
 	}
 	e := journal.Entry{Rejection: hookvault.Rejection{
 		ReceivedAt: time.Now(), Source: source, Status: status, Result: rej.result,
@@ -74,10 +75,10 @@ func (a *api) recordRejection(r *http.Request, info *requestInfo, raw []byte) {
 		Headers:  storedHeaders(r.Header, contentType),
 		BodySize: int64(len(raw)), Body: raw,
 	}}
-	// info.raw is set once the body is read whole; raw alone may be the start of a body
-	// refused while it was read (413, or cut short by the sender), whose hash means nothing.
-	// The journal's writer hashes it, after the answer has left.
-	e.HashBody = info.raw != nil
+	// Without a delivery, raw may be the start of a body refused while it was read (413, or
+	// cut short by the sender), whose hash means nothing. The journal's writer hashes it,
+	// after the answer has left.
+	e.HashBody = d != nil
 	if rej.result == hookvault.RejectConflict {
 		e.MessageID, e.FirstReceivedAt = info.messageID, info.firstReceivedAt
 	}

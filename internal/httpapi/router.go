@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	httpSwagger "github.com/swaggo/http-swagger/v2"
 
 	spec "github.com/hookvault/hookvault/api"
@@ -54,6 +54,9 @@ type Deps struct {
 	Journal Journal
 	// Rejections is the store's journal, read by the /rejections operations.
 	Rejections hookvault.Journal
+	// Receiving counts the webhook deliveries being received, from their admission to their
+	// answer (what the relay and the journal yield to); nil counts nothing.
+	Receiving *atomic.Int64
 }
 
 type api struct {
@@ -73,11 +76,13 @@ type api struct {
 	deliveries   hookvault.Deliveries
 	journal      Journal
 	rejections   hookvault.Journal
+	receiving    *atomic.Int64
 }
 
 // New returns the root handler.
 //
-// Layers, outermost first: observe (request id, metrics, access log) → recoverer → routes.
+// Layers, outermost first: observe (request id, HEAD as GET, panics, metrics, access log) →
+// routes.
 // Operator endpoints (/metrics, /docs, /openapi.*) sit at the root; the operations of the
 // spec sit in a group behind checks (see checks.go for their order).
 func New(d Deps) (http.Handler, error) {
@@ -107,13 +112,13 @@ func New(d Deps) (http.Handler, error) {
 		maxBodyBytes: d.MaxBodyBytes, draining: draining, ops: ops, tokens: newTokens(d.APITokens),
 		validation: newValidationOptions(), limits: newLimiter(d.Limits, d.Metrics, d.Logger),
 		notify: d.Notify, journal: d.Journal, rejections: d.Rejections, deliveries: d.Deliveries,
+		receiving: d.Receiving,
 	}
 
 	r := chi.NewRouter()
-	// HEAD is served wherever GET is, by the GET handler (net/http drops the body), so that
-	// it answers with the same headers; every method a route does not serve is a 405 that
-	// names the ones it does.
-	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()), recoverer(d.Logger), middleware.GetHead)
+	// HEAD is served wherever GET is (observe); every method a route does not serve is a 405
+	// that names the ones it does.
+	r.Use(observe(d.Logger, d.Metrics, newRequestIDs()))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(func(req *http.Request) []string { return allowedMethods(r, req) }))
 
@@ -147,18 +152,42 @@ func New(d Deps) (http.Handler, error) {
 	r.Group(func(g chi.Router) {
 		// The per-client limits come before checks: a refused request costs no body read.
 		g.Use(a.limits.admit, a.checks)
-		strict := gen.NewStrictHandlerWithOptions(a, nil, gen.StrictHTTPServerOptions{
+		options := gen.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 				fail(w, r, &hookvault.Error{Code: hookvault.EINVALID, Message: "malformed JSON body", Err: err})
 			},
 			ResponseErrorHandlerFunc: fail,
-		})
-		gen.HandlerWithOptions(strict, gen.ChiServerOptions{
+		}
+		gen.HandlerWithOptions(webhooks{gen.NewStrictHandlerWithOptions(received{api: a}, nil, options), a, options}, gen.ChiServerOptions{
 			BaseRouter:       g,
 			ErrorHandlerFunc: paramError,
 		})
 	})
 	return r, nil
+}
+
+// webhooks serves the two webhook operations through the generated strict server like every
+// other, with strict handlers built for the request from the delivery that the checks
+// verified (received): the strict request object of POST /webhook has room for the typed body
+// alone, and the raw bytes it was read from are what is stored.
+type webhooks struct {
+	gen.ServerInterface
+	api     *api
+	options gen.StrictHTTPServerOptions
+}
+
+func (s webhooks) PostWebhook(w http.ResponseWriter, r *http.Request, params gen.PostWebhookParams) {
+	s.strict(r).PostWebhook(w, r, params)
+}
+
+func (s webhooks) PostWebhookSource(w http.ResponseWriter, r *http.Request, source string) {
+	s.strict(r).PostWebhookSource(w, r, source)
+}
+
+// strict is the strict server for r's delivery, which the checks put in r.Body.
+func (s webhooks) strict(r *http.Request) gen.ServerInterface {
+	d, _ := r.Body.(*delivery)
+	return gen.NewStrictHandlerWithOptions(received{api: s.api, delivery: d}, nil, s.options)
 }
 
 // fullSpecJSON converts api/openapi.yaml to JSON. gen's embedded spec cannot serve: the
@@ -186,9 +215,10 @@ func paramError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // newValidationOptions are kin-openapi's options. Defaults would make kin re-encode the body;
-// the handler stores the raw bytes.
+// the handler stores the raw bytes. kin keeps the value it decoded and validated, which the
+// delivery carries on to the typed body (see validate).
 func newValidationOptions() openapi3filter.Options {
-	return openapi3filter.Options{SkipSettingDefaults: true}
+	return openapi3filter.Options{SkipSettingDefaults: true, KeepValidatedValue: true}
 }
 
 func serveBytes(contentType string, b []byte) http.HandlerFunc {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -187,6 +186,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			RateLimit:       cfg.RateLimit, RateLimitWindow: cfg.RateLimitWindow, TrustedProxies: cfg.TrustedProxies,
 		},
 		Notify: s.relay.Notify, Journal: s.journal, Deliveries: deliveries, Rejections: rejections,
+		Receiving: &s.receiving,
 	})
 	if err != nil {
 		s.closeStore()
@@ -206,7 +206,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		func() float64 { return float64(s.conns.Open()) })
 	headerTimeout := orDefault(cfg.ReadHeaderTimeout, readHeaderTimeout)
 	s.http = &http.Server{
-		Handler:           s.countReceiving(handler),
+		Handler:           handler,
 		ReadHeaderTimeout: headerTimeout,
 		// The body has its own, tighter deadline (READ_BODY_TIMEOUT, set by the handler);
 		// this bounds the requests whose body no handler reads.
@@ -312,17 +312,6 @@ func (s *Server) setDestinations(set *sources.Set) {
 const busyReceiving = 8
 
 func (s *Server) busy() bool { return s.receiving.Load() >= busyReceiving }
-
-// countReceiving counts the requests to the webhook routes in flight.
-func (s *Server) countReceiving(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/webhook") {
-			s.receiving.Add(1)
-			defer s.receiving.Add(-1)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // closeStore stops the relay, then closes the store: for a start-up that fails half-way.
 func (s *Server) closeStore() {

@@ -384,6 +384,12 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// The transaction keeps ctx's deadline (database/sql ends it when ctx is done, and no
+	// statement runs after that); its statements run without one. The driver starts a
+	// goroutine per statement to watch a context that can end, and one statement writes to
+	// memory: what stalls a batch is the disk, at the commit, which an interrupt cannot
+	// stop anyway.
+	ctx = context.WithoutCancel(ctx)
 	insert, existing := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.existing)
 	var insertDelivery *sql.Stmt // bound to tx only when a message has destinations
 	clear(s.perSender)
