@@ -230,6 +230,7 @@ func probeFsync(dir string, n int) (fsyncStats, error) {
 		slowest = max(slowest, d)
 		_ = hist.RecordValue(min(max(1, d.Microseconds()), hist.HighestTrackableValue()))
 	}
-	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
-	return fsyncStats{n: n, p50: us(hist.ValueAtQuantile(50)), p99: us(hist.ValueAtQuantile(99)), max: slowest}, nil
+	// A quantile is the top of its histogram bucket, which may lie beyond the slowest append.
+	q := func(p float64) time.Duration { return min(time.Duration(hist.ValueAtQuantile(p))*time.Microsecond, slowest) }
+	return fsyncStats{n: n, p50: q(50), p99: q(99), max: slowest}, nil
 }

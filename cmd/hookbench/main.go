@@ -276,7 +276,11 @@ func (b *bench) run(ctx context.Context) error {
 		if base, err = resolveBaseline(ctx, root, o.baseline); err != nil {
 			return err
 		}
-		fmt.Fprintf(b.out, "baseline:  hookvault@%s is %s (%s), built from a git archive of it\n", base.short, base.rev, base.subject)
+		subject := base.subject
+		if r := []rune(subject); len(r) > 60 {
+			subject = string(r[:59]) + "…"
+		}
+		fmt.Fprintf(b.out, "baseline:  hookvault@%s is %s (%s), built from git archive\n", base.short, base.rev, subject)
 	}
 	binary, err := b.build(ctx)
 	if err != nil {
@@ -302,9 +306,16 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		fsync = &s
-		fmt.Fprintf(b.out, "fsync:     %d × append %d KiB + fdatasync in %s (where the SQLite files and the durable ceiling's\n",
-			s.n, fsyncBlock>>10, b.dir)
-		fmt.Fprintf(b.out, "           file are): p50 %s, p99 %s, max %s\n", loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
+		where := b.dir
+		if t := fsType(b.dir); t != "" {
+			where += " (" + t + ")"
+		}
+		fmt.Fprintf(b.out, "fsync:     %d × append %d KiB + fdatasync in %s, where the SQLite files and the\n",
+			s.n, fsyncBlock>>10, where)
+		fmt.Fprintf(b.out, "           durable ceiling's file are: p50 %s, p99 %s, max %s\n", loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
+		if fsType(b.dir) == "tmpfs" {
+			fmt.Fprintf(b.out, "warning: %s is in memory (tmpfs): nothing reaches a disk; set TMPDIR to a directory on one\n", b.dir)
+		}
 	}
 	fmt.Fprintln(b.out)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -38,4 +39,31 @@ func datasync(f *os.File) error {
 		return &os.SyscallError{Syscall: "fdatasync", Err: err}
 	}
 	return nil
+}
+
+// fsType names the file system dir is on, from statfs(2)'s magic number; "" when unknown.
+func fsType(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return ""
+	}
+	switch uint32(st.Type) {
+	case 0xEF53:
+		return "ext4" // or ext2, ext3: one magic number for all three
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0xF2F52010:
+		return "f2fs"
+	case 0x2FC12FC1:
+		return "zfs"
+	case 0x01021994:
+		return "tmpfs"
+	case 0x794C7630:
+		return "overlayfs"
+	case 0x6969:
+		return "nfs"
+	}
+	return fmt.Sprintf("file system 0x%X", uint32(st.Type))
 }

@@ -21,3 +21,6 @@ func processCPU(pid int) (time.Duration, error) {
 
 // datasync is fsync where there is no fdatasync.
 func datasync(f *os.File) error { return f.Sync() }
+
+// fsType is only known on Linux.
+func fsType(dir string) string { return "" }
