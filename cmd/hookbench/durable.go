@@ -231,6 +231,8 @@ func probeFsync(dir string, n int) (fsyncStats, error) {
 		_ = hist.RecordValue(min(max(1, d.Microseconds()), hist.HighestTrackableValue()))
 	}
 	// A quantile is the top of its histogram bucket, which may lie beyond the slowest append.
-	q := func(p float64) time.Duration { return min(time.Duration(hist.ValueAtQuantile(p))*time.Microsecond, slowest) }
+	q := func(p float64) time.Duration {
+		return min(time.Duration(hist.ValueAtQuantile(p))*time.Microsecond, slowest)
+	}
 	return fsyncStats{n: n, p50: q(50), p99: q(99), max: slowest}, nil
 }
