@@ -1,10 +1,15 @@
-// Command hookbench measures hookvault against the HTTP ceiling of this machine: it builds
-// the server, starts it on a fresh SQLite file, starts a bare net/http server that only
-// reads the body and answers 200 (itself, re-executed as "hookbench ceiling"), loads each
-// with internal/loadgen under the same settings and prints requests/s, latency and peak RSS
-// side by side, then measures hookvault's p99 at half of its peak rate.
+// Command hookbench measures hookvault against two ceilings of this machine: it builds the
+// server and measures the fsync latency of the disk it will write to, then starts it on a
+// fresh SQLite file beside a bare net/http server that only reads the body and answers 200
+// (itself, re-executed as "hookbench ceiling") and a durable ceiling that appends each body
+// to a file with group-committed fdatasync ("hookbench durable", see durable.go). It loads
+// each with internal/loadgen under the same settings and prints requests/s, latency, CPU
+// time per request and peak RSS side by side, then hookvault's latency at a steady low rate
+// and at half of its peak rate, against issue 15's targets. With -baseline it builds
+// hookvault at an older commit as well and measures it in the same run (see baseline.go);
+// with -rounds it repeats every run, interleaved, and reports medians.
 //
-// The ratio is what carries from machine to machine: the load generator and both servers
+// The ratios are what carry from machine to machine: the load generator and the servers
 // share the same cores, so absolute figures say more about the machine than the server.
 // Everything runs on 127.0.0.1, and the child processes end with hookbench, on an error or
 // Ctrl-C included.
