@@ -297,129 +297,26 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	self, err := os.Executable()
+	// The disk is measured alone, before any server runs.
+	fsync, err := b.probeDisk()
 	if err != nil {
 		return err
-	}
-
-	// The disk is measured alone, before any server runs.
-	var fsync *fsyncStats
-	if o.fsyncs > 0 {
-		fmt.Fprintf(b.log, "fsync probe: %d appends\n", o.fsyncs)
-		s, err := probeFsync(b.dir, o.fsyncs)
-		if err != nil {
-			return err
-		}
-		fsync = &s
-		where := b.dir
-		if t := fsType(b.dir); t != "" {
-			where += " (" + t + ")"
-		}
-		fmt.Fprintf(b.out, "fsync:     %d × append %d KiB + fdatasync in %s, where the SQLite files and the\n",
-			s.n, fsyncBlock>>10, where)
-		fmt.Fprintf(b.out, "           durable ceiling's file are: p50 %s, p99 %s, max %s\n", loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
-		if fsType(b.dir) == "tmpfs" {
-			fmt.Fprintf(b.out, "warning: %s is in memory (tmpfs): nothing reaches a disk; set TMPDIR to a directory on one\n", b.dir)
-		}
 	}
 	fmt.Fprintln(b.out)
 
 	secret := randomHex(16)
-	var targets []*ingestTarget
-	add := func(label, name, path string, args, env func(addr string) []string, vault bool) error {
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		p, err := b.start(name, path, args(addr), env(addr))
-		if err != nil {
-			return err
-		}
-		targets = append(targets, &ingestTarget{label: label, p: p, url: "http://" + addr, vault: vault})
-		return nil
-	}
-	bare := func(string) []string { return os.Environ() }
-	child := func(args ...string) func(string) []string {
-		return func(addr string) []string { return append(args, "-addr", addr) }
-	}
-	none := func(string) []string { return nil } // hookvault takes its address from LISTEN_ADDR
-	vaultEnv := func(db string) func(string) []string {
-		return func(addr string) []string {
-			return append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret,
-				"DATABASE_URL=sqlite:"+filepath.Join(b.dir, db), "LISTEN_ADDR="+addr)
-		}
-	}
-	if err := add("ceiling", "ceiling", self, child("ceiling"), bare, false); err != nil {
+	targets, err := b.startIngest(ctx, secret, binary, baseBinary, base.short)
+	if err != nil {
 		return err
 	}
-	if err := add("durable ceiling", "durable", self, child("durable", "-dir", b.dir), bare, false); err != nil {
-		return err
-	}
-	if baseBinary != "" {
-		name := "hookvault@" + base.short
-		if err := add(name, name, baseBinary, none, vaultEnv(name+".db"), true); err != nil {
-			return err
-		}
-	}
-	if err := add("hookvault", "hookvault", binary, none, vaultEnv("hookvault.db"), true); err != nil {
-		return err
-	}
-	for _, t := range targets {
-		if err := waitReady(ctx, t.p, t.url+"/health/ready"); err != nil {
-			return err
-		}
-	}
-
 	var runs []*ingestRun
 	for round := 1; round <= o.rounds; round++ {
-		// The order alternates, so that no target always runs on a machine that the one
-		// before has warmed up (page cache, CPU frequency), or cooled down.
-		order := slices.Clone(targets)
-		if round%2 == 0 {
-			slices.Reverse(order)
-		}
-		var ceil, durable float64
-		var these []*ingestRun
-		for _, t := range order {
-			r, err := b.measure(ctx, t, []byte(secret))
-			if err != nil {
-				return err
-			}
-			r.round = round
-			switch t.label {
-			case "ceiling":
-				ceil = r.res.rep.Throughput
-			case "durable ceiling":
-				durable = r.res.rep.Throughput
-			}
-			these = append(these, r)
-		}
-		for _, r := range these {
-			r.ofCeiling, r.ofDurable = r.res.rep.Throughput/ceil, r.res.rep.Throughput/durable
-		}
-		for _, r := range these {
-			if !r.target.vault {
-				continue
-			}
-			if o.halfFor > 0 {
-				r.halfRate = r.res.rep.Throughput / 2
-				if r.half, err = b.steady(ctx, r.target, []byte(secret), r.halfRate, o.halfFor); err != nil {
-					return err
-				}
-			}
-			if o.steadyFor > 0 {
-				if r.steady, err = b.steady(ctx, r.target, []byte(secret), o.rate, o.steadyFor); err != nil {
-					return err
-				}
-			}
+		these, err := b.ingestRound(ctx, round, targets, []byte(secret))
+		if err != nil {
+			return err
 		}
 		runs = append(runs, these...)
 	}
-	// Peak RSS is the high-water mark of the server's life: read last, it covers every run.
-	for _, r := range runs {
-		r.res.rss = peakRSS(r.target.p.cmd.Process.Pid)
-	}
-
 	meds := medianRuns(targets, runs)
 	b.table(runs, meds)
 	b.steadyTable(meds, fsync)
@@ -460,6 +357,136 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// probeDisk measures the fsync latency of the disk of the temporary directory with -fsyncs
+// appends, and prints it; nil when -fsyncs is 0.
+func (b *bench) probeDisk() (*fsyncStats, error) {
+	if b.o.fsyncs == 0 {
+		return nil, nil
+	}
+	fmt.Fprintf(b.log, "fsync probe: %d appends\n", b.o.fsyncs)
+	s, err := probeFsync(b.dir, b.o.fsyncs)
+	if err != nil {
+		return nil, err
+	}
+	where := b.dir
+	if t := fsType(b.dir); t != "" {
+		where += " (" + t + ")"
+	}
+	fmt.Fprintf(b.out, "fsync:     %d × append %d KiB + fdatasync in %s, where the SQLite files and the\n",
+		s.n, fsyncBlock>>10, where)
+	fmt.Fprintf(b.out, "           durable ceiling's file are: p50 %s, p99 %s, max %s\n", loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
+	if fsType(b.dir) == "tmpfs" {
+		fmt.Fprintf(b.out, "warning: %s is in memory (tmpfs): nothing reaches a disk; set TMPDIR to a directory on one\n", b.dir)
+	}
+	return &s, nil
+}
+
+// startIngest starts the targets of the default comparison, in their table's order (the
+// ceiling, the durable ceiling, hookvault at the baseline when there is one, hookvault),
+// and waits until each is ready.
+func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, baseShort string) ([]*ingestTarget, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var targets []*ingestTarget
+	add := func(label, path string, args, env func(addr string) []string, vault bool) error {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		// The log file's name: ceiling, durable, hookvault@…, hookvault.
+		p, err := b.start(strings.TrimSuffix(label, " ceiling"), path, args(addr), env(addr))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &ingestTarget{label: label, p: p, url: "http://" + addr, vault: vault})
+		return nil
+	}
+	bare := func(string) []string { return os.Environ() }
+	child := func(args ...string) func(string) []string {
+		return func(addr string) []string { return append(args, "-addr", addr) }
+	}
+	none := func(string) []string { return nil } // hookvault takes its address from LISTEN_ADDR
+	vaultEnv := func(db string) func(string) []string {
+		return func(addr string) []string {
+			return append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret,
+				"DATABASE_URL=sqlite:"+filepath.Join(b.dir, db), "LISTEN_ADDR="+addr)
+		}
+	}
+	if err := add("ceiling", self, child("ceiling"), bare, false); err != nil {
+		return nil, err
+	}
+	if err := add("durable ceiling", self, child("durable", "-dir", b.dir), bare, false); err != nil {
+		return nil, err
+	}
+	if baseBinary != "" {
+		label := "hookvault@" + baseShort
+		if err := add(label, baseBinary, none, vaultEnv(label+".db"), true); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("hookvault", binary, none, vaultEnv("hookvault.db"), true); err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		if err := waitReady(ctx, t.p, t.url+"/health/ready"); err != nil {
+			return nil, err
+		}
+	}
+	return targets, nil
+}
+
+// ingestRound measures every target at its peak, then each hookvault at half of its peak
+// and at -rate.
+func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTarget, secret []byte) ([]*ingestRun, error) {
+	// The order alternates, so that no target always runs on a machine that the one before
+	// has warmed up (page cache, CPU frequency), or cooled down.
+	order := slices.Clone(targets)
+	if round%2 == 0 {
+		slices.Reverse(order)
+	}
+	var ceil, durable float64
+	var runs []*ingestRun
+	for _, t := range order {
+		r, err := b.measure(ctx, t, secret)
+		if err != nil {
+			return nil, err
+		}
+		r.round = round
+		switch t.label {
+		case "ceiling":
+			ceil = r.res.rep.Throughput
+		case "durable ceiling":
+			durable = r.res.rep.Throughput
+		}
+		runs = append(runs, r)
+	}
+	for _, r := range runs {
+		r.ofCeiling, r.ofDurable = r.res.rep.Throughput/ceil, r.res.rep.Throughput/durable
+	}
+	var err error
+	for _, r := range runs {
+		if !r.target.vault {
+			continue
+		}
+		if b.o.halfFor > 0 {
+			r.halfRate = r.res.rep.Throughput / 2
+			if r.half, err = b.steady(ctx, r.target, secret, r.halfRate, b.o.halfFor); err != nil {
+				return nil, err
+			}
+		}
+		if b.o.steadyFor > 0 {
+			if r.steady, err = b.steady(ctx, r.target, secret, b.o.rate, b.o.steadyFor); err != nil {
+				return nil, err
+			}
+		}
+		// The high-water mark of the server's life so far, the steady runs included.
+		r.res.rss = peakRSS(r.target.p.cmd.Process.Pid)
+	}
+	return runs, nil
 }
 
 func (b *bench) machine() {
