@@ -42,6 +42,8 @@ type bodyLog struct {
 	queue chan *appendReq
 	done  chan struct{} // closed when the writer has answered everything queued
 	full  atomic.Int64  // appends refused because the queue was full
+	// What the writer did, for the log at exit: bodies appended in how many groups.
+	bodies, groups atomic.Int64
 }
 
 type appendReq struct {
@@ -109,6 +111,10 @@ func (l *bodyLog) writeLoop() {
 			buf = append(buf, req.body...)
 		}
 		err := appendSync(l.f, buf)
+		if err == nil {
+			l.bodies.Add(int64(len(batch)))
+			l.groups.Add(1)
+		}
 		for _, req := range batch {
 			req.err <- err
 		}
@@ -188,6 +194,9 @@ func serveDurable(args []string, stderr io.Writer) int {
 	if err := l.close(); err != nil {
 		fmt.Fprintf(stderr, "durable: %v\n", err)
 		code = 1
+	}
+	if g := l.groups.Load(); g > 0 {
+		fmt.Fprintf(stderr, "durable: %d bodies appended in %d groups (%.1f a group)\n", l.bodies.Load(), g, float64(l.bodies.Load())/float64(g))
 	}
 	if n := l.full.Load(); n > 0 {
 		fmt.Fprintf(stderr, "durable: %d requests answered 503: the append queue (%d) was full\n", n, durableQueueSize)

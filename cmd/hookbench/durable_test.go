@@ -102,6 +102,9 @@ func TestDurableAnswersAfterAppend(t *testing.T) {
 	if err := l.close(); err != nil {
 		t.Fatal(err)
 	}
+	if got := l.bodies.Load(); got != n || l.groups.Load() < 1 || l.groups.Load() > n {
+		t.Errorf("the writer counted %d bodies in %d groups, want %d in 1 to %d", got, l.groups.Load(), n, n)
+	}
 	seen := map[string]int{}
 	for _, rec := range readRecords(t, path) {
 		seen[string(rec)]++

@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.rate, "rate", 200, "the steady load's requests/s (hookvault's steady run, or with -retention its load)")
 	fs.DurationVar(&o.steadyFor, "steady-for", 10*time.Second, "the steady load's length: hookvault's steady run at -rate (0 skips it), or with -retention (default 5s) the load without a pass (with one, it lasts the pass)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server and with one that appends each\nbody with group-committed fdatasync on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, with -destinations\nhookvault with and without an HTTP and a NATS destination, with -flood real\ndeliveries alone and beside a flood of forged ones, or with -retention webhook\nlatency during a retention pass and without one.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server and with one that appends each\nbody with group-committed fdatasync (with -baseline, an older hookvault too);\nwith -postgres 1 and more hookvault replicas on one PostgreSQL server, with\n-destinations hookvault with and without an HTTP and a NATS destination, with\n-flood real deliveries alone and beside a flood of forged ones, or with\n-retention webhook latency during a retention pass and without one.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
