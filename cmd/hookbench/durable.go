@@ -30,15 +30,25 @@ const (
 // durableFile is the file the durable ceiling appends to, in its -dir.
 const durableFile = "bodies.dat"
 
+// durablePrealloc is the space the durable ceiling writes zeros into before it serves, so
+// that its appends overwrite blocks the file already has, as SQLite's write-ahead log does
+// once it restarts after a checkpoint. An fdatasync after a write that grows the file also
+// commits the new size and blocks to the file system's journal: on the ext4 disk this was
+// written on, about twice the time of one after an overwrite (p50 190 µs against 86 µs), a
+// cost that hookvault's commits mostly do not pay. Past it, the file grows.
+const durablePrealloc = 64 << 20
+
 // errQueueFull is what an append meets when durableQueueSize bodies already wait.
 var errQueueFull = errors.New("append queue is full")
 
 // bodyLog is the durable ceiling's store: handlers hand their body to one writer goroutine,
 // which appends whatever is queued with one write and one fdatasync, then answers every
 // handler of the group. It is what durable ingest costs with no index, no validation and no
-// deduplication. Each record is the body's length (4 bytes, big-endian), then the body.
+// deduplication. Each record is the body's length plus one (4 bytes, big-endian), then the
+// body: the zeros of the preallocated space after the last record end the log.
 type bodyLog struct {
 	f     *os.File
+	end   int64 // where the next group goes; only the writer moves it
 	queue chan *appendReq
 	done  chan struct{} // closed when the writer has answered everything queued
 	full  atomic.Int64  // appends refused because the queue was full
@@ -51,15 +61,32 @@ type appendReq struct {
 	err  chan error // buffered: the writer never waits for the handler
 }
 
-// openBodyLog opens (or creates) the file at path for appending and starts the writer.
-func openBodyLog(path string) (*bodyLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+// openBodyLog creates the file at path (emptying one that is there), preallocates the
+// first prealloc bytes of it, and starts the writer.
+func openBodyLog(path string, prealloc int64) (*bodyLog, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
+		return nil, err
+	}
+	if err := preallocate(f, prealloc); err != nil {
+		f.Close()
 		return nil, err
 	}
 	l := newBodyLog(f, durableQueueSize)
 	go l.writeLoop()
 	return l, nil
+}
+
+// preallocate writes size bytes of zeros into f and syncs them: real blocks, unlike
+// fallocate's, whose first write still changes the file system's metadata.
+func preallocate(f *os.File, size int64) error {
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 func newBodyLog(f *os.File, queueSize int) *bodyLog {
@@ -107,10 +134,11 @@ func (l *bodyLog) writeLoop() {
 		}
 		buf = buf[:0]
 		for _, req := range batch {
-			buf = binary.BigEndian.AppendUint32(buf, uint32(len(req.body)))
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(req.body))+1)
 			buf = append(buf, req.body...)
 		}
-		err := appendSync(l.f, buf)
+		err := writeSync(l.f, buf, l.end)
+		l.end += int64(len(buf))
 		if err == nil {
 			l.bodies.Add(int64(len(batch)))
 			l.groups.Add(1)
@@ -130,10 +158,10 @@ func (l *bodyLog) close() error {
 	return l.f.Close()
 }
 
-// appendSync writes b at the end of f and flushes it to the disk: one group commit of the
+// writeSync writes b at off in f and flushes it to the disk: one group commit of the
 // durable ceiling, and one sample of the fsync probe.
-func appendSync(f *os.File, b []byte) error {
-	if _, err := f.Write(b); err != nil {
+func writeSync(f *os.File, b []byte, off int64) error {
+	if _, err := f.WriteAt(b, off); err != nil {
 		return err
 	}
 	return datasync(f)
@@ -185,7 +213,7 @@ func serveDurable(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "durable: -dir is required")
 		return 2
 	}
-	l, err := openBodyLog(filepath.Join(*dir, durableFile))
+	l, err := openBodyLog(filepath.Join(*dir, durableFile), durablePrealloc)
 	if err != nil {
 		fmt.Fprintf(stderr, "durable: %v\n", err)
 		return 1
@@ -215,8 +243,9 @@ type fsyncStats struct {
 const fsyncBlock = 4 << 10
 
 // probeFsync appends n blocks of fsyncBlock to a new file in dir, each followed by
-// fdatasync, and returns how long each append took, write and sync together (the cost of
-// one group commit of the durable ceiling). The file is removed afterwards.
+// fdatasync, into space preallocated as the durable ceiling's, and returns how long each
+// append took, write and sync together (the cost of one group commit of the durable
+// ceiling). The file is removed afterwards.
 func probeFsync(dir string, n int) (fsyncStats, error) {
 	f, err := os.CreateTemp(dir, "fsync-probe-")
 	if err != nil {
@@ -224,15 +253,18 @@ func probeFsync(dir string, n int) (fsyncStats, error) {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	if err := preallocate(f, int64(n)*fsyncBlock); err != nil {
+		return fsyncStats{}, fmt.Errorf("fsync probe: %w", err)
+	}
 	block := make([]byte, fsyncBlock)
 	for i := range block {
 		block[i] = byte('a' + i%26)
 	}
 	hist := hdrhistogram.New(1, (10 * time.Second).Microseconds(), 3)
 	var slowest time.Duration
-	for range n {
+	for i := range n {
 		start := time.Now()
-		if err := appendSync(f, block); err != nil {
+		if err := writeSync(f, block, int64(i)*fsyncBlock); err != nil {
 			return fsyncStats{}, fmt.Errorf("fsync probe: %w", err)
 		}
 		d := time.Since(start)

@@ -374,9 +374,9 @@ func (b *bench) probeDisk() (*fsyncStats, error) {
 	if t := fsType(b.dir); t != "" {
 		where += " (" + t + ")"
 	}
-	fmt.Fprintf(b.out, "fsync:     %d × append %d KiB + fdatasync in %s, where the SQLite files and the\n",
-		s.n, fsyncBlock>>10, where)
-	fmt.Fprintf(b.out, "           durable ceiling's file are: p50 %s, p99 %s, max %s\n", loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
+	fmt.Fprintf(b.out, "fsync:     %d × append %d KiB (into preallocated space) + fdatasync in %s,\n", s.n, fsyncBlock>>10, where)
+	fmt.Fprintf(b.out, "           where the SQLite files and the durable ceiling's file are: p50 %s, p99 %s, max %s\n",
+		loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
 	if fsType(b.dir) == "tmpfs" {
 		fmt.Fprintf(b.out, "warning: %s is in memory (tmpfs): nothing reaches a disk; set TMPDIR to a directory on one\n", b.dir)
 	}

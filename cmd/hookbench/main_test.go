@@ -50,7 +50,7 @@ func TestBench(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"reproduce: go run ./cmd/hookbench -rounds 2 -c 4 -n 300 -warmup 50 -max-run 1m0s -half-for 300ms -rate 100 -steady-for 300ms -fsyncs 20 -baseline HEAD\n",
-		"fsync:     20 × append 4 KiB + fdatasync in ",
+		"fsync:     20 × append 4 KiB (into preallocated space) + fdatasync in ",
 		"round  target             requests/s",
 		"CPU/req  peak RSS  errors  of ceiling  of durable",
 		"medians over 2 rounds",
