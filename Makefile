@@ -68,8 +68,9 @@ check-generated:
 build: ## binaries into bin/
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-# HOOKBENCH_FLAGS passes flags to hookbench, e.g. make bench HOOKBENCH_FLAGS='-n 50000 -c 128'.
-bench: ## Go benchmarks, then hookvault against a bare net/http server on this machine (cmd/hookbench)
+# HOOKBENCH_FLAGS passes flags to hookbench, e.g. make bench HOOKBENCH_FLAGS='-n 50000 -c 128', or
+# before and after in one run: make bench HOOKBENCH_FLAGS='-baseline HEAD~1 -rounds 3'.
+bench: ## Go benchmarks, then hookvault against a bare and a durable (fdatasync) net/http server on this machine (cmd/hookbench)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/hookbench $(HOOKBENCH_FLAGS)
 

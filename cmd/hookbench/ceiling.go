@@ -26,24 +26,31 @@ func serveCeiling(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	ln, err := net.Listen("tcp", *addr)
+	return serve("ceiling", *addr, loadgen.NewCeilingServer(), stderr)
+}
+
+// serve runs srv on addr until SIGINT or SIGTERM, then lets it drain for up to 5 seconds.
+func serve(name, addr string, srv *http.Server, stderr io.Writer) int {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "ceiling: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	srv := loadgen.NewCeilingServer()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	fmt.Fprintf(stderr, "ceiling: serving on %s\n", ln.Addr())
+	fmt.Fprintf(stderr, "%s: serving on %s\n", name, ln.Addr())
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintf(stderr, "ceiling: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
+	<-stopped // Serve returns at once; Shutdown returns when the handlers have
 	return 0
 }

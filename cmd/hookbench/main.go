@@ -1,10 +1,15 @@
-// Command hookbench measures hookvault against the HTTP ceiling of this machine: it builds
-// the server, starts it on a fresh SQLite file, starts a bare net/http server that only
-// reads the body and answers 200 (itself, re-executed as "hookbench ceiling"), loads each
-// with internal/loadgen under the same settings and prints requests/s, latency and peak RSS
-// side by side, then measures hookvault's p99 at half of its peak rate.
+// Command hookbench measures hookvault against two ceilings of this machine: it builds the
+// server and measures the fsync latency of the disk it will write to, then starts it on a
+// fresh SQLite file beside a bare net/http server that only reads the body and answers 200
+// (itself, re-executed as "hookbench ceiling") and a durable ceiling that appends each body
+// to a file with group-committed fdatasync ("hookbench durable", see durable.go). It loads
+// each with internal/loadgen under the same settings and prints requests/s, latency, CPU
+// time per request and peak RSS side by side, then hookvault's latency at a steady low rate
+// and at half of its peak rate, against issue 15's targets. With -baseline it builds
+// hookvault at an older commit as well and measures it in the same run (see baseline.go);
+// with -rounds it repeats every run, interleaved, and reports medians.
 //
-// The ratio is what carries from machine to machine: the load generator and both servers
+// The ratios are what carry from machine to machine: the load generator and the servers
 // share the same cores, so absolute figures say more about the machine than the server.
 // Everything runs on 127.0.0.1, and the child processes end with hookbench, on an error or
 // Ctrl-C included.
@@ -52,11 +57,14 @@ import (
 	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
-// Targets of issue 4, printed next to what was measured.
+// Targets of issue 15, printed next to what was measured.
 const (
-	targetRatio   = 0.50
-	targetHalfP99 = 10 * time.Millisecond
-	targetRSS     = 100 << 20
+	targetCPUPerReq = 35 * time.Microsecond
+	targetOfCeiling = 0.35
+	targetOfDurable = 0.60
+	targetOverFsync = time.Millisecond // p99 at -rate requests/s over the disk's fsync p99
+	targetHalfP99   = 10 * time.Millisecond
+	targetRSS       = 100 << 20
 )
 
 // readyTimeout bounds the wait for a server to answer its readiness check.
@@ -72,6 +80,8 @@ type options struct {
 	maxRun      time.Duration
 	halfFor     time.Duration
 	keep        bool
+	baseline    string // a git revision to build and measure beside this tree; "" for none
+	fsyncs      int    // appends of the fsync probe; 0 skips it
 
 	// The replica comparison on PostgreSQL; postgres is empty in the SQLite comparison.
 	postgres   string
@@ -90,7 +100,8 @@ type options struct {
 	floodConns int
 	maxRows    int
 
-	// The retention comparison; retention is false in the other modes.
+	// The retention comparison; retention is false in the other modes. rate and steadyFor
+	// also set the default comparison's steady run.
 	retention bool
 	old       int
 	rate      float64
@@ -113,6 +124,8 @@ func child(args []string) (code int, ok bool) {
 	switch args[0] {
 	case "ceiling":
 		return serveCeiling(args[1:], os.Stderr), true
+	case "durable":
+		return serveDurable(args[1:], os.Stderr), true
 	case "receiver":
 		return serveReceiver(args[1:], os.Stderr), true
 	case "flood":
@@ -130,13 +143,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.warmup, "warmup", 2000, "requests sent to each server before its measured run")
 	fs.DurationVar(&o.maxRun, "max-run", time.Minute, "end a warm-up or measured run after this long, even short of its count")
 	fs.DurationVar(&o.halfFor, "half-for", 10*time.Second, "length of the run at half of hookvault's peak rate (0 skips it)")
+	fs.StringVar(&o.baseline, "baseline", "", "also build hookvault at the git `revision` (e.g. HEAD~1) and measure it beside this tree, interleaved")
+	fs.IntVar(&o.fsyncs, "fsyncs", 1000, "appends of 4 KiB, each with fdatasync, that measure the disk's fsync latency before the load (0 skips it)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory: the SQLite file and the servers' logs (and with -postgres the databases)")
 	fs.StringVar(&o.postgres, "postgres", "", "compare hookvault replicas on the PostgreSQL server at `URL` instead (postgres://user@host:port/db; each run gets a fresh database, so the user needs CREATEDB)")
 	replicas := intList{1, 2}
 	fs.Var(&replicas, "replicas", "with -postgres: replica `counts` to compare, comma-separated; ratios are to the first")
 	var writeConns intList
 	fs.Var(&writeConns, "write-conns", "with -postgres: DATABASE_WRITE_CONNS `values` to try, comma-separated (default: the server's)")
-	fs.IntVar(&o.rounds, "rounds", 1, "with -postgres, -destinations, -flood or -retention (the last three default to 3): repeat every run this often, interleaved, and report medians")
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat every run this often, interleaved, and report medians (default 1; 3 with -destinations, -flood or -retention)")
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "with -postgres: share (0..1) of requests that re-send an id acked by another replica (by the same one with 1)")
 	fs.BoolVar(&o.destinations, "destinations", false, "compare hookvault without destinations against hookvault forwarding to an HTTP receiver and NATS JetStream instead")
 	fs.StringVar(&o.natsURL, "nats", defaultNATS, "with -destinations: the NATS server with JetStream at `URL`; each run gets a stream of its own, deleted afterwards")
@@ -146,10 +161,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.maxRows, "max-rows", 10000, "with -flood: REJECTION_MAX_ROWS, low so that the flood exceeds it")
 	fs.BoolVar(&o.retention, "retention", false, "compare POST /webhook at a steady rate during a retention pass against without one instead")
 	fs.IntVar(&o.old, "old", 100000, "with -retention: old messages stored before each run, all deleted by the pass")
-	fs.Float64Var(&o.rate, "rate", 200, "with -retention: the steady load's requests/s")
-	fs.DurationVar(&o.steadyFor, "steady-for", 5*time.Second, "with -retention: the steady load's length without a pass (with one, it lasts the pass)")
+	fs.Float64Var(&o.rate, "rate", 200, "the steady load's requests/s (hookvault's steady run, or with -retention its load)")
+	fs.DurationVar(&o.steadyFor, "steady-for", 10*time.Second, "the steady load's length: hookvault's steady run at -rate (0 skips it), or with -retention (default 5s) the load without a pass (with one, it lasts the pass)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server on this machine, with -postgres\n1 and more hookvault replicas on one PostgreSQL server, with -destinations\nhookvault with and without an HTTP and a NATS destination, with -flood real\ndeliveries alone and beside a flood of forged ones, or with -retention webhook\nlatency during a retention pass and without one.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./cmd/hookbench [flags]\n\nCompares hookvault with a bare net/http server and with one that appends each\nbody with group-committed fdatasync (with -baseline, an older hookvault too);\nwith -postgres 1 and more hookvault replicas on one PostgreSQL server, with\n-destinations hookvault with and without an HTTP and a NATS destination, with\n-flood real deliveries alone and beside a flood of forged ones, or with\n-retention webhook latency during a retention pass and without one.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -163,6 +178,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if (o.destinations || o.flood || o.retention) && !set["rounds"] {
 		o.rounds = 3
+	}
+	if o.retention && !set["steady-for"] {
+		o.steadyFor = 5 * time.Second
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -222,101 +240,253 @@ type result struct {
 	rss  int64 // bytes; -1 when unknown
 }
 
+// ingestTarget is one server of the default comparison.
+type ingestTarget struct {
+	label string // as the table shows it
+	p     *proc
+	url   string
+	vault bool // a hookvault build: it gets the steady runs, and the targets apply to it
+}
+
+// ingestRun is what one round measured of one target.
+type ingestRun struct {
+	round  int
+	target *ingestTarget
+	res    result
+	// cpuPerReq is the server's CPU time during the measured run over the requests it
+	// answered; -1 when unknown.
+	cpuPerReq time.Duration
+	// ofCeiling and ofDurable are its requests/s over the ceilings' in the same round.
+	ofCeiling, ofDurable float64
+	// The steady runs, hookvault's only: at half of this round's peak, and at -rate.
+	half, steady *loadgen.Report
+	halfRate     float64
+}
+
+// run compares hookvault (and with -baseline an older build of it) with the bare ceiling
+// and the durable ceiling, -rounds times, interleaved.
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault against a bare net/http server (the HTTP ceiling), loopback\n")
-	fmt.Fprintf(b.out, "reproduce: go run ./cmd/hookbench -c %d -n %d -warmup %d -max-run %s -half-for %s\n",
-		o.concurrency, o.count, o.warmup, o.maxRun, o.halfFor)
+	fmt.Fprintf(b.out, "hookbench: hookvault against a bare net/http server (the ceiling) and one that appends each body\n")
+	fmt.Fprintf(b.out, "with group-committed fdatasync (the durable ceiling), loopback\n")
+	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceIngest())
 	b.machine()
 
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	var base baseline
+	if o.baseline != "" {
+		if base, err = resolveBaseline(ctx, root, o.baseline); err != nil {
+			return err
+		}
+		subject := base.subject
+		if r := []rune(subject); len(r) > 60 {
+			subject = string(r[:59]) + "…"
+		}
+		fmt.Fprintf(b.out, "baseline:  hookvault@%s is %s (%s), built from git archive\n", base.short, base.rev, subject)
+	}
 	binary, err := b.build(ctx)
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
+	var baseBinary string
+	if o.baseline != "" {
+		if baseBinary, err = b.buildBaseline(ctx, root, base); err != nil {
+			return err
+		}
+	}
+	// The disk is measured alone, before any server runs.
+	fsync, err := b.probeDisk()
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(b.out)
 
 	secret := randomHex(16)
-	ceilAddr, err := freeAddr()
+	targets, err := b.startIngest(ctx, secret, binary, baseBinary, base.short)
 	if err != nil {
 		return err
 	}
-	vaultAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	ceiling, err := b.start("ceiling", self, []string{"ceiling", "-addr", ceilAddr}, os.Environ())
-	if err != nil {
-		return err
-	}
-	vault, err := b.start("hookvault", binary, nil, append(serverEnv(os.Environ()),
-		"WEBHOOK_SECRET="+secret,
-		"DATABASE_URL=sqlite:"+filepath.Join(b.dir, "hookvault.db"),
-		"LISTEN_ADDR="+vaultAddr,
-	))
-	if err != nil {
-		return err
-	}
-	servers := []struct {
-		p    *proc
-		addr string
-	}{{ceiling, ceilAddr}, {vault, vaultAddr}}
-	for _, t := range servers {
-		if err := waitReady(ctx, t.p, "http://"+t.addr+"/health/ready"); err != nil {
-			return err
-		}
-	}
-
-	var results []result
-	for _, t := range servers {
-		res, err := b.measure(ctx, t.p, "http://"+t.addr, []byte(secret))
+	var runs []*ingestRun
+	for round := 1; round <= o.rounds; round++ {
+		these, err := b.ingestRound(ctx, round, targets, []byte(secret))
 		if err != nil {
 			return err
 		}
-		results = append(results, res)
+		runs = append(runs, these...)
 	}
-	ceil, hv := results[0], results[1]
-	ratio := hv.rep.Throughput / ceil.rep.Throughput
-	b.table(results, ratio)
-
-	var half *loadgen.Report
-	if o.halfFor > 0 {
-		rate := hv.rep.Throughput / 2
-		fmt.Fprintf(b.log, "hookvault: %.0f requests/s for %s\n", rate, o.halfFor)
-		rep, err := loadgen.Run(ctx, loadgen.Config{
-			URL: "http://" + vaultAddr, Secret: []byte(secret), Concurrency: o.concurrency,
-			Rate: rate, Duration: o.halfFor,
-		}, nil)
-		if err != nil {
-			return err
-		}
-		half = &rep
-		fmt.Fprintf(b.out, "\np99 at half of peak rate: %s (%.0f requests/s asked, %.0f sent, for %s; p50 %s, max %s, %d errors)\n",
-			loadgen.Round(rep.Latency.P99), rate, rep.Throughput, loadgen.Round(rep.Duration),
-			loadgen.Round(rep.Latency.P50), loadgen.Round(rep.Latency.Max), rep.Unexpected)
-		samples(b.out, "hookvault at half rate", rep)
-		if rss := peakRSS(vault.cmd.Process.Pid); rss > hv.rss {
-			hv.rss = rss
-		}
-	}
-
-	b.targets(ratio, hv.rss, half)
+	meds := medianRuns(targets, runs)
+	b.table(runs, meds)
+	b.steadyTable(meds, fsync)
+	b.targets(meds, fsync)
 
 	var errs []string
-	for _, r := range results {
-		if r.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", r.name, r.rep.Unexpected))
+	for _, r := range runs {
+		name := fmt.Sprintf("%s (round %d)", r.target.label, r.round)
+		if r.res.rep.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s %d", name, r.res.rep.Unexpected))
 		}
-	}
-	if half != nil && half.Unexpected > 0 {
-		errs = append(errs, fmt.Sprintf("hookvault at half rate %d", half.Unexpected))
+		if r.half != nil && r.half.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s at half rate %d", name, r.half.Unexpected))
+		}
+		if r.steady != nil && r.steady.Unexpected > 0 {
+			errs = append(errs, fmt.Sprintf("%s at %g requests/s %d", name, o.rate, r.steady.Unexpected))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
 	}
 	return nil
+}
+
+// reproduceIngest is the command that repeats the default comparison.
+func (o *options) reproduceIngest() string {
+	s := fmt.Sprintf("go run ./cmd/hookbench -rounds %d -c %d -n %d -warmup %d -max-run %s -half-for %s -rate %g -steady-for %s -fsyncs %d",
+		o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.halfFor, o.rate, o.steadyFor, o.fsyncs)
+	if o.baseline != "" {
+		s += " -baseline " + shellQuote(o.baseline)
+	}
+	return s
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./~^@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// probeDisk measures the fsync latency of the disk of the temporary directory with -fsyncs
+// appends, and prints it; nil when -fsyncs is 0.
+func (b *bench) probeDisk() (*fsyncStats, error) {
+	if b.o.fsyncs == 0 {
+		return nil, nil
+	}
+	fmt.Fprintf(b.log, "fsync probe: %d appends\n", b.o.fsyncs)
+	s, err := probeFsync(b.dir, b.o.fsyncs)
+	if err != nil {
+		return nil, err
+	}
+	where := b.dir
+	if t := fsType(b.dir); t != "" {
+		where += " (" + t + ")"
+	}
+	fmt.Fprintf(b.out, "fsync:     %d × append %d KiB (into preallocated space) + fdatasync in %s,\n", s.n, fsyncBlock>>10, where)
+	fmt.Fprintf(b.out, "           where the SQLite files and the durable ceiling's file are: p50 %s, p99 %s, max %s\n",
+		loadgen.Round(s.p50), loadgen.Round(s.p99), loadgen.Round(s.max))
+	if fsType(b.dir) == "tmpfs" {
+		fmt.Fprintf(b.out, "warning: %s is in memory (tmpfs): nothing reaches a disk; set TMPDIR to a directory on one\n", b.dir)
+	}
+	return &s, nil
+}
+
+// startIngest starts the targets of the default comparison, in their table's order (the
+// ceiling, the durable ceiling, hookvault at the baseline when there is one, hookvault),
+// and waits until each is ready.
+func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, baseShort string) ([]*ingestTarget, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var targets []*ingestTarget
+	add := func(label, path string, args, env func(addr string) []string, vault bool) error {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		// The log file's name: ceiling, durable, hookvault@…, hookvault.
+		p, err := b.start(strings.TrimSuffix(label, " ceiling"), path, args(addr), env(addr))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &ingestTarget{label: label, p: p, url: "http://" + addr, vault: vault})
+		return nil
+	}
+	bare := func(string) []string { return os.Environ() }
+	child := func(args ...string) func(string) []string {
+		return func(addr string) []string { return append(args, "-addr", addr) }
+	}
+	none := func(string) []string { return nil } // hookvault takes its address from LISTEN_ADDR
+	vaultEnv := func(db string) func(string) []string {
+		return func(addr string) []string {
+			return append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret,
+				"DATABASE_URL=sqlite:"+filepath.Join(b.dir, db), "LISTEN_ADDR="+addr)
+		}
+	}
+	if err := add("ceiling", self, child("ceiling"), bare, false); err != nil {
+		return nil, err
+	}
+	if err := add("durable ceiling", self, child("durable", "-dir", b.dir), bare, false); err != nil {
+		return nil, err
+	}
+	if baseBinary != "" {
+		label := "hookvault@" + baseShort
+		if err := add(label, baseBinary, none, vaultEnv(label+".db"), true); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("hookvault", binary, none, vaultEnv("hookvault.db"), true); err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		if err := waitReady(ctx, t.p, t.url+"/health/ready"); err != nil {
+			return nil, err
+		}
+	}
+	return targets, nil
+}
+
+// ingestRound measures every target at its peak, then each hookvault at half of its peak
+// and at -rate.
+func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTarget, secret []byte) ([]*ingestRun, error) {
+	// The order alternates, so that no target always runs on a machine that the one before
+	// has warmed up (page cache, CPU frequency), or cooled down.
+	order := slices.Clone(targets)
+	if round%2 == 0 {
+		slices.Reverse(order)
+	}
+	var ceil, durable float64
+	var runs []*ingestRun
+	for _, t := range order {
+		r, err := b.measure(ctx, t, secret)
+		if err != nil {
+			return nil, err
+		}
+		r.round = round
+		switch t.label {
+		case "ceiling":
+			ceil = r.res.rep.Throughput
+		case "durable ceiling":
+			durable = r.res.rep.Throughput
+		}
+		runs = append(runs, r)
+	}
+	for _, r := range runs {
+		r.ofCeiling, r.ofDurable = r.res.rep.Throughput/ceil, r.res.rep.Throughput/durable
+	}
+	var err error
+	for _, r := range runs {
+		if !r.target.vault {
+			continue
+		}
+		if b.o.halfFor > 0 {
+			r.halfRate = r.res.rep.Throughput / 2
+			if r.half, err = b.steady(ctx, r.target, secret, r.halfRate, b.o.halfFor); err != nil {
+				return nil, err
+			}
+		}
+		if b.o.steadyFor > 0 {
+			if r.steady, err = b.steady(ctx, r.target, secret, b.o.rate, b.o.steadyFor); err != nil {
+				return nil, err
+			}
+		}
+		// The high-water mark of the server's life so far, the steady runs included.
+		r.res.rss = peakRSS(r.target.p.cmd.Process.Pid)
+	}
+	return runs, nil
 }
 
 func (b *bench) machine() {
@@ -343,22 +513,40 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 	return binary, nil
 }
 
-// measure warms a server up, then loads it with the measured run and reads its peak RSS.
-func (b *bench) measure(ctx context.Context, p *proc, url string, secret []byte) (result, error) {
-	cfg := loadgen.Config{URL: url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun}
-	if err := b.warmUp(ctx, p.name, cfg); err != nil {
-		return result{}, err
+// measure warms a server up, then loads it with the measured run, reading the server's CPU
+// time just before and just after it.
+func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*ingestRun, error) {
+	cfg := loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun}
+	if err := b.warmUp(ctx, t.label, cfg); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", p.name, b.o.count, b.o.concurrency)
+	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", t.label, b.o.count, b.o.concurrency)
 	cfg.Count = b.o.count
+	pid := t.p.cmd.Process.Pid
+	before, berr := processCPU(pid)
 	rep, err := loadgen.Run(ctx, cfg, nil)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
+	after, aerr := processCPU(pid)
 	if rep.Sent < b.o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", p.name, b.o.maxRun, rep.Sent, b.o.count)
+		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", t.label, b.o.maxRun, rep.Sent, b.o.count)
 	}
-	return result{name: p.name, rep: rep, rss: peakRSS(p.cmd.Process.Pid)}, nil
+	r := &ingestRun{target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
+	if answered := rep.Sent - rep.Errors; berr == nil && aerr == nil && answered > 0 {
+		r.cpuPerReq = (after - before) / time.Duration(answered)
+	}
+	return r, nil
+}
+
+// steady loads a hookvault target at rate requests/s for d.
+func (b *bench) steady(ctx context.Context, t *ingestTarget, secret []byte, rate float64, d time.Duration) (*loadgen.Report, error) {
+	fmt.Fprintf(b.log, "%s: %.0f requests/s for %s\n", t.label, rate, d)
+	rep, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Rate: rate, Duration: d}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &rep, nil
 }
 
 // warmUp sends -warmup requests with cfg before a measured run, and shows any unexpected
@@ -380,39 +568,201 @@ func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) err
 	return nil
 }
 
-func (b *bench) table(results []result, ratio float64) {
-	// Numbers align right; the padded names keep the first column to the left.
-	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target   \trequests/s\tp50\tp99\tmax\tpeak RSS\terrors\t")
-	for _, r := range results {
-		l := r.rep.Latency
-		fmt.Fprintf(tw, "%-9s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rep.Throughput,
-			loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), mib(r.rss), r.rep.Unexpected)
+// medianRuns sums up the rounds: per target, the median of each figure over the rounds
+// (the one round's figures when there is one), the highest peak RSS and all errors.
+func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
+	var meds []*ingestRun
+	for _, t := range targets {
+		var tput, p50, p99, mx, cpu, ofC, ofD, hRate []float64
+		var hP50, hP99, hMax, sTput, sP50, sP99, sMax []float64
+		m := &ingestRun{target: t, res: result{name: t.label, rss: -1}, cpuPerReq: -1}
+		var half, steady loadgen.Report
+		for _, r := range runs {
+			if r.target != t {
+				continue
+			}
+			l := r.res.rep.Latency
+			tput, ofC, ofD = append(tput, r.res.rep.Throughput), append(ofC, r.ofCeiling), append(ofD, r.ofDurable)
+			p50, p99, mx = append(p50, float64(l.P50)), append(p99, float64(l.P99)), append(mx, float64(l.Max))
+			if r.cpuPerReq >= 0 {
+				cpu = append(cpu, float64(r.cpuPerReq))
+			}
+			m.res.rss = max(m.res.rss, r.res.rss)
+			m.res.rep.Unexpected += r.res.rep.Unexpected
+			if r.half != nil {
+				hRate = append(hRate, r.halfRate)
+				hP50, hP99, hMax = append(hP50, float64(r.half.Latency.P50)), append(hP99, float64(r.half.Latency.P99)), append(hMax, float64(r.half.Latency.Max))
+				half.Unexpected += r.half.Unexpected
+			}
+			if r.steady != nil {
+				sTput = append(sTput, r.steady.Throughput)
+				sP50, sP99, sMax = append(sP50, float64(r.steady.Latency.P50)), append(sP99, float64(r.steady.Latency.P99)), append(sMax, float64(r.steady.Latency.Max))
+				steady.Unexpected += r.steady.Unexpected
+			}
+		}
+		dur := func(vs []float64) time.Duration { return time.Duration(median(vs)) }
+		m.res.rep.Throughput, m.ofCeiling, m.ofDurable = median(tput), median(ofC), median(ofD)
+		m.res.rep.Latency = loadgen.Latency{P50: dur(p50), P99: dur(p99), Max: dur(mx)}
+		if len(cpu) > 0 {
+			m.cpuPerReq = dur(cpu)
+		}
+		if len(hRate) > 0 {
+			m.halfRate = median(hRate)
+			half.Throughput = m.halfRate
+			half.Latency = loadgen.Latency{P50: dur(hP50), P99: dur(hP99), Max: dur(hMax)}
+			m.half = &half
+		}
+		if len(sTput) > 0 {
+			steady.Throughput = median(sTput)
+			steady.Latency = loadgen.Latency{P50: dur(sP50), P99: dur(sP99), Max: dur(sMax)}
+			m.steady = &steady
+		}
+		meds = append(meds, m)
 	}
-	_ = tw.Flush()
-	fmt.Fprintf(b.out, "\nratio hookvault/ceiling: %.2f of the ceiling's requests/s\n", ratio)
-	for _, r := range results {
-		samples(b.out, r.name, r.rep)
+	return meds
+}
+
+// table prints every measured run (by round when there are several, then the medians).
+func (b *bench) table(runs, meds []*ingestRun) {
+	width := 0
+	for _, r := range meds {
+		width = max(width, len(r.target.label))
+	}
+	rows := func(rs []*ingestRun, byRound bool) {
+		// Numbers align right; the padded names keep the first column to the left.
+		tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		if byRound {
+			fmt.Fprint(tw, "round\t")
+		}
+		fmt.Fprintf(tw, "%-*s\trequests/s\tp50\tp99\tmax\tCPU/req\tpeak RSS\terrors\tof ceiling\tof durable\t\n", width, "target")
+		for _, r := range rs {
+			if byRound {
+				fmt.Fprintf(tw, "%d\t", r.round)
+			}
+			l := r.res.rep.Latency
+			fmt.Fprintf(tw, "%-*s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%.2f\t\n", width, r.target.label, r.res.rep.Throughput,
+				loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), perRequest(r.cpuPerReq), mib(r.res.rss),
+				r.res.rep.Unexpected, r.ofCeiling, r.ofDurable)
+		}
+		_ = tw.Flush()
+	}
+	if b.o.rounds > 1 {
+		rows(runs, true)
+		fmt.Fprintf(b.out, "\nmedians over %d rounds (peak RSS: the highest; errors: all):\n", b.o.rounds)
+	}
+	rows(meds, false)
+	fmt.Fprintf(b.out, "CPU/req: the server's CPU time (user and system, all threads) during the measured run over the\n")
+	fmt.Fprintf(b.out, "requests it answered; of ceiling, of durable: requests/s over the ceilings' in the same round.\n")
+	for _, r := range runs {
+		samples(b.out, fmt.Sprintf("%s (round %d)", r.target.label, r.round), r.res.rep)
+		if r.half != nil {
+			samples(b.out, fmt.Sprintf("%s at half rate (round %d)", r.target.label, r.round), *r.half)
+		}
+		if r.steady != nil {
+			samples(b.out, fmt.Sprintf("%s at %g requests/s (round %d)", r.target.label, b.o.rate, r.round), *r.steady)
+		}
 	}
 }
 
-// targets compares the measurements with issue 4's targets.
-func (b *bench) targets(ratio float64, rss int64, half *loadgen.Report) {
+// steadyTable prints hookvault's latency at a steady rate, next to the disk's fsync p99.
+func (b *bench) steadyTable(meds []*ingestRun, fsync *fsyncStats) {
+	if b.o.halfFor <= 0 && b.o.steadyFor <= 0 {
+		return
+	}
+	fmt.Fprintf(b.out, "\nat a steady rate")
+	if b.o.rounds > 1 {
+		fmt.Fprintf(b.out, " (medians over %d rounds)", b.o.rounds)
+	}
+	if fsync != nil {
+		fmt.Fprintf(b.out, "; the disk's fsync p99 is %s", loadgen.Round(fsync.p99))
+	}
+	fmt.Fprintln(b.out, ":")
+	width := 0
+	for _, r := range meds {
+		width = max(width, len(r.target.label))
+	}
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tload\trequests/s\tp50\tp99\tmax\terrors\t\n", width, "target")
+	for _, r := range meds {
+		for _, s := range []struct {
+			load   string
+			rep    *loadgen.Report
+			length time.Duration
+		}{{fmt.Sprintf("%g req/s", b.o.rate), r.steady, b.o.steadyFor}, {"half of peak", r.half, b.o.halfFor}} {
+			if s.rep == nil {
+				continue
+			}
+			l := s.rep.Latency
+			fmt.Fprintf(tw, "%-*s\t%s for %s\t%.0f\t%s\t%s\t%s\t%d\t\n", width, r.target.label, s.load, s.length, s.rep.Throughput,
+				loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), s.rep.Unexpected)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// targets compares hookvault's figures (the medians) with issue 15's targets, the baseline's
+// in brackets.
+func (b *bench) targets(meds []*ingestRun, fsync *fsyncStats) {
+	var cur, base *ingestRun
+	for _, r := range meds {
+		switch {
+		case r.target.label == "hookvault":
+			cur = r
+		case r.target.vault:
+			base = r
+		}
+	}
+	if cur == nil {
+		return
+	}
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
 		}
 		return "missed"
 	}
-	fmt.Fprintf(b.out, "\ntargets:\n")
-	fmt.Fprintf(b.out, "  requests/s ≥ %.0f%% of the ceiling: %.0f%%, %s\n", targetRatio*100, ratio*100, verdict(ratio >= targetRatio))
-	if half != nil {
-		fmt.Fprintf(b.out, "  p99 at half of peak rate ≤ %s: %s, %s\n", targetHalfP99, loadgen.Round(half.Latency.P99),
-			verdict(half.Latency.P99 <= targetHalfP99 && half.Unexpected == 0))
+	was := func(f func(r *ingestRun) string) string {
+		if base == nil {
+			return ""
+		}
+		return fmt.Sprintf(" (%s: %s)", base.target.label, f(base))
 	}
-	if rss >= 0 {
-		fmt.Fprintf(b.out, "  peak RSS under load ≤ %d MiB: %s, %s\n", targetRSS>>20, mib(rss), verdict(rss <= targetRSS))
+	fmt.Fprintf(b.out, "\ntargets (hookvault")
+	if b.o.rounds > 1 {
+		fmt.Fprintf(b.out, ", medians")
 	}
+	fmt.Fprintf(b.out, "):\n")
+	cpu := func(r *ingestRun) string { return perRequest(r.cpuPerReq) }
+	if cur.cpuPerReq >= 0 {
+		fmt.Fprintf(b.out, "  CPU per request ≤ %s: %s, %s%s\n", targetCPUPerReq, cpu(cur), verdict(cur.cpuPerReq <= targetCPUPerReq), was(cpu))
+	}
+	ofC := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofCeiling) }
+	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the ceiling's: %s, %s%s\n", targetOfCeiling, ofC(cur), verdict(cur.ofCeiling >= targetOfCeiling), was(ofC))
+	ofD := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofDurable) }
+	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the durable ceiling's: %s, %s%s\n", targetOfDurable, ofD(cur), verdict(cur.ofDurable >= targetOfDurable), was(ofD))
+	if cur.steady != nil && fsync != nil {
+		limit := fsync.p99 + targetOverFsync
+		p99 := func(r *ingestRun) string { return loadgen.Round(r.steady.Latency.P99).String() }
+		fmt.Fprintf(b.out, "  p99 at %g requests/s ≤ the fsync p99 + %s = %s: %s, %s%s\n", b.o.rate, targetOverFsync, loadgen.Round(limit),
+			p99(cur), verdict(cur.steady.Latency.P99 <= limit && cur.steady.Unexpected == 0), was(p99))
+	}
+	if cur.half != nil {
+		p99 := func(r *ingestRun) string { return loadgen.Round(r.half.Latency.P99).String() }
+		fmt.Fprintf(b.out, "  p99 at half of peak ≤ %s: %s, %s%s\n", targetHalfP99, p99(cur),
+			verdict(cur.half.Latency.P99 <= targetHalfP99 && cur.half.Unexpected == 0), was(p99))
+	}
+	if cur.res.rss >= 0 {
+		rss := func(r *ingestRun) string { return mib(r.res.rss) }
+		fmt.Fprintf(b.out, "  peak RSS ≤ %d MiB: %s, %s%s\n", targetRSS>>20, rss(cur), verdict(cur.res.rss <= targetRSS), was(rss))
+	}
+}
+
+// perRequest shows a CPU time per request in µs with one decimal; "n/a" when unknown.
+func perRequest(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
 }
 
 // samples lists what the first unexpected answers of a run were.

@@ -31,34 +31,77 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestBench runs the whole comparison small: it builds and starts hookvault and the
-// ceiling, loads both and prints the report.
+// TestBench runs the whole comparison small, over two rounds and with the last commit as
+// the baseline: it builds hookvault twice, starts both beside the two ceilings, loads each
+// and prints the report.
 func TestBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server binary")
 	}
+	if err := exec.Command("git", "rev-parse", "--verify", "HEAD").Run(); err != nil {
+		t.Skipf("-baseline HEAD needs a git repository: %v", err)
+	}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"-c", "4", "-n", "300", "-warmup", "50", "-half-for", "300ms"}, &stdout, &stderr)
+	code := run([]string{"-rounds", "2", "-c", "4", "-n", "300", "-warmup", "50", "-half-for", "300ms", "-steady-for", "300ms", "-rate", "100",
+		"-fsyncs", "20", "-baseline", "HEAD"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"reproduce: go run ./cmd/hookbench -c 4 -n 300 -warmup 50 -max-run 1m0s -half-for 300ms\n",
-		"  target     requests/s",
-		"peak RSS  errors",
-		"  ceiling  ",
-		"  hookvault  ",
-		"ratio hookvault/ceiling: ",
-		"p99 at half of peak rate: ",
-		"peak RSS under load ≤ 100 MiB: ",
+		"reproduce: go run ./cmd/hookbench -rounds 2 -c 4 -n 300 -warmup 50 -max-run 1m0s -half-for 300ms -rate 100 -steady-for 300ms -fsyncs 20 -baseline HEAD\n",
+		"fsync:     20 × append 4 KiB (into preallocated space) + fdatasync in ",
+		"round  target             requests/s",
+		"CPU/req  peak RSS  errors  of ceiling  of durable",
+		"medians over 2 rounds",
+		"the disk's fsync p99 is ",
+		"targets (hookvault, medians):",
+		"  CPU per request ≤ 35µs: ",
+		"  requests/s ≥ 0.35 of the ceiling's: ",
+		"  requests/s ≥ 0.60 of the durable ceiling's: ",
+		"  p99 at 100 requests/s ≤ the fsync p99 + 1ms = ",
+		"  p99 at half of peak ≤ 10ms: ",
+		"  peak RSS ≤ 100 MiB: ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	base := regexp.MustCompile(`baseline:  (hookvault@[0-9a-f]+) is HEAD `).FindStringSubmatch(out)
+	if base == nil {
+		t.Fatalf("no baseline line:\n%s", out)
+	}
+	dur := `[0-9.]+(?:ns|µs|ms|s)`
+	row := func(round, label string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^ +` + round + ` +` + regexp.QuoteMeta(label) + ` +(\d+) +` + dur + ` +` + dur + ` +` + dur +
+			` +([0-9.]+)µs +[0-9.]+ MiB +0 +([0-9.]+) +([0-9.]+)$`)
+	}
+	for _, round := range []string{"1", "2", ""} {
+		for _, label := range []string{"ceiling", "durable ceiling", base[1], "hookvault"} {
+			m := row(round, label).FindStringSubmatch(out)
+			if m == nil {
+				t.Errorf("round %q: no row for %s without errors, with CPU/req and peak RSS:\n%s", round, label, out)
+				continue
+			}
+			if label == "ceiling" && m[3] != "1.00" || label == "durable ceiling" && m[4] != "1.00" {
+				t.Errorf("round %q: %s is %s of the ceiling and %s of the durable one", round, label, m[3], m[4])
+			}
+		}
+	}
+	// The order alternates: the second round measures this tree first.
+	if log := stderr.String(); !regexp.MustCompile(`(?s)ceiling: 300 requests.*durable ceiling: 300 requests.*` + base[1] + `: 300 requests.*\nhookvault: 300 requests.*` +
+		`\nhookvault: 300 requests.*` + base[1] + `: 300 requests.*durable ceiling: 300 requests.*\nceiling: 300 requests`).MatchString(log) {
+		t.Errorf("want the targets in order, then in reverse; log:\n%s", log)
+	}
+	for _, label := range []string{base[1], "hookvault"} {
+		for _, load := range []string{"100 req/s for 300ms", "half of peak for 300ms"} {
+			if !regexp.MustCompile(`(?m)^ +` + regexp.QuoteMeta(label) + ` +` + load + ` +\d+ +` + dur + ` +` + dur + ` +` + dur + ` +0$`).MatchString(out) {
+				t.Errorf("no steady row for %s at %s without errors:\n%s", label, load, out)
+			}
+		}
+	}
 	if strings.Contains(out, "n/a") && peakRSS(os.Getpid()) > 0 {
-		t.Errorf("peak RSS unknown although /proc has it:\n%s", out)
+		t.Errorf("peak RSS or CPU/req unknown although /proc has it:\n%s", out)
 	}
 }
 
@@ -395,14 +438,15 @@ func TestUsage(t *testing.T) {
 	pg := "postgres://postgres@127.0.0.1:1/test"
 	for _, args := range [][]string{
 		{"-n", "0"}, {"-max-run", "0s"}, {"extra"}, {"-bogus"},
-		{"-replicas", "1,2"}, {"-rounds", "3"},
+		{"-replicas", "1,2"}, {"-rounds", "0"}, {"-rate", "0"}, {"-steady-for", "-1s"}, {"-fsyncs", "-1"},
+		{"-flood", "-baseline", "HEAD"}, {"-retention", "-fsyncs", "10"}, {"-postgres", pg, "-rate", "10"}, {"-postgres", pg, "-steady-for", "1s"},
 		{"-postgres", "127.0.0.1:5432"}, {"-postgres", pg, "-replicas", "0,2"}, {"-postgres", pg, "-replicas", "1,x"},
 		{"-postgres", pg, "-half-for", "1s"}, {"-postgres", pg, "-c", "1"}, {"-postgres", pg, "-duplicates", "2"},
 		{"-postgres", pg, "-rounds", "0"},
 		{"-nats", defaultNATS}, {"-drain-max", "1s"}, {"-destinations", "-postgres", pg}, {"-destinations", "-half-for", "1s"},
 		{"-destinations", "-replicas", "1"}, {"-destinations", "-nats", "127.0.0.1:4222"}, {"-destinations", "-rounds", "0"},
 		{"-destinations", "-drain-max", "0s"},
-		{"-flood-c", "4"}, {"-max-rows", "10"}, {"-old", "10"}, {"-rate", "10"}, {"-steady-for", "1s"},
+		{"-flood-c", "4"}, {"-max-rows", "10"}, {"-old", "10"},
 		{"-flood", "-retention"}, {"-flood", "-destinations"}, {"-flood", "-postgres", pg}, {"-flood", "-old", "10"},
 		{"-flood", "-half-for", "1s"}, {"-flood", "-flood-c", "0"}, {"-flood", "-max-rows", "0"}, {"-flood", "-rounds", "0"},
 		{"-retention", "-n", "10"}, {"-retention", "-warmup", "10"}, {"-retention", "-max-rows", "10"}, {"-retention", "-old", "0"},

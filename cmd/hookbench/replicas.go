@@ -53,6 +53,13 @@ func (o *options) checkMode(set map[string]bool) string {
 	if modes > 1 {
 		return "-postgres, -destinations, -flood and -retention are modes of their own: pick one"
 	}
+	if modes > 0 {
+		for _, f := range []string{"baseline", "fsyncs"} {
+			if set[f] {
+				return "-" + f + " belongs to the default comparison (hookvault against the ceilings): leave out the mode"
+			}
+		}
+	}
 	switch {
 	case o.destinations:
 		return o.checkDestinations(set)
@@ -66,10 +73,8 @@ func (o *options) checkMode(set map[string]bool) string {
 			return "-" + f + " belongs to the flood comparison: it needs -flood"
 		}
 	}
-	for _, f := range []string{"old", "rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " belongs to the retention comparison: it needs -retention"
-		}
+	if set["old"] {
+		return "-old belongs to the retention comparison: it needs -retention"
 	}
 	for _, f := range []string{"nats", "drain-max"} {
 		if set[f] {
@@ -82,10 +87,20 @@ func (o *options) checkMode(set map[string]bool) string {
 				return "-" + f + " compares replicas: it needs -postgres URL"
 			}
 		}
-		if set["rounds"] {
-			return "-rounds repeats the runs of -postgres, -destinations, -flood or -retention: it needs one of them"
+		switch {
+		case o.rounds < 1:
+			return "-rounds must be at least 1"
+		case !(o.rate > 0) || math.IsInf(o.rate, 0):
+			return "-rate must be a positive number of requests per second"
+		case o.steadyFor < 0 || o.fsyncs < 0:
+			return "-steady-for and -fsyncs must not be negative"
 		}
 		return ""
+	}
+	for _, f := range []string{"rate", "steady-for"} {
+		if set[f] {
+			return "-" + f + " sets the steady run of the default comparison or of -retention: leave it out with -postgres"
+		}
 	}
 	if _, err := withDatabase(o.postgres, "x"); err != nil {
 		return err.Error()
