@@ -200,7 +200,7 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun}
+	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun, Connect: newRawConn}
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return run, err
 	}

@@ -167,7 +167,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun}
+	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun, Connect: newRawConn}
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return run, err
 	}
@@ -480,14 +480,14 @@ func runFloodChild(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// loadgen's raw engine cannot pick its local address, so the flood goes through
+	// The raw engine cannot pick its local address, so the flood goes through
 	// net/http: it costs the flood more CPU per request, which the cores column shows.
 	client := loadgen.NewClient(*conns, 30*time.Second)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(*from)}, Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	client.Transport.(*http.Transport).DialContext = d.DialContext
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URL: *base, Secret: []byte(randomHex(16)), Concurrency: *conns, Duration: *maxRun,
-		BadSignatureShare: 1, Client: client, Engine: loadgen.EngineNetHTTP,
+		BadSignatureShare: 1, Client: client,
 	}, nil)
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "flood: %v\n", err)

@@ -287,7 +287,7 @@ func (b *bench) run(ctx context.Context) error {
 		fmt.Fprintf(b.log, "hookvault: %.0f requests/s for %s\n", rate, o.halfFor)
 		rep, err := loadgen.Run(ctx, loadgen.Config{
 			URL: "http://" + vaultAddr, Secret: []byte(secret), Concurrency: o.concurrency,
-			Rate: rate, Duration: o.halfFor,
+			Rate: rate, Duration: o.halfFor, Connect: newRawConn,
 		}, nil)
 		if err != nil {
 			return err
@@ -345,7 +345,7 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 
 // measure warms a server up, then loads it with the measured run and reads its peak RSS.
 func (b *bench) measure(ctx context.Context, p *proc, url string, secret []byte) (result, error) {
-	cfg := loadgen.Config{URL: url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun}
+	cfg := loadgen.Config{URL: url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun, Connect: newRawConn}
 	if err := b.warmUp(ctx, p.name, cfg); err != nil {
 		return result{}, err
 	}

@@ -254,6 +254,7 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 	cfg := loadgen.Config{
 		URLs: urls, Secret: secret, Concurrency: o.concurrency, Duration: o.maxRun,
 		DuplicateShare: o.duplicates, CrossDuplicates: o.duplicates > 0 && len(urls) > 1,
+		Connect: newRawConn,
 	}
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return result{}, 0, cpuUse{}, err

@@ -164,7 +164,7 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 	// pass, ends with it, so that every latency measured is one the pass could have touched.
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Rate: o.rate, Duration: o.steadyFor}
+	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Rate: o.rate, Duration: o.steadyFor, Connect: newRawConn}
 	var ended passEnd
 	var watch sync.WaitGroup
 	if pass {
