@@ -78,7 +78,7 @@ type Config struct {
 	// URLs, instead of URL, spreads one run over several servers, such as replicas of one
 	// service: worker i sends to URLs[i % len(URLs)] for the whole run, as a load balancer
 	// with connection affinity does, so Concurrency must be at least len(URLs). Ids are
-	// unique over all of them, and Report.ByURL tells what each one got.
+	// unique over all of them.
 	URLs []string
 	// CrossDuplicates makes every duplicate (DuplicateShare) re-send an id that was acked
 	// through another of the URLs (until one has acked any, a new message goes instead):
@@ -181,8 +181,6 @@ type Ack struct {
 // Latency summarises the latency of every request that got an answer.
 type Latency struct {
 	P50, P90, P99, Max time.Duration
-	// Histogram holds every recorded latency in microseconds.
-	Histogram *hdrhistogram.Histogram
 }
 
 // Round rounds d to three significant digits, all that a percentile from the histogram has,
@@ -221,17 +219,6 @@ type Report struct {
 
 	// Acked holds every message acked as new, when Config.KeepAcked is set.
 	Acked []Ack
-
-	// ByURL counts the requests by server, in the order of Config.URLs (one entry, for
-	// Config.URL, without it).
-	ByURL []URLReport
-}
-
-// URLReport is what one server of a run got. Each count is also in the Report's total.
-type URLReport struct {
-	URL                                 string
-	Sent, Created, Duplicates, Rejected int
-	Unexpected                          int
 }
 
 // Run sends the configured load and reports on it. progress, if not nil, is called from one
@@ -953,17 +940,8 @@ func (r *runner) merge(workers []*worker, elapsed time.Duration) Report {
 		Duration: elapsed,
 		Status:   map[int]int{},
 	}
-	for _, t := range r.targets {
-		rep.ByURL = append(rep.ByURL, URLReport{URL: t.url})
-	}
 	hist := hdrhistogram.New(minLatency.Microseconds(), maxLatency.Microseconds(), latencySigs)
 	for _, w := range workers {
-		u := &rep.ByURL[w.ti]
-		u.Sent += int(w.hist.TotalCount()) + w.err
-		u.Created += w.created
-		u.Duplicates += w.dups
-		u.Rejected += w.rejected
-		u.Unexpected += w.unexpected
 		hist.Merge(w.hist)
 		for code, n := range w.status {
 			if n > 0 {
@@ -996,11 +974,10 @@ func (r *runner) merge(workers []*worker, elapsed time.Duration) Report {
 	slices.SortFunc(rep.Acked, func(a, b Ack) int { return strings.Compare(a.ID, b.ID) })
 	us := func(q float64) time.Duration { return time.Duration(hist.ValueAtQuantile(q)) * time.Microsecond }
 	rep.Latency = Latency{
-		P50:       us(50),
-		P90:       us(90),
-		P99:       us(99),
-		Max:       time.Duration(hist.Max()) * time.Microsecond,
-		Histogram: hist,
+		P50: us(50),
+		P90: us(90),
+		P99: us(99),
+		Max: time.Duration(hist.Max()) * time.Microsecond,
 	}
 	return rep
 }

