@@ -8,7 +8,7 @@
 // not use the generated client and allocates next to nothing per request besides what
 // net/http's client needs. Requests go through net/http, as any client's do; a caller that
 // must spend less per request plugs its own sender in through Config.Connect (hookbench's
-// raw HTTP/1.1 engine, which costs about a third of what net/http's client does).
+// raw HTTP/1.1 engine, which costs less than half of what net/http's client does).
 package loadgen
 
 import (
