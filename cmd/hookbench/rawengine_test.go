@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log"
 	"net"
@@ -11,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -333,4 +337,40 @@ func startCeiling(tb testing.TB) (string, int) {
 		tb.Fatal(err)
 	}
 	return "http://" + addr, cmd.Process.Pid
+}
+
+// TestEveryLoadNamesItsSender keeps hookbench's figures comparable: every loadgen.Config
+// it writes names its sender, the raw engine (Connect) or, for the flood's own address, a
+// net/http Client, so that a new run cannot fall back to net/http's default unnoticed.
+func TestEveryLoadNamesItsSender(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if sel, ok := lit.Type.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Config" || fmt.Sprint(sel.X) != "loadgen" {
+				return true
+			}
+			for _, e := range lit.Elts {
+				if kv, ok := e.(*ast.KeyValueExpr); ok && (fmt.Sprint(kv.Key) == "Connect" || fmt.Sprint(kv.Key) == "Client") {
+					return true
+				}
+			}
+			t.Errorf("%s: a loadgen.Config without Connect (the raw engine) or Client", fset.Position(lit.Pos()))
+			return true
+		})
+	}
 }
