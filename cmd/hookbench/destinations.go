@@ -115,21 +115,11 @@ func (b *bench) runDestinations(ctx context.Context) error {
 		return err
 	}
 	secret := randomHex(16)
-	var runs []destRun
-	for round := 1; round <= o.rounds; round++ {
-		// The order alternates, so that neither configuration always runs second, on a
-		// machine that the other run has warmed up (page cache, CPU frequency).
-		order := []bool{false, true}
-		if round%2 == 0 {
-			order = []bool{true, false}
-		}
-		for _, forward := range order {
-			r, err := b.destRun(ctx, binary, self, secret, round, forward)
-			if err != nil {
-				return err
-			}
-			runs = append(runs, r)
-		}
+	runs, err := interleaved(o.rounds, func(round int, forward bool) (destRun, error) {
+		return b.destRun(ctx, binary, self, secret, round, forward)
+	})
+	if err != nil {
+		return err
 	}
 	destRatios(runs)
 	b.destTable(runs)
@@ -184,23 +174,14 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	}
 	// hookvault's port is picked once the receiver listens: freeAddr may hand out a port
 	// twice, and a receiver on hookvault's port would answer its readiness probe.
-	addr, err := freeAddr()
+	vault, base, err := b.startVault(ctx, name, binary, env)
 	if err != nil {
-		return run, err
-	}
-	env = append(env, "LISTEN_ADDR="+addr)
-	vault, err := b.start(name, binary, nil, env)
-	if err != nil {
-		return run, err
-	}
-	base := "http://" + addr
-	if err := waitReady(ctx, vault, base+"/health/ready"); err != nil {
 		return run, err
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun}
+	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return run, err
 	}
@@ -216,18 +197,12 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 		helpers = []int{recv.cmd.Process.Pid}
 	}
 	cpu0 := sampleCPU(pids, helpers)
-	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", name, o.count, o.concurrency)
-	cfg.Count = o.count
-	rep, err := loadgen.Run(ctx, cfg, nil)
+	rep, err := b.measured(ctx, name, cfg)
 	if err != nil {
 		return run, err
 	}
 	end := time.Now()
 	run.cpu = sampleCPU(pids, helpers).since(cpu0)
-	if rep.Sent < o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
-	}
-	samples(b.out, name, rep)
 	run.res = result{name: name, rep: rep, rss: peakRSS(vault.cmd.Process.Pid)}
 
 	if forward {

@@ -101,20 +101,11 @@ func (b *bench) runFlood(ctx context.Context) error {
 		return err
 	}
 	secret := randomHex(16)
-	var runs []floodRun
-	for round := 1; round <= o.rounds; round++ {
-		// The order alternates, so that neither configuration always runs second.
-		order := []bool{false, true}
-		if round%2 == 0 {
-			order = []bool{true, false}
-		}
-		for _, flood := range order {
-			r, err := b.floodRun(ctx, binary, self, secret, round, flood)
-			if err != nil {
-				return err
-			}
-			runs = append(runs, r)
-		}
+	runs, err := interleaved(o.rounds, func(round int, flood bool) (floodRun, error) {
+		return b.floodRun(ctx, binary, self, secret, round, flood)
+	})
+	if err != nil {
+		return err
 	}
 	for i := range runs {
 		runs[i].ratio = math.NaN()
@@ -150,24 +141,16 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	run := floodRun{round: round, flood: flood}
 	name := fmt.Sprintf("round%d-%s", round, floodName(flood))
 	db := filepath.Join(b.dir, name+".db")
-	addr, err := freeAddr()
-	if err != nil {
-		return run, err
-	}
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "LISTEN_ADDR="+addr,
+	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db,
 		"SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
-	vault, err := b.start(name, binary, nil, env)
+	vault, base, err := b.startVault(ctx, name, binary, env)
 	if err != nil {
-		return run, err
-	}
-	base := "http://" + addr
-	if err := waitReady(ctx, vault, base+"/health/ready"); err != nil {
 		return run, err
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Duration: o.maxRun}
+	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return run, err
 	}
@@ -188,17 +171,11 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	}
 	pids := []int{vault.cmd.Process.Pid}
 	cpu0 := sampleCPU(pids, helpers)
-	fmt.Fprintf(b.log, "%s: %d real requests over %d connections\n", name, o.count, o.concurrency)
-	cfg.Count = o.count
-	rep, err := loadgen.Run(ctx, cfg, nil)
+	rep, err := b.measured(ctx, name, cfg)
 	if err != nil {
 		return run, err
 	}
 	run.cpu = sampleCPU(pids, helpers).since(cpu0)
-	if rep.Sent < o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
-	}
-	samples(b.out, name, rep)
 
 	if flood {
 		if err := flooder.stop(); err != nil {
@@ -217,7 +194,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	}
 
 	if flood {
-		if err := b.pruneAtStart(ctx, binary, name, env, base, db, &run); err != nil {
+		if err := b.pruneAtStart(ctx, binary, name, env, db, &run); err != nil {
 			return run, err
 		}
 	}
@@ -297,12 +274,9 @@ func (b *bench) settle(ctx context.Context, client *http.Client, base, db string
 // pruneAtStart restarts the server on the run's file and waits for the recorder's first
 // prune, which runs at start: the journal then holds REJECTION_MAX_ROWS rows. (The next one
 // would come a minute later; no setting makes it sooner.)
-func (b *bench) pruneAtStart(ctx context.Context, binary, name string, env []string, base, db string, run *floodRun) error {
-	p, err := b.start(name+"-restart", binary, nil, env)
+func (b *bench) pruneAtStart(ctx context.Context, binary, name string, env []string, db string, run *floodRun) error {
+	p, _, err := b.startVault(ctx, name+"-restart", binary, env)
 	if err != nil {
-		return err
-	}
-	if err := waitReady(ctx, p, base+"/health/ready"); err != nil {
 		return err
 	}
 	want := min(run.recorded, b.o.maxRows)
@@ -480,14 +454,14 @@ func runFloodChild(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// loadgen's raw engine cannot pick its local address, so the flood goes through
+	// The raw engine cannot pick its local address, so the flood goes through
 	// net/http: it costs the flood more CPU per request, which the cores column shows.
 	client := loadgen.NewClient(*conns, 30*time.Second)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(*from)}, Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	client.Transport.(*http.Transport).DialContext = d.DialContext
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URL: *base, Secret: []byte(randomHex(16)), Concurrency: *conns, Duration: *maxRun,
-		BadSignatureShare: 1, Client: client, Engine: loadgen.EngineNetHTTP,
+		BadSignatureShare: 1, Client: client,
 	}, nil)
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "flood: %v\n", err)

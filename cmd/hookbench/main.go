@@ -516,7 +516,7 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 // measure warms a server up, then loads it with the measured run, reading the server's CPU
 // time just before and just after it.
 func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*ingestRun, error) {
-	cfg := loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun}
+	cfg := loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun, Connect: newRawConn}
 	if err := b.warmUp(ctx, t.label, cfg); err != nil {
 		return nil, err
 	}
@@ -542,7 +542,7 @@ func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*i
 // steady loads a hookvault target at rate requests/s for d.
 func (b *bench) steady(ctx context.Context, t *ingestTarget, secret []byte, rate float64, d time.Duration) (*loadgen.Report, error) {
 	fmt.Fprintf(b.log, "%s: %.0f requests/s for %s\n", t.label, rate, d)
-	rep, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Rate: rate, Duration: d}, nil)
+	rep, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Rate: rate, Duration: d, Connect: newRawConn}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -266,10 +266,8 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 // connection staying with one replica, and reads what they used meanwhile.
 func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc, urls []string, secret []byte) (result, float64, cpuUse, error) {
 	o := b.o
-	cfg := loadgen.Config{
-		URLs: urls, Secret: secret, Concurrency: o.concurrency, Duration: o.maxRun,
-		DuplicateShare: o.duplicates, CrossDuplicates: o.duplicates > 0 && len(urls) > 1,
-	}
+	cfg := b.loadConfig(secret, urls...)
+	cfg.DuplicateShare, cfg.CrossDuplicates = o.duplicates, o.duplicates > 0 && len(urls) > 1
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return result{}, 0, cpuUse{}, err
 	}
@@ -279,18 +277,12 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 	}
 	sum0, count0 := commitBatches(ctx, urls)
 	before := sampleCPU(pids, nil)
-	fmt.Fprintf(b.log, "%s: %d requests over %d connections to %d replicas\n", name, o.count, o.concurrency, len(urls))
-	cfg.Count = o.count
-	rep, err := loadgen.Run(ctx, cfg, nil)
+	rep, err := b.measured(ctx, name, cfg)
 	if err != nil {
 		return result{}, 0, cpuUse{}, err
 	}
 	cpu := sampleCPU(pids, nil).since(before)
 	sum1, count1 := commitBatches(ctx, urls)
-	if rep.Sent < o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", name, o.maxRun, rep.Sent, o.count)
-	}
-	samples(b.out, name, rep)
 	res := result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}
 	batch := math.NaN()
 	if count1 > count0 {

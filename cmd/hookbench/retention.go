@@ -99,19 +99,11 @@ func (b *bench) runRetention(ctx context.Context) error {
 		return err
 	}
 	secret := randomHex(16)
-	var runs []retentionRun
-	for round := 1; round <= o.rounds; round++ {
-		order := []bool{false, true}
-		if round%2 == 0 {
-			order = []bool{true, false}
-		}
-		for _, pass := range order {
-			r, err := b.retentionRun(ctx, binary, secret, round, pass)
-			if err != nil {
-				return err
-			}
-			runs = append(runs, r)
-		}
+	runs, err := interleaved(o.rounds, func(round int, pass bool) (retentionRun, error) {
+		return b.retentionRun(ctx, binary, secret, round, pass)
+	})
+	if err != nil {
+		return err
 	}
 	b.retentionTable(runs)
 
@@ -141,22 +133,14 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 	if err := b.fill(ctx, db, run.name); err != nil {
 		return run, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return run, err
-	}
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "LISTEN_ADDR="+addr,
+	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db,
 		"SHUTDOWN_DELAY=0s", "LOG_FORMAT=json")
 	if pass {
 		env = append(env, "RETENTION="+retainFor.String())
 	}
 	started := time.Now()
-	vault, err := b.start(run.name, binary, nil, env)
+	vault, base, err := b.startVault(ctx, run.name, binary, env)
 	if err != nil {
-		return run, err
-	}
-	base := "http://" + addr
-	if err := waitReady(ctx, vault, base+"/health/ready"); err != nil {
 		return run, err
 	}
 
@@ -164,7 +148,8 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 	// pass, ends with it, so that every latency measured is one the pass could have touched.
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := loadgen.Config{URL: base, Secret: []byte(secret), Concurrency: o.concurrency, Rate: o.rate, Duration: o.steadyFor}
+	cfg := b.loadConfig([]byte(secret), base)
+	cfg.Rate, cfg.Duration = o.rate, o.steadyFor
 	var ended passEnd
 	var watch sync.WaitGroup
 	if pass {

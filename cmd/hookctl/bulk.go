@@ -48,7 +48,10 @@ status. Every message has a new id (PREFIX-N) unless it is one of the --duplicat
 re-send a message already acked. A request whose answer is not the one hookvault gives for
 it (200 duplicate:false for a new id, 200 duplicate:true for a duplicate, 401 for a
 --bad-signatures one) is unexpected, 503s and transport errors included; any unexpected
-answer makes hookctl exit 1. --timeout bounds each request.
+answer makes hookctl exit 1. --timeout bounds each request. Requests go through Go's
+net/http client, so https:// URLs and the proxy variables (HTTPS_PROXY, HTTP_PROXY,
+NO_PROXY; never used for a loopback address) work as for any client; a redirect is
+reported, not followed.
 
 hookvault sheds a client address that causes more than MAX_CLIENT_SIGNATURE_FAILURES refused
 signatures a second (20 by default): beyond a few --bad-signatures a second, run the server

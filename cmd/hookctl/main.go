@@ -1,7 +1,8 @@
 // Command hookctl is the command-line client of hookvault: it signs bodies and posts signed
 // messages through the generated SDK, so what it sends is what a real webhook sender sends,
 // and it reads back what was stored (list, get, stats) through the same SDK. bulk sends
-// signed load through internal/loadgen, the generator the benchmarks use.
+// signed load through internal/loadgen with net/http, as any HTTP client does; hookbench
+// drives the same generator with a cheaper sender of its own.
 //
 // Flags may also come from the environment: --url from HOOKVAULT_URL, --secret from
 // WEBHOOK_SECRET and --token from API_TOKEN, the same variables the server reads, so one

@@ -1,15 +1,14 @@
 // Package loadgen sends signed webhook deliveries to a hookvault server as fast as it takes
 // them, or at a set rate, and reports throughput, a latency histogram and every answer that
 // was not the one a correct server gives. hookctl bulk and the hookbench comparison both
-// drive it, so the command-line load and the benchmark measure the same thing.
+// drive it, so the command-line load and the benchmark judge the answers alike.
 //
 // The generator shares the machine's cores with the server under test, so every microsecond
 // of CPU it spends per request is one the server does not get. The hot path therefore does
-// not use the generated client, allocates next to nothing per request, and by default does
-// not use net/http either: each worker writes its request bytes straight to its own
-// kept-alive connection and reads the answer with a small HTTP/1.1 parser (EngineRaw),
-// which costs about a third of what net/http's client does. net/http stays one Config
-// field away (EngineNetHTTP), and is used for https and for a caller's own Client.
+// not use the generated client and allocates next to nothing per request besides what
+// net/http's client needs. Requests go through net/http, as any client's do; a caller that
+// must spend less per request plugs its own sender in through Config.Connect (hookbench's
+// raw HTTP/1.1 engine, which costs less than half of what net/http's client does).
 package loadgen
 
 import (
@@ -79,7 +78,7 @@ type Config struct {
 	// URLs, instead of URL, spreads one run over several servers, such as replicas of one
 	// service: worker i sends to URLs[i % len(URLs)] for the whole run, as a load balancer
 	// with connection affinity does, so Concurrency must be at least len(URLs). Ids are
-	// unique over all of them, and Report.ByURL tells what each one got.
+	// unique over all of them.
 	URLs []string
 	// CrossDuplicates makes every duplicate (DuplicateShare) re-send an id that was acked
 	// through another of the URLs (until one has acked any, a new message goes instead):
@@ -119,39 +118,38 @@ type Config struct {
 	Timeout time.Duration
 	// KeepAcked returns every acked message in Report.Acked, for verification.
 	KeepAcked bool
-	// Client replaces the HTTP client of EngineNetHTTP; by default Run makes one whose
-	// transport keeps a connection per worker alive. Setting it selects EngineNetHTTP
-	// under EngineAuto.
+	// Client is the net/http client every request goes through; by default Run makes one
+	// with NewClient, which keeps a connection per worker alive.
 	Client *http.Client
-	// Engine picks how requests are sent (default EngineAuto).
-	Engine Engine
+	// Connect, instead of Client, makes each worker's own Conn to endpoint (a URL of the
+	// run with "/webhook" added); timeout is Timeout or its default. It is called for every
+	// worker before anything is sent, and its error ends the run there.
+	Connect func(endpoint *url.URL, timeout time.Duration) (Conn, error)
 }
 
-// Engine is how the generator speaks HTTP.
-type Engine int
-
-const (
-	// EngineAuto is EngineRaw for an http:// URL without a Config.Client, else EngineNetHTTP.
-	EngineAuto Engine = iota
-	// EngineRaw gives each worker one kept-alive TCP connection that it writes requests to
-	// and reads answers from itself: HTTP/1.1 only, no TLS, no proxy. Answers may use
-	// Content-Length or chunked encoding, or end with the connection.
-	EngineRaw
-	// EngineNetHTTP sends through net/http's Client: Config.Client, or NewClient's.
-	EngineNetHTTP
-)
-
-func (e Engine) String() string {
-	switch e {
-	case EngineAuto:
-		return "auto"
-	case EngineRaw:
-		return "raw"
-	case EngineNetHTTP:
-		return "net/http"
-	}
-	return "engine " + strconv.Itoa(int(e))
+// Conn sends one worker's requests, one at a time: the seam where a caller replaces
+// net/http with a sender of its own.
+type Conn interface {
+	// Post sends body to the endpoint with sig as its X-Signature and returns the answer,
+	// whose Body holds at most MaxAnswer bytes and may be a buffer of the Conn's, good until
+	// the next Post. Post must be done with body and sig when it returns: the worker writes
+	// the next request into the same buffers. start is when the request began; the timeout
+	// runs from it, as net/http's Client.Timeout does.
+	Post(ctx context.Context, body, sig []byte, start time.Time) (Answer, error)
+	// Close ends the connection; the worker calls it when it sends no more.
+	Close()
 }
+
+// Answer is what the generator judges of a response.
+type Answer struct {
+	Status     int
+	RetryAfter string // the first Retry-After header, of a 503 only
+	Body       []byte
+}
+
+// MaxAnswer bounds how much of an answer's body a Conn reads: enough for any problem
+// detail, and a run aimed at the wrong server does not buffer its pages.
+const MaxAnswer = 64 << 10
 
 // kind is what a request tests, and so which answer is expected.
 type kind int
@@ -183,8 +181,6 @@ type Ack struct {
 // Latency summarises the latency of every request that got an answer.
 type Latency struct {
 	P50, P90, P99, Max time.Duration
-	// Histogram holds every recorded latency in microseconds.
-	Histogram *hdrhistogram.Histogram
 }
 
 // Round rounds d to three significant digits, all that a percentile from the histogram has,
@@ -223,17 +219,6 @@ type Report struct {
 
 	// Acked holds every message acked as new, when Config.KeepAcked is set.
 	Acked []Ack
-
-	// ByURL counts the requests by server, in the order of Config.URLs (one entry, for
-	// Config.URL, without it).
-	ByURL []URLReport
-}
-
-// URLReport is what one server of a run got. Each count is also in the Report's total.
-type URLReport struct {
-	URL                                 string
-	Sent, Created, Duplicates, Rejected int
-	Unexpected                          int
 }
 
 // Run sends the configured load and reports on it. progress, if not nil, is called from one
@@ -244,6 +229,19 @@ func Run(ctx context.Context, cfg Config, progress func(done int)) (Report, erro
 	r, err := newRunner(cfg)
 	if err != nil {
 		return Report{}, err
+	}
+	n := r.cfg.Concurrency
+	if cfg.Count > 0 {
+		n = min(n, cfg.Count) // each worker holds a histogram; idle ones would only cost memory
+	}
+	workers := make([]*worker, n)
+	for i := range workers {
+		if workers[i], err = r.newWorker(); err != nil {
+			for _, w := range workers[:i] {
+				w.conn.Close()
+			}
+			return Report{}, err
+		}
 	}
 
 	var stopProgress func()
@@ -263,15 +261,8 @@ func Run(ctx context.Context, cfg Config, progress func(done int)) (Report, erro
 		defer cancel()
 	}
 
-	n := r.cfg.Concurrency
-	if cfg.Count > 0 {
-		n = min(n, cfg.Count) // each worker holds a histogram; idle ones would only cost memory
-	}
-	workers := make([]*worker, n)
 	var wg sync.WaitGroup
-	for i := range workers {
-		w := r.newWorker()
-		workers[i] = w
+	for _, w := range workers {
 		wg.Go(func() { w.run(ctx, waitCtx) })
 	}
 	wg.Wait()
@@ -279,7 +270,6 @@ func Run(ctx context.Context, cfg Config, progress func(done int)) (Report, erro
 	if r.client != nil && cfg.Client == nil {
 		// The connections are this run's alone; left open, they would hold the server's
 		// graceful shutdown, which waits for a connection that never sent a request.
-		// (EngineRaw's workers close their own as they finish.)
 		r.client.CloseIdleConnections()
 	}
 
@@ -293,8 +283,7 @@ func Run(ctx context.Context, cfg Config, progress func(done int)) (Report, erro
 // runner is the state the workers share; everything written per request is per worker.
 type runner struct {
 	cfg      Config
-	raw      bool         // EngineRaw; else client sends
-	client   *http.Client // nil with EngineRaw
+	client   *http.Client // nil with Config.Connect
 	targets  []*target
 	assigned int           // workers given a target so far
 	limiter  *rate.Limiter // nil without a rate
@@ -347,30 +336,18 @@ func newRunner(cfg Config) (*runner, error) {
 	}
 	// The fixed JSON around the pieces and the largest int64 fit in 48 bytes.
 	r.maxBody = len(r.idPrefix) + len(r.sender) + longest + 48
-	r.raw = cfg.Engine == EngineRaw || cfg.Engine == EngineAuto
-	var endpoints []*url.URL
 	for _, base := range cfg.urls() {
-		t := &target{url: base, endpoint: strings.TrimSuffix(base, "/") + "/webhook"}
-		u, err := url.Parse(t.endpoint)
-		if err != nil {
+		t := &target{url: base}
+		var err error
+		if t.endpoint, err = url.Parse(strings.TrimSuffix(base, "/") + "/webhook"); err != nil {
 			return nil, fmt.Errorf("bad URL %q: %w", base, err)
-		}
-		// One target that EngineRaw cannot reach sends the whole run through net/http,
-		// so that the servers compared are loaded by the same client.
-		if cfg.Engine == EngineAuto && rawUnfit(u, cfg.Client) != "" {
-			r.raw = false
 		}
 		if cfg.CrossDuplicates {
 			t.acked = make([]atomic.Int64, duplicatePool)
 		}
 		r.targets = append(r.targets, t)
-		endpoints = append(endpoints, u)
 	}
-	if r.raw {
-		for i, t := range r.targets {
-			t.dialAddr, t.reqHead = rawTarget(endpoints[i])
-		}
-	} else {
+	if cfg.Connect == nil {
 		r.client = cfg.Client
 		if r.client == nil {
 			r.client = NewClient(cfg.Concurrency, cfg.Timeout)
@@ -385,10 +362,8 @@ func newRunner(cfg Config) (*runner, error) {
 
 // target is one server of a run.
 type target struct {
-	url, endpoint string
-	// EngineRaw: where to connect, and every request's bytes up to Content-Length's value.
-	dialAddr string
-	reqHead  []byte
+	url      string
+	endpoint *url.URL
 
 	// With CrossDuplicates, a ring of ids acked through this target, which the other
 	// targets' workers draw duplicates from; 0 marks a slot not written yet. Lock-free, so
@@ -419,11 +394,6 @@ func (c Config) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("bad URL %q: want http://host:port or https://host:port", s)
 		}
-		if c.Engine == EngineRaw {
-			if why := rawUnfit(u, c.Client); why != "" {
-				return fmt.Errorf("the raw engine cannot send to %q: %s; use EngineNetHTTP", s, why)
-			}
-		}
 	}
 	switch {
 	case len(c.Secret) == 0:
@@ -451,8 +421,8 @@ func (c Config) validate() error {
 		return errors.New("the prefix is longer than 200 bytes")
 	case len(c.Sender) > 256:
 		return errors.New("the sender is longer than 256 bytes")
-	case c.Engine < EngineAuto || c.Engine > EngineNetHTTP:
-		return fmt.Errorf("unknown engine %d", int(c.Engine))
+	case c.Client != nil && c.Connect != nil:
+		return errors.New("give Client or Connect, not both")
 	case concurrency < len(urls):
 		return fmt.Errorf("%d URLs need a concurrency of %d at least, one worker each; it is %d", len(urls), len(urls), concurrency)
 	case c.CrossDuplicates && len(urls) < 2:
@@ -469,7 +439,8 @@ func NewClient(concurrency int, timeout time.Duration) *http.Client {
 		concurrency = DefaultConcurrency
 	}
 	tr := &http.Transport{
-		Proxy: nil, // a load test of a local server must not go through HTTP_PROXY
+		// As any client: HTTPS_PROXY and the like, which never apply to a loopback address.
+		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   10 * time.Second,
 			KeepAlive: 30 * time.Second,
@@ -561,12 +532,11 @@ type worker struct {
 	mac, badMac hash.Hash // keyed with the secret and the wrong key
 	sum         [sha256.Size]byte
 	sig         [2 * sha256.Size]byte
-	body        []byte   // EngineRaw: the message being sent
-	answer      []byte   // EngineNetHTTP: the body of the latest answer
-	conn        *rawConn // EngineRaw
+	body        []byte // the message being sent
+	conn        Conn
 
-	status                      [1000]int   // by HTTP status: both engines read three digits
-	otherStatus                 map[int]int // any other, from a caller's Client
+	status                      [1000]int   // by HTTP status: HTTP/1.1 has three digits
+	otherStatus                 map[int]int // any other, from a caller's Conn
 	created, dups, rejected     int
 	unexpected, overloaded, err int
 	samples                     []string
@@ -577,7 +547,7 @@ type worker struct {
 
 // newWorker makes the next worker, with the next target in turn; Run calls it from one
 // goroutine.
-func (r *runner) newWorker() *worker {
+func (r *runner) newWorker() (*worker, error) {
 	ti := r.assigned % len(r.targets)
 	r.assigned++
 	w := &worker{
@@ -588,18 +558,21 @@ func (r *runner) newWorker() *worker {
 		hist:   hdrhistogram.New(minLatency.Microseconds(), maxLatency.Microseconds(), latencySigs),
 		mac:    hmac.New(sha256.New, r.cfg.Secret),
 		badMac: hmac.New(sha256.New, r.badKey),
+		body:   make([]byte, 0, r.maxBody),
 	}
-	if r.raw {
-		w.conn = &rawConn{r: r, t: w.t}
-		w.body = make([]byte, 0, r.maxBody)
+	if r.cfg.Connect == nil {
+		w.conn = &httpConn{client: r.client, endpoint: w.t.endpoint.String()}
+		return w, nil
 	}
-	return w
+	var err error
+	if w.conn, err = r.cfg.Connect(w.t.endpoint, r.cfg.Timeout); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", w.t.url, err)
+	}
+	return w, nil
 }
 
 func (w *worker) run(ctx, waitCtx context.Context) {
-	if w.conn != nil {
-		defer w.conn.close()
-	}
+	defer w.conn.Close()
 	cfg := &w.r.cfg
 	for ctx.Err() == nil {
 		n := w.r.next.Add(1)
@@ -616,15 +589,6 @@ func (w *worker) run(ctx, waitCtx context.Context) {
 		}
 		w.send(ctx, n)
 	}
-}
-
-// answer is what judge needs of a response. body is one of the worker's buffers, good
-// until its next request.
-type answer struct {
-	status     int
-	retryAfter string // 503s only
-	body       []byte
-	end        time.Time // when the answer was read
 }
 
 // send makes request n, of a kind drawn by the configured shares, and records its outcome.
@@ -645,29 +609,16 @@ func (w *worker) send(ctx context.Context, n int64) {
 			k, n = kindDuplicate, w.acked[w.rng.IntN(len(w.acked))]
 		}
 	}
-	// net/http may still read a request's body after Do returns (when the answer comes
-	// first), so only EngineRaw, whose write is over when it reads, reuses a buffer.
-	var body []byte
-	if r.raw {
-		body = r.appendBody(w.body[:0], n)
-		w.body = body
-	} else {
-		body = r.appendBody(make([]byte, 0, r.maxBody), n)
-	}
+	w.body = r.appendBody(w.body[:0], n)
 	mac := w.mac
 	if k == kindBadSignature {
 		mac = w.badMac
 	}
-	sig := w.sign(mac, body)
+	sig := w.sign(mac, w.body)
 
 	start := time.Now()
-	var a answer
-	var err error
-	if w.conn != nil {
-		a, err = w.conn.roundTrip(ctx, body, sig, start)
-	} else {
-		a, err = w.post(ctx, body, sig)
-	}
+	a, err := w.conn.Post(ctx, w.body, sig, start)
+	end := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {
 			return // abandoned, not an answer
@@ -677,14 +628,14 @@ func (w *worker) send(ctx context.Context, n int64) {
 		r.done.Add(1)
 		return
 	}
-	w.record(a.end.Sub(start))
-	if uint(a.status) < uint(len(w.status)) {
-		w.status[a.status]++
+	w.record(end.Sub(start))
+	if uint(a.Status) < uint(len(w.status)) {
+		w.status[a.Status]++
 	} else {
 		if w.otherStatus == nil {
 			w.otherStatus = map[int]int{}
 		}
-		w.otherStatus[a.status]++
+		w.otherStatus[a.Status]++
 	}
 	w.judge(k, n, a)
 	r.done.Add(1)
@@ -698,28 +649,38 @@ func (w *worker) sign(mac hash.Hash, body []byte) []byte {
 	return w.sig[:]
 }
 
-// post sends a request through net/http.
-func (w *worker) post(ctx context.Context, body, sig []byte) (answer, error) {
-	r := w.r
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.t.endpoint, bytes.NewReader(body))
+// httpConn is a worker's Conn through net/http's Client, whose pool keeps the connections.
+type httpConn struct {
+	client   *http.Client
+	endpoint string
+	answer   []byte // the body of the latest answer
+}
+
+func (c *httpConn) Post(ctx context.Context, body, sig []byte, _ time.Time) (Answer, error) {
+	// net/http may still read a request's body after Do returns (when the answer comes
+	// first), and the worker writes the next request into the same buffer: hence a copy.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(bytes.Clone(body)))
 	if err != nil {
-		return answer{}, err
+		return Answer{}, err
 	}
 	req.Header["Content-Type"] = contentType
 	req.Header[signature.HeaderSignature] = []string{string(sig)}
-	resp, err := r.client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
-		return answer{}, err
+		return Answer{}, err
 	}
 	// Read to the end so the connection goes back to the pool for the next request.
-	w.answer, err = readAtMost(w.answer[:0], resp.Body, maxAnswer)
+	c.answer, err = readAtMost(c.answer[:0], resp.Body, MaxAnswer)
 	resp.Body.Close()
-	a := answer{status: resp.StatusCode, body: w.answer, end: time.Now()}
-	if a.status == http.StatusServiceUnavailable {
-		a.retryAfter = resp.Header.Get("Retry-After")
+	a := Answer{Status: resp.StatusCode, Body: c.answer}
+	if a.Status == http.StatusServiceUnavailable {
+		a.RetryAfter = resp.Header.Get("Retry-After")
 	}
 	return a, err
 }
+
+// Close leaves the connection in the pool, which Run closes at the end.
+func (*httpConn) Close() {}
 
 // readAtMost appends what r has to dst, up to limit bytes in all, as
 // io.ReadAll(io.LimitReader(r, limit)) does but into a buffer that is kept.
@@ -745,27 +706,27 @@ func readAtMost(dst []byte, r io.Reader, limit int) ([]byte, error) {
 var contentType = []string{"application/json"}
 
 // judge compares an answer with the one a correct server gives for the kind of request.
-func (w *worker) judge(k kind, n int64, a answer) {
-	if a.status == http.StatusServiceUnavailable {
+func (w *worker) judge(k kind, n int64, a Answer) {
+	if a.Status == http.StatusServiceUnavailable {
 		w.overloaded++
-		w.unexpect(fmt.Sprintf("%s %s: 503 (overloaded; Retry-After %q)", k, w.r.id(n), a.retryAfter))
+		w.unexpect(fmt.Sprintf("%s %s: 503 (overloaded; Retry-After %q)", k, w.r.id(n), a.RetryAfter))
 		return
 	}
 	if k == kindBadSignature {
-		if a.status == http.StatusUnauthorized {
+		if a.Status == http.StatusUnauthorized {
 			w.rejected++
 			return
 		}
-		w.unexpect(fmt.Sprintf("%s %s: %d (%s), want 401", k, w.r.id(n), a.status, brief(a.body)))
+		w.unexpect(fmt.Sprintf("%s %s: %d (%s), want 401", k, w.r.id(n), a.Status, brief(a.Body)))
 		return
 	}
-	if a.status != http.StatusOK {
-		w.unexpect(fmt.Sprintf("%s %s: %d (%s), want 200", k, w.r.id(n), a.status, brief(a.body)))
+	if a.Status != http.StatusOK {
+		w.unexpect(fmt.Sprintf("%s %s: %d (%s), want 200", k, w.r.id(n), a.Status, brief(a.Body)))
 		return
 	}
-	dup, ok := w.r.decodeAck(a.body, n)
+	dup, ok := w.r.decodeAck(a.Body, n)
 	if !ok {
-		w.unexpect(fmt.Sprintf("%s %s: 200 with an answer that is not hookvault's (%s)", k, w.r.id(n), brief(a.body)))
+		w.unexpect(fmt.Sprintf("%s %s: 200 with an answer that is not hookvault's (%s)", k, w.r.id(n), brief(a.Body)))
 		return
 	}
 	switch {
@@ -979,17 +940,8 @@ func (r *runner) merge(workers []*worker, elapsed time.Duration) Report {
 		Duration: elapsed,
 		Status:   map[int]int{},
 	}
-	for _, t := range r.targets {
-		rep.ByURL = append(rep.ByURL, URLReport{URL: t.url})
-	}
 	hist := hdrhistogram.New(minLatency.Microseconds(), maxLatency.Microseconds(), latencySigs)
 	for _, w := range workers {
-		u := &rep.ByURL[w.ti]
-		u.Sent += int(w.hist.TotalCount()) + w.err
-		u.Created += w.created
-		u.Duplicates += w.dups
-		u.Rejected += w.rejected
-		u.Unexpected += w.unexpected
 		hist.Merge(w.hist)
 		for code, n := range w.status {
 			if n > 0 {
@@ -1022,11 +974,10 @@ func (r *runner) merge(workers []*worker, elapsed time.Duration) Report {
 	slices.SortFunc(rep.Acked, func(a, b Ack) int { return strings.Compare(a.ID, b.ID) })
 	us := func(q float64) time.Duration { return time.Duration(hist.ValueAtQuantile(q)) * time.Microsecond }
 	rep.Latency = Latency{
-		P50:       us(50),
-		P90:       us(90),
-		P99:       us(99),
-		Max:       time.Duration(hist.Max()) * time.Microsecond,
-		Histogram: hist,
+		P50: us(50),
+		P90: us(90),
+		P99: us(99),
+		Max: time.Duration(hist.Max()) * time.Microsecond,
 	}
 	return rep
 }

@@ -1,4 +1,4 @@
-package loadgen
+package main
 
 import (
 	"bufio"
@@ -17,10 +17,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookvault/hookvault/internal/loadgen"
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
-// EngineRaw exists because net/http's client, per request, hands the request to a writing
+// The raw engine is the sender hookbench plugs into loadgen (Config.Connect) for every
+// measurement: each worker keeps one TCP connection alive, writes its requests to it and
+// reads the answers itself. It speaks HTTP/1.1 only, with no TLS, no proxy and no
+// credentials from the URL, which is all a loopback benchmark needs.
+//
+// It exists because net/http's client, per request, hands the request to a writing
 // goroutine and the answer back from a reading one, builds a Request, a Response and their
 // header maps, and arms a timer for the timeout: on loopback that is most of the
 // generator's CPU, more than the system calls. A worker here writes its request with one
@@ -30,10 +36,6 @@ import (
 // close-delimited bodies, interim 1xx answers, Connection: close and HTTP/1.0, and takes
 // them as net/http does. What it cannot read is an error, counted like any transport
 // error, never guessed at.
-
-// maxAnswer bounds how much of an answer's body is read: enough for any problem detail,
-// and a run aimed at the wrong server does not buffer its pages.
-const maxAnswer = 64 << 10
 
 // maxHeaderLine bounds one line of an answer's header.
 const maxHeaderLine = 1 << 20
@@ -47,11 +49,9 @@ const staleAfter = time.Millisecond
 // aLongTimeAgo is a deadline that has passed: setting it wakes a blocked read or write.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// rawUnfit says why EngineRaw cannot send to u, or "" if it can.
-func rawUnfit(u *url.URL, client *http.Client) string {
+// rawUnfit says why the raw engine cannot send to u, or "" if it can.
+func rawUnfit(u *url.URL) string {
 	switch {
-	case client != nil:
-		return "it does not use Config.Client"
 	case u.Scheme != "http":
 		return "it speaks plain HTTP, without TLS"
 	case u.User != nil:
@@ -65,6 +65,17 @@ func rawUnfit(u *url.URL, client *http.Client) string {
 		}
 	}
 	return ""
+}
+
+// newRawConn is the raw engine's loadgen.Config.Connect: a worker's connection to endpoint,
+// dialled at its first request.
+func newRawConn(endpoint *url.URL, timeout time.Duration) (loadgen.Conn, error) {
+	if why := rawUnfit(endpoint); why != "" {
+		return nil, fmt.Errorf("the raw engine cannot send to %s: %s", endpoint.Redacted(), why)
+	}
+	c := &rawConn{timeout: timeout}
+	c.dialAddr, c.reqHead = rawTarget(endpoint)
+	return c, nil
 }
 
 // rawTarget returns the address to dial for u and the start of every request to it: the
@@ -87,8 +98,8 @@ func rawTarget(u *url.URL) (dialAddr string, head []byte) {
 }
 
 // appendRequest appends the bytes of a delivery of body signed with sig.
-func (t *target) appendRequest(dst, body, sig []byte) []byte {
-	dst = append(dst, t.reqHead...)
+func (c *rawConn) appendRequest(dst, body, sig []byte) []byte {
+	dst = append(dst, c.reqHead...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\nContent-Type: application/json\r\n"+signature.HeaderSignature+": "...)
 	dst = append(dst, sig...)
@@ -99,8 +110,10 @@ func (t *target) appendRequest(dst, body, sig []byte) []byte {
 // rawConn is a worker's connection, dialled when first needed and again after the server
 // closes it.
 type rawConn struct {
-	r      *runner
-	t      *target
+	timeout  time.Duration
+	dialAddr string // where to connect
+	reqHead  []byte // every request's bytes up to Content-Length's value
+
 	conn   net.Conn // nil when there is none
 	br     *bufio.Reader
 	stop   func() bool // stops the wake-up on ctx's end
@@ -112,62 +125,61 @@ type rawConn struct {
 	line []byte // a header line longer than br's buffer
 }
 
-// roundTrip sends one request and reads its answer. start is when the request began, from
-// which the timeout runs, as net/http's Client.Timeout does.
-func (c *rawConn) roundTrip(ctx context.Context, body, sig []byte, start time.Time) (answer, error) {
-	c.req = c.t.appendRequest(c.req[:0], body, sig)
-	timeout := c.r.cfg.Timeout
+// Post sends one request and reads its answer. start is when the request began, from which
+// the timeout runs, as net/http's Client.Timeout does.
+func (c *rawConn) Post(ctx context.Context, body, sig []byte, start time.Time) (loadgen.Answer, error) {
+	c.req = c.appendRequest(c.req[:0], body, sig)
+	timeout := c.timeout
 	for retried := false; ; retried = true {
 		if c.conn != nil && start.Sub(c.idle) >= staleAfter && !alive(c.conn) {
-			c.close()
+			c.Close()
 		}
 		if c.conn == nil {
 			if err := c.dial(ctx, start.Add(timeout)); err != nil {
-				return answer{}, err
+				return loadgen.Answer{}, err
 			}
 		}
 		if err := c.conn.SetDeadline(start.Add(timeout)); err != nil {
-			c.close()
-			return answer{}, err
+			c.Close()
+			return loadgen.Answer{}, err
 		}
 		// ctx may have ended, and its wake-up set a past deadline, just before the line
 		// above set a later one: then the request is abandoned here, rather than wait out
 		// the timeout. After this check, a wake-up comes after the deadline set and wins.
 		if err := ctx.Err(); err != nil {
-			return answer{}, err
+			return loadgen.Answer{}, err
 		}
 		n, err := c.conn.Write(c.req)
 		if err == nil {
 			break
 		}
 		reused := c.reused
-		c.close()
+		c.Close()
 		if n > 0 || !reused || retried {
-			return answer{}, c.timeoutError(err)
+			return loadgen.Answer{}, c.timeoutError(err)
 		}
 		// Nothing was written to a connection kept from an earlier request: the server
 		// cannot have seen this one, so it goes out on a new connection, as net/http does.
 	}
 	a, keep, err := c.readAnswer()
-	a.end = time.Now()
 	if err != nil || !keep {
-		c.close()
+		c.Close()
 	} else {
-		c.reused, c.idle = true, a.end
+		c.reused, c.idle = true, time.Now()
 	}
 	return a, c.timeoutError(err)
 }
 
 func (c *rawConn) timeoutError(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("timeout %s exceeded: %w", c.r.cfg.Timeout, err)
+		return fmt.Errorf("timeout %s exceeded: %w", c.timeout, err)
 	}
 	return err
 }
 
 func (c *rawConn) dial(ctx context.Context, deadline time.Time) error {
 	d := net.Dialer{Timeout: 10 * time.Second, Deadline: deadline, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", c.t.dialAddr)
+	conn, err := d.DialContext(ctx, "tcp", c.dialAddr)
 	if err != nil {
 		return c.timeoutError(err)
 	}
@@ -182,7 +194,8 @@ func (c *rawConn) dial(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-func (c *rawConn) close() {
+// Close closes the connection, if there is one.
+func (c *rawConn) Close() {
 	if c.conn == nil {
 		return
 	}
@@ -192,7 +205,7 @@ func (c *rawConn) close() {
 }
 
 // readAnswer reads an answer, and whether the connection can carry another request.
-func (c *rawConn) readAnswer() (a answer, keep bool, err error) {
+func (c *rawConn) readAnswer() (a loadgen.Answer, keep bool, err error) {
 	c.body = c.body[:0]
 	length := int64(-1)
 	var chunked bool
@@ -247,39 +260,39 @@ func (c *rawConn) readAnswer() (a answer, keep bool, err error) {
 				// The first, as http.Header.Get reads it; a string only for the 503s
 				// that are reported.
 				if status == http.StatusServiceUnavailable && !sawRetryAfter {
-					a.retryAfter, sawRetryAfter = string(value), true
+					a.RetryAfter, sawRetryAfter = string(value), true
 				}
 			}
 		}
 		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
 			continue // an interim answer; the final one follows
 		}
-		a.status = status
+		a.Status = status
 		break
 	}
 
 	switch {
-	case a.status == http.StatusSwitchingProtocols:
+	case a.Status == http.StatusSwitchingProtocols:
 		// Final, as net/http takes it, and the connection no longer speaks HTTP.
 		keep = false
-	case a.status == http.StatusNoContent || a.status == http.StatusNotModified:
+	case a.Status == http.StatusNoContent || a.Status == http.StatusNotModified:
 		// No body, whatever the header says.
 	case chunked:
 		var more bool
 		more, err = c.readChunked()
 		keep = keep && !more
 	case length >= 0:
-		n := int(min(length, maxAnswer))
+		n := int(min(length, loadgen.MaxAnswer))
 		c.body = slices.Grow(c.body, n)[:n]
 		_, err = io.ReadFull(c.br, c.body)
 		err = noEOF(err)
-		keep = keep && length <= maxAnswer // the rest is not read
+		keep = keep && length <= loadgen.MaxAnswer // the rest is not read
 	default:
 		// Neither a length nor chunks: the body ends with the connection.
-		c.body, err = readAtMost(c.body, c.br, maxAnswer)
+		err = c.readBody(c.br)
 		keep = false
 	}
-	a.body = c.body
+	a.Body = c.body
 	if err != nil {
 		return a, false, err
 	}
@@ -288,10 +301,10 @@ func (c *rawConn) readAnswer() (a answer, keep bool, err error) {
 }
 
 // readChunked reads a chunked body and its trailer; more is true if the body went on past
-// maxAnswer and was left unread.
+// loadgen.MaxAnswer and was left unread.
 func (c *rawConn) readChunked() (more bool, err error) {
 	cr := httputil.NewChunkedReader(c.br)
-	if c.body, err = readAtMost(c.body, cr, maxAnswer); err != nil {
+	if err = c.readBody(cr); err != nil {
 		return false, noEOF(err)
 	}
 	var one [1]byte
@@ -307,6 +320,14 @@ func (c *rawConn) readChunked() (more bool, err error) {
 			return false, nil
 		}
 	}
+}
+
+// readBody appends what r has to c.body, up to loadgen.MaxAnswer bytes in all.
+func (c *rawConn) readBody(r io.Reader) error {
+	buf := bytes.NewBuffer(c.body)
+	_, err := buf.ReadFrom(io.LimitReader(r, int64(loadgen.MaxAnswer-len(c.body))))
+	c.body = buf.Bytes()
+	return err
 }
 
 // readLine reads a line of the header without its line ending (CRLF or, leniently as in

@@ -1,22 +1,14 @@
 package loadgen
 
 import (
-	"context"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
 func testRunner(t testing.TB, prefix string) *runner {
 	t.Helper()
-	r, err := newRunner(Config{URL: "http://127.0.0.1:1", Secret: []byte("s"), Count: 1, Prefix: prefix, Engine: EngineRaw})
+	r, err := newRunner(Config{URL: "http://127.0.0.1:1", Secret: []byte("s"), Count: 1, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +84,10 @@ func FuzzDecodeAck(f *testing.F) {
 
 func TestSignMatchesSignature(t *testing.T) {
 	r := testRunner(t, "p")
-	w := r.newWorker()
+	w, err := r.newWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for n := range int64(5) {
 		body := r.appendBody(nil, n)
 		if got, want := string(w.sign(w.mac, body)), signature.Sign(r.cfg.Secret, body); got != want {
@@ -101,76 +96,6 @@ func TestSignMatchesSignature(t *testing.T) {
 		if got, want := string(w.sign(w.badMac, body)), signature.Sign(r.badKey, body); got != want {
 			t.Errorf("message %d with the wrong key: signed %s, want %s", n, got, want)
 		}
-	}
-}
-
-func TestParseStatusLine(t *testing.T) {
-	tests := []struct {
-		line          string
-		minor, status int
-		ok            bool
-	}{
-		{"HTTP/1.1 200 OK", 1, 200, true},
-		{"HTTP/1.0 503 Service Unavailable", 0, 503, true},
-		{"HTTP/1.1 204", 1, 204, true},
-		{"HTTP/1.1 999 ", 1, 999, true},
-		{"HTTP/1.1 20 OK", 0, 0, false},
-		{"HTTP/1.1 2000 OK", 0, 0, false},
-		{"HTTP/1.1 2x0 OK", 0, 0, false},
-		{"HTTP/1.2 200 OK", 0, 0, false},
-		{"HTTP/2 200 OK", 0, 0, false},
-		{"http/1.1 200 OK", 0, 0, false},
-		{"HTTP/1.1  200 OK", 0, 0, false},
-		{"", 0, 0, false},
-	}
-	for _, tt := range tests {
-		minor, status, ok := parseStatusLine([]byte(tt.line))
-		if minor != tt.minor || status != tt.status || ok != tt.ok {
-			t.Errorf("%q: %d, %d, %t, want %d, %d, %t", tt.line, minor, status, ok, tt.minor, tt.status, tt.ok)
-		}
-	}
-}
-
-// deadConn is a kept-alive connection whose next write fails before sending anything.
-type deadConn struct {
-	net.Conn
-	closed bool
-}
-
-func (*deadConn) Write([]byte) (int, error)       { return 0, syscall.EPIPE }
-func (*deadConn) SetDeadline(time.Time) error     { return nil }
-func (c *deadConn) Close() error                  { c.closed = true; return nil }
-func (*deadConn) SetReadDeadline(time.Time) error { return nil }
-
-// TestRawRetriesOnlyUnsent checks the one case in which a request is sent again, as
-// net/http does it: nothing of it was written, to a connection that had carried requests.
-func TestRawRetriesOnlyUnsent(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_, _ = io.WriteString(w, `{"status":"ok","duplicate":false}`)
-	}))
-	t.Cleanup(srv.Close)
-	r, err := newRunner(Config{URL: srv.URL, Secret: []byte("s"), Count: 1, Engine: EngineRaw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, reused := range []bool{true, false} {
-		c := &rawConn{r: r, t: r.targets[0]}
-		dead := &deadConn{}
-		start := time.Now()
-		c.conn, c.reused, c.idle, c.stop = dead, reused, start, func() bool { return true }
-		a, err := c.roundTrip(context.Background(), []byte("{}"), []byte("sig"), start)
-		if !dead.closed {
-			t.Errorf("reused %t: the dead connection was not closed", reused)
-		}
-		if reused {
-			if err != nil || a.status != http.StatusOK {
-				t.Errorf("reused: status %d, err %v, want 200 on a new connection", a.status, err)
-			}
-		} else if err == nil || !strings.Contains(err.Error(), "broken pipe") {
-			t.Errorf("fresh: status %d, err %v, want the write's error", a.status, err)
-		}
-		c.close()
 	}
 }
 
