@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -36,14 +33,10 @@ const floodFrom = "127.0.0.2"
 // delivery the server answered, after the flood has stopped.
 const settleWait = 30 * time.Second
 
-// floodRun is one measured run of the flood comparison.
+// floodRun is one measured run of the flood comparison; with is with the forged deliveries
+// beside the real ones.
 type floodRun struct {
-	round int
-	flood bool // with the forged deliveries beside the real ones
-	res   result
-	cpu   cpuUse
-	ratio float64 // real requests/s over those of the run alone in the same round
-
+	pairRun
 	// With the flood only.
 	gen      floodReport
 	forged   int // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
@@ -51,7 +44,6 @@ type floodRun struct {
 	dropped  int // webhook_rejections_dropped_total
 	rows     int // journal rows once every entry is stored
 	pruned   int // journal rows after a restart's prune
-	problems []string
 }
 
 func floodName(flood bool) string {
@@ -87,62 +79,27 @@ func (o *options) reproduceFlood() string {
 // runFlood measures real deliveries alone and beside a flood of forged ones, -rounds times,
 // each run on a fresh SQLite file.
 func (b *bench) runFlood(ctx context.Context) error {
-	o := b.o
-	fmt.Fprintf(b.out, "hookbench: real deliveries alone against beside a flood of forged ones from one client, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceFlood())
-	b.machine()
-
-	binary, err := b.build(ctx)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	secret := randomHex(16)
-	runs, err := interleaved(o.rounds, func(round int, flood bool) (floodRun, error) {
+	b.header("real deliveries alone against beside a flood of forged ones from one client", b.o.reproduceFlood())
+	runs, err := pairs(ctx, b, func(binary, self, secret string, round int, flood bool) (*floodRun, error) {
 		return b.floodRun(ctx, binary, self, secret, round, flood)
 	})
 	if err != nil {
 		return err
 	}
-	for i := range runs {
-		runs[i].ratio = math.NaN()
-		for _, s := range runs {
-			if s.round == runs[i].round && !s.flood {
-				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
-			}
-		}
-	}
 	b.floodTable(runs)
-
-	var errs []string
-	for _, r := range runs {
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers to real deliveries", r.res.name, r.res.rep.Unexpected))
-		}
-		for _, p := range r.problems {
-			errs = append(errs, r.res.name+": "+p)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return notClean(runs, "unexpected answers to real deliveries")
 }
 
 // floodRun measures one configuration on a SQLite file of its own. With flood, the forged
 // deliveries start before the measured run and stop after it; then the journal is read
 // until it accounts for every one, and the server is restarted on the same file so that
 // the recorder's prune at start shows the row bound.
-func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round int, flood bool) (floodRun, error) {
+func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round int, flood bool) (*floodRun, error) {
 	o := b.o
-	run := floodRun{round: round, flood: flood}
+	run := &floodRun{pairRun: pairRun{round: round, with: flood}}
 	name := fmt.Sprintf("round%d-%s", round, floodName(flood))
 	db := filepath.Join(b.dir, name+".db")
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db,
-		"SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
+	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
 	vault, base, err := b.startVault(ctx, name, binary, env)
 	if err != nil {
 		return run, err
@@ -169,13 +126,11 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 			return run, err
 		}
 	}
-	pids := []int{vault.cmd.Process.Pid}
-	cpu0 := sampleCPU(pids, helpers)
-	rep, err := b.measured(ctx, name, cfg)
+	rep, cpu, err := b.measured(ctx, name, cfg, []int{vault.cmd.Process.Pid}, helpers)
 	if err != nil {
 		return run, err
 	}
-	run.cpu = sampleCPU(pids, helpers).since(cpu0)
+	run.cpu = cpu
 
 	if flood {
 		if err := flooder.stop(); err != nil {
@@ -184,7 +139,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 		if run.gen, err = readFloodReport(report); err != nil {
 			return run, fmt.Errorf("%s: %w; its log ends:\n%s", flooder.name, err, flooder.tail())
 		}
-		if err := b.settle(ctx, client, base, db, &run); err != nil {
+		if err := b.settle(ctx, client, base, db, run); err != nil {
 			return run, err
 		}
 	}
@@ -194,7 +149,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	}
 
 	if flood {
-		if err := b.pruneAtStart(ctx, binary, name, env, db, &run); err != nil {
+		if err := b.pruneAtStart(ctx, binary, name, env, db, run); err != nil {
 			return run, err
 		}
 	}
@@ -202,12 +157,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 		return run, nil
 	}
 	// A run's file holds tens of thousands of journal entries; the next runs need the disk more.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return run, err
-		}
-	}
-	return run, nil
+	return run, removeSQLite(db)
 }
 
 // waitForged waits until the server has refused a forged delivery, so that the measured run
@@ -306,36 +256,27 @@ func (b *bench) pruneAtStart(ctx context.Context, binary, name string, env []str
 // a fresh file, the newest rid, which AUTOINCREMENT never hands out twice nor leaves a gap
 // in (a refused batch rolls its rids back and is counted as dropped).
 func journalCounts(ctx context.Context, path string) (rows, appended int, err error) {
-	conn, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
 	var seq sql.NullInt64
-	err = conn.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM rejections),
-		(SELECT seq FROM sqlite_sequence WHERE name = 'rejections')`).Scan(&rows, &seq)
+	err = queryRO(ctx, path, `SELECT (SELECT count(*) FROM rejections),
+		(SELECT seq FROM sqlite_sequence WHERE name = 'rejections')`, nil, &rows, &seq)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the journal of %s: %w", path, err)
 	}
 	return rows, int(seq.Int64), nil
 }
 
-func (b *bench) floodTable(runs []floodRun) {
+func (b *bench) floodTable(runs []*floodRun) {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\treal\trequests/s\tp50\tp99\tmax\terrors\tflood req/s\tpeak RSS\tcores: hookvault\tflood\tgenerator\tother\tall\tvs alone\t\n")
 	for _, r := range runs {
 		l := r.res.rep.Latency
 		ftput := "-"
-		if r.flood {
+		if r.with {
 			ftput = fmt.Sprintf("%.0f", r.gen.Throughput)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.round, floodName(r.flood), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
-			r.res.rep.Unexpected, ftput, mib(r.res.rss),
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.helper, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
-			fixed(r.ratio, 2))
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+			r.round, floodName(r.with), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			r.res.rep.Unexpected, ftput, mib(r.res.rss), r.cpu.cores(r.cpu.hookvault, r.cpu.helper, r.cpu.generator), fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\nflood req/s: the forged deliveries' own rate over their whole run, from %s over -flood-c\n", floodFrom)
@@ -343,26 +284,16 @@ func (b *bench) floodTable(runs []floodRun) {
 	fmt.Fprintf(b.out, "  signatures (MAX_CLIENT_SIGNATURE_FAILURES).\n")
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault, the flood's generator,\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  hookbench's own generator of real deliveries, everything else, and the whole machine.\n")
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, r.res.name)
-		}
-	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nthe journal (REJECTION_MAX_ROWS %d):\n", b.o.maxRows)
 	jw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(jw, "round\tforged sent\t401s\tother answers\tanswered (server)\trecorded\tdropped\trecorded+dropped\trows after load\tafter prune\t\n")
 	for _, r := range runs {
-		if !r.flood {
-			continue
+		if r.with {
+			fmt.Fprintf(jw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.round, r.gen.Sent, r.gen.Rejected, r.gen.Unexpected,
+				r.forged, r.recorded, r.dropped, r.recorded+r.dropped, r.rows, r.pruned)
 		}
-		fmt.Fprintf(jw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.round, r.gen.Sent, r.gen.Rejected, r.gen.Unexpected,
-			r.forged, r.recorded, r.dropped, r.recorded+r.dropped, r.rows, r.pruned)
 	}
 	_ = jw.Flush()
 	fmt.Fprintf(b.out, "forged sent, 401s, other answers: the flood's own count (requests in flight when it was\n")
@@ -380,39 +311,20 @@ func (b *bench) floodTable(runs []floodRun) {
 	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(mtw, "real\trequests/s\tp50\tp99\tmax\tpeak RSS\tflood req/s\t\n")
 	for _, flood := range []bool{false, true} {
-		var tput, p50, p99, mx, rss, ftput []float64
-		for _, r := range runs {
-			if r.flood != flood {
-				continue
-			}
-			l := r.res.rep.Latency
-			tput = append(tput, r.res.rep.Throughput)
-			p50, p99, mx = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds()), append(mx, l.Max.Seconds())
-			rss = append(rss, float64(r.res.rss))
-			ftput = append(ftput, r.gen.Throughput)
+		these, m := medians(runs, flood)
+		var rss, ftput []float64
+		for _, r := range these {
+			rss, ftput = append(rss, float64(r.res.rss)), append(ftput, r.gen.Throughput)
 		}
 		f := "-"
 		if flood {
 			f = fmt.Sprintf("%.0f", median(ftput))
 		}
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName(flood), median(tput),
-			seconds(median(p50)), seconds(median(p99)), seconds(median(mx)), mib(int64(median(rss))), f)
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName(flood), m.Throughput, loadgen.Round(m.Latency.P50),
+			loadgen.Round(m.Latency.P99), loadgen.Round(m.Latency.Max), mib(int64(median(rss))), f)
 	}
 	_ = mtw.Flush()
-
-	var rs []float64
-	for _, r := range runs {
-		if r.flood {
-			rs = append(rs, r.ratio)
-		}
-	}
-	m := median(rs)
-	verdict := "missed"
-	if m >= targetFloodRatio {
-		verdict = "met"
-	}
-	fmt.Fprintf(b.out, "\nratio flood/alone of real requests/s, by round: %s → median %.2f; target ≥ %.2f: %s\n",
-		joinFixed(rs, 2), m, targetFloodRatio, verdict)
+	ratioTarget(b, runs, "flood/alone of real requests/s", targetFloodRatio)
 }
 
 // floodReport is what the flood's generator tells hookbench when it stops.

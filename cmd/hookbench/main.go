@@ -267,10 +267,8 @@ type ingestRun struct {
 // and the durable ceiling, -rounds times, interleaved.
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault against a bare net/http server (the ceiling) and one that appends each body\n")
-	fmt.Fprintf(b.out, "with group-committed fdatasync (the durable ceiling), loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceIngest())
-	b.machine()
+	b.header("hookvault against a bare net/http server (the ceiling) and one that appends each body\n"+
+		"with group-committed fdatasync (the durable ceiling)", o.reproduceIngest())
 
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -385,58 +383,39 @@ func (b *bench) probeDisk() (*fsyncStats, error) {
 
 // startIngest starts the targets of the default comparison, in their table's order (the
 // ceiling, the durable ceiling, hookvault at the baseline when there is one, hookvault),
-// and waits until each is ready.
+// each ready before the next starts.
 func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, baseShort string) ([]*ingestTarget, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	var targets []*ingestTarget
-	add := func(label, path string, args, env func(addr string) []string, vault bool) error {
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
+	add := func(label, path string, vault bool, argsEnv func(addr string) ([]string, []string)) error {
 		// The log file's name: ceiling, durable, hookvault@…, hookvault.
-		p, err := b.start(strings.TrimSuffix(label, " ceiling"), path, args(addr), env(addr))
-		if err != nil {
-			return err
-		}
-		targets = append(targets, &ingestTarget{label: label, p: p, url: "http://" + addr, vault: vault})
-		return nil
+		p, url, err := b.serve(ctx, strings.TrimSuffix(label, " ceiling"), path, argsEnv)
+		targets = append(targets, &ingestTarget{label: label, p: p, url: url, vault: vault})
+		return err
 	}
-	bare := func(string) []string { return os.Environ() }
-	child := func(args ...string) func(string) []string {
-		return func(addr string) []string { return append(args, "-addr", addr) }
+	child := func(args ...string) func(string) ([]string, []string) {
+		return func(addr string) ([]string, []string) { return append(args, "-addr", addr), os.Environ() }
 	}
-	none := func(string) []string { return nil } // hookvault takes its address from LISTEN_ADDR
-	vaultEnv := func(db string) func(string) []string {
-		return func(addr string) []string {
-			return append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret,
-				"DATABASE_URL=sqlite:"+filepath.Join(b.dir, db), "LISTEN_ADDR="+addr)
+	vault := func(label string) func(string) ([]string, []string) {
+		return func(addr string) ([]string, []string) {
+			return nil, sqliteEnv(secret, filepath.Join(b.dir, label+".db"), "LISTEN_ADDR="+addr)
 		}
 	}
-	if err := add("ceiling", self, child("ceiling"), bare, false); err != nil {
+	if err := add("ceiling", self, false, child("ceiling")); err != nil {
 		return nil, err
 	}
-	if err := add("durable ceiling", self, child("durable", "-dir", b.dir), bare, false); err != nil {
+	if err := add("durable ceiling", self, false, child("durable", "-dir", b.dir)); err != nil {
 		return nil, err
 	}
 	if baseBinary != "" {
-		label := "hookvault@" + baseShort
-		if err := add(label, baseBinary, none, vaultEnv(label+".db"), true); err != nil {
+		if err := add("hookvault@"+baseShort, baseBinary, true, vault("hookvault@"+baseShort)); err != nil {
 			return nil, err
 		}
 	}
-	if err := add("hookvault", binary, none, vaultEnv("hookvault.db"), true); err != nil {
-		return nil, err
-	}
-	for _, t := range targets {
-		if err := waitReady(ctx, t.p, t.url+"/health/ready"); err != nil {
-			return nil, err
-		}
-	}
-	return targets, nil
+	return targets, add("hookvault", binary, true, vault("hookvault"))
 }
 
 // ingestRound measures every target at its peak, then each hookvault at half of its peak
@@ -516,25 +495,18 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 // measure warms a server up, then loads it with the measured run, reading the server's CPU
 // time just before and just after it.
 func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*ingestRun, error) {
-	cfg := loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun, Connect: newRawConn}
+	cfg := b.loadConfig(secret, t.url)
 	if err := b.warmUp(ctx, t.label, cfg); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", t.label, b.o.count, b.o.concurrency)
-	cfg.Count = b.o.count
 	pid := t.p.cmd.Process.Pid
-	before, berr := processCPU(pid)
-	rep, err := loadgen.Run(ctx, cfg, nil)
+	rep, cpu, err := b.measured(ctx, t.label, cfg, []int{pid}, nil)
 	if err != nil {
 		return nil, err
 	}
-	after, aerr := processCPU(pid)
-	if rep.Sent < b.o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", t.label, b.o.maxRun, rep.Sent, b.o.count)
-	}
 	r := &ingestRun{target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
-	if answered := rep.Sent - rep.Errors; berr == nil && aerr == nil && answered > 0 {
-		r.cpuPerReq = (after - before) / time.Duration(answered)
+	if answered := rep.Sent - rep.Errors; cpu.hookvaultTime >= 0 && answered > 0 {
+		r.cpuPerReq = cpu.hookvaultTime / time.Duration(answered)
 	}
 	return r, nil
 }
@@ -542,30 +514,10 @@ func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*i
 // steady loads a hookvault target at rate requests/s for d.
 func (b *bench) steady(ctx context.Context, t *ingestTarget, secret []byte, rate float64, d time.Duration) (*loadgen.Report, error) {
 	fmt.Fprintf(b.log, "%s: %.0f requests/s for %s\n", t.label, rate, d)
-	rep, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Rate: rate, Duration: d, Connect: newRawConn}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &rep, nil
-}
-
-// warmUp sends -warmup requests with cfg before a measured run, and shows any unexpected
-// answers among them.
-func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) error {
-	if b.o.warmup == 0 {
-		return nil
-	}
-	fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", name, b.o.warmup)
-	cfg.Count = b.o.warmup
+	cfg := b.loadConfig(secret, t.url)
+	cfg.Rate, cfg.Duration = rate, d
 	rep, err := loadgen.Run(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	if rep.Unexpected > 0 {
-		fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", name, rep.Unexpected)
-		samples(b.out, name+" warm-up", rep)
-	}
-	return nil
+	return &rep, err
 }
 
 // medianRuns sums up the rounds: per target, the median of each figure over the rounds
@@ -573,49 +525,37 @@ func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) err
 func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
 	var meds []*ingestRun
 	for _, t := range targets {
-		var tput, p50, p99, mx, cpu, ofC, ofD, hRate []float64
-		var hP50, hP99, hMax, sTput, sP50, sP99, sMax []float64
 		m := &ingestRun{target: t, res: result{name: t.label, rss: -1}, cpuPerReq: -1}
-		var half, steady loadgen.Report
+		var peak, half, steady []loadgen.Report
+		var cpu, ofC, ofD, hRate []float64
 		for _, r := range runs {
 			if r.target != t {
 				continue
 			}
-			l := r.res.rep.Latency
-			tput, ofC, ofD = append(tput, r.res.rep.Throughput), append(ofC, r.ofCeiling), append(ofD, r.ofDurable)
-			p50, p99, mx = append(p50, float64(l.P50)), append(p99, float64(l.P99)), append(mx, float64(l.Max))
+			peak, ofC, ofD = append(peak, r.res.rep), append(ofC, r.ofCeiling), append(ofD, r.ofDurable)
 			if r.cpuPerReq >= 0 {
 				cpu = append(cpu, float64(r.cpuPerReq))
 			}
 			m.res.rss = max(m.res.rss, r.res.rss)
-			m.res.rep.Unexpected += r.res.rep.Unexpected
 			if r.half != nil {
-				hRate = append(hRate, r.halfRate)
-				hP50, hP99, hMax = append(hP50, float64(r.half.Latency.P50)), append(hP99, float64(r.half.Latency.P99)), append(hMax, float64(r.half.Latency.Max))
-				half.Unexpected += r.half.Unexpected
+				half, hRate = append(half, *r.half), append(hRate, r.halfRate)
 			}
 			if r.steady != nil {
-				sTput = append(sTput, r.steady.Throughput)
-				sP50, sP99, sMax = append(sP50, float64(r.steady.Latency.P50)), append(sP99, float64(r.steady.Latency.P99)), append(sMax, float64(r.steady.Latency.Max))
-				steady.Unexpected += r.steady.Unexpected
+				steady = append(steady, *r.steady)
 			}
 		}
-		dur := func(vs []float64) time.Duration { return time.Duration(median(vs)) }
-		m.res.rep.Throughput, m.ofCeiling, m.ofDurable = median(tput), median(ofC), median(ofD)
-		m.res.rep.Latency = loadgen.Latency{P50: dur(p50), P99: dur(p99), Max: dur(mx)}
+		m.res.rep, m.ofCeiling, m.ofDurable = medianReport(peak), median(ofC), median(ofD)
 		if len(cpu) > 0 {
-			m.cpuPerReq = dur(cpu)
+			m.cpuPerReq = time.Duration(median(cpu))
 		}
-		if len(hRate) > 0 {
+		if len(half) > 0 {
+			h := medianReport(half)
 			m.halfRate = median(hRate)
-			half.Throughput = m.halfRate
-			half.Latency = loadgen.Latency{P50: dur(hP50), P99: dur(hP99), Max: dur(hMax)}
-			m.half = &half
+			h.Throughput, m.half = m.halfRate, &h // the rate asked for, as the table shows it
 		}
-		if len(sTput) > 0 {
-			steady.Throughput = median(sTput)
-			steady.Latency = loadgen.Latency{P50: dur(sP50), P99: dur(sP99), Max: dur(sMax)}
-			m.steady = &steady
+		if len(steady) > 0 {
+			s := medianReport(steady)
+			m.steady = &s
 		}
 		meds = append(meds, m)
 	}

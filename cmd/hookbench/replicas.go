@@ -144,9 +144,7 @@ func redacted(u string) string {
 // configurations instead of favouring the ones measured first.
 func (b *bench) runReplicas(ctx context.Context) error {
 	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault replicas sharing one PostgreSQL server, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceReplicas())
-	b.machine()
+	b.header("hookvault replicas sharing one PostgreSQL server", o.reproduceReplicas())
 
 	// An unreachable server or a user without CREATEDB fails here, before the build.
 	if err := b.pgExec(ctx, "SELECT 1"); err != nil {
@@ -229,25 +227,15 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 	var procs []*proc
 	var urls []string
 	for i := range n {
-		addr, err := freeAddr()
-		if err != nil {
-			return run, err
-		}
-		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false", "LISTEN_ADDR="+addr)
+		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false")
 		if wc > 0 {
 			penv = append(penv, "DATABASE_WRITE_CONNS="+strconv.Itoa(wc))
 		}
-		p, err := b.start(fmt.Sprintf("%s-%d", tag, i+1), binary, nil, penv)
+		p, url, err := b.startVault(ctx, fmt.Sprintf("%s-%d", tag, i+1), binary, penv)
 		if err != nil {
 			return run, err
 		}
-		procs = append(procs, p)
-		urls = append(urls, "http://"+addr)
-	}
-	for i, p := range procs {
-		if err := waitReady(ctx, p, urls[i]+"/health/ready"); err != nil {
-			return run, err
-		}
+		procs, urls = append(procs, p), append(urls, url)
 	}
 	if run.res, run.batch, run.cpu, err = b.measureReplicas(ctx, tag, procs, urls, []byte(secret)); err != nil {
 		return run, err
@@ -265,9 +253,8 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 // measureReplicas warms the replicas up, then loads them with the measured run, each
 // connection staying with one replica, and reads what they used meanwhile.
 func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc, urls []string, secret []byte) (result, float64, cpuUse, error) {
-	o := b.o
 	cfg := b.loadConfig(secret, urls...)
-	cfg.DuplicateShare, cfg.CrossDuplicates = o.duplicates, o.duplicates > 0 && len(urls) > 1
+	cfg.DuplicateShare, cfg.CrossDuplicates = b.o.duplicates, b.o.duplicates > 0 && len(urls) > 1
 	if err := b.warmUp(ctx, name, cfg); err != nil {
 		return result{}, 0, cpuUse{}, err
 	}
@@ -276,19 +263,17 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 		pids[i] = p.cmd.Process.Pid
 	}
 	sum0, count0 := commitBatches(ctx, urls)
-	before := sampleCPU(pids, nil)
-	rep, err := b.measured(ctx, name, cfg)
+	rep, cpu, err := b.measured(ctx, name, cfg, pids, nil)
 	if err != nil {
 		return result{}, 0, cpuUse{}, err
 	}
-	cpu := sampleCPU(pids, nil).since(before)
+	samples(b.out, name, rep)
 	sum1, count1 := commitBatches(ctx, urls)
-	res := result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}
 	batch := math.NaN()
 	if count1 > count0 {
 		batch = (sum1 - sum0) / (count1 - count0)
 	}
-	return res, batch, cpu, nil
+	return result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}, batch, cpu, nil
 }
 
 func (b *bench) replicaTable(runs []replicaRun) {
@@ -297,11 +282,10 @@ func (b *bench) replicaTable(runs []replicaRun) {
 	fmt.Fprintf(tw, "round\treplicas\twrite conns\trequests/s\tp50\tp99\tmax\tpeak RSS (sum)\tbatch\tcores: hookvault\tpostgres\tgenerator\tother\tall\terrors\tvs %d\t\n", base)
 	for _, r := range runs {
 		l := r.res.rep.Latency
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
 			r.round, r.replicas, writeConnsLabel(r.writeConns), r.res.rep.Throughput,
 			loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), mib(r.res.rss), fixed(r.batch, 1),
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.postgres, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
-			r.res.rep.Unexpected, fixed(r.ratio, 2))
+			r.cpu.cores(r.cpu.hookvault, r.cpu.postgres, r.cpu.generator), r.res.rep.Unexpected, fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\nbatch: mean store_commit_batch_size of the measured run, over all replicas' commits.\n")
@@ -314,10 +298,7 @@ func (b *bench) replicaTable(runs []replicaRun) {
 			noisy = append(noisy, fmt.Sprintf("round %d with %d replicas (write conns %s)", r.round, r.replicas, writeConnsLabel(r.writeConns)))
 		}
 	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	b.warnDisturbed(noisy)
 
 	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
 	seen := map[[2]int]bool{}
@@ -443,6 +424,7 @@ func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
 // starts beside hookvault (the receiver of -destinations); each is -1 when there is none.
 type cpuUse struct {
 	hookvault, postgres, nats, helper, generator, machine float64
+	hookvaultTime                                         time.Duration // hookvault's CPU time over the span; -1 when unknown
 }
 
 // other is the machine's CPU time that none of the measured processes used.
@@ -475,7 +457,7 @@ const userHZ = 100
 // sampleCPU reads the CPU time of hookvault's processes (pids), of helpers, of hookbench
 // itself, of the local services and of the whole machine.
 func sampleCPU(pids, helpers []int) cpuSample {
-	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, procCPU),
+	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, cpuTime),
 		helper: sumOver(helpers, procCPU), services: map[string]map[int]float64{}}
 	if len(helpers) == 0 {
 		s.helper = -1
@@ -513,7 +495,10 @@ func (s cpuSample) since(before cpuSample) cpuUse {
 		return (now - then) / secs
 	}
 	u := cpuUse{hookvault: rate(s.hookvault, before.hookvault), generator: rate(s.self, before.self),
-		helper: rate(s.helper, before.helper), machine: -1}
+		helper: rate(s.helper, before.helper), machine: -1, hookvaultTime: -1}
+	if s.hookvault >= 0 && before.hookvault >= 0 {
+		u.hookvaultTime = time.Duration((s.hookvault - before.hookvault) * float64(time.Second))
+	}
 	service := func(name string) float64 {
 		now := s.services[name]
 		if len(now) == 0 || secs <= 0 {
@@ -543,6 +528,15 @@ func sumOver[T int64 | float64](pids []int, read func(pid int) T) T {
 		sum += v
 	}
 	return sum
+}
+
+// cpuTime reads a process's CPU time in seconds from its CPU-time clock where there is one
+// (see processCPU), else from /proc; -1 where there is neither.
+func cpuTime(pid int) float64 {
+	if d, err := processCPU(pid); err == nil {
+		return d.Seconds()
+	}
+	return procCPU(pid)
 }
 
 // procCPU reads a process's user and system time from /proc, or -1 where there is none.
