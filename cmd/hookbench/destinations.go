@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -64,34 +63,10 @@ func configName(forward bool) string {
 	return "none"
 }
 
-// checkDestinations reports what is wrong with the flags of -destinations, or "".
-func (o *options) checkDestinations(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "flood-c", "max-rows", "old", "rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " does not go with -destinations"
-		}
-	}
-	u, err := url.Parse(o.natsURL)
-	switch {
-	case err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "":
-		return "-nats wants a URL such as " + defaultNATS
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.drainMax <= 0:
-		return "-drain-max must be positive"
-	}
-	return ""
-}
-
-func (o *options) reproduceDestinations() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -destinations -nats %s -rounds %d -c %d -n %d -warmup %d -max-run %s -drain-max %s",
-		o.natsURL, o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.drainMax)
-}
-
 // runDestinations measures hookvault without destinations and with one HTTP and one NATS
 // destination, -rounds times, each run on a fresh SQLite file.
 func (b *bench) runDestinations(ctx context.Context) error {
-	b.header("hookvault without destinations against one HTTP and one NATS JetStream destination", b.o.reproduceDestinations())
+	b.header("hookvault without destinations against one HTTP and one NATS JetStream destination", b.reproduce)
 	// A NATS server that is down or lacks JetStream fails here, before the build.
 	var err error
 	if b.nats, err = dialNATS(ctx, b.o.natsURL); err != nil {
@@ -216,21 +191,14 @@ destinations:
 // drained reads /metrics until every message the server created has been delivered (or
 // failed) to each destination, and returns that reading and when it was taken. Without
 // destinations it reads once.
-func (b *bench) drained(ctx context.Context, client *http.Client, base string, vault *proc, forward bool) (scrape, time.Time, error) {
-	deadline := time.Now().Add(b.o.drainMax)
-	tick := time.NewTicker(drainPoll)
-	defer tick.Stop()
-	for {
-		s, err := scrapeMetrics(ctx, client, base)
-		at := time.Now()
-		if err != nil {
-			return nil, at, err
-		}
-		if !forward {
-			return s, at, nil
-		}
-		created := s.value("webhook_messages_received_total", "source", "default")
-		var short []string
+func (b *bench) drained(ctx context.Context, client *http.Client, base string, vault *proc, forward bool) (s scrape, at time.Time, err error) {
+	var created float64
+	var short []string
+	err = poll(ctx, drainPoll, b.o.drainMax, vault, func() (bool, error) {
+		var err error
+		s, err = scrapeMetrics(ctx, client, base)
+		at, short = time.Now(), nil
+		created = s.value("webhook_messages_received_total", "source", "default")
 		for _, d := range destNames {
 			done := s.value("delivery_attempts_total", "destination", d, "outcome", "delivered") +
 				s.value("delivery_attempts_total", "destination", d, "outcome", "failed")
@@ -238,21 +206,13 @@ func (b *bench) drained(ctx context.Context, client *http.Client, base string, v
 				short = append(short, fmt.Sprintf("%s %.0f", d, done))
 			}
 		}
-		if len(short) == 0 {
-			return s, at, nil
-		}
-		if at.After(deadline) {
-			return nil, at, fmt.Errorf("%s: after -drain-max %s, of %.0f messages delivered: %s; its log ends:\n%s",
-				vault.name, b.o.drainMax, created, strings.Join(short, ", "), vault.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, at, ctx.Err()
-		case <-vault.exited:
-			return nil, at, fmt.Errorf("%s exited while its deliveries drained (%v); its log ends:\n%s", vault.name, vault.err, vault.tail())
-		case <-tick.C:
-		}
+		return !forward || len(short) == 0, err
+	})
+	if errors.Is(err, errTimedOut) {
+		err = fmt.Errorf("%s: after -drain-max %s, of %.0f messages delivered: %s; its log ends:\n%s",
+			vault.name, b.o.drainMax, created, strings.Join(short, ", "), vault.tail())
 	}
+	return s, at, err
 }
 
 // verify checks a drained run from the other side: the receiver got every message, the
@@ -283,30 +243,26 @@ func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, 
 		}
 	}
 	// deliveries_pending is read from the outbox, the truth the counters above only mirror.
-	deadline := time.Now().Add(pendingWait)
-	for {
-		var left []string
+	var left []string
+	err = poll(ctx, 250*time.Millisecond, pendingWait, nil, func() (bool, error) {
+		left = nil
 		for _, d := range destNames {
 			if p := s.value("deliveries_pending", "destination", d); !(p == 0) {
 				left = append(left, fmt.Sprintf("%s %.0f", d, p))
 			}
 		}
 		if len(left) == 0 {
-			return nil
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, "deliveries_pending still "+strings.Join(left, ", "))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-		if s, err = scrapeMetrics(ctx, client, base); err != nil {
-			return err
-		}
+		var err error
+		s, err = scrapeMetrics(ctx, client, base) // for the next look
+		return false, err
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, "deliveries_pending still "+strings.Join(left, ", "))
+		return nil
 	}
+	return err
 }
 
 // seconds shows a duration in seconds rounded as loadgen rounds latencies; "n/a" for NaN.

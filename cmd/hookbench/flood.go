@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,33 +54,10 @@ func floodName(flood bool) string {
 	return "alone"
 }
 
-// checkFlood reports what is wrong with the flags of -flood, or "".
-func (o *options) checkFlood(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "nats", "drain-max", "old", "rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " does not go with -flood"
-		}
-	}
-	switch {
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.floodConns < 1:
-		return "-flood-c must be at least 1"
-	case o.maxRows < 1:
-		return "-max-rows must be at least 1: the bound is what -flood exercises"
-	}
-	return ""
-}
-
-func (o *options) reproduceFlood() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -flood -rounds %d -c %d -n %d -warmup %d -flood-c %d -max-rows %d -max-run %s",
-		o.rounds, o.concurrency, o.count, o.warmup, o.floodConns, o.maxRows, o.maxRun)
-}
-
 // runFlood measures real deliveries alone and beside a flood of forged ones, -rounds times,
 // each run on a fresh SQLite file.
 func (b *bench) runFlood(ctx context.Context) error {
-	b.header("real deliveries alone against beside a flood of forged ones from one client", b.o.reproduceFlood())
+	b.header("real deliveries alone against beside a flood of forged ones from one client", b.reproduce)
 	runs, err := pairs(ctx, b, func(binary, self, secret string, round int, flood bool) (*floodRun, error) {
 		return b.floodRun(ctx, binary, self, secret, round, flood)
 	})
@@ -163,62 +141,43 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 // waitForged waits until the server has refused a forged delivery, so that the measured run
 // starts with the flood under way.
 func waitForged(ctx context.Context, client *http.Client, base string, flooder *proc) error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
+	err := poll(ctx, drainPoll, readyTimeout, flooder, func() (bool, error) {
 		s, err := scrapeMetrics(ctx, client, base)
-		if err != nil {
-			return err
-		}
-		if s.value("webhook_requests_total", "source", "default", "result", "invalid_signature") > 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no forged delivery refused within %s of the flood's start; its log ends:\n%s", readyTimeout, flooder.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-flooder.exited:
-			return fmt.Errorf("the flood exited before it began (%v); its log ends:\n%s", flooder.err, flooder.tail())
-		case <-time.After(drainPoll):
-		}
+		return s.value("webhook_requests_total", "source", "default", "result", "invalid_signature") > 0, err
+	})
+	if errors.Is(err, errTimedOut) {
+		return fmt.Errorf("no forged delivery refused within %s of the flood's start; its log ends:\n%s", readyTimeout, flooder.tail())
 	}
+	return err
 }
 
 // settle reads /metrics and the journal until every forged delivery the server answered is
 // either stored or counted as dropped, twice in a row (a request the flood abandoned may
 // still be in the server when it stops).
 func (b *bench) settle(ctx context.Context, client *http.Client, base, db string, run *floodRun) error {
-	deadline := time.Now().Add(settleWait)
 	matched := 0
-	for {
+	err := poll(ctx, drainPoll, settleWait, nil, func() (bool, error) {
 		s, err := scrapeMetrics(ctx, client, base)
 		if err != nil {
-			return err
+			return false, err
 		}
 		run.forged = int(s.value("webhook_requests_total", "source", "default", "result", "invalid_signature"))
 		run.dropped = int(s.value("webhook_rejections_dropped_total"))
 		if run.rows, run.recorded, err = journalCounts(ctx, db); err != nil {
-			return err
+			return false, err
 		}
-		if run.recorded+run.dropped == run.forged {
-			if matched++; matched == 2 {
-				return nil
-			}
-		} else {
+		matched++
+		if run.recorded+run.dropped != run.forged {
 			matched = 0
 		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, fmt.Sprintf("after %s, %d forged answered but %d recorded + %d dropped",
-				settleWait, run.forged, run.recorded, run.dropped))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(drainPoll):
-		}
+		return matched == 2, nil
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, fmt.Sprintf("after %s, %d forged answered but %d recorded + %d dropped",
+			settleWait, run.forged, run.recorded, run.dropped))
+		return nil
 	}
+	return err
 }
 
 // pruneAtStart restarts the server on the run's file and waits for the recorder's first
@@ -230,26 +189,16 @@ func (b *bench) pruneAtStart(ctx context.Context, binary, name string, env []str
 		return err
 	}
 	want := min(run.recorded, b.o.maxRows)
-	deadline := time.Now().Add(settleWait)
-	for {
-		if run.pruned, _, err = journalCounts(ctx, db); err != nil {
-			return err
-		}
-		if run.pruned <= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, fmt.Sprintf("%d journal rows %s after a restart, over REJECTION_MAX_ROWS %d",
-				run.pruned, settleWait, b.o.maxRows))
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(drainPoll):
-		}
+	err = poll(ctx, drainPoll, settleWait, nil, func() (done bool, err error) {
+		run.pruned, _, err = journalCounts(ctx, db)
+		return run.pruned <= want, err
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, fmt.Sprintf("%d journal rows %s after a restart, over REJECTION_MAX_ROWS %d",
+			run.pruned, settleWait, b.o.maxRows))
+		err = nil
 	}
-	return p.stop()
+	return errors.Join(err, p.stop())
 }
 
 // journalCounts reads the journal's rows and how many entries were ever appended to it: on

@@ -39,8 +39,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -190,26 +192,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hookbench: -c and -n must be at least 1, -warmup and -half-for not negative, -max-run positive")
 		return 2
 	}
-	if msg := o.checkMode(set); msg != "" {
+	mode := modes[0]
+	for _, m := range modes[1:] {
+		if v := fs.Lookup(m.flag).Value.String(); v != "" && v != "false" {
+			if mode.flag != "" {
+				fmt.Fprintln(stderr, "hookbench: -postgres, -destinations, -flood and -retention are modes of their own: pick one")
+				return 2
+			}
+			mode = m
+		}
+	}
+	if msg := o.check(set, mode.flags); msg != "" {
 		fmt.Fprintf(stderr, "hookbench: %s\n", msg)
 		return 2
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{o: o, out: stdout, log: stderr}
-	measure := b.run
-	switch {
-	case o.postgres != "":
-		measure = b.runReplicas
-	case o.destinations:
-		measure = b.runDestinations
-	case o.flood:
-		measure = b.runFlood
-	case o.retention:
-		measure = b.runRetention
+	b := &bench{o: o, out: stdout, log: stderr, reproduce: "go run ./cmd/hookbench"}
+	for _, name := range strings.Fields(mode.flags) {
+		f := fs.Lookup(name)
+		v := f.Value.String()
+		switch {
+		case v == f.DefValue && (v == "" || v == "0"):
+			continue // -baseline, -write-conns and -duplicates unless given
+		case v == "true":
+			v = "" // a mode's own flag
+		case name == "postgres":
+			v = "'" + redacted(v) + "'"
+		case name == "baseline":
+			v = shellQuote(v)
+		}
+		b.reproduce = strings.TrimSpace(b.reproduce + " -" + name + " " + v)
 	}
-	err := measure(ctx)
+	err := mode.run(b, ctx)
 	if ctx.Err() != nil {
 		err = errors.New("interrupted")
 	}
@@ -223,9 +239,60 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// modes are the comparisons, each named by its flag (the default one by none), with the
+// flags that go with it, in the order its reproduce line gives them.
+var modes = []struct {
+	flag, flags string
+	run         func(*bench, context.Context) error
+}{
+	{"", "rounds c n warmup max-run half-for rate steady-for fsyncs baseline", (*bench).run},
+	{"postgres", "postgres replicas write-conns rounds c n warmup max-run duplicates", (*bench).runReplicas},
+	{"destinations", "destinations nats rounds c n warmup max-run drain-max", (*bench).runDestinations},
+	{"flood", "flood rounds c n warmup flood-c max-rows max-run", (*bench).runFlood},
+	{"retention", "retention rounds old rate c steady-for max-run", (*bench).runRetention},
+}
+
+// check reports what is wrong with the flags, or "" when nothing is. A flag that does not
+// go with the mode is an error rather than ignored, so that a report never seems to
+// have measured what it did not.
+func (o *options) check(set map[string]bool, flags string) string {
+	for name := range set {
+		if name != "keep" && !slices.Contains(strings.Fields(flags), name) {
+			return "-" + name + " does not go with this comparison (-postgres, -destinations, -flood and -retention each have their own flags; see -h)"
+		}
+	}
+	if _, err := withDatabase(o.postgres, "x"); o.postgres != "" && err != nil {
+		return err.Error()
+	}
+	if u, err := url.Parse(o.natsURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return "-nats wants a URL such as " + defaultNATS
+	}
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{o.rounds < 1, "-rounds must be at least 1"},
+		{!(o.rate > 0) || math.IsInf(o.rate, 0), "-rate must be a positive number of requests per second"},
+		{o.steadyFor < 0 || (o.retention && o.steadyFor == 0), "-steady-for must not be negative (with -retention: must be positive)"},
+		{o.fsyncs < 0, "-fsyncs must not be negative"},
+		{!(o.duplicates >= 0 && o.duplicates <= 1), "-duplicates is a share between 0 and 1"},
+		{o.drainMax <= 0, "-drain-max must be positive"},
+		{o.floodConns < 1, "-flood-c must be at least 1"},
+		{o.maxRows < 1, "-max-rows must be at least 1: the bound is what -flood exercises"},
+		{o.old < 1, "-old must be at least 1"},
+		{o.postgres != "" && slices.Max(o.replicas) > o.concurrency, fmt.Sprintf("-c %d cannot give each of %d replicas a connection", o.concurrency, slices.Max(o.replicas))},
+	} {
+		if c.bad {
+			return c.msg
+		}
+	}
+	return ""
+}
+
 // bench is one comparison run and what it started.
 type bench struct {
 	o         options
+	reproduce string // the command that repeats it
 	out, log  io.Writer
 	dir       string
 	procs     []*proc
@@ -268,7 +335,7 @@ type ingestRun struct {
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
 	b.header("hookvault against a bare net/http server (the ceiling) and one that appends each body\n"+
-		"with group-committed fdatasync (the durable ceiling)", o.reproduceIngest())
+		"with group-committed fdatasync (the durable ceiling)", b.reproduce)
 
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -337,16 +404,6 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
 	}
 	return nil
-}
-
-// reproduceIngest is the command that repeats the default comparison.
-func (o *options) reproduceIngest() string {
-	s := fmt.Sprintf("go run ./cmd/hookbench -rounds %d -c %d -n %d -warmup %d -max-run %s -half-for %s -rate %g -steady-for %s -fsyncs %d",
-		o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.halfFor, o.rate, o.steadyFor, o.fsyncs)
-	if o.baseline != "" {
-		s += " -baseline " + shellQuote(o.baseline)
-	}
-	return s
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
@@ -821,32 +878,22 @@ func (b *bench) cleanup() error {
 
 // waitReady polls url until it answers 200, the process exits or readyTimeout passes.
 func waitReady(ctx context.Context, p *proc, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
 	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	defer client.CloseIdleConnections()
+	err := poll(ctx, 20*time.Millisecond, readyTimeout, p, func() (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				client.CloseIdleConnections()
-				return nil
-			}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, nil
 		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited before it was ready (%v); its log ends:\n%s", p.name, p.err, p.tail())
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("%s not ready at %s within %s; its log ends:\n%s", p.name, url, readyTimeout, p.tail())
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if errors.Is(err, errTimedOut) {
+		return fmt.Errorf("%s not ready at %s within %s; its log ends:\n%s", p.name, url, readyTimeout, p.tail())
 	}
+	return err
 }
 
 // moduleRoot finds the directory of the hookvault module, where the server is built.

@@ -42,84 +42,6 @@ type replicaRun struct {
 	ratio           float64 // requests/s over the baseline's of the same round and write-conns
 }
 
-// checkMode reports what is wrong with the mode's flags, or "" when nothing is.
-func (o *options) checkMode(set map[string]bool) string {
-	modes := 0
-	for _, m := range []bool{o.postgres != "", o.destinations, o.flood, o.retention} {
-		if m {
-			modes++
-		}
-	}
-	if modes > 1 {
-		return "-postgres, -destinations, -flood and -retention are modes of their own: pick one"
-	}
-	if modes > 0 {
-		for _, f := range []string{"baseline", "fsyncs"} {
-			if set[f] {
-				return "-" + f + " belongs to the default comparison (hookvault against the ceilings): leave out the mode"
-			}
-		}
-	}
-	switch {
-	case o.destinations:
-		return o.checkDestinations(set)
-	case o.flood:
-		return o.checkFlood(set)
-	case o.retention:
-		return o.checkRetention(set)
-	}
-	for _, f := range []string{"flood-c", "max-rows"} {
-		if set[f] {
-			return "-" + f + " belongs to the flood comparison: it needs -flood"
-		}
-	}
-	if set["old"] {
-		return "-old belongs to the retention comparison: it needs -retention"
-	}
-	for _, f := range []string{"nats", "drain-max"} {
-		if set[f] {
-			return "-" + f + " belongs to the destination comparison: it needs -destinations"
-		}
-	}
-	if o.postgres == "" {
-		for _, f := range []string{"replicas", "write-conns", "duplicates"} {
-			if set[f] {
-				return "-" + f + " compares replicas: it needs -postgres URL"
-			}
-		}
-		switch {
-		case o.rounds < 1:
-			return "-rounds must be at least 1"
-		case !(o.rate > 0) || math.IsInf(o.rate, 0):
-			return "-rate must be a positive number of requests per second"
-		case o.steadyFor < 0 || o.fsyncs < 0:
-			return "-steady-for and -fsyncs must not be negative"
-		}
-		return ""
-	}
-	for _, f := range []string{"rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " sets the steady run of the default comparison or of -retention: leave it out with -postgres"
-		}
-	}
-	if _, err := withDatabase(o.postgres, "x"); err != nil {
-		return err.Error()
-	}
-	switch {
-	case set["half-for"]:
-		return "-half-for belongs to the SQLite comparison; leave it out with -postgres"
-	case len(o.replicas) == 0:
-		return "-replicas needs one count at least"
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case !(o.duplicates >= 0 && o.duplicates <= 1):
-		return "-duplicates is a share between 0 and 1"
-	case slices.Max(o.replicas) > o.concurrency:
-		return fmt.Sprintf("-c %d cannot give each of %d replicas a connection", o.concurrency, slices.Max(o.replicas))
-	}
-	return ""
-}
-
 // withDatabase returns the PostgreSQL URL u with its database replaced by name.
 func withDatabase(u, name string) (string, error) {
 	p, err := url.Parse(u)
@@ -144,7 +66,7 @@ func redacted(u string) string {
 // configurations instead of favouring the ones measured first.
 func (b *bench) runReplicas(ctx context.Context) error {
 	o := b.o
-	b.header("hookvault replicas sharing one PostgreSQL server", o.reproduceReplicas())
+	b.header("hookvault replicas sharing one PostgreSQL server", b.reproduce)
 
 	// An unreachable server or a user without CREATEDB fails here, before the build.
 	if err := b.pgExec(ctx, "SELECT 1"); err != nil {
@@ -184,18 +106,6 @@ func (b *bench) runReplicas(ctx context.Context) error {
 		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
 	}
 	return nil
-}
-
-func (o *options) reproduceReplicas() string {
-	s := fmt.Sprintf("go run ./cmd/hookbench -postgres '%s' -replicas %s", redacted(o.postgres), intList(o.replicas))
-	if len(o.writeConns) > 0 {
-		s += " -write-conns " + intList(o.writeConns).String()
-	}
-	s += fmt.Sprintf(" -rounds %d -c %d -n %d -warmup %d -max-run %s", o.rounds, o.concurrency, o.count, o.warmup, o.maxRun)
-	if o.duplicates > 0 {
-		s += fmt.Sprintf(" -duplicates %g", o.duplicates)
-	}
-	return s
 }
 
 // replicaRun measures n replicas on a database of their own: created, migrated once by

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -53,36 +52,10 @@ func passName(pass bool) string {
 	return "none"
 }
 
-// checkRetention reports what is wrong with the flags of -retention, or "".
-func (o *options) checkRetention(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "nats", "drain-max",
-		"flood-c", "max-rows", "n", "warmup"} {
-		if set[f] {
-			return "-" + f + " does not go with -retention"
-		}
-	}
-	switch {
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.old < 1:
-		return "-old must be at least 1"
-	case !(o.rate > 0) || math.IsInf(o.rate, 0):
-		return "-rate must be a positive number of requests per second"
-	case o.steadyFor <= 0:
-		return "-steady-for must be positive"
-	}
-	return ""
-}
-
-func (o *options) reproduceRetention() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -retention -rounds %d -old %d -rate %g -c %d -steady-for %s -max-run %s",
-		o.rounds, o.old, o.rate, o.concurrency, o.steadyFor, o.maxRun)
-}
-
 // runRetention measures POST /webhook at a steady rate while a retention pass deletes -old
 // messages, against the same load on the same messages without a pass, -rounds times.
 func (b *bench) runRetention(ctx context.Context) error {
-	b.header("POST /webhook at a steady rate during a retention pass against without one", b.o.reproduceRetention())
+	b.header("POST /webhook at a steady rate during a retention pass against without one", b.reproduce)
 	runs, err := pairs(ctx, b, func(binary, _, secret string, round int, pass bool) (*retentionRun, error) {
 		return b.retentionRun(ctx, binary, secret, round, pass)
 	})
@@ -258,21 +231,12 @@ func passEnded(logPath string) (passEnd, bool) {
 
 // watchPass polls the server's log for the pass's line until it appears, the server exits
 // or ctx ends.
-func watchPass(ctx context.Context, p *proc) passEnd {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if e, ok := passEnded(p.logPath); ok {
-			return e
-		}
-		select {
-		case <-ctx.Done():
-			return passEnd{}
-		case <-p.exited:
-			return passEnd{}
-		case <-tick.C:
-		}
-	}
+func watchPass(ctx context.Context, p *proc) (e passEnd) {
+	_ = poll(ctx, 20*time.Millisecond, 0, p, func() (ok bool, _ error) {
+		e, ok = passEnded(p.logPath)
+		return ok, nil
+	})
+	return e
 }
 
 // countOld counts the messages that arrived before the retention's cutoff.

@@ -272,3 +272,31 @@ func (u cpuUse) cores(of ...float64) string {
 	}
 	return strings.Join(cells, "\t")
 }
+
+// errTimedOut is poll's error when its time is up.
+var errTimedOut = errors.New("timed out")
+
+// poll calls check every interval until it reports done or an error, timeout passes (0:
+// never) or ctx ends, or p exits (nil: no process to watch).
+func poll(ctx context.Context, every, timeout time.Duration, p *proc, check func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var exited <-chan struct{}
+	if p != nil {
+		exited = p.exited
+	}
+	for {
+		if done, err := check(); done || err != nil {
+			return err
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			return errTimedOut
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return fmt.Errorf("%s exited (%v); its log ends:\n%s", p.name, p.err, p.tail())
+		case <-time.After(every):
+		}
+	}
+}
