@@ -30,8 +30,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -124,12 +122,8 @@ func child(args []string) (code int, ok bool) {
 		return 0, false
 	}
 	switch args[0] {
-	case "ceiling":
-		return serveCeiling(args[1:], os.Stderr), true
-	case "durable":
-		return serveDurable(args[1:], os.Stderr), true
-	case "receiver":
-		return serveReceiver(args[1:], os.Stderr), true
+	case "ceiling", "durable", "receiver":
+		return serveChild(args[0], args[1:], os.Stderr), true
 	case "flood":
 		return runFloodChild(args[1:], os.Stderr), true
 	}
@@ -389,15 +383,10 @@ func (b *bench) run(ctx context.Context) error {
 
 	var errs []string
 	for _, r := range runs {
-		name := fmt.Sprintf("%s (round %d)", r.target.label, r.round)
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", name, r.res.rep.Unexpected))
-		}
-		if r.half != nil && r.half.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s at half rate %d", name, r.half.Unexpected))
-		}
-		if r.steady != nil && r.steady.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s at %g requests/s %d", name, o.rate, r.steady.Unexpected))
+		for _, l := range r.loads(o.rate) {
+			if l.rep.Unexpected > 0 {
+				errs = append(errs, fmt.Sprintf("%s (round %d)%s %d", r.target.label, r.round, l.at, l.rep.Unexpected))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -651,14 +640,22 @@ func (b *bench) table(runs, meds []*ingestRun) {
 	fmt.Fprintf(b.out, "CPU/req: the server's CPU time (user and system, all threads) during the measured run over the\n")
 	fmt.Fprintf(b.out, "requests it answered; of ceiling, of durable: requests/s over the ceilings' in the same round.\n")
 	for _, r := range runs {
-		samples(b.out, fmt.Sprintf("%s (round %d)", r.target.label, r.round), r.res.rep)
-		if r.half != nil {
-			samples(b.out, fmt.Sprintf("%s at half rate (round %d)", r.target.label, r.round), *r.half)
-		}
-		if r.steady != nil {
-			samples(b.out, fmt.Sprintf("%s at %g requests/s (round %d)", r.target.label, b.o.rate, r.round), *r.steady)
+		for _, l := range r.loads(b.o.rate) {
+			samples(b.out, fmt.Sprintf("%s%s (round %d)", r.target.label, l.at, r.round), *l.rep)
 		}
 	}
+}
+
+// load is one load of an ingest run, named by what follows the target's label.
+type load struct {
+	at  string
+	rep *loadgen.Report
+}
+
+// loads are the run's loads: at its peak, and hookvault's at half of it and at -rate.
+func (r *ingestRun) loads(rate float64) []load {
+	ls := []load{{"", &r.res.rep}, {" at half rate", r.half}, {fmt.Sprintf(" at %g requests/s", rate), r.steady}}
+	return slices.DeleteFunc(ls, func(l load) bool { return l.rep == nil })
 }
 
 // steadyTable prints hookvault's latency at a steady rate, next to the disk's fsync p99.
@@ -712,45 +709,41 @@ func (b *bench) targets(meds []*ingestRun, fsync *fsyncStats) {
 	if cur == nil {
 		return
 	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
+	medians := map[bool]string{true: ", medians"}[b.o.rounds > 1]
+	fmt.Fprintf(b.out, "\ntargets (hookvault%s):\n", medians)
+	var limit time.Duration
+	if fsync != nil {
+		limit = fsync.p99 + targetOverFsync
+	}
+	for _, t := range []struct {
+		shown bool
+		what  string
+		value func(r *ingestRun) string
+		met   func() bool
+	}{
+		{cur.cpuPerReq >= 0, fmt.Sprintf("CPU per request ≤ %s", targetCPUPerReq),
+			func(r *ingestRun) string { return perRequest(r.cpuPerReq) }, func() bool { return cur.cpuPerReq <= targetCPUPerReq }},
+		{true, fmt.Sprintf("requests/s ≥ %.2f of the ceiling's", targetOfCeiling),
+			func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofCeiling) }, func() bool { return cur.ofCeiling >= targetOfCeiling }},
+		{true, fmt.Sprintf("requests/s ≥ %.2f of the durable ceiling's", targetOfDurable),
+			func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofDurable) }, func() bool { return cur.ofDurable >= targetOfDurable }},
+		{cur.steady != nil && fsync != nil, fmt.Sprintf("p99 at %g requests/s ≤ the fsync p99 + %s = %s", b.o.rate, targetOverFsync, loadgen.Round(limit)),
+			func(r *ingestRun) string { return loadgen.Round(r.steady.Latency.P99).String() },
+			func() bool { return cur.steady.Latency.P99 <= limit && cur.steady.Unexpected == 0 }},
+		{cur.half != nil, fmt.Sprintf("p99 at half of peak ≤ %s", targetHalfP99),
+			func(r *ingestRun) string { return loadgen.Round(r.half.Latency.P99).String() },
+			func() bool { return cur.half.Latency.P99 <= targetHalfP99 && cur.half.Unexpected == 0 }},
+		{cur.res.rss >= 0, fmt.Sprintf("peak RSS ≤ %d MiB", targetRSS>>20),
+			func(r *ingestRun) string { return mib(r.res.rss) }, func() bool { return cur.res.rss <= targetRSS }},
+	} {
+		if !t.shown {
+			continue
 		}
-		return "missed"
-	}
-	was := func(f func(r *ingestRun) string) string {
-		if base == nil {
-			return ""
+		was := ""
+		if base != nil {
+			was = fmt.Sprintf(" (%s: %s)", base.target.label, t.value(base))
 		}
-		return fmt.Sprintf(" (%s: %s)", base.target.label, f(base))
-	}
-	fmt.Fprintf(b.out, "\ntargets (hookvault")
-	if b.o.rounds > 1 {
-		fmt.Fprintf(b.out, ", medians")
-	}
-	fmt.Fprintf(b.out, "):\n")
-	cpu := func(r *ingestRun) string { return perRequest(r.cpuPerReq) }
-	if cur.cpuPerReq >= 0 {
-		fmt.Fprintf(b.out, "  CPU per request ≤ %s: %s, %s%s\n", targetCPUPerReq, cpu(cur), verdict(cur.cpuPerReq <= targetCPUPerReq), was(cpu))
-	}
-	ofC := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofCeiling) }
-	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the ceiling's: %s, %s%s\n", targetOfCeiling, ofC(cur), verdict(cur.ofCeiling >= targetOfCeiling), was(ofC))
-	ofD := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofDurable) }
-	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the durable ceiling's: %s, %s%s\n", targetOfDurable, ofD(cur), verdict(cur.ofDurable >= targetOfDurable), was(ofD))
-	if cur.steady != nil && fsync != nil {
-		limit := fsync.p99 + targetOverFsync
-		p99 := func(r *ingestRun) string { return loadgen.Round(r.steady.Latency.P99).String() }
-		fmt.Fprintf(b.out, "  p99 at %g requests/s ≤ the fsync p99 + %s = %s: %s, %s%s\n", b.o.rate, targetOverFsync, loadgen.Round(limit),
-			p99(cur), verdict(cur.steady.Latency.P99 <= limit && cur.steady.Unexpected == 0), was(p99))
-	}
-	if cur.half != nil {
-		p99 := func(r *ingestRun) string { return loadgen.Round(r.half.Latency.P99).String() }
-		fmt.Fprintf(b.out, "  p99 at half of peak ≤ %s: %s, %s%s\n", targetHalfP99, p99(cur),
-			verdict(cur.half.Latency.P99 <= targetHalfP99 && cur.half.Unexpected == 0), was(p99))
-	}
-	if cur.res.rss >= 0 {
-		rss := func(r *ingestRun) string { return mib(r.res.rss) }
-		fmt.Fprintf(b.out, "  peak RSS ≤ %d MiB: %s, %s%s\n", targetRSS>>20, rss(cur), verdict(cur.res.rss <= targetRSS), was(rss))
+		fmt.Fprintf(b.out, "  %s: %s, %s%s\n", t.what, t.value(cur), verdict(t.met()), was)
 	}
 }
 
@@ -949,20 +942,11 @@ func randomHex(n int) string {
 // peakRSS reads a process's peak resident set (VmHWM) from /proc, or -1 where there is none.
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
+	_, rest, found := strings.Cut(string(b), "\nVmHWM:")
+	line, _, _ := strings.Cut(rest, "\n")
+	kb, perr := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), "kB")), 10, 64)
+	if err != nil || !found || perr != nil {
 		return -1
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		if err != nil {
-			return -1
-		}
-		return kb << 10
-	}
-	return -1
+	return kb << 10
 }

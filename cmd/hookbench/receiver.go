@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,18 +60,6 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// serveReceiver runs the receiver as its own process, as "hookbench receiver", so that it
-// takes its share of the CPUs as an app on the same machine would.
-func serveReceiver(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hookbench receiver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	return serve("receiver", *addr, &http.Server{Handler: &receiver{ids: map[string]struct{}{}}, ReadHeaderTimeout: 10 * time.Second}, stderr)
 }
 
 // receiverCounts asks the receiver at base what it got.

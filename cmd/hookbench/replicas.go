@@ -303,26 +303,16 @@ func (b *bench) dropDatabase(db string) error {
 }
 
 // commitBatches adds up store_commit_batch_size's sum and count over the replicas; both
-// are NaN when a replica does not tell. Two unlabelled samples of the text exposition are
-// all it needs, which a line scan reads without a parser.
+// are NaN when a replica does not tell.
 func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 	for _, u := range urls {
 		s, c := math.NaN(), math.NaN()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
-		if resp, err := client.Do(req); err == nil {
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				name, value, _ := strings.Cut(sc.Text(), " ")
-				switch name {
-				case "store_commit_batch_size_sum":
-					s, _ = strconv.ParseFloat(value, 64)
-				case "store_commit_batch_size_count":
-					c, _ = strconv.ParseFloat(value, 64)
-				}
+		if sc, err := scrapeMetrics(ctx, client, u); err == nil {
+			if h := sc.metric("store_commit_batch_size").GetHistogram(); h != nil {
+				s, c = h.GetSampleSum(), float64(h.GetSampleCount())
 			}
-			resp.Body.Close()
 		}
 		sum, count = sum+s, count+c
 	}
