@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -119,8 +118,6 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	if err != nil {
 		return run, err
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 
 	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
@@ -128,7 +125,7 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	}
 	// The warm-up's deliveries drain first: the measured run starts on an empty outbox, and
 	// its lag histogram is what the run adds to this reading.
-	before, _, err := b.drained(ctx, client, base, vault, forward)
+	before, _, err := b.drained(ctx, base, vault, forward)
 	if err != nil {
 		return run, err
 	}
@@ -141,7 +138,7 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 
 	if forward {
 		fmt.Fprintf(b.log, "%s: waiting for the deliveries (at most -drain-max %s)\n", name, o.drainMax)
-		after, at, err := b.drained(ctx, client, base, vault, true)
+		after, at, err := b.drained(ctx, base, vault, true)
 		if err != nil {
 			return run, err
 		}
@@ -152,7 +149,7 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 			run.lag[d] = bucketsSince(after.buckets("delivery_lag_seconds", "destination", d),
 				before.buckets("delivery_lag_seconds", "destination", d))
 		}
-		if err := b.verify(ctx, client, base, recvURL, stream, after, run); err != nil {
+		if err := b.verify(ctx, base, recvURL, stream, after, run); err != nil {
 			return run, err
 		}
 	}
@@ -191,12 +188,12 @@ destinations:
 // drained reads /metrics until every message the server created has been delivered (or
 // failed) to each destination, and returns that reading and when it was taken. Without
 // destinations it reads once.
-func (b *bench) drained(ctx context.Context, client *http.Client, base string, vault *proc, forward bool) (s scrape, at time.Time, err error) {
+func (b *bench) drained(ctx context.Context, base string, vault *proc, forward bool) (s scrape, at time.Time, err error) {
 	var created float64
 	var short []string
 	err = poll(ctx, drainPoll, b.o.drainMax, vault, func() (bool, error) {
 		var err error
-		s, err = scrapeMetrics(ctx, client, base)
+		s, err = scrapeMetrics(ctx, base)
 		at, short = time.Now(), nil
 		created = s.value("webhook_messages_received_total", "source", "default")
 		for _, d := range destNames {
@@ -217,7 +214,7 @@ func (b *bench) drained(ctx context.Context, client *http.Client, base string, v
 
 // verify checks a drained run from the other side: the receiver got every message, the
 // stream holds every one, nothing failed, and the outbox reads empty.
-func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, stream string, s scrape, run *destRun) error {
+func (b *bench) verify(ctx context.Context, base, recvURL, stream string, s scrape, run *destRun) error {
 	run.total = int(s.value("webhook_messages_received_total", "source", "default"))
 	for _, d := range destNames {
 		if f := s.value("delivery_attempts_total", "destination", d, "outcome", "failed"); f > 0 {
@@ -255,7 +252,7 @@ func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, 
 			return true, nil
 		}
 		var err error
-		s, err = scrapeMetrics(ctx, client, base) // for the next look
+		s, err = scrapeMetrics(ctx, base) // for the next look
 		return false, err
 	})
 	if errors.Is(err, errTimedOut) {

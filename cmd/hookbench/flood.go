@@ -39,12 +39,12 @@ const settleWait = 30 * time.Second
 type floodRun struct {
 	pairRun
 	// With the flood only.
-	gen      floodReport
-	forged   int // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
-	recorded int // entries the journal stored: its newest rid, on a fresh SQLite file
-	dropped  int // webhook_rejections_dropped_total
-	rows     int // journal rows once every entry is stored
-	pruned   int // journal rows after a restart's prune
+	gen      loadgen.Report // the flood generator's own
+	forged   int            // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
+	recorded int            // entries the journal stored: its newest rid, on a fresh SQLite file
+	dropped  int            // webhook_rejections_dropped_total
+	rows     int            // journal rows once every entry is stored
+	pruned   int            // journal rows after a restart's prune
 }
 
 func floodName(flood bool) string {
@@ -82,8 +82,6 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	if err != nil {
 		return run, err
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 
 	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
@@ -100,7 +98,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 			return run, err
 		}
 		helpers = []int{flooder.cmd.Process.Pid}
-		if err := waitForged(ctx, client, base, flooder); err != nil {
+		if err := waitForged(ctx, base, flooder); err != nil {
 			return run, err
 		}
 	}
@@ -117,7 +115,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 		if run.gen, err = readFloodReport(report); err != nil {
 			return run, fmt.Errorf("%s: %w; its log ends:\n%s", flooder.name, err, flooder.tail())
 		}
-		if err := b.settle(ctx, client, base, db, run); err != nil {
+		if err := b.settle(ctx, base, db, run); err != nil {
 			return run, err
 		}
 	}
@@ -140,9 +138,9 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 
 // waitForged waits until the server has refused a forged delivery, so that the measured run
 // starts with the flood under way.
-func waitForged(ctx context.Context, client *http.Client, base string, flooder *proc) error {
+func waitForged(ctx context.Context, base string, flooder *proc) error {
 	err := poll(ctx, drainPoll, readyTimeout, flooder, func() (bool, error) {
-		s, err := scrapeMetrics(ctx, client, base)
+		s, err := scrapeMetrics(ctx, base)
 		return s.value("webhook_requests_total", "source", "default", "result", "invalid_signature") > 0, err
 	})
 	if errors.Is(err, errTimedOut) {
@@ -154,10 +152,10 @@ func waitForged(ctx context.Context, client *http.Client, base string, flooder *
 // settle reads /metrics and the journal until every forged delivery the server answered is
 // either stored or counted as dropped, twice in a row (a request the flood abandoned may
 // still be in the server when it stops).
-func (b *bench) settle(ctx context.Context, client *http.Client, base, db string, run *floodRun) error {
+func (b *bench) settle(ctx context.Context, base, db string, run *floodRun) error {
 	matched := 0
 	err := poll(ctx, drainPoll, settleWait, nil, func() (bool, error) {
-		s, err := scrapeMetrics(ctx, client, base)
+		s, err := scrapeMetrics(ctx, base)
 		if err != nil {
 			return false, err
 		}
@@ -276,24 +274,14 @@ func (b *bench) floodTable(runs []*floodRun) {
 	ratioTarget(b, runs, "flood/alone of real requests/s", targetFloodRatio)
 }
 
-// floodReport is what the flood's generator tells hookbench when it stops.
-type floodReport struct {
-	Sent       int
-	Seconds    float64
-	Throughput float64
-	Rejected   int // answered 401, as a forged delivery should be
-	Unexpected int
-	Samples    []string
-}
-
-func readFloodReport(path string) (floodReport, error) {
-	var r floodReport
+// readFloodReport reads the report the flood's generator wrote when it stopped.
+func readFloodReport(path string) (r loadgen.Report, err error) {
 	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
 	if err != nil {
 		return r, fmt.Errorf("the flood's report: %w", err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("the flood's report %s: %w", path, err)
 	}
 	return r, nil
 }
@@ -330,8 +318,7 @@ func runFloodChild(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "flood: %d forged deliveries in %s (%.0f/s), %d answered 401, %d otherwise\n",
 		rep.Sent, loadgen.Round(rep.Duration), rep.Throughput, rep.Rejected, rep.Unexpected)
-	b, _ := json.Marshal(floodReport{Sent: rep.Sent, Seconds: rep.Duration.Seconds(), Throughput: rep.Throughput,
-		Rejected: rep.Rejected, Unexpected: rep.Unexpected, Samples: rep.Samples})
+	b, _ := json.Marshal(rep)
 	if err := os.WriteFile(*report, b, 0o600); err != nil {
 		fmt.Fprintf(stderr, "flood: %v\n", err)
 		return 1

@@ -39,7 +39,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -871,17 +870,9 @@ func (b *bench) cleanup() error {
 
 // waitReady polls url until it answers 200, the process exits or readyTimeout passes.
 func waitReady(ctx context.Context, p *proc, url string) error {
-	client := &http.Client{Timeout: time.Second}
-	defer client.CloseIdleConnections()
 	err := poll(ctx, 20*time.Millisecond, readyTimeout, p, func() (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err != nil {
-			return false, nil
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		_, err := get(ctx, url)
+		return err == nil, nil
 	})
 	if errors.Is(err, errTimedOut) {
 		return fmt.Errorf("%s not ready at %s within %s; its log ends:\n%s", p.name, url, readyTimeout, p.tail())

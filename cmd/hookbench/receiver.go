@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // maxReceiverIDs bounds the webhook-ids the receiver remembers to tell repeats from new
@@ -63,17 +62,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // receiverCounts asks the receiver at base what it got.
-func receiverCounts(ctx context.Context, base string) (receiverCount, error) {
-	var c receiverCount
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/count", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return c, fmt.Errorf("receiver count: %w", err)
+func receiverCounts(ctx context.Context, base string) (c receiverCount, err error) {
+	b, err := get(ctx, base+"/count")
+	if err == nil {
+		err = json.Unmarshal(b, &c)
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+	if err != nil {
 		return c, fmt.Errorf("receiver count: %w", err)
 	}
 	return c, nil

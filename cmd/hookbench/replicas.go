@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -305,11 +304,9 @@ func (b *bench) dropDatabase(db string) error {
 // commitBatches adds up store_commit_batch_size's sum and count over the replicas; both
 // are NaN when a replica does not tell.
 func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 	for _, u := range urls {
 		s, c := math.NaN(), math.NaN()
-		if sc, err := scrapeMetrics(ctx, client, u); err == nil {
+		if sc, err := scrapeMetrics(ctx, u); err == nil {
 			if h := sc.metric("store_commit_batch_size").GetHistogram(); h != nil {
 				s, c = h.GetSampleSum(), float64(h.GetSampleCount())
 			}

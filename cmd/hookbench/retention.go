@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -131,9 +130,7 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 			run.problems = append(run.problems, fmt.Sprintf("the pass deleted %d messages, want %d", run.deleted, o.old))
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
-	if s, err := scrapeMetrics(ctx, client, base); err == nil {
+	if s, err := scrapeMetrics(ctx, base); err == nil {
 		run.gauge = s.value("store_messages")
 	}
 	run.res.rss = peakRSS(vault.cmd.Process.Pid)
