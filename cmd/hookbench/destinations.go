@@ -55,12 +55,8 @@ type destRun struct {
 	repeats int                 // requests the receiver got more than once
 }
 
-func configName(forward bool) string {
-	if forward {
-		return "http+nats"
-	}
-	return "none"
-}
+// configName names a run of the destination comparison: with the two destinations, or none.
+var configName = map[bool]string{true: "http+nats", false: "none"}
 
 // runDestinations measures hookvault without destinations and with one HTTP and one NATS
 // destination, -rounds times, each run on a fresh SQLite file.
@@ -86,7 +82,7 @@ func (b *bench) runDestinations(ctx context.Context) error {
 func (b *bench) destRun(ctx context.Context, binary, self, secret string, round int, forward bool) (*destRun, error) {
 	o := b.o
 	run := &destRun{pairRun: pairRun{round: round, with: forward}}
-	name := fmt.Sprintf("round%d-%s", round, configName(forward))
+	name := fmt.Sprintf("round%d-%s", round, configName[forward])
 	db := filepath.Join(b.dir, name+".db")
 	// No balancer routes here, so the readiness delay on SIGTERM would only slow every run's end.
 	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s")
@@ -291,7 +287,7 @@ func (b *bench) destTable(runs []*destRun) {
 			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
-			r.round, configName(r.with), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), r.res.rep.Unexpected,
+			r.round, configName[r.with], r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), r.res.rep.Unexpected,
 			strings.Join(cells, "\t"), r.cpu.cores(r.cpu.hookvault, r.cpu.nats, r.cpu.helper, r.cpu.generator), fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
@@ -337,7 +333,7 @@ func (b *bench) destTable(runs []*destRun) {
 				cells = append(cells, seconds(median(lags[d][0])), seconds(m99)+" ("+bucketOf(m99, these[len(these)-1].lag[d])+")")
 			}
 		}
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t\n", configName(forward), m.Throughput,
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t\n", configName[forward], m.Throughput,
 			loadgen.Round(m.Latency.P50), loadgen.Round(m.Latency.P99), strings.Join(cells, "\t"))
 	}
 	_ = mtw.Flush()

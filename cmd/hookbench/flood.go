@@ -47,12 +47,8 @@ type floodRun struct {
 	pruned   int            // journal rows after a restart's prune
 }
 
-func floodName(flood bool) string {
-	if flood {
-		return "flood"
-	}
-	return "alone"
-}
+// floodName names a run of the flood comparison: real deliveries beside the flood, or alone.
+var floodName = map[bool]string{true: "flood", false: "alone"}
 
 // runFlood measures real deliveries alone and beside a flood of forged ones, -rounds times,
 // each run on a fresh SQLite file.
@@ -75,7 +71,7 @@ func (b *bench) runFlood(ctx context.Context) error {
 func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round int, flood bool) (*floodRun, error) {
 	o := b.o
 	run := &floodRun{pairRun: pairRun{round: round, with: flood}}
-	name := fmt.Sprintf("round%d-%s", round, floodName(flood))
+	name := fmt.Sprintf("round%d-%s", round, floodName[flood])
 	db := filepath.Join(b.dir, name+".db")
 	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
 	vault, base, err := b.startVault(ctx, name, binary, env)
@@ -222,7 +218,7 @@ func (b *bench) floodTable(runs []*floodRun) {
 			ftput = fmt.Sprintf("%.0f", r.gen.Throughput)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
-			r.round, floodName(r.with), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			r.round, floodName[r.with], r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
 			r.res.rep.Unexpected, ftput, mib(r.res.rss), r.cpu.cores(r.cpu.hookvault, r.cpu.helper, r.cpu.generator), fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
@@ -267,7 +263,7 @@ func (b *bench) floodTable(runs []*floodRun) {
 		if flood {
 			f = fmt.Sprintf("%.0f", median(ftput))
 		}
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName(flood), m.Throughput, loadgen.Round(m.Latency.P50),
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName[flood], m.Throughput, loadgen.Round(m.Latency.P50),
 			loadgen.Round(m.Latency.P99), loadgen.Round(m.Latency.Max), mib(int64(median(rss))), f)
 	}
 	_ = mtw.Flush()

@@ -177,12 +177,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.retention && !set["steady-for"] {
 		o.steadyFor = 5 * time.Second
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "hookbench: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	case o.concurrency < 1 || o.count < 1 || o.warmup < 0 || o.maxRun <= 0 || o.halfFor < 0:
-		fmt.Fprintln(stderr, "hookbench: -c and -n must be at least 1, -warmup and -half-for not negative, -max-run positive")
 		return 2
 	}
 	mode := modes[0]
@@ -264,6 +260,8 @@ func (o *options) check(set map[string]bool, flags string) string {
 		bad bool
 		msg string
 	}{
+		{o.concurrency < 1 || o.count < 1, "-c and -n must be at least 1"},
+		{o.warmup < 0 || o.halfFor < 0 || o.maxRun <= 0, "-warmup and -half-for must not be negative, -max-run must be positive"},
 		{o.rounds < 1, "-rounds must be at least 1"},
 		{!(o.rate > 0) || math.IsInf(o.rate, 0), "-rate must be a positive number of requests per second"},
 		{o.steadyFor < 0 || (o.retention && o.steadyFor == 0), "-steady-for must not be negative (with -retention: must be positive)"},

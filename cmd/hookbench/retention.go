@@ -44,12 +44,8 @@ type retentionRun struct {
 	gauge   float64 // store_messages after the load
 }
 
-func passName(pass bool) string {
-	if pass {
-		return "pass"
-	}
-	return "none"
-}
+// passName names a run of the retention comparison: with a retention pass, or none.
+var passName = map[bool]string{true: "pass", false: "none"}
 
 // runRetention measures POST /webhook at a steady rate while a retention pass deletes -old
 // messages, against the same load on the same messages without a pass, -rounds times.
@@ -72,7 +68,7 @@ func (b *bench) runRetention(ctx context.Context) error {
 func (b *bench) retentionRun(ctx context.Context, binary, secret string, round int, pass bool) (*retentionRun, error) {
 	o := b.o
 	run := &retentionRun{pairRun: pairRun{round: round, with: pass}}
-	name := fmt.Sprintf("round%d-%s", round, passName(pass))
+	name := fmt.Sprintf("round%d-%s", round, passName[pass])
 	db := filepath.Join(b.dir, name+".db")
 	if err := b.fill(ctx, db, name); err != nil {
 		return run, err
@@ -255,7 +251,7 @@ func (b *bench) retentionTable(runs []*retentionRun) {
 			took, deleted = loadgen.Round(r.passTook).String(), strconv.Itoa(r.deleted)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
-			r.round, passName(r.with), rep.Throughput, rep.Sent, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			r.round, passName[r.with], rep.Throughput, rep.Sent, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
 			rep.Unexpected, loadgen.Round(rep.Duration), took, deleted, r.oldLeft, fixed(r.gauge, 0), mib(r.res.rss),
 			r.cpu.cores(r.cpu.hookvault, r.cpu.generator))
 	}
@@ -283,7 +279,7 @@ func (b *bench) retentionTable(runs []*retentionRun) {
 			t = seconds(median(took))
 		}
 		p99s[pass] = m.Latency.P99.Seconds()
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", passName(pass), m.Throughput,
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", passName[pass], m.Throughput,
 			loadgen.Round(m.Latency.P50), loadgen.Round(m.Latency.P99), loadgen.Round(m.Latency.Max), t)
 	}
 	_ = mtw.Flush()
