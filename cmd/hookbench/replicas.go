@@ -31,14 +31,13 @@ const disturbed = 0.25
 // dbTimeout bounds each statement hookbench runs itself (CREATE and DROP DATABASE).
 const dbTimeout = 30 * time.Second
 
-// replicaRun is one measured run of the replica comparison.
+// replicaRun is one measured run of the replica comparison; its ratio is its requests/s
+// over the first replica count's of the same round and write-conns.
 type replicaRun struct {
-	round, replicas int
-	writeConns      int // DATABASE_WRITE_CONNS; 0 left the server's default
-	res             result
-	batch           float64 // mean store_commit_batch_size of the measured run; NaN if unknown
-	cpu             cpuUse
-	ratio           float64 // requests/s over the baseline's of the same round and write-conns
+	pairRun
+	replicas   int
+	writeConns int     // DATABASE_WRITE_CONNS; 0 left the server's default
+	batch      float64 // mean store_commit_batch_size of the measured run; NaN if unknown
 }
 
 // withDatabase returns the PostgreSQL URL u with its database replaced by name.
@@ -80,7 +79,7 @@ func (b *bench) runReplicas(ctx context.Context) error {
 	if len(wcs) == 0 {
 		wcs = []int{0}
 	}
-	var runs []replicaRun
+	var runs []*replicaRun
 	for round := 1; round <= o.rounds; round++ {
 		for _, wc := range wcs {
 			for _, n := range o.replicas {
@@ -95,23 +94,14 @@ func (b *bench) runReplicas(ctx context.Context) error {
 	ratios(runs, o.replicas[0])
 	b.replicaTable(runs)
 
-	var errs []string
-	for _, r := range runs {
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", r.res.name, r.res.rep.Unexpected))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
-	}
-	return nil
+	return notClean(runs, "unexpected answers")
 }
 
 // replicaRun measures n replicas on a database of their own: created, migrated once by
 // `hookvault migrate` as an operator would, served by replicas that do not migrate, and
 // dropped once they have stopped.
-func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n, wc int) (replicaRun, error) {
-	run := replicaRun{round: round, replicas: n, writeConns: wc}
+func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n, wc int) (*replicaRun, error) {
+	run := &replicaRun{pairRun: pairRun{round: round}, replicas: n, writeConns: wc}
 	tag := fmt.Sprintf("round%d-%dreplicas", round, n)
 	if wc > 0 {
 		tag += fmt.Sprintf("-%dwriteconns", wc)
@@ -185,7 +175,7 @@ func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc,
 	return result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}, batch, cpu, nil
 }
 
-func (b *bench) replicaTable(runs []replicaRun) {
+func (b *bench) replicaTable(runs []*replicaRun) {
 	base := b.o.replicas[0]
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\treplicas\twrite conns\trequests/s\tp50\tp99\tmax\tpeak RSS (sum)\tbatch\tcores: hookvault\tpostgres\tgenerator\tother\tall\terrors\tvs %d\t\n", base)
@@ -201,13 +191,7 @@ func (b *bench) replicaTable(runs []replicaRun) {
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault (all replicas), the local\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  postgres processes, hookbench's own load generator, everything else (other processes,\n")
 	fmt.Fprintf(b.out, "  and kernel work charged to no process), and the whole machine.\n")
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, fmt.Sprintf("round %d with %d replicas (write conns %s)", r.round, r.replicas, writeConnsLabel(r.writeConns)))
-		}
-	}
-	b.warnDisturbed(noisy)
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
 	seen := map[[2]int]bool{}
@@ -230,7 +214,7 @@ func (b *bench) replicaTable(runs []replicaRun) {
 }
 
 // ratios fills in each run's ratio to the baseline run of its round and write-conns.
-func ratios(runs []replicaRun, base int) {
+func ratios(runs []*replicaRun, base int) {
 	for i := range runs {
 		runs[i].ratio = math.NaN()
 		for _, s := range runs {

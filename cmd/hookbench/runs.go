@@ -114,14 +114,15 @@ func queryRO(ctx context.Context, path, query string, args []any, dest ...any) e
 	return conn.QueryRowContext(ctx, query, args...).Scan(dest...)
 }
 
-// pairRun is one run of a comparison of two configurations (-destinations, -flood,
-// -retention): without (with false) and with what is compared.
+// pairRun is one measured run of a comparison. In those of two configurations
+// (-destinations, -flood, -retention), with tells which: with what is compared or without;
+// -postgres's runs (replicaRun) leave it false.
 type pairRun struct {
 	round    int
 	with     bool
 	res      result
 	cpu      cpuUse
-	ratio    float64 // requests/s over those of the run without, in the same round
+	ratio    float64 // requests/s over those of the run it is compared with, in the same round
 	problems []string
 }
 
@@ -181,7 +182,7 @@ func interleaved[R any](rounds int, run func(round int, config bool) (R, error))
 	return runs, nil
 }
 
-// warnNoisy warns about the pair runs during which other work took much of the machine.
+// warnNoisy warns about the runs during which other work took much of the machine.
 func warnNoisy[R paired](b *bench, runs []R) {
 	var noisy []string
 	for _, r := range runs {
@@ -189,10 +190,6 @@ func warnNoisy[R paired](b *bench, runs []R) {
 			noisy = append(noisy, r.pair().res.name)
 		}
 	}
-	b.warnDisturbed(noisy)
-}
-
-func (b *bench) warnDisturbed(noisy []string) {
 	if len(noisy) > 0 {
 		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
 			disturbed, strings.Join(noisy, ", "))
