@@ -464,15 +464,9 @@ func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, bas
 // ingestRound measures every target at its peak, then each hookvault at half of its peak
 // and at -rate.
 func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTarget, secret []byte) ([]*ingestRun, error) {
-	// The order alternates, so that no target always runs on a machine that the one before
-	// has warmed up (page cache, CPU frequency), or cooled down.
-	order := slices.Clone(targets)
-	if round%2 == 0 {
-		slices.Reverse(order)
-	}
 	var ceil, durable float64
 	var runs []*ingestRun
-	for _, t := range order {
+	for _, t := range inOrder(round, targets) {
 		r, err := b.measure(ctx, t, secret)
 		if err != nil {
 			return nil, err

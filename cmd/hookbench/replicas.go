@@ -91,7 +91,7 @@ func (b *bench) runReplicas(ctx context.Context) error {
 			}
 		}
 	}
-	ratios(runs, o.replicas[0])
+	fillRatios(runs, func(r, s *replicaRun) bool { return s.writeConns == r.writeConns && s.replicas == o.replicas[0] })
 	b.replicaTable(runs)
 
 	return notClean(runs, "unexpected answers")
@@ -210,18 +210,6 @@ func (b *bench) replicaTable(runs []*replicaRun) {
 		}
 		fmt.Fprintf(b.out, "  %d replicas, write conns %s: %.0f requests/s; vs %d: %s → median %.2f\n",
 			r.replicas, writeConnsLabel(r.writeConns), median(tput), base, joinFixed(ratios, 2), median(ratios))
-	}
-}
-
-// ratios fills in each run's ratio to the baseline run of its round and write-conns.
-func ratios(runs []*replicaRun, base int) {
-	for i := range runs {
-		runs[i].ratio = math.NaN()
-		for _, s := range runs {
-			if s.round == runs[i].round && s.writeConns == runs[i].writeConns && s.replicas == base {
-				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
-			}
-		}
 	}
 }
 

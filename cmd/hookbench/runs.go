@@ -131,7 +131,8 @@ func (r *pairRun) pair() *pairRun { return r }
 type paired interface{ pair() *pairRun }
 
 // pairs builds hookvault and measures both configurations with run, -rounds times,
-// interleaved, showing any unexpected answers of each run; then it fills in the ratios.
+// interleaved (see inOrder), showing any unexpected answers of each run; then it fills in
+// the ratios.
 func pairs[R paired](ctx context.Context, b *bench, run func(binary, self, secret string, round int, with bool) (R, error)) ([]R, error) {
 	binary, err := b.build(ctx)
 	if err != nil {
@@ -142,44 +143,44 @@ func pairs[R paired](ctx context.Context, b *bench, run func(binary, self, secre
 		return nil, err
 	}
 	secret := randomHex(16)
-	runs, err := interleaved(b.o.rounds, func(round int, with bool) (R, error) {
-		r, err := run(binary, self, secret, round, with)
-		if err == nil {
+	var runs []R
+	for round := 1; round <= b.o.rounds; round++ {
+		for _, with := range inOrder(round, []bool{false, true}) {
+			r, err := run(binary, self, secret, round, with)
+			if err != nil {
+				return nil, err
+			}
 			samples(b.out, r.pair().res.name, r.pair().res.rep)
+			runs = append(runs, r)
 		}
-		return r, err
-	})
+	}
+	fillRatios(runs, func(_, s R) bool { return !s.pair().with })
+	return runs, nil
+}
+
+// fillRatios sets each run's ratio: its requests/s over those of the run of the same round
+// that base picks; NaN without one.
+func fillRatios[R paired](runs []R, base func(r, s R) bool) {
 	for _, r := range runs {
 		p := r.pair()
 		p.ratio = math.NaN()
 		for _, s := range runs {
-			if s.pair().round == p.round && !s.pair().with {
+			if s.pair().round == p.round && base(r, s) {
 				p.ratio = p.res.rep.Throughput / s.pair().res.rep.Throughput
 			}
 		}
 	}
-	return runs, err
 }
 
-// interleaved runs both configurations of a comparison once a round, for rounds rounds,
-// the order alternating so that neither always runs second, on a machine that the other
-// run has warmed up (page cache, CPU frequency).
-func interleaved[R any](rounds int, run func(round int, config bool) (R, error)) ([]R, error) {
-	var runs []R
-	for round := 1; round <= rounds; round++ {
-		order := []bool{false, true}
-		if round%2 == 0 {
-			order = []bool{true, false}
-		}
-		for _, config := range order {
-			r, err := run(round, config)
-			if err != nil {
-				return nil, err
-			}
-			runs = append(runs, r)
-		}
+// inOrder returns what a round measures in the order of that round: as given in odd
+// rounds, reversed in even ones, so that nothing always runs on a machine that the run
+// before has warmed up (page cache, CPU frequency), or cooled down.
+func inOrder[T any](round int, items []T) []T {
+	items = slices.Clone(items)
+	if round%2 == 0 {
+		slices.Reverse(items)
 	}
-	return runs, nil
+	return items
 }
 
 // warnNoisy warns about the runs during which other work took much of the machine.
