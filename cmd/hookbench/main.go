@@ -318,7 +318,6 @@ type ingestRun struct {
 	ofCeiling, ofDurable float64
 	// The steady runs, hookvault's only: at half of this round's peak, and at -rate.
 	half, steady *loadgen.Report
-	halfRate     float64
 }
 
 // run compares hookvault (and with -baseline an older build of it) with the bare ceiling
@@ -489,8 +488,7 @@ func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTar
 			continue
 		}
 		if b.o.halfFor > 0 {
-			r.halfRate = r.res.rep.Throughput / 2
-			if r.half, err = b.steady(ctx, r.target, secret, r.halfRate, b.o.halfFor); err != nil {
+			if r.half, err = b.steady(ctx, r.target, secret, r.res.rep.Throughput/2, b.o.halfFor); err != nil {
 				return nil, err
 			}
 		}
@@ -564,7 +562,7 @@ func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
 	for _, t := range targets {
 		m := &ingestRun{target: t, res: result{name: t.label, rss: -1}, cpuPerReq: -1}
 		var peak, half, steady []loadgen.Report
-		var cpu, ofC, ofD, hRate []float64
+		var cpu, ofC, ofD []float64
 		for _, r := range runs {
 			if r.target != t {
 				continue
@@ -575,7 +573,7 @@ func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
 			}
 			m.res.rss = max(m.res.rss, r.res.rss)
 			if r.half != nil {
-				half, hRate = append(half, *r.half), append(hRate, r.halfRate)
+				half = append(half, *r.half)
 			}
 			if r.steady != nil {
 				steady = append(steady, *r.steady)
@@ -587,8 +585,9 @@ func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
 		}
 		if len(half) > 0 {
 			h := medianReport(half)
-			m.halfRate = median(hRate)
-			h.Throughput, m.half = m.halfRate, &h // the rate asked for, as the table shows it
+			// The rate asked for, as the table shows it: half of the median peak, which is the
+			// median of the halves.
+			h.Throughput, m.half = m.res.rep.Throughput/2, &h
 		}
 		if len(steady) > 0 {
 			s := medianReport(steady)
