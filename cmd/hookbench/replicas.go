@@ -125,6 +125,7 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 
 	var procs []*proc
 	var urls []string
+	var pids []int
 	for i := range n {
 		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false")
 		if wc > 0 {
@@ -134,10 +135,24 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 		if err != nil {
 			return run, err
 		}
-		procs, urls = append(procs, p), append(urls, url)
+		procs, urls, pids = append(procs, p), append(urls, url), append(pids, p.cmd.Process.Pid)
 	}
-	if run.res, run.batch, run.cpu, err = b.measureReplicas(ctx, tag, procs, urls, []byte(secret)); err != nil {
+	// The same load as the other comparisons, each connection staying with one replica.
+	cfg := b.loadConfig([]byte(secret), urls...)
+	cfg.DuplicateShare, cfg.CrossDuplicates = b.o.duplicates, b.o.duplicates > 0 && len(urls) > 1
+	if err := b.warmUp(ctx, tag, cfg); err != nil {
 		return run, err
+	}
+	sum0, count0 := commitBatches(ctx, urls)
+	rep, cpu, err := b.measured(ctx, tag, cfg, pids, nil)
+	if err != nil {
+		return run, err
+	}
+	samples(b.out, tag, rep)
+	sum1, count1 := commitBatches(ctx, urls)
+	run.res, run.cpu, run.batch = result{name: tag, rep: rep, rss: sumOver(pids, peakRSS)}, cpu, math.NaN()
+	if count1 > count0 {
+		run.batch = (sum1 - sum0) / (count1 - count0)
 	}
 	var errs []error
 	for _, p := range procs {
@@ -147,32 +162,6 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 		return run, err // cleanup tells which databases -keep kept
 	}
 	return run, b.dropDatabase(db)
-}
-
-// measureReplicas warms the replicas up, then loads them with the measured run, each
-// connection staying with one replica, and reads what they used meanwhile.
-func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc, urls []string, secret []byte) (result, float64, cpuUse, error) {
-	cfg := b.loadConfig(secret, urls...)
-	cfg.DuplicateShare, cfg.CrossDuplicates = b.o.duplicates, b.o.duplicates > 0 && len(urls) > 1
-	if err := b.warmUp(ctx, name, cfg); err != nil {
-		return result{}, 0, cpuUse{}, err
-	}
-	pids := make([]int, len(procs))
-	for i, p := range procs {
-		pids[i] = p.cmd.Process.Pid
-	}
-	sum0, count0 := commitBatches(ctx, urls)
-	rep, cpu, err := b.measured(ctx, name, cfg, pids, nil)
-	if err != nil {
-		return result{}, 0, cpuUse{}, err
-	}
-	samples(b.out, name, rep)
-	sum1, count1 := commitBatches(ctx, urls)
-	batch := math.NaN()
-	if count1 > count0 {
-		batch = (sum1 - sum0) / (count1 - count0)
-	}
-	return result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}, batch, cpu, nil
 }
 
 func (b *bench) replicaTable(runs []*replicaRun) {
