@@ -460,17 +460,25 @@ func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, bas
 	return targets, add("hookvault", binary, true, vault("hookvault"))
 }
 
-// ingestRound measures every target at its peak, then each hookvault at half of its peak
-// and at -rate.
+// ingestRound warms every target up and measures it at its peak, reading the server's CPU
+// time just before and just after; then each hookvault at half of its peak and at -rate.
 func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTarget, secret []byte) ([]*ingestRun, error) {
 	var ceil, durable float64
 	var runs []*ingestRun
 	for _, t := range inOrder(round, targets) {
-		r, err := b.measure(ctx, t, secret)
+		cfg := b.loadConfig(secret, t.url)
+		if err := b.warmUp(ctx, t.label, cfg); err != nil {
+			return nil, err
+		}
+		pid := t.p.cmd.Process.Pid
+		rep, cpu, err := b.measured(ctx, t.label, cfg, []int{pid}, nil)
 		if err != nil {
 			return nil, err
 		}
-		r.round = round
+		r := &ingestRun{round: round, target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
+		if answered := rep.Sent - rep.Errors; cpu.hookvaultTime >= 0 && answered > 0 {
+			r.cpuPerReq = cpu.hookvaultTime / time.Duration(answered)
+		}
 		switch t.label {
 		case "ceiling":
 			ceil = r.res.rep.Throughput
@@ -525,25 +533,6 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 		return "", fmt.Errorf("go build ./cmd/hookvault: %v\n%s", err, out)
 	}
 	return binary, nil
-}
-
-// measure warms a server up, then loads it with the measured run, reading the server's CPU
-// time just before and just after it.
-func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*ingestRun, error) {
-	cfg := b.loadConfig(secret, t.url)
-	if err := b.warmUp(ctx, t.label, cfg); err != nil {
-		return nil, err
-	}
-	pid := t.p.cmd.Process.Pid
-	rep, cpu, err := b.measured(ctx, t.label, cfg, []int{pid}, nil)
-	if err != nil {
-		return nil, err
-	}
-	r := &ingestRun{target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
-	if answered := rep.Sent - rep.Errors; cpu.hookvaultTime >= 0 && answered > 0 {
-		r.cpuPerReq = cpu.hookvaultTime / time.Duration(answered)
-	}
-	return r, nil
 }
 
 // steady loads a hookvault target at rate requests/s for d.

@@ -282,7 +282,7 @@ func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
 // starts beside hookvault (the receiver of -destinations); each is -1 when there is none.
 type cpuUse struct {
 	hookvault, postgres, nats, helper, generator, machine float64
-	hookvaultTime                                         time.Duration // hookvault's CPU time over the span; -1 when unknown
+	hookvaultTime                                         time.Duration // the measured server's CPU time over the span; -1 when unknown
 }
 
 // other is the machine's CPU time that none of the measured processes used.
