@@ -16,17 +16,26 @@ import (
 	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
-// serveCeiling runs loadgen's bare net/http server as its own process, so that it competes
-// for the CPUs like hookvault does: the difference between the two is everything hookvault
-// does beyond HTTP.
-func serveCeiling(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hookbench ceiling", flag.ContinueOnError)
+// serveChild runs one of the servers hookbench starts beside hookvault, each a process of
+// its own so that it competes for the CPUs as hookvault does: the ceiling, loadgen's bare
+// net/http server (the difference between the two is everything hookvault does beyond
+// HTTP); the durable ceiling (durable.go); and the destinations' receiver (receiver.go),
+// which takes its share of the CPUs as an app on the same machine would.
+func serveChild(name string, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hookbench "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "address to serve on")
+	dir := fs.String("dir", "", "durable: directory of the file the bodies are appended to")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return serve("ceiling", *addr, loadgen.NewCeilingServer(), stderr)
+	switch name {
+	case "ceiling":
+		return serve(name, *addr, loadgen.NewCeilingServer(), stderr)
+	case "receiver":
+		return serve(name, *addr, &http.Server{Handler: &receiver{ids: map[string]struct{}{}}, ReadHeaderTimeout: 10 * time.Second}, stderr)
+	}
+	return serveDurable(*addr, *dir, stderr)
 }
 
 // serve runs srv on addr until SIGINT or SIGTERM, then lets it drain for up to 5 seconds.

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,120 +43,61 @@ const natsTimeout = 10 * time.Second
 // destNames are the destinations of the sources file, in the report's order.
 var destNames = []string{"http", "nats"}
 
-// destRun is one measured run of the destination comparison.
+// destRun is one measured run of the destination comparison; with is with the two
+// destinations.
 type destRun struct {
-	round   int
-	forward bool // with the two destinations
-	res     result
-	cpu     cpuUse
-	ratio   float64 // requests/s over those without destinations in the same round
-
-	// With destinations only.
-	drain    time.Duration       // from the load's last answer to the last delivery
-	lag      map[string][]bucket // delivery_lag_seconds of the measured run, by destination
-	total    int                 // messages the server created, warm-up included
-	got      map[string]int      // http: distinct webhook-ids the receiver got; nats: messages in the stream
-	repeats  int                 // requests the receiver got more than once
-	problems []string            // deliveries missing, failed or still pending
+	pairRun
+	// With destinations only; problems are deliveries missing, failed or still pending.
+	drain   time.Duration       // from the load's last answer to the last delivery
+	lag     map[string][]bucket // delivery_lag_seconds of the measured run, by destination
+	total   int                 // messages the server created, warm-up included
+	got     map[string]int      // http: distinct webhook-ids the receiver got; nats: messages in the stream
+	repeats int                 // requests the receiver got more than once
 }
 
-func configName(forward bool) string {
-	if forward {
-		return "http+nats"
-	}
-	return "none"
-}
-
-// checkDestinations reports what is wrong with the flags of -destinations, or "".
-func (o *options) checkDestinations(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "flood-c", "max-rows", "old", "rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " does not go with -destinations"
-		}
-	}
-	u, err := url.Parse(o.natsURL)
-	switch {
-	case err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "":
-		return "-nats wants a URL such as " + defaultNATS
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.drainMax <= 0:
-		return "-drain-max must be positive"
-	}
-	return ""
-}
-
-func (o *options) reproduceDestinations() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -destinations -nats %s -rounds %d -c %d -n %d -warmup %d -max-run %s -drain-max %s",
-		o.natsURL, o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.drainMax)
-}
+// configName names a run of the destination comparison: with the two destinations, or none.
+var configName = map[bool]string{true: "http+nats", false: "none"}
 
 // runDestinations measures hookvault without destinations and with one HTTP and one NATS
 // destination, -rounds times, each run on a fresh SQLite file.
 func (b *bench) runDestinations(ctx context.Context) error {
-	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault without destinations against one HTTP and one NATS JetStream destination, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceDestinations())
-	b.machine()
-
+	b.header("hookvault without destinations against one HTTP and one NATS JetStream destination", b.reproduce)
 	// A NATS server that is down or lacks JetStream fails here, before the build.
 	var err error
-	if b.nats, err = dialNATS(ctx, o.natsURL); err != nil {
+	if b.nats, err = dialNATS(ctx, b.o.natsURL); err != nil {
 		return err
 	}
-	binary, err := b.build(ctx)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	secret := randomHex(16)
-	runs, err := interleaved(o.rounds, func(round int, forward bool) (destRun, error) {
+	runs, err := pairs(ctx, b, func(binary, self, secret string, round int, forward bool) (*destRun, error) {
 		return b.destRun(ctx, binary, self, secret, round, forward)
 	})
 	if err != nil {
 		return err
 	}
-	destRatios(runs)
 	b.destTable(runs)
-
-	var errs []string
-	for _, r := range runs {
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers", r.res.name, r.res.rep.Unexpected))
-		}
-		for _, p := range r.problems {
-			errs = append(errs, r.res.name+": "+p)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return notClean(runs, "unexpected answers")
 }
 
 // destRun measures one configuration on a SQLite file of its own; with forward, it also
 // starts the receiver, names a fresh stream, and waits until every message is delivered.
-func (b *bench) destRun(ctx context.Context, binary, self, secret string, round int, forward bool) (destRun, error) {
+func (b *bench) destRun(ctx context.Context, binary, self, secret string, round int, forward bool) (*destRun, error) {
 	o := b.o
-	run := destRun{round: round, forward: forward}
-	name := fmt.Sprintf("round%d-%s", round, configName(forward))
+	run := &destRun{pairRun: pairRun{round: round, with: forward}}
+	name := fmt.Sprintf("round%d-%s", round, configName[forward])
 	db := filepath.Join(b.dir, name+".db")
 	// No balancer routes here, so the readiness delay on SIGTERM would only slow every run's end.
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db, "SHUTDOWN_DELAY=0s")
+	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s")
 	var recv *proc
 	var recvURL, stream string
+	var helpers []int
 	if forward {
-		raddr, err := freeAddr()
+		var err error
+		recv, recvURL, err = b.serve(ctx, name+"-receiver", self, func(addr string) ([]string, []string) {
+			return []string{"receiver", "-addr", addr}, os.Environ()
+		})
 		if err != nil {
 			return run, err
 		}
-		recvURL = "http://" + raddr
-		if recv, err = b.start(name+"-receiver", self, []string{"receiver", "-addr", raddr}, os.Environ()); err != nil {
-			return run, err
-		}
+		helpers = []int{recv.cmd.Process.Pid}
 		token := randomHex(4)
 		stream = "HOOKBENCH_" + strings.ToUpper(token)
 		b.nats.streams = append(b.nats.streams, stream) // hookvault creates it on its first publish
@@ -168,9 +107,6 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 			return run, err
 		}
 		env = append(env, "SOURCES_FILE="+file, "NATS_URL="+o.natsURL, "NATS_STREAM="+stream)
-		if err := waitReady(ctx, recv, recvURL+"/health/ready"); err != nil {
-			return run, err
-		}
 	}
 	// hookvault's port is picked once the receiver listens: freeAddr may hand out a port
 	// twice, and a receiver on hookvault's port would answer its readiness probe.
@@ -178,8 +114,6 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	if err != nil {
 		return run, err
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 
 	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
@@ -187,27 +121,20 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 	}
 	// The warm-up's deliveries drain first: the measured run starts on an empty outbox, and
 	// its lag histogram is what the run adds to this reading.
-	before, _, err := b.drained(ctx, client, base, vault, forward)
+	before, _, err := b.drained(ctx, base, vault, forward)
 	if err != nil {
 		return run, err
 	}
-	pids := []int{vault.cmd.Process.Pid}
-	var helpers []int
-	if recv != nil {
-		helpers = []int{recv.cmd.Process.Pid}
-	}
-	cpu0 := sampleCPU(pids, helpers)
-	rep, err := b.measured(ctx, name, cfg)
+	rep, cpu, err := b.measured(ctx, name, cfg, []int{vault.cmd.Process.Pid}, helpers)
 	if err != nil {
 		return run, err
 	}
 	end := time.Now()
-	run.cpu = sampleCPU(pids, helpers).since(cpu0)
-	run.res = result{name: name, rep: rep, rss: peakRSS(vault.cmd.Process.Pid)}
+	run.cpu, run.res = cpu, result{name: name, rep: rep, rss: peakRSS(vault.cmd.Process.Pid)}
 
 	if forward {
 		fmt.Fprintf(b.log, "%s: waiting for the deliveries (at most -drain-max %s)\n", name, o.drainMax)
-		after, at, err := b.drained(ctx, client, base, vault, true)
+		after, at, err := b.drained(ctx, base, vault, true)
 		if err != nil {
 			return run, err
 		}
@@ -218,13 +145,12 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 			run.lag[d] = bucketsSince(after.buckets("delivery_lag_seconds", "destination", d),
 				before.buckets("delivery_lag_seconds", "destination", d))
 		}
-		if err := b.verify(ctx, client, base, recvURL, stream, after, &run); err != nil {
+		if err := b.verify(ctx, base, recvURL, stream, after, run); err != nil {
 			return run, err
 		}
 	}
 
-	var errs []error
-	errs = append(errs, vault.stop())
+	errs := []error{vault.stop()}
 	if recv != nil {
 		errs = append(errs, recv.stop())
 	}
@@ -236,13 +162,7 @@ func (b *bench) destRun(ctx context.Context, binary, self, secret string, round 
 			return run, err
 		}
 	}
-	// A run's file (with its WAL) is tens of MB; the next runs need the disk more.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return run, err
-		}
-	}
-	return run, nil
+	return run, removeSQLite(db)
 }
 
 // sourcesFile declares the two destinations: the receiver, and a NATS subject with a token
@@ -264,21 +184,14 @@ destinations:
 // drained reads /metrics until every message the server created has been delivered (or
 // failed) to each destination, and returns that reading and when it was taken. Without
 // destinations it reads once.
-func (b *bench) drained(ctx context.Context, client *http.Client, base string, vault *proc, forward bool) (scrape, time.Time, error) {
-	deadline := time.Now().Add(b.o.drainMax)
-	tick := time.NewTicker(drainPoll)
-	defer tick.Stop()
-	for {
-		s, err := scrapeMetrics(ctx, client, base)
-		at := time.Now()
-		if err != nil {
-			return nil, at, err
-		}
-		if !forward {
-			return s, at, nil
-		}
-		created := s.value("webhook_messages_received_total", "source", "default")
-		var short []string
+func (b *bench) drained(ctx context.Context, base string, vault *proc, forward bool) (s scrape, at time.Time, err error) {
+	var created float64
+	var short []string
+	err = poll(ctx, drainPoll, b.o.drainMax, vault, func() (bool, error) {
+		var err error
+		s, err = scrapeMetrics(ctx, base)
+		at, short = time.Now(), nil
+		created = s.value("webhook_messages_received_total", "source", "default")
 		for _, d := range destNames {
 			done := s.value("delivery_attempts_total", "destination", d, "outcome", "delivered") +
 				s.value("delivery_attempts_total", "destination", d, "outcome", "failed")
@@ -286,26 +199,18 @@ func (b *bench) drained(ctx context.Context, client *http.Client, base string, v
 				short = append(short, fmt.Sprintf("%s %.0f", d, done))
 			}
 		}
-		if len(short) == 0 {
-			return s, at, nil
-		}
-		if at.After(deadline) {
-			return nil, at, fmt.Errorf("%s: after -drain-max %s, of %.0f messages delivered: %s; its log ends:\n%s",
-				vault.name, b.o.drainMax, created, strings.Join(short, ", "), vault.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, at, ctx.Err()
-		case <-vault.exited:
-			return nil, at, fmt.Errorf("%s exited while its deliveries drained (%v); its log ends:\n%s", vault.name, vault.err, vault.tail())
-		case <-tick.C:
-		}
+		return !forward || len(short) == 0, err
+	})
+	if errors.Is(err, errTimedOut) {
+		err = fmt.Errorf("%s: after -drain-max %s, of %.0f messages delivered: %s; its log ends:\n%s",
+			vault.name, b.o.drainMax, created, strings.Join(short, ", "), vault.tail())
 	}
+	return s, at, err
 }
 
 // verify checks a drained run from the other side: the receiver got every message, the
 // stream holds every one, nothing failed, and the outbox reads empty.
-func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, stream string, s scrape, run *destRun) error {
+func (b *bench) verify(ctx context.Context, base, recvURL, stream string, s scrape, run *destRun) error {
 	run.total = int(s.value("webhook_messages_received_total", "source", "default"))
 	for _, d := range destNames {
 		if f := s.value("delivery_attempts_total", "destination", d, "outcome", "failed"); f > 0 {
@@ -331,42 +236,26 @@ func (b *bench) verify(ctx context.Context, client *http.Client, base, recvURL, 
 		}
 	}
 	// deliveries_pending is read from the outbox, the truth the counters above only mirror.
-	deadline := time.Now().Add(pendingWait)
-	for {
-		var left []string
+	var left []string
+	err = poll(ctx, 250*time.Millisecond, pendingWait, nil, func() (bool, error) {
+		left = nil
 		for _, d := range destNames {
 			if p := s.value("deliveries_pending", "destination", d); !(p == 0) {
 				left = append(left, fmt.Sprintf("%s %.0f", d, p))
 			}
 		}
 		if len(left) == 0 {
-			return nil
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, "deliveries_pending still "+strings.Join(left, ", "))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-		if s, err = scrapeMetrics(ctx, client, base); err != nil {
-			return err
-		}
+		var err error
+		s, err = scrapeMetrics(ctx, base) // for the next look
+		return false, err
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, "deliveries_pending still "+strings.Join(left, ", "))
+		return nil
 	}
-}
-
-// destRatios fills in each run's ratio to the run without destinations of its round.
-func destRatios(runs []destRun) {
-	for i := range runs {
-		runs[i].ratio = math.NaN()
-		for _, s := range runs {
-			if s.round == runs[i].round && !s.forward {
-				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
-			}
-		}
-	}
+	return err
 }
 
 // seconds shows a duration in seconds rounded as loadgen rounds latencies; "n/a" for NaN.
@@ -380,29 +269,26 @@ func seconds(v float64) string {
 	return loadgen.Round(time.Duration(v * float64(time.Second))).String()
 }
 
-func lagQuantile(r destRun, d string, q float64) float64 {
+func lagQuantile(r *destRun, d string, q float64) float64 {
 	v, _, _ := quantile(q, r.lag[d])
 	return v
 }
 
-func (b *bench) destTable(runs []destRun) {
+func (b *bench) destTable(runs []*destRun) {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\tdestinations\trequests/s\tp50\tp99\terrors\tdrain\tlag http p50\tp99\tlag nats p50\tp99\tcores: hookvault\tnats\treceiver\tgenerator\tother\tall\tvs none\t\n")
 	for _, r := range runs {
 		l := r.res.rep.Latency
-		drain, lag := "-", []string{"-", "-", "-", "-"}
-		if r.forward {
-			drain = loadgen.Round(r.drain).String()
-			lag = lag[:0]
+		cells := []string{"-", "-", "-", "-", "-"}
+		if r.with {
+			cells = []string{loadgen.Round(r.drain).String()}
 			for _, d := range destNames {
-				lag = append(lag, seconds(lagQuantile(r, d, 0.5)), seconds(lagQuantile(r, d, 0.99)))
+				cells = append(cells, seconds(lagQuantile(r, d, 0.5)), seconds(lagQuantile(r, d, 0.99)))
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.round, configName(r.forward), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), r.res.rep.Unexpected,
-			drain, lag[0], lag[1], lag[2], lag[3],
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.nats, 2), fixed(r.cpu.helper, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
-			fixed(r.ratio, 2))
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
+			r.round, configName[r.with], r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), r.res.rep.Unexpected,
+			strings.Join(cells, "\t"), r.cpu.cores(r.cpu.hookvault, r.cpu.nats, r.cpu.helper, r.cpu.generator), fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
 
@@ -414,73 +300,44 @@ func (b *bench) destTable(runs []destRun) {
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault, nats-server, the receiver,\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  hookbench's own load generator, everything else, and the whole machine.\n")
 	for _, r := range runs {
-		if r.forward {
+		if r.with {
 			fmt.Fprintf(b.out, "%s: %d messages (warm-up included); the receiver got %d (%d repeated), the stream holds %d\n",
 				r.res.name, r.total, r.got["http"], r.repeats, r.got["nats"])
 		}
 	}
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, r.res.name)
-		}
-	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
 	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(mtw, "destinations\trequests/s\tp50\tp99\tdrain\tlag http p50\tp99 (its bucket)\tlag nats p50\tp99 (its bucket)\t\n")
 	for _, forward := range []bool{false, true} {
-		var tput, p50, p99, drain []float64
-		lags := map[string][2][]float64{}
-		var bounds []bucket
-		for _, r := range runs {
-			if r.forward != forward {
-				continue
-			}
-			l := r.res.rep.Latency
-			tput = append(tput, r.res.rep.Throughput)
-			p50, p99 = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds())
-			drain = append(drain, r.drain.Seconds())
-			for _, d := range destNames {
-				q := lags[d]
-				q[0], q[1] = append(q[0], lagQuantile(r, d, 0.5)), append(q[1], lagQuantile(r, d, 0.99))
-				lags[d] = q
-				bounds = r.lag[d]
-			}
-		}
-		if len(tput) == 0 {
+		these, m := medians(runs, forward)
+		if len(these) == 0 {
 			continue
 		}
 		cells := []string{"-", "-", "-", "-", "-"}
 		if forward {
+			var drain []float64
+			lags := map[string][2][]float64{}
+			for _, r := range these {
+				drain = append(drain, r.drain.Seconds())
+				for _, d := range destNames {
+					q := lags[d]
+					q[0], q[1] = append(q[0], lagQuantile(r, d, 0.5)), append(q[1], lagQuantile(r, d, 0.99))
+					lags[d] = q
+				}
+			}
 			cells = []string{seconds(median(drain))}
 			for _, d := range destNames {
 				m99 := median(lags[d][1])
-				cells = append(cells, seconds(median(lags[d][0])), seconds(m99)+" ("+bucketOf(m99, bounds)+")")
+				cells = append(cells, seconds(median(lags[d][0])), seconds(m99)+" ("+bucketOf(m99, these[len(these)-1].lag[d])+")")
 			}
 		}
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t\n", configName(forward), median(tput),
-			seconds(median(p50)), seconds(median(p99)), strings.Join(cells, "\t"))
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t\n", configName[forward], m.Throughput,
+			loadgen.Round(m.Latency.P50), loadgen.Round(m.Latency.P99), strings.Join(cells, "\t"))
 	}
 	_ = mtw.Flush()
-
-	var rs []float64
-	for _, r := range runs {
-		if r.forward {
-			rs = append(rs, r.ratio)
-		}
-	}
-	m := median(rs)
-	verdict := "missed"
-	if m >= targetDestRatio {
-		verdict = "met"
-	}
-	fmt.Fprintf(b.out, "\nratio http+nats/none of requests/s, by round: %s → median %.2f; target ≥ %.2f: %s\n",
-		joinFixed(rs, 2), m, targetDestRatio, verdict)
+	ratioTarget(b, runs, "http+nats/none of requests/s", targetDestRatio)
 }
 
 // bucketOf names the bucket of bs that holds v, as "lo–hi".

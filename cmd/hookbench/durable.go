@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -201,24 +200,17 @@ func newDurableServer(l *bodyLog) *http.Server {
 }
 
 // serveDurable runs the durable ceiling as its own process, appending to durableFile in -dir.
-func serveDurable(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hookbench durable", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on")
-	dir := fs.String("dir", "", "directory of the file the bodies are appended to")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *dir == "" {
+func serveDurable(addr, dir string, stderr io.Writer) int {
+	if dir == "" {
 		fmt.Fprintln(stderr, "durable: -dir is required")
 		return 2
 	}
-	l, err := openBodyLog(filepath.Join(*dir, durableFile), durablePrealloc)
+	l, err := openBodyLog(filepath.Join(dir, durableFile), durablePrealloc)
 	if err != nil {
 		fmt.Fprintf(stderr, "durable: %v\n", err)
 		return 1
 	}
-	code := serve("durable", *addr, newDurableServer(l), stderr)
+	code := serve("durable", addr, newDurableServer(l), stderr)
 	if err := l.close(); err != nil {
 		fmt.Fprintf(stderr, "durable: %v\n", err)
 		code = 1

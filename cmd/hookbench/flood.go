@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -36,119 +34,50 @@ const floodFrom = "127.0.0.2"
 // delivery the server answered, after the flood has stopped.
 const settleWait = 30 * time.Second
 
-// floodRun is one measured run of the flood comparison.
+// floodRun is one measured run of the flood comparison; with is with the forged deliveries
+// beside the real ones.
 type floodRun struct {
-	round int
-	flood bool // with the forged deliveries beside the real ones
-	res   result
-	cpu   cpuUse
-	ratio float64 // real requests/s over those of the run alone in the same round
-
+	pairRun
 	// With the flood only.
-	gen      floodReport
-	forged   int // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
-	recorded int // entries the journal stored: its newest rid, on a fresh SQLite file
-	dropped  int // webhook_rejections_dropped_total
-	rows     int // journal rows once every entry is stored
-	pruned   int // journal rows after a restart's prune
-	problems []string
+	gen      loadgen.Report // the flood generator's own
+	forged   int            // 401s the server counted: webhook_requests_total{source="default",result="invalid_signature"}
+	recorded int            // entries the journal stored: its newest rid, on a fresh SQLite file
+	dropped  int            // webhook_rejections_dropped_total
+	rows     int            // journal rows once every entry is stored
+	pruned   int            // journal rows after a restart's prune
 }
 
-func floodName(flood bool) string {
-	if flood {
-		return "flood"
-	}
-	return "alone"
-}
-
-// checkFlood reports what is wrong with the flags of -flood, or "".
-func (o *options) checkFlood(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "nats", "drain-max", "old", "rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " does not go with -flood"
-		}
-	}
-	switch {
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.floodConns < 1:
-		return "-flood-c must be at least 1"
-	case o.maxRows < 1:
-		return "-max-rows must be at least 1: the bound is what -flood exercises"
-	}
-	return ""
-}
-
-func (o *options) reproduceFlood() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -flood -rounds %d -c %d -n %d -warmup %d -flood-c %d -max-rows %d -max-run %s",
-		o.rounds, o.concurrency, o.count, o.warmup, o.floodConns, o.maxRows, o.maxRun)
-}
+// floodName names a run of the flood comparison: real deliveries beside the flood, or alone.
+var floodName = map[bool]string{true: "flood", false: "alone"}
 
 // runFlood measures real deliveries alone and beside a flood of forged ones, -rounds times,
 // each run on a fresh SQLite file.
 func (b *bench) runFlood(ctx context.Context) error {
-	o := b.o
-	fmt.Fprintf(b.out, "hookbench: real deliveries alone against beside a flood of forged ones from one client, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceFlood())
-	b.machine()
-
-	binary, err := b.build(ctx)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	secret := randomHex(16)
-	runs, err := interleaved(o.rounds, func(round int, flood bool) (floodRun, error) {
+	b.header("real deliveries alone against beside a flood of forged ones from one client", b.reproduce)
+	runs, err := pairs(ctx, b, func(binary, self, secret string, round int, flood bool) (*floodRun, error) {
 		return b.floodRun(ctx, binary, self, secret, round, flood)
 	})
 	if err != nil {
 		return err
 	}
-	for i := range runs {
-		runs[i].ratio = math.NaN()
-		for _, s := range runs {
-			if s.round == runs[i].round && !s.flood {
-				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
-			}
-		}
-	}
 	b.floodTable(runs)
-
-	var errs []string
-	for _, r := range runs {
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers to real deliveries", r.res.name, r.res.rep.Unexpected))
-		}
-		for _, p := range r.problems {
-			errs = append(errs, r.res.name+": "+p)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return notClean(runs, "unexpected answers to real deliveries")
 }
 
 // floodRun measures one configuration on a SQLite file of its own. With flood, the forged
 // deliveries start before the measured run and stop after it; then the journal is read
 // until it accounts for every one, and the server is restarted on the same file so that
 // the recorder's prune at start shows the row bound.
-func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round int, flood bool) (floodRun, error) {
+func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round int, flood bool) (*floodRun, error) {
 	o := b.o
-	run := floodRun{round: round, flood: flood}
-	name := fmt.Sprintf("round%d-%s", round, floodName(flood))
+	run := &floodRun{pairRun: pairRun{round: round, with: flood}}
+	name := fmt.Sprintf("round%d-%s", round, floodName[flood])
 	db := filepath.Join(b.dir, name+".db")
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db,
-		"SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
+	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s", "REJECTION_MAX_ROWS="+strconv.Itoa(o.maxRows))
 	vault, base, err := b.startVault(ctx, name, binary, env)
 	if err != nil {
 		return run, err
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 
 	cfg := b.loadConfig([]byte(secret), base)
 	if err := b.warmUp(ctx, name, cfg); err != nil {
@@ -165,17 +94,15 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 			return run, err
 		}
 		helpers = []int{flooder.cmd.Process.Pid}
-		if err := waitForged(ctx, client, base, flooder); err != nil {
+		if err := waitForged(ctx, base, flooder); err != nil {
 			return run, err
 		}
 	}
-	pids := []int{vault.cmd.Process.Pid}
-	cpu0 := sampleCPU(pids, helpers)
-	rep, err := b.measured(ctx, name, cfg)
+	rep, cpu, err := b.measured(ctx, name, cfg, []int{vault.cmd.Process.Pid}, helpers)
 	if err != nil {
 		return run, err
 	}
-	run.cpu = sampleCPU(pids, helpers).since(cpu0)
+	run.cpu = cpu
 
 	if flood {
 		if err := flooder.stop(); err != nil {
@@ -184,7 +111,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 		if run.gen, err = readFloodReport(report); err != nil {
 			return run, fmt.Errorf("%s: %w; its log ends:\n%s", flooder.name, err, flooder.tail())
 		}
-		if err := b.settle(ctx, client, base, db, &run); err != nil {
+		if err := b.settle(ctx, base, db, run); err != nil {
 			return run, err
 		}
 	}
@@ -194,7 +121,7 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 	}
 
 	if flood {
-		if err := b.pruneAtStart(ctx, binary, name, env, db, &run); err != nil {
+		if err := b.pruneAtStart(ctx, binary, name, env, db, run); err != nil {
 			return run, err
 		}
 	}
@@ -202,73 +129,49 @@ func (b *bench) floodRun(ctx context.Context, binary, self, secret string, round
 		return run, nil
 	}
 	// A run's file holds tens of thousands of journal entries; the next runs need the disk more.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return run, err
-		}
-	}
-	return run, nil
+	return run, removeSQLite(db)
 }
 
 // waitForged waits until the server has refused a forged delivery, so that the measured run
 // starts with the flood under way.
-func waitForged(ctx context.Context, client *http.Client, base string, flooder *proc) error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		s, err := scrapeMetrics(ctx, client, base)
-		if err != nil {
-			return err
-		}
-		if s.value("webhook_requests_total", "source", "default", "result", "invalid_signature") > 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no forged delivery refused within %s of the flood's start; its log ends:\n%s", readyTimeout, flooder.tail())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-flooder.exited:
-			return fmt.Errorf("the flood exited before it began (%v); its log ends:\n%s", flooder.err, flooder.tail())
-		case <-time.After(drainPoll):
-		}
+func waitForged(ctx context.Context, base string, flooder *proc) error {
+	err := poll(ctx, drainPoll, readyTimeout, flooder, func() (bool, error) {
+		s, err := scrapeMetrics(ctx, base)
+		return s.value("webhook_requests_total", "source", "default", "result", "invalid_signature") > 0, err
+	})
+	if errors.Is(err, errTimedOut) {
+		return fmt.Errorf("no forged delivery refused within %s of the flood's start; its log ends:\n%s", readyTimeout, flooder.tail())
 	}
+	return err
 }
 
 // settle reads /metrics and the journal until every forged delivery the server answered is
 // either stored or counted as dropped, twice in a row (a request the flood abandoned may
 // still be in the server when it stops).
-func (b *bench) settle(ctx context.Context, client *http.Client, base, db string, run *floodRun) error {
-	deadline := time.Now().Add(settleWait)
+func (b *bench) settle(ctx context.Context, base, db string, run *floodRun) error {
 	matched := 0
-	for {
-		s, err := scrapeMetrics(ctx, client, base)
+	err := poll(ctx, drainPoll, settleWait, nil, func() (bool, error) {
+		s, err := scrapeMetrics(ctx, base)
 		if err != nil {
-			return err
+			return false, err
 		}
 		run.forged = int(s.value("webhook_requests_total", "source", "default", "result", "invalid_signature"))
 		run.dropped = int(s.value("webhook_rejections_dropped_total"))
 		if run.rows, run.recorded, err = journalCounts(ctx, db); err != nil {
-			return err
+			return false, err
 		}
-		if run.recorded+run.dropped == run.forged {
-			if matched++; matched == 2 {
-				return nil
-			}
-		} else {
+		matched++
+		if run.recorded+run.dropped != run.forged {
 			matched = 0
 		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, fmt.Sprintf("after %s, %d forged answered but %d recorded + %d dropped",
-				settleWait, run.forged, run.recorded, run.dropped))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(drainPoll):
-		}
+		return matched == 2, nil
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, fmt.Sprintf("after %s, %d forged answered but %d recorded + %d dropped",
+			settleWait, run.forged, run.recorded, run.dropped))
+		return nil
 	}
+	return err
 }
 
 // pruneAtStart restarts the server on the run's file and waits for the recorder's first
@@ -280,62 +183,43 @@ func (b *bench) pruneAtStart(ctx context.Context, binary, name string, env []str
 		return err
 	}
 	want := min(run.recorded, b.o.maxRows)
-	deadline := time.Now().Add(settleWait)
-	for {
-		if run.pruned, _, err = journalCounts(ctx, db); err != nil {
-			return err
-		}
-		if run.pruned <= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			run.problems = append(run.problems, fmt.Sprintf("%d journal rows %s after a restart, over REJECTION_MAX_ROWS %d",
-				run.pruned, settleWait, b.o.maxRows))
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(drainPoll):
-		}
+	err = poll(ctx, drainPoll, settleWait, nil, func() (done bool, err error) {
+		run.pruned, _, err = journalCounts(ctx, db)
+		return run.pruned <= want, err
+	})
+	if errors.Is(err, errTimedOut) {
+		run.problems = append(run.problems, fmt.Sprintf("%d journal rows %s after a restart, over REJECTION_MAX_ROWS %d",
+			run.pruned, settleWait, b.o.maxRows))
+		err = nil
 	}
-	return p.stop()
+	return errors.Join(err, p.stop())
 }
 
 // journalCounts reads the journal's rows and how many entries were ever appended to it: on
 // a fresh file, the newest rid, which AUTOINCREMENT never hands out twice nor leaves a gap
 // in (a refused batch rolls its rids back and is counted as dropped).
 func journalCounts(ctx context.Context, path string) (rows, appended int, err error) {
-	conn, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
 	var seq sql.NullInt64
-	err = conn.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM rejections),
-		(SELECT seq FROM sqlite_sequence WHERE name = 'rejections')`).Scan(&rows, &seq)
+	err = queryRO(ctx, path, `SELECT (SELECT count(*) FROM rejections),
+		(SELECT seq FROM sqlite_sequence WHERE name = 'rejections')`, nil, &rows, &seq)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the journal of %s: %w", path, err)
 	}
 	return rows, int(seq.Int64), nil
 }
 
-func (b *bench) floodTable(runs []floodRun) {
+func (b *bench) floodTable(runs []*floodRun) {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\treal\trequests/s\tp50\tp99\tmax\terrors\tflood req/s\tpeak RSS\tcores: hookvault\tflood\tgenerator\tother\tall\tvs alone\t\n")
 	for _, r := range runs {
 		l := r.res.rep.Latency
 		ftput := "-"
-		if r.flood {
+		if r.with {
 			ftput = fmt.Sprintf("%.0f", r.gen.Throughput)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.round, floodName(r.flood), r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
-			r.res.rep.Unexpected, ftput, mib(r.res.rss),
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.helper, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
-			fixed(r.ratio, 2))
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+			r.round, floodName[r.with], r.res.rep.Throughput, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			r.res.rep.Unexpected, ftput, mib(r.res.rss), r.cpu.cores(r.cpu.hookvault, r.cpu.helper, r.cpu.generator), fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\nflood req/s: the forged deliveries' own rate over their whole run, from %s over -flood-c\n", floodFrom)
@@ -343,26 +227,16 @@ func (b *bench) floodTable(runs []floodRun) {
 	fmt.Fprintf(b.out, "  signatures (MAX_CLIENT_SIGNATURE_FAILURES).\n")
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault, the flood's generator,\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  hookbench's own generator of real deliveries, everything else, and the whole machine.\n")
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, r.res.name)
-		}
-	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nthe journal (REJECTION_MAX_ROWS %d):\n", b.o.maxRows)
 	jw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(jw, "round\tforged sent\t401s\tother answers\tanswered (server)\trecorded\tdropped\trecorded+dropped\trows after load\tafter prune\t\n")
 	for _, r := range runs {
-		if !r.flood {
-			continue
+		if r.with {
+			fmt.Fprintf(jw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.round, r.gen.Sent, r.gen.Rejected, r.gen.Unexpected,
+				r.forged, r.recorded, r.dropped, r.recorded+r.dropped, r.rows, r.pruned)
 		}
-		fmt.Fprintf(jw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.round, r.gen.Sent, r.gen.Rejected, r.gen.Unexpected,
-			r.forged, r.recorded, r.dropped, r.recorded+r.dropped, r.rows, r.pruned)
 	}
 	_ = jw.Flush()
 	fmt.Fprintf(b.out, "forged sent, 401s, other answers: the flood's own count (requests in flight when it was\n")
@@ -380,59 +254,30 @@ func (b *bench) floodTable(runs []floodRun) {
 	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(mtw, "real\trequests/s\tp50\tp99\tmax\tpeak RSS\tflood req/s\t\n")
 	for _, flood := range []bool{false, true} {
-		var tput, p50, p99, mx, rss, ftput []float64
-		for _, r := range runs {
-			if r.flood != flood {
-				continue
-			}
-			l := r.res.rep.Latency
-			tput = append(tput, r.res.rep.Throughput)
-			p50, p99, mx = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds()), append(mx, l.Max.Seconds())
-			rss = append(rss, float64(r.res.rss))
-			ftput = append(ftput, r.gen.Throughput)
+		these, m := medians(runs, flood)
+		var rss, ftput []float64
+		for _, r := range these {
+			rss, ftput = append(rss, float64(r.res.rss)), append(ftput, r.gen.Throughput)
 		}
 		f := "-"
 		if flood {
 			f = fmt.Sprintf("%.0f", median(ftput))
 		}
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName(flood), median(tput),
-			seconds(median(p50)), seconds(median(p99)), seconds(median(mx)), mib(int64(median(rss))), f)
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", floodName[flood], m.Throughput, loadgen.Round(m.Latency.P50),
+			loadgen.Round(m.Latency.P99), loadgen.Round(m.Latency.Max), mib(int64(median(rss))), f)
 	}
 	_ = mtw.Flush()
-
-	var rs []float64
-	for _, r := range runs {
-		if r.flood {
-			rs = append(rs, r.ratio)
-		}
-	}
-	m := median(rs)
-	verdict := "missed"
-	if m >= targetFloodRatio {
-		verdict = "met"
-	}
-	fmt.Fprintf(b.out, "\nratio flood/alone of real requests/s, by round: %s → median %.2f; target ≥ %.2f: %s\n",
-		joinFixed(rs, 2), m, targetFloodRatio, verdict)
+	ratioTarget(b, runs, "flood/alone of real requests/s", targetFloodRatio)
 }
 
-// floodReport is what the flood's generator tells hookbench when it stops.
-type floodReport struct {
-	Sent       int
-	Seconds    float64
-	Throughput float64
-	Rejected   int // answered 401, as a forged delivery should be
-	Unexpected int
-	Samples    []string
-}
-
-func readFloodReport(path string) (floodReport, error) {
-	var r floodReport
+// readFloodReport reads the report the flood's generator wrote when it stopped.
+func readFloodReport(path string) (r loadgen.Report, err error) {
 	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
 	if err != nil {
 		return r, fmt.Errorf("the flood's report: %w", err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("the flood's report %s: %w", path, err)
 	}
 	return r, nil
 }
@@ -469,8 +314,7 @@ func runFloodChild(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "flood: %d forged deliveries in %s (%.0f/s), %d answered 401, %d otherwise\n",
 		rep.Sent, loadgen.Round(rep.Duration), rep.Throughput, rep.Rejected, rep.Unexpected)
-	b, _ := json.Marshal(floodReport{Sent: rep.Sent, Seconds: rep.Duration.Seconds(), Throughput: rep.Throughput,
-		Rejected: rep.Rejected, Unexpected: rep.Unexpected, Samples: rep.Samples})
+	b, _ := json.Marshal(rep)
 	if err := os.WriteFile(*report, b, 0o600); err != nil {
 		fmt.Fprintf(stderr, "flood: %v\n", err)
 		return 1

@@ -30,8 +30,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,8 +37,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -122,12 +121,8 @@ func child(args []string) (code int, ok bool) {
 		return 0, false
 	}
 	switch args[0] {
-	case "ceiling":
-		return serveCeiling(args[1:], os.Stderr), true
-	case "durable":
-		return serveDurable(args[1:], os.Stderr), true
-	case "receiver":
-		return serveReceiver(args[1:], os.Stderr), true
+	case "ceiling", "durable", "receiver":
+		return serveChild(args[0], args[1:], os.Stderr), true
 	case "flood":
 		return runFloodChild(args[1:], os.Stderr), true
 	}
@@ -182,34 +177,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.retention && !set["steady-for"] {
 		o.steadyFor = 5 * time.Second
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "hookbench: unexpected argument %q\n", fs.Arg(0))
 		return 2
-	case o.concurrency < 1 || o.count < 1 || o.warmup < 0 || o.maxRun <= 0 || o.halfFor < 0:
-		fmt.Fprintln(stderr, "hookbench: -c and -n must be at least 1, -warmup and -half-for not negative, -max-run positive")
-		return 2
 	}
-	if msg := o.checkMode(set); msg != "" {
+	mode := modes[0]
+	for _, m := range modes[1:] {
+		if v := fs.Lookup(m.flag).Value.String(); v != "" && v != "false" {
+			if mode.flag != "" {
+				fmt.Fprintln(stderr, "hookbench: -postgres, -destinations, -flood and -retention are modes of their own: pick one")
+				return 2
+			}
+			mode = m
+		}
+	}
+	if msg := o.check(set, mode.flags); msg != "" {
 		fmt.Fprintf(stderr, "hookbench: %s\n", msg)
 		return 2
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{o: o, out: stdout, log: stderr}
-	measure := b.run
-	switch {
-	case o.postgres != "":
-		measure = b.runReplicas
-	case o.destinations:
-		measure = b.runDestinations
-	case o.flood:
-		measure = b.runFlood
-	case o.retention:
-		measure = b.runRetention
+	b := &bench{o: o, out: stdout, log: stderr, reproduce: "go run ./cmd/hookbench"}
+	for _, name := range strings.Fields(mode.flags) {
+		f := fs.Lookup(name)
+		v := f.Value.String()
+		switch {
+		case v == f.DefValue && (v == "" || v == "0"):
+			continue // -baseline, -write-conns and -duplicates unless given
+		case v == "true":
+			v = "" // a mode's own flag
+		case name == "postgres":
+			v = "'" + redacted(v) + "'"
+		case name == "baseline":
+			v = shellQuote(v)
+		}
+		b.reproduce = strings.TrimSpace(b.reproduce + " -" + name + " " + v)
 	}
-	err := measure(ctx)
+	err := mode.run(b, ctx)
 	if ctx.Err() != nil {
 		err = errors.New("interrupted")
 	}
@@ -223,9 +228,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// modes are the comparisons, each named by its flag (the default one by none), with the
+// flags that go with it, in the order its reproduce line gives them.
+var modes = []struct {
+	flag, flags string
+	run         func(*bench, context.Context) error
+}{
+	{"", "rounds c n warmup max-run half-for rate steady-for fsyncs baseline", (*bench).run},
+	{"postgres", "postgres replicas write-conns rounds c n warmup max-run duplicates", (*bench).runReplicas},
+	{"destinations", "destinations nats rounds c n warmup max-run drain-max", (*bench).runDestinations},
+	{"flood", "flood rounds c n warmup flood-c max-rows max-run", (*bench).runFlood},
+	{"retention", "retention rounds old rate c steady-for max-run", (*bench).runRetention},
+}
+
+// check reports what is wrong with the flags, or "" when nothing is. A flag that does not
+// go with the mode is an error rather than ignored, so that a report never seems to
+// have measured what it did not.
+func (o *options) check(set map[string]bool, flags string) string {
+	for name := range set {
+		if name != "keep" && !slices.Contains(strings.Fields(flags), name) {
+			return "-" + name + " does not go with this comparison (-postgres, -destinations, -flood and -retention each have their own flags; see -h)"
+		}
+	}
+	if _, err := withDatabase(o.postgres, "x"); o.postgres != "" && err != nil {
+		return err.Error()
+	}
+	if u, err := url.Parse(o.natsURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return "-nats wants a URL such as " + defaultNATS
+	}
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{o.concurrency < 1 || o.count < 1, "-c and -n must be at least 1"},
+		{o.warmup < 0 || o.halfFor < 0 || o.maxRun <= 0, "-warmup and -half-for must not be negative, -max-run must be positive"},
+		{o.rounds < 1, "-rounds must be at least 1"},
+		{!(o.rate > 0) || math.IsInf(o.rate, 0), "-rate must be a positive number of requests per second"},
+		{o.steadyFor < 0 || (o.retention && o.steadyFor == 0), "-steady-for must not be negative (with -retention: must be positive)"},
+		{o.fsyncs < 0, "-fsyncs must not be negative"},
+		{!(o.duplicates >= 0 && o.duplicates <= 1), "-duplicates is a share between 0 and 1"},
+		{o.drainMax <= 0, "-drain-max must be positive"},
+		{o.floodConns < 1, "-flood-c must be at least 1"},
+		{o.maxRows < 1, "-max-rows must be at least 1: the bound is what -flood exercises"},
+		{o.old < 1, "-old must be at least 1"},
+		{o.postgres != "" && slices.Max(o.replicas) > o.concurrency, fmt.Sprintf("-c %d cannot give each of %d replicas a connection", o.concurrency, slices.Max(o.replicas))},
+	} {
+		if c.bad {
+			return c.msg
+		}
+	}
+	return ""
+}
+
 // bench is one comparison run and what it started.
 type bench struct {
 	o         options
+	reproduce string // the command that repeats it
 	out, log  io.Writer
 	dir       string
 	procs     []*proc
@@ -260,17 +318,14 @@ type ingestRun struct {
 	ofCeiling, ofDurable float64
 	// The steady runs, hookvault's only: at half of this round's peak, and at -rate.
 	half, steady *loadgen.Report
-	halfRate     float64
 }
 
 // run compares hookvault (and with -baseline an older build of it) with the bare ceiling
 // and the durable ceiling, -rounds times, interleaved.
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault against a bare net/http server (the ceiling) and one that appends each body\n")
-	fmt.Fprintf(b.out, "with group-committed fdatasync (the durable ceiling), loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceIngest())
-	b.machine()
+	b.header("hookvault against a bare net/http server (the ceiling) and one that appends each body\n"+
+		"with group-committed fdatasync (the durable ceiling)", b.reproduce)
 
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -324,31 +379,16 @@ func (b *bench) run(ctx context.Context) error {
 
 	var errs []string
 	for _, r := range runs {
-		name := fmt.Sprintf("%s (round %d)", r.target.label, r.round)
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", name, r.res.rep.Unexpected))
-		}
-		if r.half != nil && r.half.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s at half rate %d", name, r.half.Unexpected))
-		}
-		if r.steady != nil && r.steady.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s at %g requests/s %d", name, o.rate, r.steady.Unexpected))
+		for _, l := range r.loads(o.rate) {
+			if l.rep.Unexpected > 0 {
+				errs = append(errs, fmt.Sprintf("%s (round %d)%s %d", r.target.label, r.round, l.at, l.rep.Unexpected))
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
 	}
 	return nil
-}
-
-// reproduceIngest is the command that repeats the default comparison.
-func (o *options) reproduceIngest() string {
-	s := fmt.Sprintf("go run ./cmd/hookbench -rounds %d -c %d -n %d -warmup %d -max-run %s -half-for %s -rate %g -steady-for %s -fsyncs %d",
-		o.rounds, o.concurrency, o.count, o.warmup, o.maxRun, o.halfFor, o.rate, o.steadyFor, o.fsyncs)
-	if o.baseline != "" {
-		s += " -baseline " + shellQuote(o.baseline)
-	}
-	return s
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
@@ -385,77 +425,60 @@ func (b *bench) probeDisk() (*fsyncStats, error) {
 
 // startIngest starts the targets of the default comparison, in their table's order (the
 // ceiling, the durable ceiling, hookvault at the baseline when there is one, hookvault),
-// and waits until each is ready.
+// each ready before the next starts.
 func (b *bench) startIngest(ctx context.Context, secret, binary, baseBinary, baseShort string) ([]*ingestTarget, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	var targets []*ingestTarget
-	add := func(label, path string, args, env func(addr string) []string, vault bool) error {
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
+	add := func(label, path string, vault bool, argsEnv func(addr string) ([]string, []string)) error {
 		// The log file's name: ceiling, durable, hookvault@…, hookvault.
-		p, err := b.start(strings.TrimSuffix(label, " ceiling"), path, args(addr), env(addr))
-		if err != nil {
-			return err
-		}
-		targets = append(targets, &ingestTarget{label: label, p: p, url: "http://" + addr, vault: vault})
-		return nil
+		p, url, err := b.serve(ctx, strings.TrimSuffix(label, " ceiling"), path, argsEnv)
+		targets = append(targets, &ingestTarget{label: label, p: p, url: url, vault: vault})
+		return err
 	}
-	bare := func(string) []string { return os.Environ() }
-	child := func(args ...string) func(string) []string {
-		return func(addr string) []string { return append(args, "-addr", addr) }
+	child := func(args ...string) func(string) ([]string, []string) {
+		return func(addr string) ([]string, []string) { return append(args, "-addr", addr), os.Environ() }
 	}
-	none := func(string) []string { return nil } // hookvault takes its address from LISTEN_ADDR
-	vaultEnv := func(db string) func(string) []string {
-		return func(addr string) []string {
-			return append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret,
-				"DATABASE_URL=sqlite:"+filepath.Join(b.dir, db), "LISTEN_ADDR="+addr)
+	vault := func(label string) func(string) ([]string, []string) {
+		return func(addr string) ([]string, []string) {
+			return nil, sqliteEnv(secret, filepath.Join(b.dir, label+".db"), "LISTEN_ADDR="+addr)
 		}
 	}
-	if err := add("ceiling", self, child("ceiling"), bare, false); err != nil {
+	if err := add("ceiling", self, false, child("ceiling")); err != nil {
 		return nil, err
 	}
-	if err := add("durable ceiling", self, child("durable", "-dir", b.dir), bare, false); err != nil {
+	if err := add("durable ceiling", self, false, child("durable", "-dir", b.dir)); err != nil {
 		return nil, err
 	}
 	if baseBinary != "" {
-		label := "hookvault@" + baseShort
-		if err := add(label, baseBinary, none, vaultEnv(label+".db"), true); err != nil {
+		if err := add("hookvault@"+baseShort, baseBinary, true, vault("hookvault@"+baseShort)); err != nil {
 			return nil, err
 		}
 	}
-	if err := add("hookvault", binary, none, vaultEnv("hookvault.db"), true); err != nil {
-		return nil, err
-	}
-	for _, t := range targets {
-		if err := waitReady(ctx, t.p, t.url+"/health/ready"); err != nil {
-			return nil, err
-		}
-	}
-	return targets, nil
+	return targets, add("hookvault", binary, true, vault("hookvault"))
 }
 
-// ingestRound measures every target at its peak, then each hookvault at half of its peak
-// and at -rate.
+// ingestRound warms every target up and measures it at its peak, reading the server's CPU
+// time just before and just after; then each hookvault at half of its peak and at -rate.
 func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTarget, secret []byte) ([]*ingestRun, error) {
-	// The order alternates, so that no target always runs on a machine that the one before
-	// has warmed up (page cache, CPU frequency), or cooled down.
-	order := slices.Clone(targets)
-	if round%2 == 0 {
-		slices.Reverse(order)
-	}
 	var ceil, durable float64
 	var runs []*ingestRun
-	for _, t := range order {
-		r, err := b.measure(ctx, t, secret)
+	for _, t := range inOrder(round, targets) {
+		cfg := b.loadConfig(secret, t.url)
+		if err := b.warmUp(ctx, t.label, cfg); err != nil {
+			return nil, err
+		}
+		pid := t.p.cmd.Process.Pid
+		rep, cpu, err := b.measured(ctx, t.label, cfg, []int{pid}, nil)
 		if err != nil {
 			return nil, err
 		}
-		r.round = round
+		r := &ingestRun{round: round, target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
+		if answered := rep.Sent - rep.Errors; cpu.hookvaultTime >= 0 && answered > 0 {
+			r.cpuPerReq = cpu.hookvaultTime / time.Duration(answered)
+		}
 		switch t.label {
 		case "ceiling":
 			ceil = r.res.rep.Throughput
@@ -473,8 +496,7 @@ func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTar
 			continue
 		}
 		if b.o.halfFor > 0 {
-			r.halfRate = r.res.rep.Throughput / 2
-			if r.half, err = b.steady(ctx, r.target, secret, r.halfRate, b.o.halfFor); err != nil {
+			if r.half, err = b.steady(ctx, r.target, secret, r.res.rep.Throughput/2, b.o.halfFor); err != nil {
 				return nil, err
 			}
 		}
@@ -513,59 +535,13 @@ func (b *bench) build(ctx context.Context) (binary string, err error) {
 	return binary, nil
 }
 
-// measure warms a server up, then loads it with the measured run, reading the server's CPU
-// time just before and just after it.
-func (b *bench) measure(ctx context.Context, t *ingestTarget, secret []byte) (*ingestRun, error) {
-	cfg := loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Duration: b.o.maxRun, Connect: newRawConn}
-	if err := b.warmUp(ctx, t.label, cfg); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(b.log, "%s: %d requests over %d connections\n", t.label, b.o.count, b.o.concurrency)
-	cfg.Count = b.o.count
-	pid := t.p.cmd.Process.Pid
-	before, berr := processCPU(pid)
-	rep, err := loadgen.Run(ctx, cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	after, aerr := processCPU(pid)
-	if rep.Sent < b.o.count {
-		fmt.Fprintf(b.out, "%s: -max-run %s ended the run after %d of %d requests\n", t.label, b.o.maxRun, rep.Sent, b.o.count)
-	}
-	r := &ingestRun{target: t, res: result{name: t.label, rep: rep, rss: peakRSS(pid)}, cpuPerReq: -1}
-	if answered := rep.Sent - rep.Errors; berr == nil && aerr == nil && answered > 0 {
-		r.cpuPerReq = (after - before) / time.Duration(answered)
-	}
-	return r, nil
-}
-
 // steady loads a hookvault target at rate requests/s for d.
 func (b *bench) steady(ctx context.Context, t *ingestTarget, secret []byte, rate float64, d time.Duration) (*loadgen.Report, error) {
 	fmt.Fprintf(b.log, "%s: %.0f requests/s for %s\n", t.label, rate, d)
-	rep, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Secret: secret, Concurrency: b.o.concurrency, Rate: rate, Duration: d, Connect: newRawConn}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &rep, nil
-}
-
-// warmUp sends -warmup requests with cfg before a measured run, and shows any unexpected
-// answers among them.
-func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) error {
-	if b.o.warmup == 0 {
-		return nil
-	}
-	fmt.Fprintf(b.log, "%s: warm-up, %d requests\n", name, b.o.warmup)
-	cfg.Count = b.o.warmup
+	cfg := b.loadConfig(secret, t.url)
+	cfg.Rate, cfg.Duration = rate, d
 	rep, err := loadgen.Run(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	if rep.Unexpected > 0 {
-		fmt.Fprintf(b.out, "%s warm-up: %d unexpected answers\n", name, rep.Unexpected)
-		samples(b.out, name+" warm-up", rep)
-	}
-	return nil
+	return &rep, err
 }
 
 // medianRuns sums up the rounds: per target, the median of each figure over the rounds
@@ -573,49 +549,38 @@ func (b *bench) warmUp(ctx context.Context, name string, cfg loadgen.Config) err
 func medianRuns(targets []*ingestTarget, runs []*ingestRun) []*ingestRun {
 	var meds []*ingestRun
 	for _, t := range targets {
-		var tput, p50, p99, mx, cpu, ofC, ofD, hRate []float64
-		var hP50, hP99, hMax, sTput, sP50, sP99, sMax []float64
 		m := &ingestRun{target: t, res: result{name: t.label, rss: -1}, cpuPerReq: -1}
-		var half, steady loadgen.Report
+		var peak, half, steady []loadgen.Report
+		var cpu, ofC, ofD []float64
 		for _, r := range runs {
 			if r.target != t {
 				continue
 			}
-			l := r.res.rep.Latency
-			tput, ofC, ofD = append(tput, r.res.rep.Throughput), append(ofC, r.ofCeiling), append(ofD, r.ofDurable)
-			p50, p99, mx = append(p50, float64(l.P50)), append(p99, float64(l.P99)), append(mx, float64(l.Max))
+			peak, ofC, ofD = append(peak, r.res.rep), append(ofC, r.ofCeiling), append(ofD, r.ofDurable)
 			if r.cpuPerReq >= 0 {
 				cpu = append(cpu, float64(r.cpuPerReq))
 			}
 			m.res.rss = max(m.res.rss, r.res.rss)
-			m.res.rep.Unexpected += r.res.rep.Unexpected
 			if r.half != nil {
-				hRate = append(hRate, r.halfRate)
-				hP50, hP99, hMax = append(hP50, float64(r.half.Latency.P50)), append(hP99, float64(r.half.Latency.P99)), append(hMax, float64(r.half.Latency.Max))
-				half.Unexpected += r.half.Unexpected
+				half = append(half, *r.half)
 			}
 			if r.steady != nil {
-				sTput = append(sTput, r.steady.Throughput)
-				sP50, sP99, sMax = append(sP50, float64(r.steady.Latency.P50)), append(sP99, float64(r.steady.Latency.P99)), append(sMax, float64(r.steady.Latency.Max))
-				steady.Unexpected += r.steady.Unexpected
+				steady = append(steady, *r.steady)
 			}
 		}
-		dur := func(vs []float64) time.Duration { return time.Duration(median(vs)) }
-		m.res.rep.Throughput, m.ofCeiling, m.ofDurable = median(tput), median(ofC), median(ofD)
-		m.res.rep.Latency = loadgen.Latency{P50: dur(p50), P99: dur(p99), Max: dur(mx)}
+		m.res.rep, m.ofCeiling, m.ofDurable = medianReport(peak), median(ofC), median(ofD)
 		if len(cpu) > 0 {
-			m.cpuPerReq = dur(cpu)
+			m.cpuPerReq = time.Duration(median(cpu))
 		}
-		if len(hRate) > 0 {
-			m.halfRate = median(hRate)
-			half.Throughput = m.halfRate
-			half.Latency = loadgen.Latency{P50: dur(hP50), P99: dur(hP99), Max: dur(hMax)}
-			m.half = &half
+		if len(half) > 0 {
+			h := medianReport(half)
+			// The rate asked for, as the table shows it: half of the median peak, which is the
+			// median of the halves.
+			h.Throughput, m.half = m.res.rep.Throughput/2, &h
 		}
-		if len(sTput) > 0 {
-			steady.Throughput = median(sTput)
-			steady.Latency = loadgen.Latency{P50: dur(sP50), P99: dur(sP99), Max: dur(sMax)}
-			m.steady = &steady
+		if len(steady) > 0 {
+			s := medianReport(steady)
+			m.steady = &s
 		}
 		meds = append(meds, m)
 	}
@@ -654,14 +619,22 @@ func (b *bench) table(runs, meds []*ingestRun) {
 	fmt.Fprintf(b.out, "CPU/req: the server's CPU time (user and system, all threads) during the measured run over the\n")
 	fmt.Fprintf(b.out, "requests it answered; of ceiling, of durable: requests/s over the ceilings' in the same round.\n")
 	for _, r := range runs {
-		samples(b.out, fmt.Sprintf("%s (round %d)", r.target.label, r.round), r.res.rep)
-		if r.half != nil {
-			samples(b.out, fmt.Sprintf("%s at half rate (round %d)", r.target.label, r.round), *r.half)
-		}
-		if r.steady != nil {
-			samples(b.out, fmt.Sprintf("%s at %g requests/s (round %d)", r.target.label, b.o.rate, r.round), *r.steady)
+		for _, l := range r.loads(b.o.rate) {
+			samples(b.out, fmt.Sprintf("%s%s (round %d)", r.target.label, l.at, r.round), *l.rep)
 		}
 	}
+}
+
+// load is one load of an ingest run, named by what follows the target's label.
+type load struct {
+	at  string
+	rep *loadgen.Report
+}
+
+// loads are the run's loads: at its peak, and hookvault's at half of it and at -rate.
+func (r *ingestRun) loads(rate float64) []load {
+	ls := []load{{"", &r.res.rep}, {" at half rate", r.half}, {fmt.Sprintf(" at %g requests/s", rate), r.steady}}
+	return slices.DeleteFunc(ls, func(l load) bool { return l.rep == nil })
 }
 
 // steadyTable prints hookvault's latency at a steady rate, next to the disk's fsync p99.
@@ -715,45 +688,41 @@ func (b *bench) targets(meds []*ingestRun, fsync *fsyncStats) {
 	if cur == nil {
 		return
 	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
+	medians := map[bool]string{true: ", medians"}[b.o.rounds > 1]
+	fmt.Fprintf(b.out, "\ntargets (hookvault%s):\n", medians)
+	var limit time.Duration
+	if fsync != nil {
+		limit = fsync.p99 + targetOverFsync
+	}
+	for _, t := range []struct {
+		shown bool
+		what  string
+		value func(r *ingestRun) string
+		met   func() bool
+	}{
+		{cur.cpuPerReq >= 0, fmt.Sprintf("CPU per request ≤ %s", targetCPUPerReq),
+			func(r *ingestRun) string { return perRequest(r.cpuPerReq) }, func() bool { return cur.cpuPerReq <= targetCPUPerReq }},
+		{true, fmt.Sprintf("requests/s ≥ %.2f of the ceiling's", targetOfCeiling),
+			func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofCeiling) }, func() bool { return cur.ofCeiling >= targetOfCeiling }},
+		{true, fmt.Sprintf("requests/s ≥ %.2f of the durable ceiling's", targetOfDurable),
+			func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofDurable) }, func() bool { return cur.ofDurable >= targetOfDurable }},
+		{cur.steady != nil && fsync != nil, fmt.Sprintf("p99 at %g requests/s ≤ the fsync p99 + %s = %s", b.o.rate, targetOverFsync, loadgen.Round(limit)),
+			func(r *ingestRun) string { return loadgen.Round(r.steady.Latency.P99).String() },
+			func() bool { return cur.steady.Latency.P99 <= limit && cur.steady.Unexpected == 0 }},
+		{cur.half != nil, fmt.Sprintf("p99 at half of peak ≤ %s", targetHalfP99),
+			func(r *ingestRun) string { return loadgen.Round(r.half.Latency.P99).String() },
+			func() bool { return cur.half.Latency.P99 <= targetHalfP99 && cur.half.Unexpected == 0 }},
+		{cur.res.rss >= 0, fmt.Sprintf("peak RSS ≤ %d MiB", targetRSS>>20),
+			func(r *ingestRun) string { return mib(r.res.rss) }, func() bool { return cur.res.rss <= targetRSS }},
+	} {
+		if !t.shown {
+			continue
 		}
-		return "missed"
-	}
-	was := func(f func(r *ingestRun) string) string {
-		if base == nil {
-			return ""
+		was := ""
+		if base != nil {
+			was = fmt.Sprintf(" (%s: %s)", base.target.label, t.value(base))
 		}
-		return fmt.Sprintf(" (%s: %s)", base.target.label, f(base))
-	}
-	fmt.Fprintf(b.out, "\ntargets (hookvault")
-	if b.o.rounds > 1 {
-		fmt.Fprintf(b.out, ", medians")
-	}
-	fmt.Fprintf(b.out, "):\n")
-	cpu := func(r *ingestRun) string { return perRequest(r.cpuPerReq) }
-	if cur.cpuPerReq >= 0 {
-		fmt.Fprintf(b.out, "  CPU per request ≤ %s: %s, %s%s\n", targetCPUPerReq, cpu(cur), verdict(cur.cpuPerReq <= targetCPUPerReq), was(cpu))
-	}
-	ofC := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofCeiling) }
-	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the ceiling's: %s, %s%s\n", targetOfCeiling, ofC(cur), verdict(cur.ofCeiling >= targetOfCeiling), was(ofC))
-	ofD := func(r *ingestRun) string { return fmt.Sprintf("%.2f", r.ofDurable) }
-	fmt.Fprintf(b.out, "  requests/s ≥ %.2f of the durable ceiling's: %s, %s%s\n", targetOfDurable, ofD(cur), verdict(cur.ofDurable >= targetOfDurable), was(ofD))
-	if cur.steady != nil && fsync != nil {
-		limit := fsync.p99 + targetOverFsync
-		p99 := func(r *ingestRun) string { return loadgen.Round(r.steady.Latency.P99).String() }
-		fmt.Fprintf(b.out, "  p99 at %g requests/s ≤ the fsync p99 + %s = %s: %s, %s%s\n", b.o.rate, targetOverFsync, loadgen.Round(limit),
-			p99(cur), verdict(cur.steady.Latency.P99 <= limit && cur.steady.Unexpected == 0), was(p99))
-	}
-	if cur.half != nil {
-		p99 := func(r *ingestRun) string { return loadgen.Round(r.half.Latency.P99).String() }
-		fmt.Fprintf(b.out, "  p99 at half of peak ≤ %s: %s, %s%s\n", targetHalfP99, p99(cur),
-			verdict(cur.half.Latency.P99 <= targetHalfP99 && cur.half.Unexpected == 0), was(p99))
-	}
-	if cur.res.rss >= 0 {
-		rss := func(r *ingestRun) string { return mib(r.res.rss) }
-		fmt.Fprintf(b.out, "  peak RSS ≤ %d MiB: %s, %s%s\n", targetRSS>>20, rss(cur), verdict(cur.res.rss <= targetRSS), was(rss))
+		fmt.Fprintf(b.out, "  %s: %s, %s%s\n", t.what, t.value(cur), verdict(t.met()), was)
 	}
 }
 
@@ -881,32 +850,14 @@ func (b *bench) cleanup() error {
 
 // waitReady polls url until it answers 200, the process exits or readyTimeout passes.
 func waitReady(ctx context.Context, p *proc, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				client.CloseIdleConnections()
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited before it was ready (%v); its log ends:\n%s", p.name, p.err, p.tail())
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("%s not ready at %s within %s; its log ends:\n%s", p.name, url, readyTimeout, p.tail())
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
+	err := poll(ctx, 20*time.Millisecond, readyTimeout, p, func() (bool, error) {
+		_, err := get(ctx, url)
+		return err == nil, nil
+	})
+	if errors.Is(err, errTimedOut) {
+		return fmt.Errorf("%s not ready at %s within %s; its log ends:\n%s", p.name, url, readyTimeout, p.tail())
 	}
+	return err
 }
 
 // moduleRoot finds the directory of the hookvault module, where the server is built.
@@ -962,20 +913,11 @@ func randomHex(n int) string {
 // peakRSS reads a process's peak resident set (VmHWM) from /proc, or -1 where there is none.
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
+	_, rest, found := strings.Cut(string(b), "\nVmHWM:")
+	line, _, _ := strings.Cut(rest, "\n")
+	kb, perr := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), "kB")), 10, 64)
+	if err != nil || !found || perr != nil {
 		return -1
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		if err != nil {
-			return -1
-		}
-		return kb << 10
-	}
-	return -1
+	return kb << 10
 }

@@ -398,7 +398,7 @@ func TestScrape(t *testing.T) {
 	defer srv.Close()
 	read := func() scrape {
 		t.Helper()
-		s, err := scrapeMetrics(context.Background(), srv.Client(), srv.URL)
+		s, err := scrapeMetrics(context.Background(), srv.URL)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,17 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // maxReceiverIDs bounds the webhook-ids the receiver remembers to tell repeats from new
@@ -68,49 +61,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveReceiver runs the receiver as its own process, as "hookbench receiver", so that it
-// takes its share of the CPUs as an app on the same machine would.
-func serveReceiver(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hookbench receiver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "receiver: %v\n", err)
-		return 1
-	}
-	srv := &http.Server{Handler: &receiver{ids: map[string]struct{}{}}, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Fprintf(stderr, "receiver: serving on %s\n", ln.Addr())
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintf(stderr, "receiver: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
 // receiverCounts asks the receiver at base what it got.
-func receiverCounts(ctx context.Context, base string) (receiverCount, error) {
-	var c receiverCount
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/count", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return c, fmt.Errorf("receiver count: %w", err)
+func receiverCounts(ctx context.Context, base string) (c receiverCount, err error) {
+	b, err := get(ctx, base+"/count")
+	if err == nil {
+		err = json.Unmarshal(b, &c)
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+	if err != nil {
 		return c, fmt.Errorf("receiver count: %w", err)
 	}
 	return c, nil

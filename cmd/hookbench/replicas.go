@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -32,92 +31,13 @@ const disturbed = 0.25
 // dbTimeout bounds each statement hookbench runs itself (CREATE and DROP DATABASE).
 const dbTimeout = 30 * time.Second
 
-// replicaRun is one measured run of the replica comparison.
+// replicaRun is one measured run of the replica comparison; its ratio is its requests/s
+// over the first replica count's of the same round and write-conns.
 type replicaRun struct {
-	round, replicas int
-	writeConns      int // DATABASE_WRITE_CONNS; 0 left the server's default
-	res             result
-	batch           float64 // mean store_commit_batch_size of the measured run; NaN if unknown
-	cpu             cpuUse
-	ratio           float64 // requests/s over the baseline's of the same round and write-conns
-}
-
-// checkMode reports what is wrong with the mode's flags, or "" when nothing is.
-func (o *options) checkMode(set map[string]bool) string {
-	modes := 0
-	for _, m := range []bool{o.postgres != "", o.destinations, o.flood, o.retention} {
-		if m {
-			modes++
-		}
-	}
-	if modes > 1 {
-		return "-postgres, -destinations, -flood and -retention are modes of their own: pick one"
-	}
-	if modes > 0 {
-		for _, f := range []string{"baseline", "fsyncs"} {
-			if set[f] {
-				return "-" + f + " belongs to the default comparison (hookvault against the ceilings): leave out the mode"
-			}
-		}
-	}
-	switch {
-	case o.destinations:
-		return o.checkDestinations(set)
-	case o.flood:
-		return o.checkFlood(set)
-	case o.retention:
-		return o.checkRetention(set)
-	}
-	for _, f := range []string{"flood-c", "max-rows"} {
-		if set[f] {
-			return "-" + f + " belongs to the flood comparison: it needs -flood"
-		}
-	}
-	if set["old"] {
-		return "-old belongs to the retention comparison: it needs -retention"
-	}
-	for _, f := range []string{"nats", "drain-max"} {
-		if set[f] {
-			return "-" + f + " belongs to the destination comparison: it needs -destinations"
-		}
-	}
-	if o.postgres == "" {
-		for _, f := range []string{"replicas", "write-conns", "duplicates"} {
-			if set[f] {
-				return "-" + f + " compares replicas: it needs -postgres URL"
-			}
-		}
-		switch {
-		case o.rounds < 1:
-			return "-rounds must be at least 1"
-		case !(o.rate > 0) || math.IsInf(o.rate, 0):
-			return "-rate must be a positive number of requests per second"
-		case o.steadyFor < 0 || o.fsyncs < 0:
-			return "-steady-for and -fsyncs must not be negative"
-		}
-		return ""
-	}
-	for _, f := range []string{"rate", "steady-for"} {
-		if set[f] {
-			return "-" + f + " sets the steady run of the default comparison or of -retention: leave it out with -postgres"
-		}
-	}
-	if _, err := withDatabase(o.postgres, "x"); err != nil {
-		return err.Error()
-	}
-	switch {
-	case set["half-for"]:
-		return "-half-for belongs to the SQLite comparison; leave it out with -postgres"
-	case len(o.replicas) == 0:
-		return "-replicas needs one count at least"
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case !(o.duplicates >= 0 && o.duplicates <= 1):
-		return "-duplicates is a share between 0 and 1"
-	case slices.Max(o.replicas) > o.concurrency:
-		return fmt.Sprintf("-c %d cannot give each of %d replicas a connection", o.concurrency, slices.Max(o.replicas))
-	}
-	return ""
+	pairRun
+	replicas   int
+	writeConns int     // DATABASE_WRITE_CONNS; 0 left the server's default
+	batch      float64 // mean store_commit_batch_size of the measured run; NaN if unknown
 }
 
 // withDatabase returns the PostgreSQL URL u with its database replaced by name.
@@ -144,9 +64,7 @@ func redacted(u string) string {
 // configurations instead of favouring the ones measured first.
 func (b *bench) runReplicas(ctx context.Context) error {
 	o := b.o
-	fmt.Fprintf(b.out, "hookbench: hookvault replicas sharing one PostgreSQL server, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceReplicas())
-	b.machine()
+	b.header("hookvault replicas sharing one PostgreSQL server", b.reproduce)
 
 	// An unreachable server or a user without CREATEDB fails here, before the build.
 	if err := b.pgExec(ctx, "SELECT 1"); err != nil {
@@ -161,7 +79,7 @@ func (b *bench) runReplicas(ctx context.Context) error {
 	if len(wcs) == 0 {
 		wcs = []int{0}
 	}
-	var runs []replicaRun
+	var runs []*replicaRun
 	for round := 1; round <= o.rounds; round++ {
 		for _, wc := range wcs {
 			for _, n := range o.replicas {
@@ -173,38 +91,17 @@ func (b *bench) runReplicas(ctx context.Context) error {
 			}
 		}
 	}
-	ratios(runs, o.replicas[0])
+	fillRatios(runs, func(r, s *replicaRun) bool { return s.writeConns == r.writeConns && s.replicas == o.replicas[0] })
 	b.replicaTable(runs)
 
-	var errs []string
-	for _, r := range runs {
-		if r.res.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", r.res.name, r.res.rep.Unexpected))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("unexpected answers (%s): not a clean measurement", strings.Join(errs, ", "))
-	}
-	return nil
-}
-
-func (o *options) reproduceReplicas() string {
-	s := fmt.Sprintf("go run ./cmd/hookbench -postgres '%s' -replicas %s", redacted(o.postgres), intList(o.replicas))
-	if len(o.writeConns) > 0 {
-		s += " -write-conns " + intList(o.writeConns).String()
-	}
-	s += fmt.Sprintf(" -rounds %d -c %d -n %d -warmup %d -max-run %s", o.rounds, o.concurrency, o.count, o.warmup, o.maxRun)
-	if o.duplicates > 0 {
-		s += fmt.Sprintf(" -duplicates %g", o.duplicates)
-	}
-	return s
+	return notClean(runs, "unexpected answers")
 }
 
 // replicaRun measures n replicas on a database of their own: created, migrated once by
 // `hookvault migrate` as an operator would, served by replicas that do not migrate, and
 // dropped once they have stopped.
-func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n, wc int) (replicaRun, error) {
-	run := replicaRun{round: round, replicas: n, writeConns: wc}
+func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n, wc int) (*replicaRun, error) {
+	run := &replicaRun{pairRun: pairRun{round: round}, replicas: n, writeConns: wc}
 	tag := fmt.Sprintf("round%d-%dreplicas", round, n)
 	if wc > 0 {
 		tag += fmt.Sprintf("-%dwriteconns", wc)
@@ -228,29 +125,34 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 
 	var procs []*proc
 	var urls []string
+	var pids []int
 	for i := range n {
-		addr, err := freeAddr()
-		if err != nil {
-			return run, err
-		}
-		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false", "LISTEN_ADDR="+addr)
+		penv := append(slices.Clone(env), "WEBHOOK_SECRET="+secret, "DATABASE_AUTO_MIGRATE=false")
 		if wc > 0 {
 			penv = append(penv, "DATABASE_WRITE_CONNS="+strconv.Itoa(wc))
 		}
-		p, err := b.start(fmt.Sprintf("%s-%d", tag, i+1), binary, nil, penv)
+		p, url, err := b.startVault(ctx, fmt.Sprintf("%s-%d", tag, i+1), binary, penv)
 		if err != nil {
 			return run, err
 		}
-		procs = append(procs, p)
-		urls = append(urls, "http://"+addr)
+		procs, urls, pids = append(procs, p), append(urls, url), append(pids, p.cmd.Process.Pid)
 	}
-	for i, p := range procs {
-		if err := waitReady(ctx, p, urls[i]+"/health/ready"); err != nil {
-			return run, err
-		}
-	}
-	if run.res, run.batch, run.cpu, err = b.measureReplicas(ctx, tag, procs, urls, []byte(secret)); err != nil {
+	// The same load as the other comparisons, each connection staying with one replica.
+	cfg := b.loadConfig([]byte(secret), urls...)
+	cfg.DuplicateShare, cfg.CrossDuplicates = b.o.duplicates, b.o.duplicates > 0 && len(urls) > 1
+	if err := b.warmUp(ctx, tag, cfg); err != nil {
 		return run, err
+	}
+	sum0, count0 := commitBatches(ctx, urls)
+	rep, cpu, err := b.measured(ctx, tag, cfg, pids, nil)
+	if err != nil {
+		return run, err
+	}
+	samples(b.out, tag, rep)
+	sum1, count1 := commitBatches(ctx, urls)
+	run.res, run.cpu, run.batch = result{name: tag, rep: rep, rss: sumOver(pids, peakRSS)}, cpu, math.NaN()
+	if count1 > count0 {
+		run.batch = (sum1 - sum0) / (count1 - count0)
 	}
 	var errs []error
 	for _, p := range procs {
@@ -262,62 +164,23 @@ func (b *bench) replicaRun(ctx context.Context, binary, secret string, round, n,
 	return run, b.dropDatabase(db)
 }
 
-// measureReplicas warms the replicas up, then loads them with the measured run, each
-// connection staying with one replica, and reads what they used meanwhile.
-func (b *bench) measureReplicas(ctx context.Context, name string, procs []*proc, urls []string, secret []byte) (result, float64, cpuUse, error) {
-	o := b.o
-	cfg := b.loadConfig(secret, urls...)
-	cfg.DuplicateShare, cfg.CrossDuplicates = o.duplicates, o.duplicates > 0 && len(urls) > 1
-	if err := b.warmUp(ctx, name, cfg); err != nil {
-		return result{}, 0, cpuUse{}, err
-	}
-	pids := make([]int, len(procs))
-	for i, p := range procs {
-		pids[i] = p.cmd.Process.Pid
-	}
-	sum0, count0 := commitBatches(ctx, urls)
-	before := sampleCPU(pids, nil)
-	rep, err := b.measured(ctx, name, cfg)
-	if err != nil {
-		return result{}, 0, cpuUse{}, err
-	}
-	cpu := sampleCPU(pids, nil).since(before)
-	sum1, count1 := commitBatches(ctx, urls)
-	res := result{name: name, rep: rep, rss: sumOver(pids, peakRSS)}
-	batch := math.NaN()
-	if count1 > count0 {
-		batch = (sum1 - sum0) / (count1 - count0)
-	}
-	return res, batch, cpu, nil
-}
-
-func (b *bench) replicaTable(runs []replicaRun) {
+func (b *bench) replicaTable(runs []*replicaRun) {
 	base := b.o.replicas[0]
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\treplicas\twrite conns\trequests/s\tp50\tp99\tmax\tpeak RSS (sum)\tbatch\tcores: hookvault\tpostgres\tgenerator\tother\tall\terrors\tvs %d\t\n", base)
 	for _, r := range runs {
 		l := r.res.rep.Latency
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
 			r.round, r.replicas, writeConnsLabel(r.writeConns), r.res.rep.Throughput,
 			loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max), mib(r.res.rss), fixed(r.batch, 1),
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.postgres, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2),
-			r.res.rep.Unexpected, fixed(r.ratio, 2))
+			r.cpu.cores(r.cpu.hookvault, r.cpu.postgres, r.cpu.generator), r.res.rep.Unexpected, fixed(r.ratio, 2))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\nbatch: mean store_commit_batch_size of the measured run, over all replicas' commits.\n")
 	fmt.Fprintf(b.out, "cores: CPU time over the measured run's length, of %d: hookvault (all replicas), the local\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  postgres processes, hookbench's own load generator, everything else (other processes,\n")
 	fmt.Fprintf(b.out, "  and kernel work charged to no process), and the whole machine.\n")
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, fmt.Sprintf("round %d with %d replicas (write conns %s)", r.round, r.replicas, writeConnsLabel(r.writeConns)))
-		}
-	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
 	seen := map[[2]int]bool{}
@@ -336,18 +199,6 @@ func (b *bench) replicaTable(runs []replicaRun) {
 		}
 		fmt.Fprintf(b.out, "  %d replicas, write conns %s: %.0f requests/s; vs %d: %s → median %.2f\n",
 			r.replicas, writeConnsLabel(r.writeConns), median(tput), base, joinFixed(ratios, 2), median(ratios))
-	}
-}
-
-// ratios fills in each run's ratio to the baseline run of its round and write-conns.
-func ratios(runs []replicaRun, base int) {
-	for i := range runs {
-		runs[i].ratio = math.NaN()
-		for _, s := range runs {
-			if s.round == runs[i].round && s.writeConns == runs[i].writeConns && s.replicas == base {
-				runs[i].ratio = runs[i].res.rep.Throughput / s.res.rep.Throughput
-			}
-		}
 	}
 }
 
@@ -412,26 +263,14 @@ func (b *bench) dropDatabase(db string) error {
 }
 
 // commitBatches adds up store_commit_batch_size's sum and count over the replicas; both
-// are NaN when a replica does not tell. Two unlabelled samples of the text exposition are
-// all it needs, which a line scan reads without a parser.
+// are NaN when a replica does not tell.
 func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
 	for _, u := range urls {
 		s, c := math.NaN(), math.NaN()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
-		if resp, err := client.Do(req); err == nil {
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				name, value, _ := strings.Cut(sc.Text(), " ")
-				switch name {
-				case "store_commit_batch_size_sum":
-					s, _ = strconv.ParseFloat(value, 64)
-				case "store_commit_batch_size_count":
-					c, _ = strconv.ParseFloat(value, 64)
-				}
+		if sc, err := scrapeMetrics(ctx, u); err == nil {
+			if h := sc.metric("store_commit_batch_size").GetHistogram(); h != nil {
+				s, c = h.GetSampleSum(), float64(h.GetSampleCount())
 			}
-			resp.Body.Close()
 		}
 		sum, count = sum+s, count+c
 	}
@@ -443,6 +282,7 @@ func commitBatches(ctx context.Context, urls []string) (sum, count float64) {
 // starts beside hookvault (the receiver of -destinations); each is -1 when there is none.
 type cpuUse struct {
 	hookvault, postgres, nats, helper, generator, machine float64
+	hookvaultTime                                         time.Duration // the measured server's CPU time over the span; -1 when unknown
 }
 
 // other is the machine's CPU time that none of the measured processes used.
@@ -475,7 +315,7 @@ const userHZ = 100
 // sampleCPU reads the CPU time of hookvault's processes (pids), of helpers, of hookbench
 // itself, of the local services and of the whole machine.
 func sampleCPU(pids, helpers []int) cpuSample {
-	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, procCPU),
+	s := cpuSample{at: time.Now(), self: procCPU(os.Getpid()), hookvault: sumOver(pids, cpuTime),
 		helper: sumOver(helpers, procCPU), services: map[string]map[int]float64{}}
 	if len(helpers) == 0 {
 		s.helper = -1
@@ -513,7 +353,10 @@ func (s cpuSample) since(before cpuSample) cpuUse {
 		return (now - then) / secs
 	}
 	u := cpuUse{hookvault: rate(s.hookvault, before.hookvault), generator: rate(s.self, before.self),
-		helper: rate(s.helper, before.helper), machine: -1}
+		helper: rate(s.helper, before.helper), machine: -1, hookvaultTime: -1}
+	if s.hookvault >= 0 && before.hookvault >= 0 {
+		u.hookvaultTime = time.Duration((s.hookvault - before.hookvault) * float64(time.Second))
+	}
 	service := func(name string) float64 {
 		now := s.services[name]
 		if len(now) == 0 || secs <= 0 {
@@ -543,6 +386,15 @@ func sumOver[T int64 | float64](pids []int, read func(pid int) T) T {
 		sum += v
 	}
 	return sum
+}
+
+// cpuTime reads a process's CPU time in seconds from its CPU-time clock where there is one
+// (see processCPU), else from /proc; -1 where there is neither.
+func cpuTime(pid int) float64 {
+	if d, err := processCPU(pid); err == nil {
+		return d.Seconds()
+	}
+	return procCPU(pid)
 }
 
 // procCPU reads a process's user and system time from /proc, or -1 where there is none.

@@ -3,13 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,111 +32,53 @@ const (
 // passLine is the message of the log line that ends a retention pass that deleted anything.
 const passLine = "retention: deleted old messages"
 
-// retentionRun is one measured run of the retention comparison.
+// retentionRun is one measured run of the retention comparison; with is with RETENTION
+// set, so that a pass deletes the old messages during the load.
 type retentionRun struct {
-	round int
-	pass  bool // RETENTION set, so that a pass deletes the old messages during the load
-	name  string
-	rep   loadgen.Report
-	rss   int64
-	cpu   cpuUse
-
+	pairRun
 	// With the pass only.
 	passTook time.Duration // from the server's start to the pass's log line
 	deleted  int           // as the log line says
 	// oldLeft is the old messages still stored after the run: 0 with the pass, all without.
-	oldLeft  int
-	gauge    float64 // store_messages after the load
-	problems []string
+	oldLeft int
+	gauge   float64 // store_messages after the load
 }
 
-func passName(pass bool) string {
-	if pass {
-		return "pass"
-	}
-	return "none"
-}
-
-// checkRetention reports what is wrong with the flags of -retention, or "".
-func (o *options) checkRetention(set map[string]bool) string {
-	for _, f := range []string{"postgres", "replicas", "write-conns", "duplicates", "half-for", "nats", "drain-max",
-		"flood-c", "max-rows", "n", "warmup"} {
-		if set[f] {
-			return "-" + f + " does not go with -retention"
-		}
-	}
-	switch {
-	case o.rounds < 1:
-		return "-rounds must be at least 1"
-	case o.old < 1:
-		return "-old must be at least 1"
-	case !(o.rate > 0) || math.IsInf(o.rate, 0):
-		return "-rate must be a positive number of requests per second"
-	case o.steadyFor <= 0:
-		return "-steady-for must be positive"
-	}
-	return ""
-}
-
-func (o *options) reproduceRetention() string {
-	return fmt.Sprintf("go run ./cmd/hookbench -retention -rounds %d -old %d -rate %g -c %d -steady-for %s -max-run %s",
-		o.rounds, o.old, o.rate, o.concurrency, o.steadyFor, o.maxRun)
-}
+// passName names a run of the retention comparison: with a retention pass, or none.
+var passName = map[bool]string{true: "pass", false: "none"}
 
 // runRetention measures POST /webhook at a steady rate while a retention pass deletes -old
 // messages, against the same load on the same messages without a pass, -rounds times.
 func (b *bench) runRetention(ctx context.Context) error {
-	o := b.o
-	fmt.Fprintf(b.out, "hookbench: POST /webhook at a steady rate during a retention pass against without one, loopback\n")
-	fmt.Fprintf(b.out, "reproduce: %s\n", o.reproduceRetention())
-	b.machine()
-
-	binary, err := b.build(ctx)
-	if err != nil {
-		return err
-	}
-	secret := randomHex(16)
-	runs, err := interleaved(o.rounds, func(round int, pass bool) (retentionRun, error) {
+	b.header("POST /webhook at a steady rate during a retention pass against without one", b.reproduce)
+	runs, err := pairs(ctx, b, func(binary, _, secret string, round int, pass bool) (*retentionRun, error) {
 		return b.retentionRun(ctx, binary, secret, round, pass)
 	})
 	if err != nil {
 		return err
 	}
 	b.retentionTable(runs)
-
-	var errs []string
-	for _, r := range runs {
-		if r.rep.Unexpected > 0 {
-			errs = append(errs, fmt.Sprintf("%s: %d unexpected answers", r.name, r.rep.Unexpected))
-		}
-		for _, p := range r.problems {
-			errs = append(errs, r.name+": "+p)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("not a clean measurement: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return notClean(runs, "unexpected answers")
 }
 
 // retentionRun fills a fresh SQLite file with -old messages that arrived oldAge ago and
 // starts the server on it. With pass, RETENTION makes its first pass, at start, delete them
 // all, and the steady load runs until the pass's log line; without, the load runs
 // -steady-for.
-func (b *bench) retentionRun(ctx context.Context, binary, secret string, round int, pass bool) (retentionRun, error) {
+func (b *bench) retentionRun(ctx context.Context, binary, secret string, round int, pass bool) (*retentionRun, error) {
 	o := b.o
-	run := retentionRun{round: round, pass: pass, name: fmt.Sprintf("round%d-%s", round, passName(pass))}
-	db := filepath.Join(b.dir, run.name+".db")
-	if err := b.fill(ctx, db, run.name); err != nil {
+	run := &retentionRun{pairRun: pairRun{round: round, with: pass}}
+	name := fmt.Sprintf("round%d-%s", round, passName[pass])
+	db := filepath.Join(b.dir, name+".db")
+	if err := b.fill(ctx, db, name); err != nil {
 		return run, err
 	}
-	env := append(serverEnv(os.Environ()), "WEBHOOK_SECRET="+secret, "DATABASE_URL=sqlite:"+db,
-		"SHUTDOWN_DELAY=0s", "LOG_FORMAT=json")
+	env := sqliteEnv(secret, db, "SHUTDOWN_DELAY=0s", "LOG_FORMAT=json")
 	if pass {
 		env = append(env, "RETENTION="+retainFor.String())
 	}
 	started := time.Now()
-	vault, base, err := b.startVault(ctx, run.name, binary, env)
+	vault, base, err := b.startVault(ctx, name, binary, env)
 	if err != nil {
 		return run, err
 	}
@@ -165,7 +104,7 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 			})
 		}
 	}
-	fmt.Fprintf(b.log, "%s: %.0f requests/s, %s\n", run.name, o.rate, map[bool]string{true: "until the pass ends", false: "for " + o.steadyFor.String()}[pass])
+	fmt.Fprintf(b.log, "%s: %.0f requests/s, %s\n", name, o.rate, map[bool]string{true: "until the pass ends", false: "for " + o.steadyFor.String()}[pass])
 	pids := []int{vault.cmd.Process.Pid}
 	cpu0 := sampleCPU(pids, nil)
 	rep, err := loadgen.Run(loadCtx, cfg, nil)
@@ -175,8 +114,7 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 	if err != nil && ctx.Err() != nil {
 		return run, ctx.Err()
 	}
-	run.rep = rep
-	samples(b.out, run.name, rep)
+	run.res = result{name: name, rep: rep}
 	if pass {
 		switch {
 		case ended.at.IsZero():
@@ -188,12 +126,10 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 			run.problems = append(run.problems, fmt.Sprintf("the pass deleted %d messages, want %d", run.deleted, o.old))
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
-	if s, err := scrapeMetrics(ctx, client, base); err == nil {
+	if s, err := scrapeMetrics(ctx, base); err == nil {
 		run.gauge = s.value("store_messages")
 	}
-	run.rss = peakRSS(vault.cmd.Process.Pid)
+	run.res.rss = peakRSS(vault.cmd.Process.Pid)
 	if err := vault.stop(); err != nil {
 		return run, err
 	}
@@ -206,12 +142,7 @@ func (b *bench) retentionRun(ctx context.Context, binary, secret string, round i
 	if o.keep {
 		return run, nil
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return run, err
-		}
-	}
-	return run, nil
+	return run, removeSQLite(db)
 }
 
 // fill stores -old messages into a new SQLite file through the store itself, with a clock
@@ -293,53 +224,36 @@ func passEnded(logPath string) (passEnd, bool) {
 
 // watchPass polls the server's log for the pass's line until it appears, the server exits
 // or ctx ends.
-func watchPass(ctx context.Context, p *proc) passEnd {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if e, ok := passEnded(p.logPath); ok {
-			return e
-		}
-		select {
-		case <-ctx.Done():
-			return passEnd{}
-		case <-p.exited:
-			return passEnd{}
-		case <-tick.C:
-		}
-	}
+func watchPass(ctx context.Context, p *proc) (e passEnd) {
+	_ = poll(ctx, 20*time.Millisecond, 0, p, func() (ok bool, _ error) {
+		e, ok = passEnded(p.logPath)
+		return ok, nil
+	})
+	return e
 }
 
 // countOld counts the messages that arrived before the retention's cutoff.
-func countOld(ctx context.Context, path string) (int, error) {
-	conn, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
-	var n int
+func countOld(ctx context.Context, path string) (n int, err error) {
 	cutoff := time.Now().Add(-retainFor).UnixNano()
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE received_at < ?`, cutoff).Scan(&n); err != nil {
+	if err := queryRO(ctx, path, `SELECT count(*) FROM messages WHERE received_at < ?`, []any{cutoff}, &n); err != nil {
 		return 0, fmt.Errorf("count old messages in %s: %w", path, err)
 	}
 	return n, nil
 }
 
-func (b *bench) retentionTable(runs []retentionRun) {
+func (b *bench) retentionTable(runs []*retentionRun) {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\tretention\trequests/s\tsent\tp50\tp99\tmax\terrors\tload for\tpass took\tdeleted\told left\tstore_messages\tpeak RSS\tcores: hookvault\tgenerator\tother\tall\t\n")
 	for _, r := range runs {
-		l := r.rep.Latency
+		rep, l := r.res.rep, r.res.rep.Latency
 		took, deleted := "-", "-"
-		if r.pass {
+		if r.with {
 			took, deleted = loadgen.Round(r.passTook).String(), strconv.Itoa(r.deleted)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.round, passName(r.pass), r.rep.Throughput, r.rep.Sent, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
-			r.rep.Unexpected, loadgen.Round(r.rep.Duration), took, deleted, r.oldLeft, fixed(r.gauge, 0), mib(r.rss),
-			fixed(r.cpu.hookvault, 2), fixed(r.cpu.generator, 2), fixed(r.cpu.other(), 2), fixed(r.cpu.machine, 2))
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
+			r.round, passName[r.with], rep.Throughput, rep.Sent, loadgen.Round(l.P50), loadgen.Round(l.P99), loadgen.Round(l.Max),
+			rep.Unexpected, loadgen.Round(rep.Duration), took, deleted, r.oldLeft, fixed(r.gauge, 0), mib(r.res.rss),
+			r.cpu.cores(r.cpu.hookvault, r.cpu.generator))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(b.out, "\npass took: from the server's start to its %q line (the pass begins at\n", passLine)
@@ -348,39 +262,25 @@ func (b *bench) retentionTable(runs []retentionRun) {
 	fmt.Fprintf(b.out, "  after the load, as the pass's end left it.\n")
 	fmt.Fprintf(b.out, "cores: CPU time over the load's length, of %d: hookvault, hookbench's generator, everything\n", runtime.NumCPU())
 	fmt.Fprintf(b.out, "  else, and the whole machine.\n")
-	var noisy []string
-	for _, r := range runs {
-		if r.cpu.other() >= disturbed {
-			noisy = append(noisy, r.name)
-		}
-	}
-	if len(noisy) > 0 {
-		fmt.Fprintf(b.out, "warning: other work took %.2f cores or more during %s: those numbers say less about hookvault\n",
-			disturbed, strings.Join(noisy, ", "))
-	}
+	warnNoisy(b, runs)
 
 	fmt.Fprintf(b.out, "\nmedians over %d round(s):\n", b.o.rounds)
 	mtw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(mtw, "retention\trequests/s\tp50\tp99\tmax\tpass took\t\n")
 	p99s := map[bool]float64{}
 	for _, pass := range []bool{false, true} {
-		var tput, p50, p99, mx, took []float64
-		for _, r := range runs {
-			if r.pass != pass {
-				continue
-			}
-			l := r.rep.Latency
-			tput = append(tput, r.rep.Throughput)
-			p50, p99, mx = append(p50, l.P50.Seconds()), append(p99, l.P99.Seconds()), append(mx, l.Max.Seconds())
+		these, m := medians(runs, pass)
+		var took []float64
+		for _, r := range these {
 			took = append(took, r.passTook.Seconds())
 		}
 		t := "-"
 		if pass {
 			t = seconds(median(took))
 		}
-		p99s[pass] = median(p99)
-		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", passName(pass), median(tput),
-			seconds(median(p50)), seconds(p99s[pass]), seconds(median(mx)), t)
+		p99s[pass] = m.Latency.P99.Seconds()
+		fmt.Fprintf(mtw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", passName[pass], m.Throughput,
+			loadgen.Round(m.Latency.P50), loadgen.Round(m.Latency.P99), loadgen.Round(m.Latency.Max), t)
 	}
 	_ = mtw.Flush()
 	fmt.Fprintf(b.out, "\np99 during a pass of %d deletions: %s against %s without (%.1f×)\n",

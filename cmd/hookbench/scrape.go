@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
@@ -15,25 +18,37 @@ import (
 // scrape is one reading of a server's /metrics, by metric name.
 type scrape map[string]*dto.MetricFamily
 
-// scrapeMetrics reads base's /metrics in the text exposition.
-func scrapeMetrics(ctx context.Context, client *http.Client, base string) (scrape, error) {
+// get fetches url within 5 seconds and returns the body of its 200 answer. It keeps no
+// connection open, which would count against the server's connection bounds during a
+// measured run.
+func get(ctx context.Context, url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := client.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s/metrics: %w", base, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s/metrics: %s", base, resp.Status)
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s/metrics: %w", base, err)
+	return b, err
+}
+
+// scrapeMetrics reads base's /metrics in the text exposition.
+func scrapeMetrics(ctx context.Context, base string) (scrape, error) {
+	b, err := get(ctx, base+"/metrics")
+	if err == nil {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		var fams scrape
+		if fams, err = p.TextToMetricFamilies(bytes.NewReader(b)); err == nil {
+			return fams, nil
+		}
 	}
-	return fams, nil
+	return nil, fmt.Errorf("scrape %s/metrics: %w", base, err)
 }
 
 // metric returns the series of name whose labels include all of labels (name, value
