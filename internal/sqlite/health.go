@@ -115,6 +115,12 @@ func (s *Store) fail(err error) error {
 // the copy goes beside it.
 func (s *Store) salvage() {
 	ctx := context.Background()
+	if s.ckpt != nil {
+		// The salvage's own checkpoint would find the checkpointer's running and give up.
+		if err := s.ckpt.close(); err != nil {
+			s.opts.Logger.Warn("could not stop the checkpointer", slog.String("error", err.Error()))
+		}
+	}
 	log := s.opts.Logger.With(slog.String("path", s.path))
 	if now, err := os.Stat(s.files.real); err == nil && os.SameFile(now, s.files.db) {
 		// Only the WAL went: fold it into the database file, which the path still names.

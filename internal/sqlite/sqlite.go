@@ -63,6 +63,11 @@ type Options struct {
 	queueSize        int
 	beforeBatch      func()
 	quickCheckBudget time.Duration
+	// They also make the checkpointer look more often and restart a smaller WAL, or leave
+	// it out, to see the WAL grow without it.
+	checkpointEvery time.Duration
+	walRestartPages int
+	noCheckpointer  bool
 }
 
 func (o *Options) setDefaults() {
@@ -80,6 +85,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.quickCheckBudget == 0 {
 		o.quickCheckBudget = quickCheckBudget
+	}
+	if o.checkpointEvery <= 0 {
+		o.checkpointEvery = checkpointEvery
+	}
+	if o.walRestartPages <= 0 {
+		o.walRestartPages = walRestartPages
 	}
 }
 
@@ -111,6 +122,7 @@ type Store struct {
 	countTotals      *sql.Stmt
 
 	writes *groupcommit.Queue
+	ckpt   *checkpointer // nil until started, and in tests that leave it out
 	// gate puts message batches ahead of the journal and retention on the writer;
 	// appendStmts are the journal's INSERTs by entry count, used behind the gate.
 	gate        *gate
@@ -147,9 +159,11 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	// BEGIN IMMEDIATE takes the write lock at the start, so a transaction never fails half
-	// way with SQLITE_BUSY when it upgrades from reading to writing.
+	// way with SQLITE_BUSY when it upgrades from reading to writing. The writer never
+	// checkpoints in a commit: the checkpointer does (see checkpoint.go).
 	w, err := sql.Open("sqlite", dsn(path, "mode=rwc&_txlock=immediate&_busy_timeout=10000"+
-		"&_journal_mode=WAL&_synchronous="+opts.Synchronous))
+		"&_journal_mode=WAL&_synchronous="+opts.Synchronous+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walBytes(opts.walRestartPages))))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -163,6 +177,12 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := s.start(ctx); err != nil {
 		s.closeAll()
 		return nil, err
+	}
+	if !opts.noCheckpointer {
+		if s.ckpt, err = startCheckpointer(path, opts, s.gate); err != nil {
+			s.closeAll()
+			return nil, err
+		}
 	}
 	s.writes = groupcommit.Start(s.commit, groupcommit.Options{
 		Writers: 1, QueueSize: opts.queueSize, Timeout: opts.WriteTimeout, Observer: opts.Observer,
@@ -272,9 +292,9 @@ func migrator(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Close stops taking inserts, lets the writer commit everything already queued, then closes
-// the read pool and the writer, whose last close checkpoints the WAL. Closing twice is a
-// no-op.
+// Close stops taking inserts, lets the writer commit everything already queued, stops the
+// checkpointer, then closes the read pool and the writer, whose last close checkpoints the
+// WAL and removes it. Closing twice is a no-op.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writes.Close()
@@ -293,6 +313,9 @@ func (s *Store) Close() error {
 // longer belongs to this store's file.
 func (s *Store) closeAll() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.countSender, s.countSource, s.countTotals} {
 		if st != nil {
 			errs = append(errs, st.Close())
