@@ -132,7 +132,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	last int64 // the newest received_at handed out; only the writer touches it
+	last int64 // the newest received_at handed out (each one once); only the writer touches it
 
 	perSender map[string]int64 // new messages per sender in the batch being written
 	perSource map[string]int64 // and per source
@@ -412,8 +412,11 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	clear(s.perSender)
 	clear(s.perSource)
 	for i, m := range batch {
-		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
-		res, err := insert.ExecContext(ctx, insertArgs(m, s.last)...)
+		// Arrival stamps follow commit order and are unique: received_at is the rowid. A
+		// duplicate takes none.
+		now := s.opts.Now().UnixNano()
+		at := max(now, s.last+1)
+		res, err := insert.ExecContext(ctx, insertArgs(m, at)...)
 		if err != nil {
 			return false, err
 		}
@@ -422,17 +425,17 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 			return false, fmt.Errorf("rows affected: %w", err)
 		}
 		if n == 1 {
-			wrote = true
+			wrote, s.last = true, at
 			s.perSource[m.Source]++
 			if m.Sender != "" {
 				s.perSender[m.Sender]++
 			}
-			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}
-			for _, dest := range m.Destinations { // due at once: the outbox
+			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, at).UTC()}
+			for _, dest := range m.Destinations { // created with the message, due now: the outbox
 				if insertDelivery == nil {
 					insertDelivery = tx.StmtContext(ctx, s.insertDelivery)
 				}
-				if _, err := insertDelivery.ExecContext(ctx, dest, m.Source, m.ID, s.last, s.last); err != nil {
+				if _, err := insertDelivery.ExecContext(ctx, dest, m.Source, m.ID, at, now); err != nil {
 					return false, fmt.Errorf("insert delivery of %q to %q: %w", m.ID, dest, err)
 				}
 			}
