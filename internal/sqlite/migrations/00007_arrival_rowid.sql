@@ -10,10 +10,22 @@
 -- Stamps of the schema before may be equal (a clock that stood still or went back). The copy
 -- makes them unique and keeps the listing order, (received_at, source, id): in that order,
 -- each stamp becomes max(its own, the one before + 1). With rn the row's place in that order,
--- that is rn + the running maximum of (received_at - rn), which a window computes in one pass
--- over messages_by_arrival; rows without equal stamps keep theirs. The copy is in rowid order,
--- so it appends to the new table, and the indexes are built after it, each by one sort (see
--- 00004, which rebuilt the table the same way).
+-- that is rn + the running maximum of (received_at - rn), which a window computes over
+-- messages_by_arrival, narrow entries in that order; only the stamps that change are kept,
+-- usually none. The copy then reads the table in rowid order (the order rows were written,
+-- which is arrival order), and the indexes are built after it, each by one sort (see 00004,
+-- which rebuilt the table the same way).
+CREATE TEMP TABLE moved (
+    rid INTEGER PRIMARY KEY,
+    at  INTEGER NOT NULL
+);
+INSERT INTO moved (rid, at)
+    SELECT rid, at FROM (
+        SELECT rid, received_at, rn + max(received_at - rn) OVER (ORDER BY rn ROWS UNBOUNDED PRECEDING) AS at
+        FROM (SELECT rowid AS rid, received_at, row_number() OVER (ORDER BY received_at, source, id) AS rn
+              FROM messages INDEXED BY messages_by_arrival))
+    WHERE at <> received_at;
+
 CREATE TABLE messages_v7 (
     received_at  INTEGER PRIMARY KEY,
     source       TEXT    NOT NULL,
@@ -27,11 +39,11 @@ CREATE TABLE messages_v7 (
 ) STRICT;
 
 INSERT INTO messages_v7 (received_at, source, id, type, sender, content, content_type, headers, payload)
-    SELECT rn + max(received_at - rn) OVER (ORDER BY rn ROWS UNBOUNDED PRECEDING),
-           source, id, type, sender, content, content_type, headers, payload
-    FROM (SELECT *, row_number() OVER (ORDER BY received_at, source, id) AS rn FROM messages)
-    ORDER BY rn;
+    SELECT coalesce(moved.at, m.received_at), m.source, m.id, m.type, m.sender, m.content, m.content_type, m.headers, m.payload
+    FROM messages AS m LEFT JOIN moved ON moved.rid = m.rowid
+    ORDER BY m.rowid;
 
+DROP TABLE moved;
 DROP TABLE messages; -- and its indexes
 ALTER TABLE messages_v7 RENAME TO messages;
 
