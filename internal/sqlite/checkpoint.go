@@ -32,20 +32,22 @@ import (
 //     A reader that still reads the WAL makes it wait, at most restartWait, and fail: then the
 //     next restart is tried restartBackoff later, and the WAL grows until the readers let go.
 //
-// The writer's journal_size_limit (walBytes of walRestartPages) truncates the WAL back to
-// its bound when it starts over after growing past it (a reader held it); otherwise the file
-// keeps its size, and the writer overwrites pages of a file that is already there, which
-// syncs faster than a file that grows.
+// The writer's journal_size_limit (walLimit) truncates the WAL back when it starts over
+// after growing far past its bound (a reader held it); otherwise the file keeps its size, and
+// the writer overwrites pages of a file that is already there, which syncs faster than a file
+// that grows.
 
 const (
 	// checkpointEvery is how often the checkpointer looks. Past walRestartPages the WAL grows
-	// by at most what is committed in this long before the restart: a few hundred pages at
-	// the highest ingest rates measured here (about 1,000 batches a second).
+	// by what is committed in this long before the restart: at the highest rate measured here
+	// (about 16,000 messages a second, a WAL page or so each, see BenchmarkWALPages) some
+	// 1,600 pages. More often would copy the pages that every batch changes (the right end
+	// of the table, the counters) more often, each time with two syncs.
 	checkpointEvery = 100 * time.Millisecond
 	// walRestartPages bounds the WAL (16 MiB of 4 KiB pages, plus what one checkpointEvery
-	// adds): four times SQLite's automatic checkpoint, so that batches wait for a restart
-	// about once a second at the highest rates instead of four times, while recovery at the
-	// next start reads at most this much WAL.
+	// adds): four times SQLite's automatic checkpoint, so that at the highest rates batches
+	// wait for a restart about three times a second, where SQLite's own, every 1000 pages,
+	// stalled a commit some sixteen times, while the next start recovers from at most about this much WAL.
 	walRestartPages = 4000
 	// restartWait bounds how long a restart waits for readers that still read the WAL, the
 	// batches waiting with it; restartBackoff is how long after a restart that could not
@@ -60,6 +62,11 @@ const pageSize = 4096
 // walBytes is the size of a WAL of pages frames: its header, then each page with its
 // 24-byte frame header.
 func walBytes(pages int) int64 { return 32 + int64(pages)*(pageSize+24) }
+
+// walLimit is the writer's journal_size_limit for a WAL restarted at restartPages: twice
+// that, so that a WAL that passes its bound by what one checkpointEvery adds keeps its file
+// (truncating it at every restart would make the writer grow it again each time).
+func walLimit(restartPages int) int64 { return walBytes(2 * restartPages) }
 
 // checkpointer keeps the WAL bounded; see above.
 type checkpointer struct {

@@ -32,8 +32,8 @@ func TestWriterDurabilityPragmas(t *testing.T) {
 			if err := s.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autockpt); err != nil || autockpt != 0 {
 				t.Fatalf("wal_autocheckpoint = %d (%v), want 0", autockpt, err)
 			}
-			if err := s.w.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != walBytes(walRestartPages) {
-				t.Fatalf("journal_size_limit = %d (%v), want %d", limit, err, walBytes(walRestartPages))
+			if err := s.w.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != walLimit(walRestartPages) {
+				t.Fatalf("journal_size_limit = %d (%v), want %d", limit, err, walLimit(walRestartPages))
 			}
 			var readOnly int
 			if err := s.r.QueryRow(`PRAGMA query_only`).Scan(&readOnly); err != nil || readOnly != 1 {

@@ -163,7 +163,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// checkpoints in a commit: the checkpointer does (see checkpoint.go).
 	w, err := sql.Open("sqlite", dsn(path, "mode=rwc&_txlock=immediate&_busy_timeout=10000"+
 		"&_journal_mode=WAL&_synchronous="+opts.Synchronous+
-		fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walBytes(opts.walRestartPages))))
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walLimit(opts.walRestartPages))))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
