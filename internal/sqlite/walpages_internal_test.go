@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,12 +15,31 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-// commits counts the commits of the write path and the messages in them.
-type commits struct{ batches, messages atomic.Int64 }
+// commits counts the commits of the write path and the messages in them, and keeps how
+// long each took.
+type commits struct {
+	batches, messages atomic.Int64
+	mu                sync.Mutex
+	took              []time.Duration
+}
 
-func (c *commits) ObserveCommit(messages int, _ time.Duration) {
+func (c *commits) ObserveCommit(messages int, took time.Duration) {
 	c.batches.Add(1)
 	c.messages.Add(int64(messages))
+	c.mu.Lock()
+	c.took = append(c.took, took)
+	c.mu.Unlock()
+}
+
+// quantile is the q quantile of the commit durations, in milliseconds.
+func (c *commits) quantile(q float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.took) == 0 {
+		return 0
+	}
+	slices.Sort(c.took)
+	return float64(c.took[min(int(q*float64(len(c.took))), len(c.took)-1)]) / float64(time.Millisecond)
 }
 
 // writerPagesWritten is how many pages the writer connection has written to the WAL.
@@ -43,7 +64,8 @@ func writerPagesWritten(b *testing.B, s *Store) int64 {
 
 // BenchmarkWALPages is BenchmarkInsertConcurrent's POST /webhook messages (100 senders), and
 // reports the WAL pages (frames) each committed batch and each message wrote: the rows, the
-// index entries and the /stats counters of a batch, as the disk sees them.
+// index entries and the /stats counters of a batch, as the disk sees them. It also reports
+// the commits' p50, p99 and longest duration: a checkpoint inside a commit shows there.
 func BenchmarkWALPages(b *testing.B) {
 	var seen commits
 	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "hv.db"), Options{Observer: &seen})
@@ -70,4 +92,7 @@ func BenchmarkWALPages(b *testing.B) {
 	b.ReportMetric(pages/float64(seen.batches.Load()), "pages/batch")
 	b.ReportMetric(pages/float64(seen.messages.Load()), "pages/msg")
 	b.ReportMetric(float64(seen.messages.Load())/float64(seen.batches.Load()), "msgs/batch")
+	b.ReportMetric(seen.quantile(0.5), "commit-p50-ms")
+	b.ReportMetric(seen.quantile(0.99), "commit-p99-ms")
+	b.ReportMetric(seen.quantile(1), "commit-max-ms")
 }
