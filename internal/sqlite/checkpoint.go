@@ -83,8 +83,11 @@ type checkpointer struct {
 	failing     bool      // the last checkpoint failed, which was logged
 }
 
-// startCheckpointer opens the checkpointer's connection to path and starts it.
-func startCheckpointer(path string, opts Options, g *gate) (*checkpointer, error) {
+// startCheckpointer opens the checkpointer's connection to path and starts it. The
+// connection opens the database and its WAL at once, by a first checkpoint (which also
+// copies what the migrations left in the WAL), so that it holds the files the store opened:
+// one opened later could open whatever files the path names by then.
+func startCheckpointer(ctx context.Context, path string, opts Options, g *gate) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn(path, fmt.Sprintf("mode=rw&_busy_timeout=%d&_synchronous=%s",
 		restartWait.Milliseconds(), opts.Synchronous)))
 	if err != nil {
@@ -96,6 +99,10 @@ func startCheckpointer(path string, opts Options, g *gate) (*checkpointer, error
 	db.SetConnMaxIdleTime(0)
 	c := &checkpointer{db: db, gate: g, log: opts.Logger, every: opts.checkpointEvery, restartPages: opts.walRestartPages,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if _, _, _, err := c.walCheckpoint(ctx, "PASSIVE"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
+	}
 	go c.run()
 	return c, nil
 }

@@ -153,6 +153,19 @@ func (s *Store) salvage() {
 			"hookvault (it creates a new, empty database otherwise)", slog.String("error", err.Error()))
 		return
 	}
+	// When the WAL's path still names this store's WAL, the WAL and shared-memory files there
+	// are this store's: they hold nothing the copy lacks, and the next start would read them
+	// into whatever file the path names then (the copy, a file restored in its place), whose
+	// pages they do not match. Their names go before the copy takes the path. (Tests used not
+	// to see it: a WAL that SQLite never checkpointed holds every page, which happens to
+	// rebuild the database whatever file it is read into.)
+	if now, err := os.Stat(s.files.real + "-wal"); err == nil && os.SameFile(now, s.files.wal) {
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if err := os.Remove(s.files.real + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("could not remove the open database's "+suffix+" file", slog.String("error", err.Error()))
+			}
+		}
+	}
 	// A link does not replace what may be at the path by now; a rename would.
 	if err := os.Link(side, s.files.real); err != nil {
 		log.Error("saved a copy of the open database beside the file, whose path names another file now: "+

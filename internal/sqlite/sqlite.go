@@ -179,7 +179,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if !opts.noCheckpointer {
-		if s.ckpt, err = startCheckpointer(path, opts, s.gate); err != nil {
+		if s.ckpt, err = startCheckpointer(ctx, path, opts, s.gate); err != nil {
 			s.closeAll()
 			return nil, err
 		}
