@@ -47,7 +47,8 @@ const (
 	// walRestartPages bounds the WAL (16 MiB of 4 KiB pages, plus what one checkpointEvery
 	// adds): four times SQLite's automatic checkpoint, so that at the highest rates batches
 	// wait for a restart about three times a second, where SQLite's own, every 1000 pages,
-	// stalled a commit some sixteen times, while the next start recovers from at most about this much WAL.
+	// stalled a commit some sixteen times; and the next start recovers from at most about
+	// this much WAL.
 	walRestartPages = 4000
 	// restartWait bounds how long a restart waits for readers that still read the WAL, the
 	// batches waiting with it; restartBackoff is how long after a restart that could not
@@ -81,12 +82,12 @@ type checkpointer struct {
 	closeErr    error
 	nextRestart time.Time // no restart before this after one that could not finish
 	failing     bool      // the last checkpoint failed, which was logged
+	overgrown   bool      // the WAL passed twice its bound, which was logged
 }
 
 // startCheckpointer opens the checkpointer's connection to path and starts it. The
-// connection opens the database and its WAL at once, by a first checkpoint (which also
-// copies what the migrations left in the WAL), so that it holds the files the store opened:
-// one opened later could open whatever files the path names by then.
+// connection opens the database and its WAL at once, by a read, so that it holds the files
+// the store opened: one opened later could open whatever files the path names by then.
 func startCheckpointer(ctx context.Context, path string, opts Options, g *gate) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn(path, fmt.Sprintf("mode=rw&_busy_timeout=%d&_synchronous=%s",
 		restartWait.Milliseconds(), opts.Synchronous)))
@@ -99,7 +100,8 @@ func startCheckpointer(ctx context.Context, path string, opts Options, g *gate) 
 	db.SetConnMaxIdleTime(0)
 	c := &checkpointer{db: db, gate: g, log: opts.Logger, every: opts.checkpointEvery, restartPages: opts.walRestartPages,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if _, _, _, err := c.walCheckpoint(ctx, "PASSIVE"); err != nil {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
 	}
@@ -125,13 +127,24 @@ func (c *checkpointer) run() {
 func (c *checkpointer) checkpoint() {
 	ctx := context.Background()
 	busy, frames, _, err := c.walCheckpoint(ctx, "PASSIVE")
+	switch {
+	case err != nil:
+	case frames >= 2*c.restartPages && !c.overgrown:
+		// Past the file's limit (walLimit): readers (listings streamed to slow clients) have
+		// held the WAL for seconds.
+		c.overgrown = true
+		c.log.Warn("the WAL has grown past twice its bound: readers still read it, so it cannot start over",
+			slog.Int("pages", frames), slog.Int("bound", c.restartPages))
+	case frames < c.restartPages && c.overgrown:
+		c.overgrown = false
+		c.log.Info("the WAL is within its bound again", slog.Int("pages", frames))
+	}
 	if err == nil && frames >= c.restartPages && !time.Now().Before(c.nextRestart) {
 		c.gate.lockHigh()
 		busy, _, _, err = c.walCheckpoint(ctx, "RESTART")
 		c.gate.unlock()
 		if err == nil && busy != 0 {
-			c.nextRestart = time.Now().Add(restartBackoff)
-			c.log.Debug("WAL restart waits for readers", slog.Int("pages", frames))
+			c.nextRestart = time.Now().Add(restartBackoff) // readers still read the WAL
 		}
 	}
 	switch {
@@ -144,8 +157,8 @@ func (c *checkpointer) checkpoint() {
 	}
 }
 
-// walCheckpoint runs one checkpoint of mode: busy is 1 when it could not finish, frames the WAL's
-// size in pages, done how many of them are now in the database file.
+// walCheckpoint runs one checkpoint of mode: busy is 1 when it could not finish, frames the
+// WAL's size in pages, done how many of them are now in the database file.
 func (c *checkpointer) walCheckpoint(ctx context.Context, mode string) (busy, frames, done int, err error) {
 	err = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &done)
 	if err != nil {

@@ -134,3 +134,58 @@ func TestCheckpointerStopsAtClose(t *testing.T) {
 	}
 	mustBeStored(t, path, []string{"m-0", "m-19"})
 }
+
+// A reader that still reads the WAL holds its restart up: the WAL grows past its bound while
+// the reader lasts, with a warning once it passes the file's limit, inserts go on (each
+// restart waits at most restartWait for it), and once the reader is done the next restart
+// brings the WAL back within its bound.
+func TestCheckpointerWaitsForReaders(t *testing.T) {
+	const bound = 100
+	path := filepath.Join(t.TempDir(), "hv.db")
+	var log logBuffer
+	s, err := Open(context.Background(), path, Options{checkpointEvery: 5 * time.Millisecond, walRestartPages: bound,
+		Logger: log.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	insertN(t, s, "before", 10)
+	// A read transaction that has read: its snapshot includes frames of the WAL.
+	tx, err := s.r.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	held := insertConcurrently(t, s, 1500)
+	if held <= 2*bound {
+		t.Errorf("WAL reached %d pages with a reader holding it, want past %d", held, 2*bound)
+	}
+	if len(log.lines("grown past twice its bound")) == 0 {
+		t.Errorf("no warning that readers hold the WAL; log:\n%s", log.String())
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(restartBackoff + 50*time.Millisecond) // the restart's back-off after the failed ones
+	insertN(t, s, "after", 5)
+	// The file keeps its size (up to its limit); the frame count tells that the WAL started
+	// over and holds at most its bound again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var busy, frames, done int
+		if err := s.ckpt.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			t.Fatal(err)
+		}
+		if frames <= bound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL holds %d pages 5 s after the reader ended, want at most %d", frames, bound)
+		}
+		insertN(t, s, fmt.Sprintf("poke-%d", time.Now().UnixNano()), 1)
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -245,10 +245,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1)`).Scan(&n); err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", s.fail(s.classify(err))))
 	}
-	if err := s.writes.Check(ctx, s.probe); err != nil {
+	if err := s.writes.Check(ctx, s.readyProbe); err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
 	}
 	return nil
+}
+
+// probeRoom is the free space readiness asks for after a failed commit: a batch of the
+// largest size (1 MiB of bodies) with its index pages and counters, as WAL frames.
+const probeRoom = 2 << 20
+
+// readyProbe is probe, once the file system has room for a batch. The WAL keeps its file when
+// it starts over (see checkpoint.go), so on a full disk a small write may still fit where a
+// batch does not: the probe alone would call the store ready while deliveries keep failing.
+func (s *Store) readyProbe(ctx context.Context) error {
+	if free, err := freeBytes(filepath.Dir(s.files.real)); err == nil && free < probeRoom {
+		return fmt.Errorf("write probe: the file system of %s has %d bytes free, less than a batch may need (%d)",
+			s.path, free, probeRoom)
+	}
+	return s.probe(ctx)
 }
 
 // probe commits a write that changes no data, through the writer connection as inserts do:
