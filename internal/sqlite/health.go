@@ -115,6 +115,12 @@ func (s *Store) fail(err error) error {
 // the copy goes beside it.
 func (s *Store) salvage() {
 	ctx := context.Background()
+	if s.ckpt != nil {
+		// The salvage's own checkpoint would find the checkpointer's running and give up.
+		if err := s.ckpt.close(); err != nil {
+			s.opts.Logger.Warn("could not stop the checkpointer", slog.String("error", err.Error()))
+		}
+	}
 	log := s.opts.Logger.With(slog.String("path", s.path))
 	if now, err := os.Stat(s.files.real); err == nil && os.SameFile(now, s.files.db) {
 		// Only the WAL went: fold it into the database file, which the path still names.
@@ -146,6 +152,19 @@ func (s *Store) salvage() {
 		log.Error("could not save a copy of the open database: restore the file from a backup, then restart "+
 			"hookvault (it creates a new, empty database otherwise)", slog.String("error", err.Error()))
 		return
+	}
+	// When the WAL's path still names this store's WAL, the WAL and shared-memory files there
+	// are this store's: they hold nothing the copy lacks, and the next start would read them
+	// into whatever file the path names then (the copy, a file restored in its place), whose
+	// pages they do not match. Their names go before the copy takes the path. (Tests used not
+	// to see it: a WAL that SQLite never checkpointed holds every page, which happens to
+	// rebuild the database whatever file it is read into.)
+	if now, err := os.Stat(s.files.real + "-wal"); err == nil && os.SameFile(now, s.files.wal) {
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if err := os.Remove(s.files.real + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("could not remove the open database's "+suffix+" file", slog.String("error", err.Error()))
+			}
+		}
 	}
 	// A link does not replace what may be at the path by now; a rename would.
 	if err := os.Link(side, s.files.real); err != nil {
@@ -226,10 +245,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 1)`).Scan(&n); err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", s.fail(s.classify(err))))
 	}
-	if err := s.writes.Check(ctx, s.probe); err != nil {
+	if err := s.writes.Check(ctx, s.readyProbe); err != nil {
 		return hookvault.Unavailable(fmt.Errorf("ping: %w", err))
 	}
 	return nil
+}
+
+// probeRoom is the free space readiness asks for after a failed commit: a batch of the
+// largest size (1 MiB of bodies) with its index pages and counters, as WAL frames.
+const probeRoom = 2 << 20
+
+// readyProbe is probe, once the file system has room for a batch. The WAL keeps its file when
+// it starts over (see checkpoint.go), so on a full disk a small write may still fit where a
+// batch does not: the probe alone would call the store ready while deliveries keep failing.
+func (s *Store) readyProbe(ctx context.Context) error {
+	if free, err := freeBytes(filepath.Dir(s.files.real)); err == nil && free < probeRoom {
+		return fmt.Errorf("write probe: the file system of %s has %d bytes free, less than a batch may need (%d)",
+			s.path, free, probeRoom)
+	}
+	return s.probe(ctx)
 }
 
 // probe commits a write that changes no data, through the writer connection as inserts do:

@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// synchronous is a per-connection setting, so it is read on the writer connection itself.
+// synchronous is a per-connection setting, so it is read on the writer connection itself;
+// so are the checkpoint settings.
 func TestWriterDurabilityPragmas(t *testing.T) {
 	for _, tt := range []struct {
 		sync string
@@ -25,6 +26,14 @@ func TestWriterDurabilityPragmas(t *testing.T) {
 			var mode string
 			if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 				t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
+			}
+			// Checkpoints are the checkpointer's, off the commit path (checkpoint.go).
+			var autockpt, limit int64
+			if err := s.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autockpt); err != nil || autockpt != 0 {
+				t.Fatalf("wal_autocheckpoint = %d (%v), want 0", autockpt, err)
+			}
+			if err := s.w.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != walLimit(walRestartPages) {
+				t.Fatalf("journal_size_limit = %d (%v), want %d", limit, err, walLimit(walRestartPages))
 			}
 			var readOnly int
 			if err := s.r.QueryRow(`PRAGMA query_only`).Scan(&readOnly); err != nil || readOnly != 1 {

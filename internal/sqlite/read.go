@@ -10,17 +10,19 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-// listQuery builds the keyset query for f, in (received_at, source, id) order, asking for
-// one row more than the page to learn whether another follows.
+// listQuery builds the keyset query for f, in arrival order, asking for one row more than
+// the page to learn whether another follows. The API's order is (received_at, source, id);
+// received_at is unique (the writer never hands a stamp out twice; migration 00007 made
+// older ones unique in that order), so it is received_at alone, the rowid.
 //
-// Each equality filter has an index that leads with its column and continues in that order
-// (see migration 00004), so a page seeks to its start and reads on without sorting. When f
-// filters on several columns, the most selective index is the one to seek: a type or a
-// sender belongs to few messages, a source to many. The other filters are then written
-// +column, which tells SQLite not to consider their indexes: without statistics it guesses
-// between equally good-looking indexes and may pick the source's, reading every message of
-// the source to find the few of the type. The columns all sit in each index, so the other
-// filters are still checked before a row is read.
+// A listing without an equality filter reads a range of the table itself. Each equality
+// filter has an index that leads with its column, and whose entries then end with the rowid
+// (see migration 00007), so a page seeks to its start and reads on in arrival order without
+// sorting. When f filters on several columns, the most selective index is the one to seek:
+// a type or a sender belongs to few messages, a source to many. The other filters are then
+// written +column, which tells SQLite not to consider their indexes: without statistics it
+// guesses between equally good-looking indexes and may pick the source's, reading every
+// message of the source to find the few of the type.
 func listQuery(f hookvault.ListFilter) (string, []any) {
 	var where []string
 	var args []any
@@ -45,7 +47,7 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 		}
 	}
 	// A cursor from a page of the same filter already lies at or after since; leaving since
-	// out lets the index seek straight to the cursor instead of scanning from since.
+	// out lets the seek start straight at the cursor instead of at since.
 	if !f.Since.IsZero() && (f.After == nil || f.After.ReceivedAt.Before(f.Since)) {
 		where = append(where, "received_at >= ?")
 		args = append(args, f.Since.UnixNano())
@@ -55,9 +57,12 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 		args = append(args, f.Until.UnixNano())
 	}
 	if f.After != nil {
-		cond, after := afterCursor(f.After, seek == "source", f.Source)
-		where = append(where, cond)
-		args = append(args, after...)
+		// After the cursor is after its arrival stamp, which no other message shares. (A
+		// cursor issued before 00007 made equal stamps unique may name a message whose stamp
+		// moved forward by a few nanoseconds: its page may then show again the few messages
+		// that shared the stamp, never leave one out.)
+		where = append(where, "received_at > ?")
+		args = append(args, f.After.ReceivedAt.UnixNano())
 	}
 	if f.Q != "" {
 		// instr matches literally: no LIKE wildcards or escapes to get wrong. A message
@@ -69,28 +74,8 @@ func listQuery(f hookvault.ListFilter) (string, []any) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY received_at, source, id LIMIT ?"
+	q += " ORDER BY received_at LIMIT ?"
 	return q, append(args, f.Limit+1)
-}
-
-// afterCursor is the condition "after c" in (received_at, source, id) order: a row value
-// whose columns are those of the index that seeks, so the seek starts at the cursor. In
-// messages_by_source, source comes first and the rest is (received_at, id): within the one
-// source listed, (received_at, source, id) > c reduces to a comparison of (received_at, id),
-// or of received_at alone when c lies in another source (as a cursor of another listing
-// may). Text compares byte by byte in SQLite as strings do in Go.
-func afterCursor(c *hookvault.Cursor, bySource bool, source string) (string, []any) {
-	at := c.ReceivedAt.UnixNano()
-	switch {
-	case !bySource:
-		return "(received_at, source, id) > (?, ?, ?)", []any{at, c.Source, c.ID}
-	case source == c.Source:
-		return "(received_at, id) > (?, ?)", []any{at, c.ID}
-	case source > c.Source:
-		return "received_at >= ?", []any{at}
-	default:
-		return "received_at > ?", []any{at}
-	}
 }
 
 // List streams one page of messages from the read pool. SQLite steps the statement only as
@@ -131,8 +116,8 @@ func (s *Store) List(ctx context.Context, f hookvault.ListFilter, emit func(hook
 	return page.Next(), nil
 }
 
-// Stats reads the counters that the writer keeps (see count) and the ends of the arrival
-// index, in one read transaction so that the numbers agree with each other.
+// Stats reads the counters that the writer keeps (see count) and the ends of the table (in
+// arrival order: received_at is the rowid), in one read transaction so that the numbers agree with each other.
 func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
@@ -142,8 +127,8 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 
 	var st hookvault.Stats
 	var first, last sql.NullInt64
-	// Two subqueries, because SQLite answers a lone min() or max() from the index but scans
-	// the table for both in one select.
+	// Two subqueries, because SQLite answers a lone min() or max() of the rowid from the
+	// B-tree's first or last entry but scans the table for both in one select.
 	err = tx.QueryRowContext(ctx, `SELECT t.messages, t.senders,
 			(SELECT min(received_at) FROM messages), (SELECT max(received_at) FROM messages)
 		FROM totals t`).Scan(&st.TotalMessages, &st.SendersCount, &first, &last)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,12 +32,14 @@ func queryPlan(t testing.TB, s *Store, f hookvault.ListFilter) []string {
 	return plan
 }
 
-// Every page of every filter without q reads one index in the order of the answer, starting
-// at the cursor: no sort step, no scan from the beginning. That keeps a page O(limit) however
-// deep the walk is and however many rows there are. (q is a substring match, which no index
-// serves: its pages read rows in order until limit of them match.) With several filters the
-// type's or the sender's index seeks and the source is checked in its entries: the source's
-// index would read every message of the source to find the few of a type.
+// Every page of every filter without q reads the table or one index in the order of the
+// answer, starting at the cursor: no sort step, no scan from the beginning. That keeps a page
+// O(limit) however deep the walk is and however many rows there are. Arrival order is the
+// rowid (received_at), which ends every index entry, so the seek after the filtered column
+// is on the rowid. (q is a substring match, which no index serves: its pages read rows in
+// order until limit of them match.) With several filters the type's or the sender's index
+// seeks and the source is checked in the rows: the source's index would read every message
+// of the source to find the few of a type.
 func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{})
 	if err != nil {
@@ -48,7 +51,7 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 	elsewhere := &hookvault.Cursor{ReceivedAt: now, Source: "default", ID: "x"} // a cursor of another listing
 	hour := time.Hour
 	const (
-		arrival = "SEARCH messages USING INDEX messages_by_arrival "
+		arrival = "SEARCH messages USING INTEGER PRIMARY KEY "
 		source  = "SEARCH messages USING INDEX messages_by_source "
 		typ     = "SEARCH messages USING INDEX messages_by_type "
 		sender  = "SEARCH messages USING INDEX messages_by_sender "
@@ -58,32 +61,32 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 		f    hookvault.ListFilter
 		want string
 	}{
-		{"first page", hookvault.ListFilter{}, "SCAN messages USING INDEX messages_by_arrival"},
-		{"next page", hookvault.ListFilter{After: after}, arrival + "((received_at,source,id)>(?,?,?))"},
-		{"window", hookvault.ListFilter{Since: now, Until: now}, arrival + "(received_at>? AND received_at<?)"},
-		{"window next page", hookvault.ListFilter{Since: now.Add(-hour), Until: now.Add(hour), After: after}, arrival + "((received_at,source,id)>(?,?,?) AND received_at<?)"},
-		{"q next page", hookvault.ListFilter{Q: "x", After: after}, arrival + "((received_at,source,id)>(?,?,?))"},
+		{"first page", hookvault.ListFilter{}, "SCAN messages"},
+		{"next page", hookvault.ListFilter{After: after}, arrival + "(rowid>?)"},
+		{"window", hookvault.ListFilter{Since: now, Until: now}, arrival + "(rowid>? AND rowid<?)"},
+		{"window next page", hookvault.ListFilter{Since: now.Add(-hour), Until: now.Add(hour), After: after}, arrival + "(rowid>? AND rowid<?)"},
+		{"q next page", hookvault.ListFilter{Q: "x", After: after}, arrival + "(rowid>?)"},
 
 		{"source", hookvault.ListFilter{Source: "github"}, source + "(source=?)"},
-		{"source next page", hookvault.ListFilter{Source: "github", After: after}, source + "(source=? AND (received_at,id)>(?,?))"},
-		{"source after another's cursor", hookvault.ListFilter{Source: "github", After: elsewhere}, source + "(source=? AND received_at>?)"},
-		{"source window next page", hookvault.ListFilter{Source: "github", Since: now.Add(-hour), Until: now.Add(hour), After: after}, source + "(source=? AND (received_at,id)>(?,?) AND received_at<?)"},
-		{"source q next page", hookvault.ListFilter{Source: "github", Q: "x", After: after}, source + "(source=? AND (received_at,id)>(?,?))"},
+		{"source next page", hookvault.ListFilter{Source: "github", After: after}, source + "(source=? AND rowid>?)"},
+		{"source after another's cursor", hookvault.ListFilter{Source: "github", After: elsewhere}, source + "(source=? AND rowid>?)"},
+		{"source window next page", hookvault.ListFilter{Source: "github", Since: now.Add(-hour), Until: now.Add(hour), After: after}, source + "(source=? AND rowid>? AND rowid<?)"},
+		{"source q next page", hookvault.ListFilter{Source: "github", Q: "x", After: after}, source + "(source=? AND rowid>?)"},
 
 		{"type", hookvault.ListFilter{Type: "push"}, typ + "(type=?)"},
-		{"type next page", hookvault.ListFilter{Type: "push", After: after}, typ + "(type=? AND (received_at,source,id)>(?,?,?))"},
-		{"type window", hookvault.ListFilter{Type: "push", Since: now, Until: now}, typ + "(type=? AND received_at>? AND received_at<?)"},
+		{"type next page", hookvault.ListFilter{Type: "push", After: after}, typ + "(type=? AND rowid>?)"},
+		{"type window", hookvault.ListFilter{Type: "push", Since: now, Until: now}, typ + "(type=? AND rowid>? AND rowid<?)"},
 		{"source and type", hookvault.ListFilter{Source: "github", Type: "push"}, typ + "(type=?)"},
-		{"source and type next page", hookvault.ListFilter{Source: "github", Type: "push", After: after}, typ + "(type=? AND (received_at,source,id)>(?,?,?))"},
+		{"source and type next page", hookvault.ListFilter{Source: "github", Type: "push", After: after}, typ + "(type=? AND rowid>?)"},
 		{"source and type window next page", hookvault.ListFilter{Source: "github", Type: "push", Since: now.Add(-hour), Until: now.Add(hour), After: after},
-			typ + "(type=? AND (received_at,source,id)>(?,?,?) AND received_at<?)"},
+			typ + "(type=? AND rowid>? AND rowid<?)"},
 
 		{"sender", hookvault.ListFilter{Sender: "a"}, sender + "(sender=?)"},
-		{"sender next page", hookvault.ListFilter{Sender: "a", After: after}, sender + "(sender=? AND (received_at,source,id)>(?,?,?))"},
-		{"sender window next page", hookvault.ListFilter{Sender: "a", Since: now.Add(-hour), After: after}, sender + "(sender=? AND (received_at,source,id)>(?,?,?))"},
-		{"source and sender next page", hookvault.ListFilter{Source: "default", Sender: "a", After: after}, sender + "(sender=? AND (received_at,source,id)>(?,?,?))"},
+		{"sender next page", hookvault.ListFilter{Sender: "a", After: after}, sender + "(sender=? AND rowid>?)"},
+		{"sender window next page", hookvault.ListFilter{Sender: "a", Since: now.Add(-hour), After: after}, sender + "(sender=? AND rowid>?)"},
+		{"source and sender next page", hookvault.ListFilter{Source: "default", Sender: "a", After: after}, sender + "(sender=? AND rowid>?)"},
 		{"type and sender", hookvault.ListFilter{Type: "push", Sender: "a"}, typ + "(type=?)"},
-		{"source, type and sender next page", hookvault.ListFilter{Source: "app", Type: "push", Sender: "a", After: after}, typ + "(type=? AND (received_at,source,id)>(?,?,?))"},
+		{"source, type and sender next page", hookvault.ListFilter{Source: "app", Type: "push", Sender: "a", After: after}, typ + "(type=? AND rowid>?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +99,44 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 	}
 }
 
+// Retention's oldest messages and /stats' first and last arrival are the ends of the table,
+// whose rowid is received_at: a range and two single seeks, no index, no scan.
+func TestArrivalEndsAreTheRowid(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range []struct {
+		q    string
+		args []any
+		want string
+	}{
+		{`SELECT rowid, source, id, sender FROM messages WHERE received_at < ? ORDER BY received_at LIMIT ?`, []any{1, 1},
+			"SEARCH messages USING INTEGER PRIMARY KEY (rowid<?)"},
+		{`SELECT (SELECT min(received_at) FROM messages), (SELECT max(received_at) FROM messages)`, nil,
+			"SCAN CONSTANT ROW; SCALAR SUBQUERY 1; SEARCH messages; SCALAR SUBQUERY 2; SEARCH messages"},
+	} {
+		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+tt.q, tt.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); got != tt.want {
+			t.Errorf("%s:\n plan %q\n want %q", tt.q, got, tt.want)
+		}
+	}
+}
+
 // benchStore opens a store with a million messages, arrivals one millisecond apart: nine in
 // ten are POST /webhook messages of 1,000 senders, one in ten a provider's delivery (GitHub
 // and Stripe in turn, five types each, with headers). They are written by SQL past the
@@ -104,8 +145,9 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 func benchStore(b *testing.B) *Store {
 	b.Helper()
 	const rows = 1_000_000
-	// v4: sources (v3, before them, is the fixture BenchmarkMigrate1M starts from).
-	path := filepath.Join(os.TempDir(), "hookvault-bench-1m-v4.db")
+	// v7: arrival order as the rowid (v4 was sources; v3, before them, is the fixture
+	// BenchmarkMigrate1M starts from). A checkout before v7 builds and keeps its own file.
+	path := filepath.Join(os.TempDir(), "hookvault-bench-1m-v7.db")
 	s, err := Open(context.Background(), path, Options{Synchronous: "NORMAL"})
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // DeleteMessagesBefore deletes at most batch of the oldest messages received before
 // `before`, in one short transaction on the writer behind every waiting message batch (see
-// gate): a range of messages_by_arrival, the rows, their deliveries (whatever their status:
+// gate): a range of the table's first rows (received_at is the rowid), the rows, their deliveries (whatever their status:
 // a pending one would find no message to carry), and their share of the /stats counters, in
 // the same transaction, so /stats stays exact. Each step is one statement however many
 // senders the batch has (a statement per sender made a batch of 500 senders take three

@@ -63,6 +63,11 @@ type Options struct {
 	queueSize        int
 	beforeBatch      func()
 	quickCheckBudget time.Duration
+	// They also make the checkpointer look more often and restart a smaller WAL, or leave
+	// it out, to see the WAL grow without it.
+	checkpointEvery time.Duration
+	walRestartPages int
+	noCheckpointer  bool
 }
 
 func (o *Options) setDefaults() {
@@ -80,6 +85,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.quickCheckBudget == 0 {
 		o.quickCheckBudget = quickCheckBudget
+	}
+	if o.checkpointEvery <= 0 {
+		o.checkpointEvery = checkpointEvery
+	}
+	if o.walRestartPages <= 0 {
+		o.walRestartPages = walRestartPages
 	}
 }
 
@@ -111,6 +122,7 @@ type Store struct {
 	countTotals      *sql.Stmt
 
 	writes *groupcommit.Queue
+	ckpt   *checkpointer // nil until started, and in tests that leave it out
 	// gate puts message batches ahead of the journal and retention on the writer;
 	// appendStmts are the journal's INSERTs by entry count, used behind the gate.
 	gate        *gate
@@ -120,7 +132,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	last int64 // the newest received_at handed out; only the writer touches it
+	last int64 // the newest received_at handed out (each one once); only the writer touches it
 
 	perSender map[string]int64 // new messages per sender in the batch being written
 	perSource map[string]int64 // and per source
@@ -147,9 +159,11 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	// BEGIN IMMEDIATE takes the write lock at the start, so a transaction never fails half
-	// way with SQLITE_BUSY when it upgrades from reading to writing.
+	// way with SQLITE_BUSY when it upgrades from reading to writing. The writer never
+	// checkpoints in a commit: the checkpointer does (see checkpoint.go).
 	w, err := sql.Open("sqlite", dsn(path, "mode=rwc&_txlock=immediate&_busy_timeout=10000"+
-		"&_journal_mode=WAL&_synchronous="+opts.Synchronous))
+		"&_journal_mode=WAL&_synchronous="+opts.Synchronous+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)", walLimit(opts.walRestartPages))))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -163,6 +177,12 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := s.start(ctx); err != nil {
 		s.closeAll()
 		return nil, err
+	}
+	if !opts.noCheckpointer {
+		if s.ckpt, err = startCheckpointer(ctx, path, opts, s.gate); err != nil {
+			s.closeAll()
+			return nil, err
+		}
 	}
 	s.writes = groupcommit.Start(s.commit, groupcommit.Options{
 		Writers: 1, QueueSize: opts.queueSize, Timeout: opts.WriteTimeout, Observer: opts.Observer,
@@ -272,9 +292,9 @@ func migrator(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Close stops taking inserts, lets the writer commit everything already queued, then closes
-// the read pool and the writer, whose last close checkpoints the WAL. Closing twice is a
-// no-op.
+// Close stops taking inserts, lets the writer commit everything already queued, stops the
+// checkpointer, then closes the read pool and the writer, whose last close checkpoints the
+// WAL and removes it. Closing twice is a no-op.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writes.Close()
@@ -293,6 +313,9 @@ func (s *Store) Close() error {
 // longer belongs to this store's file.
 func (s *Store) closeAll() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.countSender, s.countSource, s.countTotals} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -395,8 +418,11 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	clear(s.perSender)
 	clear(s.perSource)
 	for i, m := range batch {
-		s.last = max(s.opts.Now().UnixNano(), s.last) // arrival stamps follow commit order
-		res, err := insert.ExecContext(ctx, insertArgs(m, s.last)...)
+		// Arrival stamps follow commit order and are unique: received_at is the rowid. A
+		// duplicate takes none.
+		now := s.opts.Now().UnixNano()
+		at := max(now, s.last+1)
+		res, err := insert.ExecContext(ctx, insertArgs(m, at)...)
 		if err != nil {
 			return false, err
 		}
@@ -405,17 +431,17 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 			return false, fmt.Errorf("rows affected: %w", err)
 		}
 		if n == 1 {
-			wrote = true
+			wrote, s.last = true, at
 			s.perSource[m.Source]++
 			if m.Sender != "" {
 				s.perSender[m.Sender]++
 			}
-			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, s.last).UTC()}
-			for _, dest := range m.Destinations { // due at once: the outbox
+			results[i] = hookvault.Receipt{Outcome: hookvault.Created, ReceivedAt: time.Unix(0, at).UTC()}
+			for _, dest := range m.Destinations { // created with the message, due now: the outbox
 				if insertDelivery == nil {
 					insertDelivery = tx.StmtContext(ctx, s.insertDelivery)
 				}
-				if _, err := insertDelivery.ExecContext(ctx, dest, m.Source, m.ID, s.last, s.last); err != nil {
+				if _, err := insertDelivery.ExecContext(ctx, dest, m.Source, m.ID, at, now); err != nil {
 					return false, fmt.Errorf("insert delivery of %q to %q: %w", m.ID, dest, err)
 				}
 			}

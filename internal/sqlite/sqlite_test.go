@@ -244,8 +244,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 6 {
-		t.Fatalf("migration version = %d (%v), want 6", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 7 {
+		t.Fatalf("migration version = %d (%v), want 7", version, err)
 	}
 }
 
@@ -412,4 +412,87 @@ func BenchmarkDeleteMessagesBefore500(b *testing.B) {
 	}
 	b.ResetTimer()
 	storetest.BenchDeleteMessagesBefore(b, s, batch)
+}
+
+// Migration 00007 makes arrival order the rowid: stamps that were equal become unique, in
+// listing order (received_at, source, id), each moved to one nanosecond after the one before
+// it when it has to be (which may move the next stamp too), and every listing keeps its
+// order. A cursor issued before the upgrade still walks on without leaving a message out;
+// one that names a moved message may show the few that shared its stamp again. The
+// migration can be undone and redone.
+func TestMigrationMakesArrivalsUnique(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hv.db")
+	if err := sqlite.MigrateTo(ctx, path, 6); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Stamps in seconds after t0; at 0, three messages tie (two sources); the last of them
+	// moves to 2 ns, onto the stamp of the message at 2 ns, which moves to 3 ns.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := []struct {
+		source, id string
+		at         int64
+	}{{"github", "a", 0}, {"default", "z", 0}, {"default", "b", 0}, {"default", "c", 2}, {"default", "d", 10}, {"default", "e", 10}}
+	for _, r := range rows {
+		if _, err := db.Exec(`INSERT INTO messages (source, id, received_at, sender, content, content_type, payload)
+			VALUES (?, ?, ?, 's', 'x', 'application/json', X'7B7D')`, r.source, r.id, t0.UnixNano()+r.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO source_counts (source, n) VALUES ('default', 5), ('github', 1);
+		INSERT INTO sender_counts (sender, n) VALUES ('s', 6); UPDATE totals SET messages = 6, senders = 1`); err != nil {
+		t.Fatal(err)
+	}
+	// The cursor a page of one ending at (0, default, z) handed out before the upgrade.
+	old := &hookvault.Cursor{ReceivedAt: t0, Source: hookvault.DefaultSource, ID: "z"}
+
+	s := MustOpen(t, path, sqlite.Options{Now: func() time.Time { return t0 }})
+	want := map[string]int64{"default/b": 0, "default/z": 1, "github/a": 2, "default/c": 3, "default/d": 10, "default/e": 11}
+	var got []string
+	walked := func(f hookvault.ListFilter) []string {
+		var ids []string
+		if _, err := s.List(ctx, f, func(m hookvault.Message) error {
+			ids = append(ids, m.Source+"/"+m.ID)
+			if at := m.ReceivedAt.Sub(t0).Nanoseconds(); at != want[m.Source+"/"+m.ID] {
+				t.Errorf("%s/%s stamped %d ns after t0, want %d", m.Source, m.ID, at, want[m.Source+"/"+m.ID])
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	got = walked(hookvault.ListFilter{Limit: 10})
+	if strings.Join(got, ",") != "default/b,default/z,github/a,default/c,default/d,default/e" {
+		t.Errorf("listing after the migration: %v", got)
+	}
+	if got = walked(hookvault.ListFilter{Limit: 10, After: old}); strings.Join(got, ",") != "default/z,github/a,default/c,default/d,default/e" {
+		t.Errorf("after an old cursor: %v, want z shown again and nothing left out", got)
+	}
+	if got = walked(hookvault.ListFilter{Limit: 10, Source: hookvault.DefaultSource, After: old}); strings.Join(got, ",") != "default/z,default/c,default/d,default/e" {
+		t.Errorf("default source after an old cursor: %v", got)
+	}
+	// New arrivals come after the newest, one nanosecond after it with a clock behind it.
+	r, err := s.Insert(ctx, hookvault.Message{Source: hookvault.DefaultSource, ID: "new", Sender: "s", Payload: []byte(`{}`)})
+	if err != nil || r.Outcome != hookvault.Created || !r.ReceivedAt.Equal(t0.Add(12)) {
+		t.Errorf("a new message: %+v, %v; want created at t0 + 12 ns", r, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, 6); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(DISTINCT received_at) FROM messages INDEXED BY messages_by_arrival`).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("after the undo: %d distinct stamps (%v), want 7", n, err)
+	}
+	if err := sqlite.MigrateTo(ctx, path, 7); err != nil {
+		t.Fatalf("redo: %v", err)
+	}
 }

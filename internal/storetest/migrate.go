@@ -55,10 +55,35 @@ func legacyMessages() []hookvault.Message {
 // /stats counts them as before and per source. Then it works as a new one: a redelivery of
 // an old id is a duplicate (or a conflict) of the old message, and the same id in another
 // source is a new message.
+//
+// A store that keeps arrival stamps unique (see uniqueStamps) makes the old ones unique:
+// each message that shared its stamp with one before it in listing order, (received_at,
+// source, id), moves to one nanosecond after that one, and every other keeps its stamp.
 func testOldMessagesBecomeDefault(t *testing.T, open LegacyOpener) {
 	old := legacyMessages()
 	clock := NewClock(epoch.Add(time.Hour))
 	s := open(t, old, clock.Now)
+
+	// old-37 and old-39 were both received at epoch.
+	if uniqueStamps(t, mustGet(t, s, hookvault.DefaultSource, "old-37").ReceivedAt, mustGet(t, s, hookvault.DefaultSource, "old-39").ReceivedAt) {
+		order := make([]int, len(old))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			if c := old[a].ReceivedAt.Compare(old[b].ReceivedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(old[a].ID, old[b].ID)
+		})
+		var prev time.Time
+		for _, i := range order {
+			if !old[i].ReceivedAt.After(prev) && !prev.IsZero() {
+				old[i].ReceivedAt = prev.Add(time.Nanosecond)
+			}
+			prev = old[i].ReceivedAt
+		}
+	}
 
 	for _, m := range old {
 		want := m

@@ -498,16 +498,48 @@ func walk(t *testing.T, s hookvault.Store, f hookvault.ListFilter) []string {
 	return ids
 }
 
+// uniqueStamps tells, from the stamps a store gave two messages committed one after the other
+// at one instant of its clock, which of the two rules it follows, and fails on anything else:
+// either both have the clock's time, a tie that listings break by (source, id) (PostgreSQL,
+// where replicas stamp independently), or the second is one nanosecond later, so that no two
+// messages share a stamp (SQLite, where arrival order is the rowid).
+func uniqueStamps(t *testing.T, first, second time.Time) bool {
+	t.Helper()
+	switch second.Sub(first) {
+	case 0:
+		return false
+	case time.Nanosecond:
+		return true
+	}
+	t.Fatalf("two messages at one instant stamped %v and %v: want a tie or one nanosecond apart", first, second)
+	return false
+}
+
 func testListPagesInOrder(t *testing.T, open Opener) {
 	clock := NewClock(epoch)
 	s := open(t, clock.Now)
+	var stamps []time.Time
 	for i := range 7 {
-		// Pairs share an arrival time, and their ids run against arrival order.
+		// Pairs arrive at one time of the clock, and their ids run against arrival order.
 		clock.Set(epoch.Add(time.Duration(i/2) * time.Second))
-		mustInsert(t, s, message(fmt.Sprintf("id-%d", 6-i), `{}`))
+		stamps = append(stamps, mustInsert(t, s, message(fmt.Sprintf("id-%d", 6-i), `{}`)).ReceivedAt)
 	}
 	// Within each tie the smaller id comes first.
 	want := []string{"id-5", "id-6", "id-3", "id-4", "id-1", "id-2", "id-0"}
+	unique := uniqueStamps(t, stamps[0], stamps[1])
+	if unique {
+		// No ties: the second of each pair one nanosecond after the first, so commit order.
+		want = []string{"id-6", "id-5", "id-4", "id-3", "id-2", "id-1", "id-0"}
+	}
+	for i, at := range stamps {
+		wantAt := epoch.Add(time.Duration(i/2) * time.Second)
+		if unique && i%2 == 1 {
+			wantAt = wantAt.Add(time.Nanosecond)
+		}
+		if !at.Equal(wantAt) {
+			t.Errorf("message %d stamped %v, want %v", i, at, wantAt)
+		}
+	}
 	for _, limit := range []int{1, 2, 3, 7, 100} {
 		got := walk(t, s, hookvault.ListFilter{Limit: limit})
 		if strings.Join(got, ",") != strings.Join(want, ",") {
