@@ -59,21 +59,22 @@ func insertConcurrently(t *testing.T, s *Store, n int) (most int) {
 }
 
 // The WAL stays bounded while inserts keep the writer busy: the checkpointer restarts it
-// whenever it reaches its bound, a busy writer notwithstanding. The bound here is 100 pages,
-// and the inserts write about ten times that; the check runs every 5 ms, and the WAL may
-// pass the bound by what is committed until the next check and the restart that follows
-// (batches of fsynced commits here: a few dozen pages, measured). The slack allowed is the
-// bound again. Without the checkpointer (SQLite's own automatic checkpoint being off) the
+// whenever it reaches its bound, a busy writer notwithstanding. The bound here is 400 pages,
+// and the inserts write some twenty times that; the check runs every 2 ms, and the WAL may
+// pass the bound by what is committed until the next check and the restart that follows: on
+// a quiet machine the writer commits some 20,000 pages a second (40 a check) in batches of a
+// few dozen, so the slack allowed, the bound again, leaves the checkpointer a check ten
+// times late. Without the checkpointer (SQLite's own automatic checkpoint being off) the
 // same inserts take the WAL far past it: the test sees the difference.
 func TestCheckpointerBoundsTheWAL(t *testing.T) {
-	const bound, slack, messages = 100, 100, 3000
+	const bound, slack, messages = 400, 400, 8000
 	for _, tt := range []struct {
 		name string
 		off  bool
 	}{{"checkpointer", false}, {"without", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "hv.db")
-			s, err := Open(context.Background(), path, Options{checkpointEvery: 5 * time.Millisecond,
+			s, err := Open(context.Background(), path, Options{checkpointEvery: 2 * time.Millisecond,
 				walRestartPages: bound, noCheckpointer: tt.off})
 			if err != nil {
 				t.Fatal(err)
@@ -143,7 +144,7 @@ func TestCheckpointerWaitsForReaders(t *testing.T) {
 	const bound = 100
 	path := filepath.Join(t.TempDir(), "hv.db")
 	var log logBuffer
-	s, err := Open(context.Background(), path, Options{checkpointEvery: 5 * time.Millisecond, walRestartPages: bound,
+	s, err := Open(context.Background(), path, Options{checkpointEvery: 2 * time.Millisecond, walRestartPages: bound,
 		Logger: log.logger()})
 	if err != nil {
 		t.Fatal(err)
