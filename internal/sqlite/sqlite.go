@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlitedriver "modernc.org/sqlite" // also registers the "sqlite" driver
 
 	"github.com/hookvault/hookvault/internal/groupcommit"
 	"github.com/hookvault/hookvault/internal/hookvault"
@@ -153,6 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts.setDefaults()
+	useFdatasync()
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create folder for %s: %w", path, err)
@@ -260,6 +261,16 @@ func (s *Store) prepare(ctx context.Context) (err error) {
 		return fmt.Errorf("prepare totals: %w", err)
 	}
 	return nil
+}
+
+// useFdatasync makes SQLite commit with fdatasync(2) instead of fsync(2), as SQLite's own
+// builds do on Linux: the library here is transpiled without the configure check that picks
+// it. fdatasync writes the data and the metadata needed to read it back (the size too), not
+// the timestamps, whose update fsync sends through ext4's journal on every commit: as durable,
+// and a commit waits for about half as long. Where the library has no fdatasync (macOS,
+// Windows) it keeps fsync. The setting is process-wide; every store wants it.
+func useFdatasync() {
+	_, _ = sqlitedriver.Fdatasync(true)
 }
 
 // dsn builds a file: URI, escaping the characters that SQLite's URI parser treats specially.
