@@ -12,7 +12,7 @@ import (
 // It holds outputs only: the request's input goes on in its body (delivery).
 type requestInfo struct {
 	requestID string
-	client    string // the client address the per-client limits count
+	client    string // the client address the per-client limits count (and the log shows)
 	source    string // the source of a delivery, once it is known to be configured
 	messageID string
 	// firstReceivedAt is when the stored message a conflicting body collided with arrived.

@@ -649,6 +649,7 @@ func TestAccessLogLine(t *testing.T) {
 	for k, want := range map[string]any{
 		"request_id": "trace-abc", "method": "POST", "path": "/webhook", "route": "/webhook",
 		"status": 200.0, "message_id": "log-1", "dup": false, "result": "created", "signature_scheme": "hmac_sha256",
+		"client": "127.0.0.1",
 	} {
 		if ok[k] != want {
 			t.Errorf("log %s = %v, want %v", k, ok[k], want)

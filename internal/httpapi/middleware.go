@@ -130,7 +130,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 				m.Webhook(info.source, info.result)
 			}
 
-			attrs := make([]slog.Attr, 0, 14)
+			attrs := make([]slog.Attr, 0, 15)
 			attrs = append(attrs,
 				slog.String("request_id", info.requestID),
 				slog.String("method", r.Method),
@@ -139,6 +139,9 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 				slog.Int("status", status),
 				slog.Float64("latency_ms", float64(took.Microseconds())/1000),
 			)
+			if info.client != "" { // the address the per-client limits counted
+				attrs = append(attrs, slog.String("client", info.client))
+			}
 			if webhook {
 				attrs = append(attrs,
 					slog.String("source", info.source),
