@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/hookvault/hookvault/gen"
 )
@@ -75,37 +73,19 @@ func (c *deliveriesCmd) Run(s *streams) error {
 
 	out := newListing(s.stdout, c.json(), c.All,
 		"DID\tCREATED_AT\tDESTINATION\tSOURCE\tMESSAGE_ID\tSTATUS\tTRIES\tLAST_ERROR")
-	for {
+	return out.walk(s.stderr, shown, &params.Cursor, c.nextCommand, func() ([]byte, func(io.Writer), *string, error) {
 		page, err := c.page(client, params, shown)
 		if err != nil {
-			return errors.Join(err, out.abort())
+			return nil, nil, nil, err
 		}
-		err = out.page(page.Body, func(tw io.Writer) {
+		return page.Body, func(tw io.Writer) {
 			for _, d := range page.JSON200.Data {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Did, d.CreatedAt.UTC().Format(timeLayout),
 					printable(d.Destination), printable(d.Source), printable(d.MessageId), d.Status, d.Tries,
 					truncate(printable(lastError(d)), errorWidth))
 			}
-		})
-		if err != nil {
-			return err
-		}
-		next := page.JSON200.NextCursor
-		if next == nil {
-			break
-		}
-		if !c.All {
-			if !c.json() {
-				fmt.Fprintf(s.stderr, "next: %s\n", c.nextCommand(*next))
-			}
-			break
-		}
-		if params.Cursor != nil && *params.Cursor == *next {
-			return errors.Join(fmt.Errorf("%s answered the same next_cursor twice; stopping", shown), out.abort())
-		}
-		params.Cursor = next
-	}
-	return out.close()
+		}, page.JSON200.NextCursor, nil
+	})
 }
 
 // page fetches one page, within the timeout.
@@ -124,22 +104,10 @@ func (c *deliveriesCmd) page(client *gen.ClientWithResponses, params *gen.ListDe
 	return resp, nil
 }
 
-// nextCommand is the command line that lists the page after this one, as listCmd's does.
+// nextCommand is the command line that lists the page after this one.
 func (c *deliveriesCmd) nextCommand(cursor string) string {
-	args := []string{"hookctl", "deliveries"}
-	add := func(flag string, value *string) {
-		if value != nil {
-			args = append(args, flag, shellQuote(*value))
-		}
-	}
-	add("--destination", c.Destination)
-	add("--status", c.Status)
-	add("--source", c.Source)
-	if c.Limit != nil {
-		args = append(args, "--limit", strconv.Itoa(*c.Limit))
-	}
-	args = append(args, "--cursor", shellQuote(cursor))
-	return strings.Join(args, " ")
+	return nextPageCommand("deliveries", cursor, "--destination", deref(c.Destination, ""), "--status", deref(c.Status, ""),
+		"--source", deref(c.Source, ""), "--limit", limitFlag(c.Limit))
 }
 
 // lastError says what went wrong in the newest attempt, "" when it succeeded or there is

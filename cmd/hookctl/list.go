@@ -100,12 +100,12 @@ func (c *listCmd) Run(s *streams) error {
 	}
 
 	out := newListing(s.stdout, c.json(), c.All, "RECEIVED_AT\tSOURCE\tID\tTYPE\tSENDER\tCONTENT")
-	for {
+	return out.walk(s.stderr, shown, &params.Cursor, c.nextCommand, func() ([]byte, func(io.Writer), *string, error) {
 		page, err := c.page(client, params, shown)
 		if err != nil {
-			return errors.Join(err, out.abort())
+			return nil, nil, nil, err
 		}
-		err = out.page(page.Body, func(tw io.Writer) {
+		return page.Body, func(tw io.Writer) {
 			for _, m := range page.JSON200.Data {
 				// Ids are unique per source, so SOURCE and ID together name a message; types,
 				// senders and content are left blank where the message has none.
@@ -113,26 +113,8 @@ func (c *listCmd) Run(s *streams) error {
 					printable(m.Source), printable(m.Id), printable(deref(m.Type, "")),
 					printable(deref(m.Sender, "")), truncate(printable(deref(m.Content, "")), contentWidth))
 			}
-		})
-		if err != nil {
-			return err
-		}
-		next := page.JSON200.NextCursor
-		if next == nil {
-			break
-		}
-		if !c.All {
-			if !c.json() {
-				fmt.Fprintf(s.stderr, "next: %s\n", c.nextCommand(*next))
-			}
-			break
-		}
-		if params.Cursor != nil && *params.Cursor == *next {
-			return errors.Join(fmt.Errorf("%s answered the same next_cursor twice; stopping", shown), out.abort())
-		}
-		params.Cursor = next
-	}
-	return out.close()
+		}, page.JSON200.NextCursor, nil
+	})
 }
 
 // page fetches one page, within the timeout.
@@ -155,27 +137,30 @@ func (c *listCmd) page(client *gen.ClientWithResponses, params *gen.ListMessages
 // and limit, and the cursor. --url and --token are left out: the token must not reach the
 // terminal, and both usually come from the environment.
 func (c *listCmd) nextCommand(cursor string) string {
-	args := []string{"hookctl", "list"}
-	add := func(flag string, value *string) {
-		if value != nil {
-			args = append(args, flag, shellQuote(*value))
+	return nextPageCommand("list", cursor, "--source", deref(c.Source, ""), "--type", deref(c.Type, ""),
+		"--sender", deref(c.Sender, ""), "--since", c.Since, "--until", c.Until, "--q", deref(c.Q, ""),
+		"--limit", limitFlag(c.Limit))
+}
+
+// nextPageCommand is the command line that lists the page after this one: hookctl command,
+// the flags (name, value pairs) that are set, and the cursor. --url and --token are left out:
+// the token must not reach the terminal, and both usually come from the environment.
+func nextPageCommand(command, cursor string, flags ...string) string {
+	args := []string{"hookctl", command}
+	for i := 0; i+1 < len(flags); i += 2 {
+		if flags[i+1] != "" {
+			args = append(args, flags[i], shellQuote(flags[i+1]))
 		}
 	}
-	add("--source", c.Source)
-	add("--type", c.Type)
-	add("--sender", c.Sender)
-	if c.Since != "" {
-		add("--since", &c.Since)
+	return strings.Join(append(args, "--cursor", shellQuote(cursor)), " ")
+}
+
+// limitFlag is --limit's value, "" when it is not set.
+func limitFlag(limit *int) string {
+	if limit == nil {
+		return ""
 	}
-	if c.Until != "" {
-		add("--until", &c.Until)
-	}
-	add("--q", c.Q)
-	if c.Limit != nil {
-		args = append(args, "--limit", strconv.Itoa(*c.Limit))
-	}
-	args = append(args, "--cursor", shellQuote(cursor))
-	return strings.Join(args, " ")
+	return strconv.Itoa(*limit)
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
@@ -243,6 +228,36 @@ func (l *listing) page(body []byte, rows func(tw io.Writer)) error {
 }
 
 // close ends the output of a complete listing.
+// walk lists page after page: fetch gets the page at *cursor (the server's body, the rows of
+// its table, its next_cursor). With --all it follows next_cursor, moving *cursor; otherwise
+// it says on stderr how to list the next page (nextCommand).
+func (l *listing) walk(stderr io.Writer, shown string, cursor **string, nextCommand func(cursor string) string,
+	fetch func() (body []byte, rows func(tw io.Writer), next *string, err error)) error {
+	for {
+		body, rows, next, err := fetch()
+		if err != nil {
+			return errors.Join(err, l.abort())
+		}
+		if err := l.page(body, rows); err != nil {
+			return err
+		}
+		if next == nil {
+			break
+		}
+		if !l.all {
+			if !l.json {
+				fmt.Fprintf(stderr, "next: %s\n", nextCommand(*next))
+			}
+			break
+		}
+		if *cursor != nil && **cursor == *next {
+			return errors.Join(fmt.Errorf("%s answered the same next_cursor twice; stopping", shown), l.abort())
+		}
+		*cursor = next
+	}
+	return l.close()
+}
+
 func (l *listing) close() error {
 	switch {
 	case !l.json:

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,35 +123,17 @@ func (c *rejectionsCmd) Run(s *streams) error {
 		params.Limit = new(maxRejectionLimit)
 	}
 	out := newListing(s.stdout, c.json(), c.All, rejectionsHeader)
-	for {
+	return out.walk(s.stderr, shown, &params.Cursor, c.nextCommand, func() ([]byte, func(io.Writer), *string, error) {
 		page, err := c.page(context.Background(), client, params, shown)
 		if err != nil {
-			return errors.Join(err, out.abort())
+			return nil, nil, nil, err
 		}
-		err = out.page(page.Body, func(tw io.Writer) {
+		return page.Body, func(tw io.Writer) {
 			for _, r := range page.JSON200.Data {
 				fmt.Fprintln(tw, rejectionRow(r))
 			}
-		})
-		if err != nil {
-			return err
-		}
-		next := page.JSON200.NextCursor
-		if next == nil {
-			break
-		}
-		if !c.All {
-			if !c.json() {
-				fmt.Fprintf(s.stderr, "next: %s\n", c.nextCommand(*next))
-			}
-			break
-		}
-		if params.Cursor != nil && *params.Cursor == *next {
-			return errors.Join(fmt.Errorf("%s answered the same next_cursor twice; stopping", shown), out.abort())
-		}
-		params.Cursor = next
-	}
-	return out.close()
+		}, page.JSON200.NextCursor, nil
+	})
 }
 
 const rejectionsHeader = "RID\tRECEIVED_AT\tSOURCE\tSTATUS\tRESULT\tREASON\tHINTS"
@@ -187,27 +168,10 @@ func (c *rejectionsCmd) page(ctx context.Context, client *gen.ClientWithResponse
 	return resp, nil
 }
 
-// nextCommand is the command line that lists the page after this one, as listCmd's does.
+// nextCommand is the command line that lists the page after this one.
 func (c *rejectionsCmd) nextCommand(cursor string) string {
-	args := []string{"hookctl", "rejections"}
-	add := func(flag string, value *string) {
-		if value != nil {
-			args = append(args, flag, shellQuote(*value))
-		}
-	}
-	add("--source", c.Source)
-	add("--result", c.Result)
-	if c.Since != "" {
-		args = append(args, "--since", shellQuote(c.Since))
-	}
-	if c.Until != "" {
-		args = append(args, "--until", shellQuote(c.Until))
-	}
-	if c.Limit != nil {
-		args = append(args, "--limit", strconv.Itoa(*c.Limit))
-	}
-	args = append(args, "--cursor", shellQuote(cursor))
-	return strings.Join(args, " ")
+	return nextPageCommand("rejections", cursor, "--source", deref(c.Source, ""), "--result", deref(c.Result, ""),
+		"--since", c.Since, "--until", c.Until, "--limit", limitFlag(c.Limit))
 }
 
 // follow prints the newest page oldest first, then every entry recorded since, a poll at a
