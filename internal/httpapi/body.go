@@ -129,8 +129,8 @@ func innermost(w http.ResponseWriter) http.ResponseWriter {
 // the webhook handlers are built with it (see webhooks in router.go). Nothing of it is
 // written after the checks.
 type delivery struct {
-	*bytes.Reader        // raw again, for any reader of r.Body
-	raw           []byte // the body as received: what was verified and is stored
+	bytes.Reader        // raw again, for any reader of r.Body (in the carrier: no allocation of its own)
+	raw          []byte // the body as received: what was verified and is stored
 	// value is the body as validated, for the typed body: the members of POST /webhook's
 	// object, or kin-openapi's decoded value; nil when nothing decoded it.
 	value any
@@ -144,7 +144,9 @@ type delivery struct {
 }
 
 func newDelivery(raw []byte, source, contentType string) *delivery {
-	return &delivery{Reader: bytes.NewReader(raw), raw: raw, source: source, contentType: contentType}
+	d := &delivery{raw: raw, source: source, contentType: contentType}
+	d.Reset(raw)
+	return d
 }
 
 func (d *delivery) Close() error { return nil }
