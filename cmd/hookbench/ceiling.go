@@ -12,12 +12,10 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
 // serveChild runs one of the servers hookbench starts beside hookvault, each a process of
-// its own so that it competes for the CPUs as hookvault does: the ceiling, loadgen's bare
+// its own so that it competes for the CPUs as hookvault does: the ceiling, a bare
 // net/http server (the difference between the two is everything hookvault does beyond
 // HTTP); the durable ceiling (durable.go); and the destinations' receiver (receiver.go),
 // which takes its share of the CPUs as an app on the same machine would.
@@ -31,7 +29,7 @@ func serveChild(name string, args []string, stderr io.Writer) int {
 	}
 	switch name {
 	case "ceiling":
-		return serve(name, *addr, loadgen.NewCeilingServer(), stderr)
+		return serve(name, *addr, newCeilingServer(), stderr)
 	case "receiver":
 		return serve(name, *addr, &http.Server{Handler: &receiver{ids: map[string]struct{}{}}, ReadHeaderTimeout: 10 * time.Second}, stderr)
 	}
@@ -62,4 +60,28 @@ func serve(name, addr string, srv *http.Server, stderr io.Writer) int {
 	}
 	<-stopped // Serve returns at once; Shutdown returns when the handlers have
 	return 0
+}
+
+var (
+	ceilingAnswer      = []byte(`{"status":"ok","duplicate":false}` + "\n")
+	ceilingContentType = []string{"application/json"}
+)
+
+// newCeilingServer returns the bare net/http server that hookvault is measured against: it
+// reads the body and answers 200, nothing else, so its requests/s is what Go's HTTP stack
+// alone serves on the machine. It has hookvault's limits, because each timeout costs a
+// deadline per request and the ceiling should pay for them too.
+func newCeilingServer() *http.Server {
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header()["Content-Type"] = ceilingContentType
+			_, _ = w.Write(ceilingAnswer)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
 // The durable ceiling's bounds are hookvault's defaults (internal/groupcommit's queue and
@@ -170,7 +168,7 @@ func writeSync(f *os.File, b []byte, off int64) error {
 // handler that answers a POST only after its body is appended to l and synced. Other
 // methods, the readiness check among them, are answered at once.
 func newDurableServer(l *bodyLog) *http.Server {
-	srv := loadgen.NewCeilingServer()
+	srv := newCeilingServer()
 	answer := srv.Handler // reads what is left of the body (nothing) and writes the answer
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hookvault/hookvault/internal/loadgen"
 )
 
 // readRecords reads the durable ceiling's file: each body after its length plus one, up
@@ -59,7 +57,7 @@ func TestDurableAnswersAfterAppend(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String() + "/webhook"
 
-	want := httpAnswer(t, loadgen.NewCeilingServer().Handler, http.MethodPost, "{}")
+	want := httpAnswer(t, newCeilingServer().Handler, http.MethodPost, "{}")
 	client := &http.Client{Transport: &http.Transport{}}
 
 	const n = 64
@@ -130,7 +128,7 @@ func TestDurableAnswersLikeCeiling(t *testing.T) {
 	}
 	defer l.close()
 	srv := newDurableServer(l)
-	ceiling := loadgen.NewCeilingServer()
+	ceiling := newCeilingServer()
 	if got, want := httpAnswer(t, srv.Handler, http.MethodGet, ""), httpAnswer(t, ceiling.Handler, http.MethodGet, ""); !bytes.Equal(got, want) {
 		t.Errorf("GET: %q, want the ceiling's %q", got, want)
 	}
