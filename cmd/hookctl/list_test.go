@@ -3,7 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -532,4 +535,23 @@ func TestListSourcesAndTypes(t *testing.T) {
 			r.wantFailure(t, 1, "hookctl: 400 Bad Request: ", strings.TrimPrefix(strings.Split(args[0], "=")[0], "--"))
 		}
 	})
+}
+
+// A server that answers every page with the same next_cursor would keep --all going for
+// ever: each listing stops at the second time, says why, and exits 1 (what the pages before
+// held, here an empty table, is still printed).
+func TestAllStopsOnARepeatedCursor(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"data":[],"next_cursor":"same"}`)
+	}))
+	t.Cleanup(srv.Close)
+	for _, cmd := range []string{"list", "deliveries", "rejections"} {
+		t.Run(cmd, func(t *testing.T) {
+			r := hookctl(t, readEnv(srv.URL), "", cmd, "--all")
+			if r.code != 1 || !strings.Contains(r.stderr, srv.URL+" answered the same next_cursor twice; stopping") {
+				t.Errorf("exit %d, stderr %q; want 1 and the repeated cursor named", r.code, r.stderr)
+			}
+		})
+	}
 }
