@@ -492,6 +492,13 @@ func (b *bench) ingestRound(ctx context.Context, round int, targets []*ingestTar
 	}
 	var err error
 	for _, r := range runs {
+		// The durable ceiling's latency at -rate is the floor of hookvault's: one append and
+		// one fdatasync per request, behind the same loopback HTTP.
+		if r.target.label == "durable ceiling" && b.o.steadyFor > 0 {
+			if r.steady, err = b.steady(ctx, r.target, secret, b.o.rate, b.o.steadyFor); err != nil {
+				return nil, err
+			}
+		}
 		if !r.target.vault {
 			continue
 		}
