@@ -3,8 +3,12 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hookvault/hookvault/gen"
 )
 
 // storedHeaders writes what encoding/json writes for the same headers (it escapes <, > and &
@@ -78,4 +82,26 @@ func BenchmarkStoredHeaders(b *testing.B) {
 			}
 		}
 	})
+}
+
+// accepted answers with the bytes and the header that the generated response writes, for
+// ids that need every kind of escape.
+func TestAcceptedAnswerAsGenerated(t *testing.T) {
+	for _, id := range []string{"1", "evt_1NqDh2", `say "hi" \ back\slash`, "<b>&amp;</b>", "tab\there\nnew\x00\x1f\x7f",
+		"a\xffb\xc3", "héllo ✓ 🎉", "line\u2028sep\u2029para", strings.Repeat("x", 256)} {
+		for _, dup := range []bool{false, true} {
+			want := httptest.NewRecorder()
+			if err := (gen.PostWebhook200JSONResponse{Status: gen.WebhookAcceptedStatusOk, Id: id, Duplicate: dup}).VisitPostWebhookResponse(want); err != nil {
+				t.Fatal(err)
+			}
+			got := httptest.NewRecorder()
+			if err := (accepted{id: id, duplicate: dup}).VisitPostWebhookResponse(got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || !reflect.DeepEqual(got.Header(), want.Header()) {
+				t.Errorf("id %q, duplicate %v: %d %v %q, want %d %v %q", id, dup,
+					got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+			}
+		}
+	}
 }
