@@ -164,7 +164,13 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 				attrs = append(attrs, slog.Bool("aborted", true))
 				level = slog.LevelError
 			}
-			log.LogAttrs(r.Context(), level, "request", attrs...)
+			// The record is made here rather than by log.LogAttrs, which walks the stack for a
+			// source position that the access log never shows.
+			if lh := log.Handler(); lh.Enabled(r.Context(), level) {
+				rec := slog.NewRecord(time.Now(), level, "request", 0)
+				rec.AddAttrs(attrs...)
+				_ = lh.Handle(r.Context(), rec) // a log that cannot be written is no reason to fail the request
+			}
 			if panicked != nil {
 				panic(panicked)
 			}
