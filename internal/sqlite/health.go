@@ -267,7 +267,7 @@ func (s *Store) readyProbe(ctx context.Context) error {
 }
 
 // probe commits a write that changes no data, through the writer connection as inserts do:
-// adding 1 to the totals row and taking it away dirties its page, so the commit appends a
+// adding 1 to the messages total and taking it away dirties its page, so the commit appends a
 // WAL frame and syncs it. (An UPDATE that sets a column to its own value would not do: SQLite
 // leaves a cell that did not change alone, and the commit of a clean transaction writes
 // nothing, so it succeeds even on a full disk.)
@@ -278,7 +278,8 @@ func (s *Store) probe(ctx context.Context) error {
 			return fmt.Errorf("write probe: begin: %w", err)
 		}
 		defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-		for _, q := range []string{`UPDATE totals SET messages = messages + 1`, `UPDATE totals SET messages = messages - 1`} {
+		for _, q := range []string{`UPDATE counts SET n = n + 1 WHERE kind = 'total' AND name = 'messages'`,
+			`UPDATE counts SET n = n - 1 WHERE kind = 'total' AND name = 'messages'`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("write probe: %w", err)
 			}

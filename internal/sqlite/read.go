@@ -129,9 +129,11 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 	var first, last sql.NullInt64
 	// Two subqueries, because SQLite answers a lone min() or max() of the rowid from the
 	// B-tree's first or last entry but scans the table for both in one select.
-	err = tx.QueryRowContext(ctx, `SELECT t.messages, t.senders,
-			(SELECT min(received_at) FROM messages), (SELECT max(received_at) FROM messages)
-		FROM totals t`).Scan(&st.TotalMessages, &st.SendersCount, &first, &last)
+	err = tx.QueryRowContext(ctx, `SELECT
+			(SELECT n FROM counts WHERE kind = 'total' AND name = 'messages'),
+			(SELECT n FROM counts WHERE kind = 'total' AND name = 'senders'),
+			(SELECT min(received_at) FROM messages), (SELECT max(received_at) FROM messages)`).
+		Scan(&st.TotalMessages, &st.SendersCount, &first, &last)
 	if err != nil {
 		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: totals: %w", err))
 	}
@@ -140,14 +142,14 @@ func (s *Store) Stats(ctx context.Context) (hookvault.Stats, error) {
 		st.LastReceivedAt = time.Unix(0, last.Int64).UTC()
 	}
 	st.TopSenders = []hookvault.SenderCount{}
-	err = scanCounts(ctx, tx, `SELECT sender, n FROM sender_counts ORDER BY n DESC, sender LIMIT 10`, func(name string, n int64) {
+	err = scanCounts(ctx, tx, `SELECT name, n FROM counts WHERE kind = 'sender' ORDER BY n DESC, name LIMIT 10`, func(name string, n int64) {
 		st.TopSenders = append(st.TopSenders, hookvault.SenderCount{Sender: name, Count: n})
 	})
 	if err != nil {
 		return hookvault.Stats{}, hookvault.Unavailable(fmt.Errorf("stats: top senders: %w", err))
 	}
 	st.Sources = []hookvault.SourceCount{}
-	err = scanCounts(ctx, tx, `SELECT source, n FROM source_counts WHERE n > 0 ORDER BY source`, func(name string, n int64) {
+	err = scanCounts(ctx, tx, `SELECT name, n FROM counts WHERE kind = 'source' AND n > 0 ORDER BY name`, func(name string, n int64) {
 		st.Sources = append(st.Sources, hookvault.SourceCount{Source: name, Count: n})
 	})
 	if err != nil {

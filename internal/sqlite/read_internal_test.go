@@ -200,9 +200,10 @@ func benchStore(b *testing.B) *Store {
 		}
 	}
 	for _, q := range []string{
-		`INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM messages WHERE sender IS NOT NULL GROUP BY sender`,
-		`INSERT INTO source_counts (source, n) SELECT source, count(*) FROM messages GROUP BY source`,
-		`UPDATE totals SET messages = (SELECT count(*) FROM messages), senders = (SELECT count(*) FROM sender_counts)`,
+		`INSERT INTO counts (kind, name, n) SELECT 'sender', sender, count(*) FROM messages WHERE sender IS NOT NULL GROUP BY sender`,
+		`INSERT INTO counts (kind, name, n) SELECT 'source', source, count(*) FROM messages GROUP BY source`,
+		`UPDATE counts SET n = iif(name = 'messages', (SELECT count(*) FROM messages),
+			(SELECT count(*) FROM counts WHERE kind = 'sender')) WHERE kind = 'total'`,
 	} {
 		if _, err := tx.Exec(q); err != nil {
 			b.Fatal(err)

@@ -43,17 +43,17 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 		deleted = int(n)
 		var senders int64
 		err = tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT sender, count(*) AS n FROM temp.doomed
-			WHERE sender IS NOT NULL GROUP BY sender) AS d JOIN sender_counts c USING (sender) WHERE c.n <= d.n`).Scan(&senders)
+			WHERE sender IS NOT NULL GROUP BY sender) AS d JOIN counts c ON c.kind = 'sender' AND c.name = d.sender WHERE c.n <= d.n`).Scan(&senders)
 		if err != nil {
 			return fmt.Errorf("count senders gone: %w", err)
 		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE rowid IN (SELECT rid FROM temp.doomed)`,
-			`UPDATE source_counts SET n = n - d.k FROM (SELECT source, count(*) AS k FROM temp.doomed GROUP BY source) AS d
-				WHERE source_counts.source = d.source`,
-			`UPDATE sender_counts SET n = n - d.k FROM (SELECT sender, count(*) AS k FROM temp.doomed WHERE sender IS NOT NULL GROUP BY sender) AS d
-				WHERE sender_counts.sender = d.sender`,
-			`DELETE FROM sender_counts WHERE n <= 0`, // only the senders just counted down: no other count is 0
+			`UPDATE counts SET n = n - d.k FROM (SELECT source, count(*) AS k FROM temp.doomed GROUP BY source) AS d
+				WHERE counts.kind = 'source' AND counts.name = d.source`,
+			`UPDATE counts SET n = n - d.k FROM (SELECT sender, count(*) AS k FROM temp.doomed WHERE sender IS NOT NULL GROUP BY sender) AS d
+				WHERE counts.kind = 'sender' AND counts.name = d.sender`,
+			`DELETE FROM counts WHERE kind = 'sender' AND n <= 0`, // only the senders just counted down: no other count is 0
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("delete and uncount: %w", err)
@@ -69,7 +69,7 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 			4*batch, before.UnixNano()); err != nil {
 			return fmt.Errorf("delete old deliveries: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE totals SET messages = messages - ?, senders = senders - ?`, n, senders)
+		_, err = tx.ExecContext(ctx, `UPDATE counts SET n = n - iif(name = 'messages', ?, ?) WHERE kind = 'total'`, n, senders)
 		return err
 	})
 	if err != nil {
@@ -78,10 +78,10 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 	return deleted, nil
 }
 
-// Sizes returns the message count that the writer keeps in the totals row (exact, one row
+// Sizes returns the message count that the writer keeps in its total (exact, one row
 // read) and the database file's size, page_count × page_size (the WAL aside).
 func (s *Store) Sizes(ctx context.Context) (messages, bytes int64, err error) {
-	err = s.r.QueryRowContext(ctx, `SELECT (SELECT messages FROM totals),
+	err = s.r.QueryRowContext(ctx, `SELECT (SELECT n FROM counts WHERE kind = 'total' AND name = 'messages'),
 		(SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size())`).Scan(&messages, &bytes)
 	if err != nil {
 		return 0, 0, hookvault.Unavailable(fmt.Errorf("sizes: %w", err))

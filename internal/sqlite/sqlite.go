@@ -117,9 +117,7 @@ type Store struct {
 
 	insert, existing *sql.Stmt // prepared on the writer connection
 	insertDelivery   *sql.Stmt
-	countSender      *sql.Stmt
-	countSource      *sql.Stmt
-	countTotals      *sql.Stmt
+	count            *sql.Stmt // adds to one of the /stats counters (see addCounts)
 
 	writes *groupcommit.Queue
 	ckpt   *checkpointer // nil until started, and in tests that leave it out
@@ -227,7 +225,7 @@ func (s *Store) start(ctx context.Context) (err error) {
 		return fmt.Errorf("open %s read-only: %w", s.path, err)
 	}
 	// A read opens the WAL, which the connection then holds until it closes.
-	if _, err = s.pin.ExecContext(ctx, `SELECT count(*) FROM totals`); err != nil {
+	if _, err = s.pin.ExecContext(ctx, `SELECT count(*) FROM counts`); err != nil {
 		return fmt.Errorf("read %s: %w", s.path, err)
 	}
 	s.files, err = identify(s.path)
@@ -248,17 +246,10 @@ func (s *Store) prepare(ctx context.Context) (err error) {
 	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`); err != nil {
 		return fmt.Errorf("prepare lookup: %w", err)
 	}
-	// The returned count equals the added one exactly when the sender is new.
-	if s.countSender, err = s.w.PrepareContext(ctx, `INSERT INTO sender_counts (sender, n) VALUES (?, ?)
-		ON CONFLICT (sender) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
-		return fmt.Errorf("prepare sender count: %w", err)
-	}
-	if s.countSource, err = s.w.PrepareContext(ctx, `INSERT INTO source_counts (source, n) VALUES (?, ?)
-		ON CONFLICT (source) DO UPDATE SET n = n + excluded.n`); err != nil {
-		return fmt.Errorf("prepare source count: %w", err)
-	}
-	if s.countTotals, err = s.w.PrepareContext(ctx, `UPDATE totals SET messages = messages + ?, senders = senders + ?`); err != nil {
-		return fmt.Errorf("prepare totals: %w", err)
+	// The returned count equals the added one exactly when the counted name is new.
+	if s.count, err = s.w.PrepareContext(ctx, `INSERT INTO counts (kind, name, n) VALUES (?, ?, ?)
+		ON CONFLICT (kind, name) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
+		return fmt.Errorf("prepare count: %w", err)
 	}
 	return nil
 }
@@ -327,7 +318,7 @@ func (s *Store) closeAll() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
-	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.countSender, s.countSource, s.countTotals} {
+	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.count} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -472,7 +463,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	if !wrote {
 		return false, nil
 	}
-	if err := s.count(ctx, tx); err != nil {
+	if err := s.addCounts(ctx, tx); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -481,28 +472,40 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 	return true, nil
 }
 
-// count adds the batch's new messages to the /stats counters: per source (every message
-// has one), per sender (only the messages that have one), and the totals.
-func (s *Store) count(ctx context.Context, tx *sql.Tx) error {
-	countSender, countSource := tx.StmtContext(ctx, s.countSender), tx.StmtContext(ctx, s.countSource)
+// addCounts adds the batch's new messages to the /stats counters: per source (every message
+// has one), per sender (only the messages that have one), and the totals. They are rows of
+// one table (see migration 00008), most often all in one page.
+func (s *Store) addCounts(ctx context.Context, tx *sql.Tx) error {
+	count := tx.StmtContext(ctx, s.count)
+	add := func(kind, name string, added int64) (n int64, err error) {
+		if err := count.QueryRowContext(ctx, kind, name, added).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count %s %q: %w", kind, name, err)
+		}
+		return n, nil
+	}
 	var messages, senders int64
 	for source, added := range s.perSource {
-		if _, err := countSource.ExecContext(ctx, source, added); err != nil {
-			return fmt.Errorf("count source: %w", err)
+		if _, err := add("source", source, added); err != nil {
+			return err
 		}
 		messages += added
 	}
 	for sender, added := range s.perSender {
-		var n int64
-		if err := countSender.QueryRowContext(ctx, sender, added).Scan(&n); err != nil {
-			return fmt.Errorf("count sender: %w", err)
+		n, err := add("sender", sender, added)
+		if err != nil {
+			return err
 		}
 		if n == added {
 			senders++
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.countTotals).ExecContext(ctx, messages, senders); err != nil {
-		return fmt.Errorf("count totals: %w", err)
+	if _, err := add("total", "messages", messages); err != nil {
+		return err
+	}
+	if senders > 0 {
+		if _, err := add("total", "senders", senders); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,8 +42,8 @@ func TestConformanceJournal(t *testing.T) {
 }
 
 // The fault is a trigger, created from another connection, that makes the database refuse
-// every update of the totals row, which each commit, retention's deletes and the write probe
-// make, and a trigger that refuses journal entries once the journal holds 100, so that an
+// every update of the /stats counters, which each commit, retention's deletes and the write
+// probe make, and a trigger that refuses journal entries once the journal holds 100, so that an
 // append of 256 fails in the middle, after its first INSERT of 64 entries.
 func TestConformanceFaults(t *testing.T) {
 	storetest.RunFaults(t, func(t *testing.T) (hookvault.Store, func() func()) {
@@ -59,7 +60,7 @@ func TestConformanceFaults(t *testing.T) {
 			}
 		}
 		return s, func() func() {
-			exec(`CREATE TRIGGER refuse_writes BEFORE UPDATE ON totals BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
+			exec(`CREATE TRIGGER refuse_writes BEFORE UPDATE ON counts BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
 			exec(`CREATE TRIGGER refuse_rejections BEFORE INSERT ON rejections WHEN (SELECT count(*) FROM rejections) >= 100
 				BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END`)
 			return func() {
@@ -244,8 +245,8 @@ func TestSchemaIsMigratedAndWAL(t *testing.T) {
 		t.Fatalf("journal_mode = %q (%v), want wal", mode, err)
 	}
 	var version int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 7 {
-		t.Fatalf("migration version = %d (%v), want 7", version, err)
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil || version != 8 {
+		t.Fatalf("migration version = %d (%v), want 8", version, err)
 	}
 }
 
@@ -405,9 +406,9 @@ func BenchmarkDeleteMessagesBefore500(b *testing.B) {
 		FROM g`, rows); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Exec(`INSERT INTO sender_counts (sender, n) SELECT sender, count(*) FROM messages GROUP BY sender;
-		INSERT INTO source_counts (source, n) VALUES ('default', ?);
-		UPDATE totals SET messages = ?, senders = 1000`, rows, rows); err != nil {
+	if _, err := db.Exec(`INSERT INTO counts (kind, name, n) SELECT 'sender', sender, count(*) FROM messages GROUP BY sender;
+		INSERT INTO counts (kind, name, n) VALUES ('source', 'default', ?);
+		UPDATE counts SET n = iif(name = 'messages', ?, 1000) WHERE kind = 'total'`, rows, rows); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -494,5 +495,81 @@ func TestMigrationMakesArrivalsUnique(t *testing.T) {
 	}
 	if err := sqlite.MigrateTo(ctx, path, 7); err != nil {
 		t.Fatalf("redo: %v", err)
+	}
+}
+
+// Migration 00008 moves the /stats counters of three tables into one, and back: /stats
+// reads the same numbers before and after it, the writer goes on counting, and the undo
+// leaves the three tables as the schema before keeps them.
+func TestMigrationMovesCountersIntoOneTable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hv.db")
+	if err := sqlite.MigrateTo(ctx, path, 7); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.Exec(`INSERT INTO messages (received_at, source, id, type, sender, content, content_type, payload) VALUES
+			(?, 'default', 'a', NULL, 'alice', 'x', 'application/json', X'7B7D'),
+			(? + 1, 'default', 'b', NULL, 'bob', 'x', 'application/json', X'7B7D'),
+			(? + 2, 'default', 'c', NULL, 'bob', 'x', 'application/json', X'7B7D'),
+			(? + 3, 'github', 'd', 'push', NULL, NULL, 'application/json', X'7B7D');
+		INSERT INTO source_counts (source, n) VALUES ('default', 3), ('github', 1);
+		INSERT INTO sender_counts (sender, n) VALUES ('alice', 1), ('bob', 2);
+		UPDATE totals SET messages = 4, senders = 2`, t0.UnixNano(), t0.UnixNano(), t0.UnixNano(), t0.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+
+	s := MustOpen(t, path, sqlite.Options{})
+	want := func(what string, total, senders int64, top, sources string) {
+		t.Helper()
+		st, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotTop, gotSources []string
+		for _, c := range st.TopSenders {
+			gotTop = append(gotTop, fmt.Sprintf("%s=%d", c.Sender, c.Count))
+		}
+		for _, c := range st.Sources {
+			gotSources = append(gotSources, fmt.Sprintf("%s=%d", c.Source, c.Count))
+		}
+		if st.TotalMessages != total || st.SendersCount != senders || strings.Join(gotTop, ",") != top || strings.Join(gotSources, ",") != sources {
+			t.Errorf("%s: /stats %d messages, %d senders, top %v, sources %v; want %d, %d, %s, %s",
+				what, st.TotalMessages, st.SendersCount, gotTop, gotSources, total, senders, top, sources)
+		}
+	}
+	want("after the migration", 4, 2, "bob=2,alice=1", "default=3,github=1")
+	for _, m := range []hookvault.Message{
+		{Source: hookvault.DefaultSource, ID: "e", Sender: "carol", Content: "x", Payload: []byte(`{"id":"e"}`)},
+		{Source: hookvault.DefaultSource, ID: "f", Sender: "alice", Content: "x", Payload: []byte(`{"id":"f"}`)},
+		{Source: hookvault.DefaultSource, ID: "g", Sender: "alice", Content: "x", Payload: []byte(`{"id":"g"}`)},
+	} {
+		if _, err := s.Insert(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want("after three inserts", 7, 3, "alice=3,bob=2,carol=1", "default=6,github=1")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := sqlite.MigrateTo(ctx, path, 7); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	var messages, senders int64
+	var sources, top string
+	if err := db.QueryRow(`SELECT messages, senders,
+			(SELECT group_concat(source || '=' || n, ',') FROM (SELECT * FROM source_counts ORDER BY source)),
+			(SELECT group_concat(sender || '=' || n, ',') FROM (SELECT * FROM sender_counts ORDER BY n DESC, sender))
+		FROM totals`).Scan(&messages, &senders, &sources, &top); err != nil {
+		t.Fatal(err)
+	}
+	if messages != 7 || senders != 3 || sources != "default=6,github=1" || top != "alice=3,bob=2,carol=1" {
+		t.Errorf("after the undo: totals %d, %d, sources %s, senders %s", messages, senders, sources, top)
 	}
 }
