@@ -5,7 +5,8 @@
 // to a file with group-committed fdatasync ("hookbench durable", see durable.go). It loads
 // each with internal/loadgen under the same settings and prints requests/s, latency, CPU
 // time per request and peak RSS side by side, then hookvault's latency at a steady low rate
-// and at half of its peak rate, against issue 15's targets. With -baseline it builds
+// (beside the durable ceiling's, its floor) and at half of its peak rate, against issue 15's
+// targets. With -baseline it builds
 // hookvault at an older commit as well and measures it in the same run (see baseline.go);
 // with -rounds it repeats every run, interleaved, and reports medians.
 //
@@ -644,7 +645,8 @@ func (r *ingestRun) loads(rate float64) []load {
 	return slices.DeleteFunc(ls, func(l load) bool { return l.rep == nil })
 }
 
-// steadyTable prints hookvault's latency at a steady rate, next to the disk's fsync p99.
+// steadyTable prints the latency at a steady rate, hookvault's and the durable ceiling's, next
+// to the disk's fsync p99.
 func (b *bench) steadyTable(meds []*ingestRun, fsync *fsyncStats) {
 	if b.o.halfFor <= 0 && b.o.steadyFor <= 0 {
 		return
