@@ -117,7 +117,7 @@ type Store struct {
 
 	insert, existing *sql.Stmt // prepared on the writer connection
 	insertDelivery   *sql.Stmt
-	count            *sql.Stmt // adds to one of the /stats counters (see addCounts)
+	count, countNew  *sql.Stmt // add to one of the /stats counters (see addCounts)
 
 	writes *groupcommit.Queue
 	ckpt   *checkpointer // nil until started, and in tests that leave it out
@@ -246,9 +246,12 @@ func (s *Store) prepare(ctx context.Context) (err error) {
 	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`); err != nil {
 		return fmt.Errorf("prepare lookup: %w", err)
 	}
+	const count = `INSERT INTO counts (kind, name, n) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET n = n + excluded.n`
+	if s.count, err = s.w.PrepareContext(ctx, count); err != nil {
+		return fmt.Errorf("prepare count: %w", err)
+	}
 	// The returned count equals the added one exactly when the counted name is new.
-	if s.count, err = s.w.PrepareContext(ctx, `INSERT INTO counts (kind, name, n) VALUES (?, ?, ?)
-		ON CONFLICT (kind, name) DO UPDATE SET n = n + excluded.n RETURNING n`); err != nil {
+	if s.countNew, err = s.w.PrepareContext(ctx, count+` RETURNING n`); err != nil {
 		return fmt.Errorf("prepare count: %w", err)
 	}
 	return nil
@@ -318,7 +321,7 @@ func (s *Store) closeAll() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
-	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.count} {
+	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.count, s.countNew} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -476,35 +479,29 @@ func (s *Store) writeBatch(ctx context.Context, batch []hookvault.Message, resul
 // has one), per sender (only the messages that have one), and the totals. They are rows of
 // one table (see migration 00008), most often all in one page.
 func (s *Store) addCounts(ctx context.Context, tx *sql.Tx) error {
-	count := tx.StmtContext(ctx, s.count)
-	add := func(kind, name string, added int64) (n int64, err error) {
-		if err := count.QueryRowContext(ctx, kind, name, added).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count %s %q: %w", kind, name, err)
-		}
-		return n, nil
-	}
+	count, countNew := tx.StmtContext(ctx, s.count), tx.StmtContext(ctx, s.countNew)
 	var messages, senders int64
 	for source, added := range s.perSource {
-		if _, err := add("source", source, added); err != nil {
-			return err
+		if _, err := count.ExecContext(ctx, "source", source, added); err != nil {
+			return fmt.Errorf("count source %q: %w", source, err)
 		}
 		messages += added
 	}
 	for sender, added := range s.perSender {
-		n, err := add("sender", sender, added)
-		if err != nil {
-			return err
+		var n int64
+		if err := countNew.QueryRowContext(ctx, "sender", sender, added).Scan(&n); err != nil {
+			return fmt.Errorf("count sender %q: %w", sender, err)
 		}
 		if n == added {
 			senders++
 		}
 	}
-	if _, err := add("total", "messages", messages); err != nil {
-		return err
+	if _, err := count.ExecContext(ctx, "total", "messages", messages); err != nil {
+		return fmt.Errorf("count total messages: %w", err)
 	}
 	if senders > 0 {
-		if _, err := add("total", "senders", senders); err != nil {
-			return err
+		if _, err := count.ExecContext(ctx, "total", "senders", senders); err != nil {
+			return fmt.Errorf("count total senders: %w", err)
 		}
 	}
 	return nil
