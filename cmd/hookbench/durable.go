@@ -226,6 +226,10 @@ func serveDurable(addr, dir string, stderr io.Writer) int {
 type fsyncStats struct {
 	n             int
 	p50, p99, max time.Duration
+	// paced is the same probe with one append every so long, the steady -rate's spacing;
+	// nil when there is no steady run.
+	paced *fsyncStats
+	every time.Duration
 }
 
 // fsyncBlock is the size of one probe append: a page, about what a group of small webhook
@@ -235,8 +239,10 @@ const fsyncBlock = 4 << 10
 // probeFsync appends n blocks of fsyncBlock to a new file in dir, each followed by
 // fdatasync, into space preallocated as the durable ceiling's, and returns how long each
 // append took, write and sync together (the cost of one group commit of the durable
-// ceiling). The file is removed afterwards.
-func probeFsync(dir string, n int) (fsyncStats, error) {
+// ceiling). every > 0 starts one append every so long instead of back to back, as commits
+// come at a steady rate: a sync after an idle gap takes longer on this machine. The file is
+// removed afterwards.
+func probeFsync(dir string, n int, every time.Duration) (fsyncStats, error) {
 	f, err := os.CreateTemp(dir, "fsync-probe-")
 	if err != nil {
 		return fsyncStats{}, err
@@ -252,7 +258,11 @@ func probeFsync(dir string, n int) (fsyncStats, error) {
 	}
 	hist := hdrhistogram.New(1, (10 * time.Second).Microseconds(), 3)
 	var slowest time.Duration
+	began := time.Now()
 	for i := range n {
+		if every > 0 {
+			time.Sleep(time.Until(began.Add(time.Duration(i) * every)))
+		}
 		start := time.Now()
 		if err := writeSync(f, block, int64(i)*fsyncBlock); err != nil {
 			return fsyncStats{}, fmt.Errorf("fsync probe: %w", err)

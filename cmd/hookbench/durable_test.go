@@ -208,12 +208,16 @@ func TestBodyLogQueueFull(t *testing.T) {
 
 func TestProbeFsync(t *testing.T) {
 	dir := t.TempDir()
-	s, err := probeFsync(dir, 20)
+	s, err := probeFsync(dir, 20, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.n != 20 || s.p50 <= 0 || s.p50 > s.p99 || s.p99 > s.max+time.Microsecond {
 		t.Errorf("probe: %+v, want 20 appends with 0 < p50 ≤ p99 ≤ max", s)
+	}
+	// Paced, as at a steady rate.
+	if s, err = probeFsync(dir, 5, time.Millisecond); err != nil || s.n != 5 || s.p50 <= 0 || s.p50 > s.p99 {
+		t.Errorf("paced probe: %+v, %v; want 5 appends with 0 < p50 ≤ p99", s, err)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the probe left %d files behind", len(left))
