@@ -8,23 +8,13 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/hookvault/hookvault/gen"
 )
 
 // An operation without the fast validator is validated by kin-openapi, whose decoded value
 // (Options.KeepValidatedValue) the delivery carries on; r.Body is the delivery again, read
 // from its start.
 func TestKinValidatedValueIsCarried(t *testing.T) {
-	doc, err := gen.GetSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := loadOperations(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := *ops[opKey{http.MethodPost, webhookRoute}]
+	op := *webhookOperation(t)
 	op.fast = nil // as for a schema the fast validator does not take
 	body := `{"id":"k-1","sender":"alice","content":"hi"}`
 	r := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(body))

@@ -15,21 +15,31 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
+// webhookOperation is POST /webhook's operation as the router loads it from the spec.
+func webhookOperation(tb testing.TB) *operation {
+	tb.Helper()
+	doc, err := gen.GetSpec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ops, err := loadOperations(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	op := ops[opKey{http.MethodPost, webhookRoute}]
+	if op == nil {
+		tb.Fatal("the spec has no POST /webhook")
+	}
+	return op
+}
+
 var fieldInDetail = regexp.MustCompile(`(?:/|")(id|sender|content)\b`)
 
 // The hand validator of POST /webhook must accept and reject exactly what kin-openapi does
 // with the spec, and name the same field: the same bodies go through both.
 func TestFastWebhookValidationMatchesKin(t *testing.T) {
-	doc, err := gen.GetSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := loadOperations(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := ops[opKey{"POST", "/webhook"}]
-	if op == nil || op.fast == nil {
+	op := webhookOperation(t)
+	if op.fast == nil {
 		t.Fatal("POST /webhook does not use the fast validator; the spec's schema changed shape?")
 	}
 	a := &api{validation: newValidationOptions()}
@@ -99,17 +109,10 @@ func TestFastWebhookValidationMatchesKin(t *testing.T) {
 // A member without escapes is the body's own bytes: validating a 1 MiB content copies
 // nothing of it.
 func TestFastValidationSharesTheBody(t *testing.T) {
-	doc, err := gen.GetSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := loadOperations(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := ops[opKey{"POST", "/webhook"}].fast
+	v := webhookOperation(t).fast
 	body := []byte(`{"id":"1","sender":"a","content":"` + strings.Repeat("x", 1<<20) + `"}`)
 	var values map[string]any
+	var err error
 	allocated := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -129,9 +132,7 @@ func TestFastValidationSharesTheBody(t *testing.T) {
 }
 
 func BenchmarkWebhookValidation(b *testing.B) {
-	doc, _ := gen.GetSpec()
-	ops, _ := loadOperations(doc)
-	op := ops[opKey{"POST", "/webhook"}]
+	op := webhookOperation(b)
 	body := []byte(`{"id":"evt_1NrZ2q","sender":"payments","content":"invoice.paid","amount":4200}`)
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()

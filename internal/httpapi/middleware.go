@@ -106,7 +106,8 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			}
 			panicked := serve(log, handler, ww, r)
 
-			took := time.Since(start)
+			end := time.Now()
+			took := end.Sub(start)
 			status := ww.Status()
 			if status == 0 {
 				status = http.StatusOK
@@ -167,7 +168,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ids *requestIDs) func(http.Ha
 			// The record is made here rather than by log.LogAttrs, which walks the stack for a
 			// source position that the access log never shows.
 			if lh := log.Handler(); lh.Enabled(r.Context(), level) {
-				rec := slog.NewRecord(time.Now(), level, "request", 0)
+				rec := slog.NewRecord(end, level, "request", 0)
 				rec.AddAttrs(attrs...)
 				_ = lh.Handle(r.Context(), rec) // a log that cannot be written is no reason to fail the request
 			}

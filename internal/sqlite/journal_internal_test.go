@@ -62,20 +62,7 @@ func TestRejectionsUseIndexesAndNeverSort(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.f.Limit = 50
 			q, args := rejectionQuery(tt.f, base.Add(time.Hour).UnixNano())
-			rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := planOf(t, s.r, q, args...)
 			got := strings.Join(plan, "; ")
 			t.Log(got)
 			if len(plan) != 1 || !strings.Contains(got, "USING INDEX "+tt.want+" ") && !strings.HasSuffix(got, "USING INDEX "+tt.want) ||
@@ -99,22 +86,8 @@ func TestRetentionDeletesDeliveriesByRowid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.w.Query(`EXPLAIN QUERY PLAN DELETE FROM deliveries WHERE did IN (
+	got := explain(t, s.w, `DELETE FROM deliveries WHERE did IN (
 		SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at < ?)`, 400, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	got := strings.Join(plan, "; ")
 	if !strings.Contains(got, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") || strings.Contains(got, "TEMP B-TREE") ||
 		strings.Count(got, "SCAN deliveries") != 1 {
 		t.Errorf("plan %q, want the first rows in rowid order (one scan under the LIMIT), then deletes by rowid", got)

@@ -3,30 +3,10 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
-
-func explain(t *testing.T, s *Store, q string, args ...any) string {
-	t.Helper()
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	return strings.Join(plan, "; ")
-}
 
 // Claim reads a range of deliveries_due in due order and finds each message by its unique
 // index; listings read the table or an index in did order from the cursor on. None sorts.
@@ -36,7 +16,7 @@ func TestOutboxUsesIndexesAndNeverSorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got, want := explain(t, s, claimQuery, "app", 1, 10),
+	if got, want := explain(t, s.r, claimQuery, "app", 1, 10),
 		"SEARCH d USING INDEX deliveries_due (destination=? AND next_attempt_at<?); SEARCH m USING INDEX messages_by_id (source=? AND id=?)"; got != want {
 		t.Errorf("claim plan:\n %s\nwant\n %s", got, want)
 	}
@@ -57,11 +37,11 @@ func TestOutboxUsesIndexesAndNeverSorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		q, args := deliveryListQuery(tt.f, 10)
-		if got := explain(t, s, q, args...); got != tt.want {
+		if got := explain(t, s.r, q, args...); got != tt.want {
 			t.Errorf("%s: plan %s, want %s", tt.name, got, tt.want)
 		}
 	}
-	if got := explain(t, s, pendingCountsQuery); got != "SCAN deliveries USING COVERING INDEX deliveries_due" {
+	if got := explain(t, s.r, pendingCountsQuery); got != "SCAN deliveries USING COVERING INDEX deliveries_due" {
 		t.Errorf("pending counts plan: %s", got)
 	}
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,10 +13,10 @@ import (
 	"github.com/hookvault/hookvault/internal/hookvault"
 )
 
-func queryPlan(t testing.TB, s *Store, f hookvault.ListFilter) []string {
+// planOf is SQLite's plan for q on db: the detail of each step, in order.
+func planOf(t testing.TB, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
-	q, args := listQuery(f)
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,16 @@ func queryPlan(t testing.TB, s *Store, f hookvault.ListFilter) []string {
 		}
 		plan = append(plan, detail)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return plan
+}
+
+// explain is q's plan on db in one line, its steps joined by "; ".
+func explain(t testing.TB, db *sql.DB, q string, args ...any) string {
+	t.Helper()
+	return strings.Join(planOf(t, db, q, args...), "; ")
 }
 
 // Every page of every filter without q reads the table or one index in the order of the
@@ -91,7 +101,8 @@ func TestListUsesIndexesAndNeverSorts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.f.Limit = 50
-			plan := queryPlan(t, s, tt.f)
+			q, args := listQuery(tt.f)
+			plan := planOf(t, s.r, q, args...)
 			if len(plan) != 1 || plan[0] != tt.want {
 				t.Fatalf("plan = %q\nwant  %q", plan, tt.want)
 			}
@@ -117,21 +128,7 @@ func TestArrivalEndsAreTheRowid(t *testing.T) {
 		{`SELECT (SELECT min(received_at) FROM messages), (SELECT max(received_at) FROM messages)`, nil,
 			"SCAN CONSTANT ROW; SCALAR SUBQUERY 1; SEARCH messages; SCALAR SUBQUERY 2; SEARCH messages"},
 	} {
-		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+tt.q, tt.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if got := strings.Join(plan, "; "); got != tt.want {
+		if got := explain(t, s.r, tt.q, tt.args...); got != tt.want {
 			t.Errorf("%s:\n plan %q\n want %q", tt.q, got, tt.want)
 		}
 	}

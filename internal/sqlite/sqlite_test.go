@@ -415,6 +415,22 @@ func BenchmarkDeleteMessagesBefore500(b *testing.B) {
 	storetest.BenchDeleteMessagesBefore(b, s, batch)
 }
 
+// atSchema makes a database at schema version, as a release before this one left it, and
+// opens it as another process would; the test closes the connection.
+func atSchema(t *testing.T, version int64) (path string, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "hv.db")
+	if err := sqlite.MigrateTo(context.Background(), path, version); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return path, db
+}
+
 // Migration 00007 makes arrival order the rowid: stamps that were equal become unique, in
 // listing order (received_at, source, id), each moved to one nanosecond after the one before
 // it when it has to be (which may move the next stamp too), and every listing keeps its
@@ -423,15 +439,7 @@ func BenchmarkDeleteMessagesBefore500(b *testing.B) {
 // migration can be undone and redone.
 func TestMigrationMakesArrivalsUnique(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hv.db")
-	if err := sqlite.MigrateTo(ctx, path, 6); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	path, db := atSchema(t, 6)
 	// Stamps in seconds after t0; at 0, three messages tie (two sources); the last of them
 	// moves to 2 ns, onto the stamp of the message at 2 ns, which moves to 3 ns.
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -503,15 +511,7 @@ func TestMigrationMakesArrivalsUnique(t *testing.T) {
 // leaves the three tables as the schema before keeps them.
 func TestMigrationMovesCountersIntoOneTable(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hv.db")
-	if err := sqlite.MigrateTo(ctx, path, 7); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	path, db := atSchema(t, 7)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := db.Exec(`INSERT INTO messages (received_at, source, id, type, sender, content, content_type, payload) VALUES
 			(?, 'default', 'a', NULL, 'alice', 'x', 'application/json', X'7B7D'),

@@ -66,7 +66,7 @@ func writerPagesWritten(b *testing.B, s *Store) int64 {
 // reports the WAL pages (frames) each committed batch and each message wrote: the rows, the
 // index entries and the /stats counters of a batch, as the disk sees them. It also reports
 // the commits' p50, p99 and longest duration: a checkpoint inside a commit shows there.
-// "lone" sends one message at a time, each its own commit, as at a low steady rate, where
+// "lone" sends one message at a time (parallelism 0), each its own commit, as at a low steady rate, where
 // what a commit writes, and syncs, is what the sender waits for.
 func BenchmarkWALPages(b *testing.B) {
 	b.Run("concurrent", func(b *testing.B) { benchWALPages(b, 32) })
@@ -81,23 +81,24 @@ func benchWALPages(b *testing.B, parallelism int) {
 	}
 	defer s.Close()
 	before := writerPagesWritten(b, s)
-	var n atomic.Int64
+	insert := func(i int64) error {
+		id := "bench-" + strconv.FormatInt(i, 10)
+		_, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id,
+			Sender: "sender-" + strconv.FormatInt(i%100, 10), Content: "hello", Payload: []byte(`{"id":"` + id + `"}`)})
+		return err
+	}
 	if parallelism == 0 {
 		for i := range b.N {
-			id := "bench-" + strconv.Itoa(i)
-			if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id,
-				Sender: "sender-" + strconv.Itoa(i%100), Content: "hello", Payload: []byte(`{"id":"` + id + `"}`)}); err != nil {
+			if err := insert(int64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
 	} else {
+		var n atomic.Int64
 		b.SetParallelism(parallelism)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				i := n.Add(1)
-				id := "bench-" + strconv.FormatInt(i, 10)
-				if _, err := s.Insert(context.Background(), hookvault.Message{Source: hookvault.DefaultSource, ID: id,
-					Sender: "sender-" + strconv.FormatInt(i%100, 10), Content: "hello", Payload: []byte(`{"id":"` + id + `"}`)}); err != nil {
+				if err := insert(n.Add(1)); err != nil {
 					b.Error(err)
 					return
 				}
