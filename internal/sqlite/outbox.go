@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,19 +32,6 @@ const maxDeliveryPage = 1000
 
 // deliveryColumns are read by GetDelivery and ListDeliveries, in scanDelivery's order.
 const deliveryColumns = `did, destination, source, message_id, status, created_at, next_attempt_at, delivered_at, tries, attempts`
-
-// appendAttempt adds a to the stored array and keeps the newest MaxAttemptsKept.
-func appendAttempt(stored []byte, a hookvault.Attempt) ([]byte, error) {
-	list, err := hookvault.DecodeAttempts(stored)
-	if err != nil {
-		return nil, err
-	}
-	list = append(list, a)
-	if len(list) > hookvault.MaxAttemptsKept {
-		list = list[len(list)-hookvault.MaxAttemptsKept:]
-	}
-	return hookvault.EncodeAttempts(list)
-}
 
 // unixOrZero is a nullable Unix-nanosecond column as a time, zero for NULL.
 func unixOrZero(v sql.NullInt64) time.Time {
@@ -170,11 +158,19 @@ func (s *Store) Claim(ctx context.Context, destination, owner string, n int, lea
 			return err
 		}
 		rows.Close()
+		if len(claimed) == 0 {
+			return nil
+		}
+		// One statement leases them all: a statement per delivery cost more than the rest of
+		// the claim (each is parsed, planned and run on its own).
+		dids := make([]byte, 0, 2+len(claimed)*8)
 		for _, c := range claimed {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, owner = ? WHERE did = ?`,
-				c.NextAttemptAt.UnixNano(), owner, c.DID); err != nil {
-				return fmt.Errorf("lease %d: %w", c.DID, err)
-			}
+			dids = strconv.AppendInt(append(dids, ','), c.DID, 10)
+		}
+		dids[0] = '['
+		dids = append(dids, ']')
+		if _, err := tx.ExecContext(ctx, leaseQuery, now.Add(lease).UnixNano(), owner, string(dids)); err != nil {
+			return fmt.Errorf("lease %d deliveries: %w", len(claimed), err)
 		}
 		return nil
 	})
@@ -191,6 +187,9 @@ const claimQuery = `SELECT d.did, d.source, d.message_id, d.created_at, d.next_a
 	FROM deliveries d JOIN messages m ON m.source = d.source AND m.id = d.message_id
 	WHERE d.destination = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
 	ORDER BY d.next_attempt_at LIMIT ?`
+
+// leaseQuery leases the claimed deliveries (?3, a JSON array of dids) to owner ?2 until ?1.
+const leaseQuery = `UPDATE deliveries SET next_attempt_at = ?, owner = ? WHERE did IN (SELECT value FROM json_each(?))`
 
 // checkResult refuses a result that Record cannot store.
 func checkResult(r hookvault.AttemptResult) error {
@@ -209,6 +208,15 @@ func (s *Store) Record(ctx context.Context, did int64, owner string, r hookvault
 	return errs[0]
 }
 
+// recordQuery stores one attempt (?6, a one-element array) and the outcome, keeping the newest
+// ?7 attempts, if the delivery is still leased to ?2: one statement, the attempts appended in
+// SQL as PostgreSQL's recordQuery does, where reading the row first and writing it back cost
+// two statements and a decode of the stored attempts each.
+const recordQuery = `UPDATE deliveries SET status = ?3, tries = tries + 1, next_attempt_at = ?4, delivered_at = ?5, owner = NULL,
+	attempts = json_insert(CASE WHEN json_array_length(attempts) >= ?7 THEN json_remove(attempts, '$[0]') ELSE coalesce(attempts, '[]') END,
+		'$[#]', ?6 -> 0)
+WHERE did = ?1 AND owner = ?2 AND status = 'pending'`
+
 // RecordAll records the attempts in one lazy transaction (see writeOutboxSync).
 func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error, error) {
 	errs := make([]error, len(rs))
@@ -219,23 +227,57 @@ func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error
 	if len(rs) > 1 {
 		what = fmt.Sprintf("record %d attempts", len(rs))
 	}
-	err := s.writeOutboxSync(ctx, what, true, func(tx *sql.Tx) error {
-		read, err := tx.PrepareContext(ctx, `SELECT owner, status, attempts FROM deliveries WHERE did = ?`)
-		if err != nil {
-			return err
+	now := s.opts.Now()
+	args := make([][]any, len(rs))
+	for i, r := range rs {
+		if errs[i] = checkResult(r.AttemptResult); errs[i] != nil {
+			continue
 		}
-		defer read.Close()
-		write, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, tries = tries + 1, next_attempt_at = ?,
-			delivered_at = ?, owner = NULL, attempts = ? WHERE did = ?`)
+		attempt, err := hookvault.EncodeAttempts([]hookvault.Attempt{r.Attempt})
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", r.DID, err)
+		}
+		var next, delivered any
+		switch r.Status {
+		case hookvault.Pending:
+			next = now.UnixNano()
+			if !r.NextAttemptAt.IsZero() {
+				next = r.NextAttemptAt.UnixNano()
+			}
+		case hookvault.Delivered:
+			delivered = now.UnixNano()
+		}
+		args[i] = []any{r.DID, r.Owner, string(r.Status), next, delivered, string(attempt), hookvault.MaxAttemptsKept}
+	}
+	err := s.writeOutboxSync(ctx, what, true, func(tx *sql.Tx) error {
+		write, err := tx.PrepareContext(ctx, recordQuery)
 		if err != nil {
 			return err
 		}
 		defer write.Close()
-		now := s.opts.Now()
-		for i, r := range rs {
-			errs[i], err = recordOne(ctx, read, write, r, now)
+		for i, a := range args {
+			if a == nil {
+				continue
+			}
+			res, err := write.ExecContext(ctx, a...)
 			if err != nil {
 				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if errs[i] = nil; n == 1 {
+				continue
+			}
+			// Not recorded: tell a delivery that is gone from one leased to another.
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE did = ?)`, rs[i].DID).Scan(&exists); err != nil {
+				return err
+			}
+			errs[i] = hookvault.ErrNotLeased
+			if !exists {
+				errs[i] = hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", rs[i].DID)
 			}
 		}
 		return nil
@@ -244,41 +286,6 @@ func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error
 		return nil, err
 	}
 	return errs, nil
-}
-
-// recordOne records r in the transaction of read and write. It returns Record's answer for
-// r, or an error that fails the whole transaction.
-func recordOne(ctx context.Context, read, write *sql.Stmt, r hookvault.Recorded, now time.Time) (answer, err error) {
-	if err := checkResult(r.AttemptResult); err != nil {
-		return err, nil
-	}
-	var leased sql.NullString
-	var status string
-	var attempts []byte
-	err = read.QueryRowContext(ctx, r.DID).Scan(&leased, &status, &attempts)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return hookvault.Errorf(hookvault.ENOTFOUND, "no delivery %d", r.DID), nil
-	case err != nil:
-		return nil, err
-	case status != string(hookvault.Pending) || !leased.Valid || leased.String != r.Owner:
-		return hookvault.ErrNotLeased, nil
-	}
-	if attempts, err = appendAttempt(attempts, r.Attempt); err != nil {
-		return nil, err
-	}
-	var next, delivered any
-	switch r.Status {
-	case hookvault.Pending:
-		next = now.UnixNano()
-		if !r.NextAttemptAt.IsZero() {
-			next = r.NextAttemptAt.UnixNano()
-		}
-	case hookvault.Delivered:
-		delivered = now.UnixNano()
-	}
-	_, err = write.ExecContext(ctx, string(r.Status), next, delivered, string(attempts), r.DID)
-	return nil, err
 }
 
 // Redeliver makes a delivered or failed delivery pending again, due now.

@@ -20,6 +20,21 @@ func TestOutboxUsesIndexesAndNeverSorts(t *testing.T) {
 		"SEARCH d USING INDEX deliveries_due (destination=? AND next_attempt_at<?); SEARCH m USING INDEX messages_by_id (source=? AND id=?)"; got != want {
 		t.Errorf("claim plan:\n %s\nwant\n %s", got, want)
 	}
+	// The writer's statements find each row by its rowid: the messages of a batch's deliveries,
+	// the deliveries a claim leases and the one an attempt is recorded on.
+	for _, tt := range []struct {
+		q    string
+		args []any
+		want string
+	}{
+		{insertDeliveriesQuery, []any{1, `[[1,"app"]]`}, "SCAN j VIRTUAL TABLE INDEX 1:; SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"},
+		{leaseQuery, []any{1, "w", "[1,2]"}, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?); LIST SUBQUERY 1; SCAN json_each VIRTUAL TABLE INDEX 1:"},
+		{recordQuery, []any{1, "w", "delivered", nil, 5, "[{}]", 50}, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"},
+	} {
+		if got := explain(t, s.w, tt.q, tt.args...); got != tt.want {
+			t.Errorf("plan of\n %s\nis\n %s\nwant\n %s", tt.q, got, tt.want)
+		}
+	}
 	tests := []struct {
 		name string
 		f    hookvault.DeliveryFilter

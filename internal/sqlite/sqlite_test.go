@@ -3,12 +3,14 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -571,5 +573,54 @@ func TestMigrationMovesCountersIntoOneTable(t *testing.T) {
 	}
 	if messages != 7 || senders != 3 || sources != "default=6,github=1" || top != "alice=3,bob=2,carol=1" {
 		t.Errorf("after the undo: totals %d, %d, sources %s, senders %s", messages, senders, sources, top)
+	}
+}
+
+// BenchmarkRelayCycle is the relay's share of the writer per delivery: a Claim of
+// hookvault.MaxClaim due deliveries, then their results in one RecordAll, as the relay's
+// workers and its record loop do. ns/op is per delivery.
+func BenchmarkRelayCycle(b *testing.B) {
+	s := MustOpen(b, filepath.Join(b.TempDir(), "hv.db"), sqlite.Options{})
+	ctx := context.Background()
+	const backlog = 50_000
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for range 64 { // the backlog, inserted as the HTTP side would
+		wg.Go(func() {
+			for i := n.Add(1); i <= backlog; i = n.Add(1) {
+				m := delivery("bench-" + strconv.FormatInt(i, 10))
+				m.Destinations = []string{"app"}
+				if _, err := s.Insert(ctx, m); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	done, rs := 0, make([]hookvault.Recorded, 0, hookvault.MaxClaim)
+	for done < b.N {
+		claimed, err := s.Claim(ctx, "app", "bench", min(hookvault.MaxClaim, b.N-done), time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			b.Fatalf("backlog of %d exhausted after %d", backlog, done)
+		}
+		rs = rs[:0]
+		for _, c := range claimed {
+			rs = append(rs, hookvault.Recorded{DID: c.DID, Owner: "bench", AttemptResult: hookvault.AttemptResult{
+				Status: hookvault.Delivered, Attempt: hookvault.Attempt{At: time.Now(), StatusCode: 204, Duration: time.Millisecond}}})
+		}
+		errs, err := s.RecordAll(ctx, rs)
+		if err == nil {
+			err = errors.Join(errs...)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += len(claimed)
 	}
 }

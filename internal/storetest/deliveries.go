@@ -31,6 +31,7 @@ func RunDeliveries(t *testing.T, open OutboxOpener) {
 	}{
 		{"WrittenOnlyForCreated", testDeliveriesOnlyForCreated},
 		{"RefusesBadDestinations", testRefusesBadDestinations},
+		{"KeepsDestinationNamesExactly", testDestinationNamesExact},
 		{"WrittenByConcurrentBatches", testDeliveriesInBatches},
 		{"ClaimOrderLimitAndLease", testClaimOrderLimitAndLease},
 		{"ClaimIsExclusive", testClaimIsExclusive},
@@ -217,6 +218,32 @@ func testRefusesBadDestinations(t *testing.T, open OutboxOpener) {
 	mustInsert(t, s, to("github", "most", ok...))
 	if got := len(allDeliveries(t, s, hookvault.DeliveryFilter{})); got != hookvault.MaxDestinations {
 		t.Errorf("%d deliveries, want %d", got, hookvault.MaxDestinations)
+	}
+}
+
+// A destination's name is stored as given, whatever its characters (a backend that carries
+// names in JSON or SQL text must quote them), and a message's deliveries take dids in the
+// order of its destinations.
+func testDestinationNamesExact(t *testing.T, open OutboxOpener) {
+	s := open(t, NewClock(epoch).Now)
+	names := []string{`quote"d`, `back\slash`, "tab\tnew\nline", "ünïcødé ✓", "it's'); DROP TABLE deliveries;--", "\x01\x1f", "[1,\"x\"]"}
+	mustInsert(t, s, to("github", "names", names...))
+	all := allDeliveries(t, s, hookvault.DeliveryFilter{})
+	slices.Reverse(all) // oldest first
+	var got []string
+	for _, d := range all {
+		got = append(got, d.Destination)
+		if d.MessageID != "names" {
+			t.Errorf("delivery %d to %q is of message %q", d.DID, d.Destination, d.MessageID)
+		}
+	}
+	if !slices.Equal(got, names) {
+		t.Fatalf("destinations in did order %q, want %q", got, names)
+	}
+	for _, n := range names {
+		if c := mustClaim(t, s, n, "w", 10, time.Minute); len(c) != 1 || c[0].Destination != n {
+			t.Errorf("Claim(%q) = %d deliveries", n, len(c))
+		}
 	}
 }
 
