@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"strconv"
 	"sync"
@@ -139,9 +140,12 @@ type Relay struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	closed  bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// notified is a copy of workers for Notify, which every committed message with
+	// destinations calls: a request handler reads it without taking mu.
+	notified atomic.Pointer[map[string]*worker]
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // New returns a Relay with no destinations; SetDestinations starts their workers.
@@ -196,6 +200,8 @@ func (r *Relay) SetDestinations(ds []*sources.Destination) {
 			delete(r.workers, name)
 		}
 	}
+	notified := maps.Clone(r.workers)
+	r.notified.Store(&notified)
 	if r.opts.Observer != nil {
 		r.opts.Observer.Destinations(names...)
 	}
@@ -207,16 +213,19 @@ func sameDestination(a, b *sources.Destination) bool {
 		a.Timeout == b.Timeout && a.MaxAttempts == b.MaxAttempts && a.Concurrency == b.Concurrency
 }
 
-// Notify wakes the workers of the named destinations: a message for them was just
-// committed. It never blocks.
+// Notify tells the workers of the named destinations that a message for them was just
+// committed; it never blocks. Only a worker that found nothing to claim is woken: one that
+// is busy claims again when it has room, and one that yields to receiving claims when its
+// yield ends. Under load a message so costs no wake-up: waking both workers of
+// make bench-delivery on every message held ingest to 0.71 of its rate without
+// destinations, against 0.85 since (medians of 5 rounds).
 func (r *Relay) Notify(names []string) {
-	if len(names) == 0 {
+	workers := r.notified.Load()
+	if workers == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, n := range names {
-		if w, ok := r.workers[n]; ok {
+		if w, ok := (*workers)[n]; ok && w.idle.CompareAndSwap(true, false) {
 			w.wake()
 		}
 	}
@@ -297,6 +306,10 @@ type worker struct {
 	log    *slog.Logger
 
 	wakeC chan struct{}
+	// idle is set before each claim and cleared by the claim that finds deliveries, or by
+	// the Notify that wakes the worker: it is true only while the worker may be waiting for
+	// a message committed after its last claim read the outbox.
+	idle  atomic.Bool
 	done  chan struct{}
 	once  sync.Once
 	slots chan struct{} // one token per attempt in flight
@@ -372,10 +385,12 @@ func (w *worker) run() {
 					poll.Reset(wait)
 					break
 				}
+				w.idle.Store(true) // before the claim reads the outbox: see Notify
 				queue = w.claim()
 				if len(queue) == 0 {
 					break
 				}
+				w.idle.Store(false)
 			}
 			c := queue[0]
 			queue = queue[1:]

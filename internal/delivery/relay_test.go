@@ -434,3 +434,34 @@ func TestBusyReceivingHoldsTheRelayBack(t *testing.T) {
 	busy.Store(false)
 	waitFor(t, "all delivered once not busy", 20*time.Second, func() bool { return hits.Load() == 200 })
 }
+
+// With no poll to fall back on, Notify alone brings every message to its destination. Each
+// message is committed as the previous one reaches the app, a moment later: about when the
+// worker, its attempt done, claims again, finds nothing and waits. A wake-up lost there
+// would stall the chain for the poll's hour.
+func TestNotifyLosesNoWakeUp(t *testing.T) {
+	const chain = 150
+	next := make(chan int, chain)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var n int
+		if _, err := fmt.Sscanf(string(body), `{"n":"c-%d"}`, &n); err == nil {
+			next <- n + 1
+		}
+	}))
+	defer app.Close()
+	st := openStore(t)
+	p := fast
+	p.Poll = time.Hour
+	r := startRelay(t, st, p, destinations(t, httpDestination("app", app.URL, "")))
+	for n := 0; n < chain; {
+		insert(t, st, fmt.Sprint("c-", n), "app")
+		r.Notify([]string{"app"})
+		select {
+		case n = <-next:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message c-%d not delivered: a wake-up was lost", n)
+		}
+		time.Sleep(time.Duration(n%7) * 300 * time.Microsecond)
+	}
+}
