@@ -135,7 +135,7 @@ func (s *Store) Claim(ctx context.Context, destination, owner string, n int, lea
 	err := s.writeOutboxSync(ctx, "claim", true, func(tx *sql.Tx) error {
 		claimed = claimed[:0]
 		now := s.opts.Now()
-		rows, err := tx.QueryContext(ctx, claimQuery, destination, now.UnixNano(), n)
+		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, destination, now.UnixNano(), n)
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (s *Store) Claim(ctx context.Context, destination, owner string, n int, lea
 		}
 		dids[0] = '['
 		dids = append(dids, ']')
-		if _, err := tx.ExecContext(ctx, leaseQuery, now.Add(lease).UnixNano(), owner, string(dids)); err != nil {
+		if _, err := tx.StmtContext(ctx, s.lease).ExecContext(ctx, now.Add(lease).UnixNano(), owner, string(dids)); err != nil {
 			return fmt.Errorf("lease %d deliveries: %w", len(claimed), err)
 		}
 		return nil
@@ -250,11 +250,7 @@ func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error
 		args[i] = []any{r.DID, r.Owner, string(r.Status), next, delivered, string(attempt), hookvault.MaxAttemptsKept}
 	}
 	err := s.writeOutboxSync(ctx, what, true, func(tx *sql.Tx) error {
-		write, err := tx.PrepareContext(ctx, recordQuery)
-		if err != nil {
-			return err
-		}
-		defer write.Close()
+		write := tx.StmtContext(ctx, s.record)
 		for i, a := range args {
 			if a == nil {
 				continue
