@@ -84,8 +84,9 @@ bench-replicas: ## 1 against 2 hookvault replicas on one PostgreSQL server, a fr
 
 # The NATS server with JetStream that bench-delivery publishes to (a stream per run, deleted after).
 HOOKVAULT_BENCH_NATS_URL ?= nats://127.0.0.1:4222
-# The measurement as reported: 3 interleaved rounds; HOOKBENCH_FLAGS adds to it or overrides it.
-HOOKBENCH_DELIVERY_FLAGS ?= -rounds 3 -c 64 -n 20000 -warmup 2000
+# The measurement as reported: 5 interleaved rounds (the ratio moves from round to round);
+# HOOKBENCH_FLAGS adds to it or overrides it.
+HOOKBENCH_DELIVERY_FLAGS ?= -rounds 5 -c 64 -n 20000 -warmup 2000
 bench-delivery: ## ingest with one HTTP and one NATS destination against none, and the delivery lag (cmd/hookbench -destinations)
 	$(GO) run ./cmd/hookbench -destinations -nats '$(HOOKVAULT_BENCH_NATS_URL)' $(HOOKBENCH_DELIVERY_FLAGS) $(HOOKBENCH_FLAGS)
 
