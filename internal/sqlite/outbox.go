@@ -211,7 +211,8 @@ func (s *Store) Record(ctx context.Context, did int64, owner string, r hookvault
 // recordQuery stores one attempt (?6, a one-element array) and the outcome, keeping the newest
 // ?7 attempts, if the delivery is still leased to ?2: one statement, the attempts appended in
 // SQL as PostgreSQL's recordQuery does, where reading the row first and writing it back cost
-// two statements and a decode of the stored attempts each.
+// two statements and a decode of the stored attempts each. Once the array holds ?7, each
+// record takes the oldest out and puts one in.
 const recordQuery = `UPDATE deliveries SET status = ?3, tries = tries + 1, next_attempt_at = ?4, delivered_at = ?5, owner = NULL,
 	attempts = json_insert(CASE WHEN json_array_length(attempts) >= ?7 THEN json_remove(attempts, '$[0]') ELSE coalesce(attempts, '[]') END,
 		'$[#]', ?6 -> 0)
