@@ -142,10 +142,19 @@ func TestExemptAddressesHaveNoPerClientCap(t *testing.T) {
 // reserve serves only what the handler allows on it; beyond the reserve, it is refused.
 func TestTotalCapEvictsIdleThenReserves(t *testing.T) {
 	l, refused := serve(t, connlimit.Options{Max: 2, Reserve: 1})
-	first, second := dial(t, l, "127.0.0.2"), dial(t, l, "127.0.0.3")
-	if first.get(t) != "ok" || second.get(t) != "ok" { // both now idle, first the longest
+	// Both served, then idle, first the longest. A connection turns idle when its server
+	// goroutine gets there, which can be after the client has read the answer: each is
+	// waited for, or on a loaded machine the second could turn idle first.
+	first := dial(t, l, "127.0.0.2")
+	if first.get(t) != "ok" {
 		t.Fatal("under the cap, connections are served")
 	}
+	waitFor(t, "the first connection to be idle", func() bool { return l.Busy() == 0 })
+	second := dial(t, l, "127.0.0.3")
+	if second.get(t) != "ok" {
+		t.Fatal("under the cap, connections are served")
+	}
+	waitFor(t, "the second connection to be idle", func() bool { return l.Busy() == 0 })
 	third := dial(t, l, "127.0.0.4")
 	if got := third.get(t); got != "ok" {
 		t.Fatalf("a new connection at the cap with idle ones: %q, want ok", got)
