@@ -437,6 +437,9 @@ type claim struct {
 // as the attempts queued before it may take.
 func (w *worker) claim() []claim {
 	n := min(hookvault.MaxClaim, w.d.Concurrency*claimAhead)
+	if busy := w.r.opts.Busy; busy != nil && busy() {
+		n = min(n, maxBusyClaim)
+	}
 	rounds := (n + w.d.Concurrency - 1) / w.d.Concurrency
 	lease := time.Duration(rounds)*w.d.Timeout + w.r.opts.Policy.LeaseSlack
 	owner := w.r.owner()
@@ -458,6 +461,12 @@ func (w *worker) claim() []claim {
 
 // claimAhead is how many slots' worth of deliveries a claim takes.
 const claimAhead = 8
+
+// maxBusyClaim bounds a claim while receiving is busy, whatever the destination's
+// concurrency: with one claim per Policy.MaxYield, it bounds each destination's share of
+// the machine during a burst (a destination of concurrency 32 would otherwise claim
+// hookvault.MaxClaim, three times as much). After the burst, claims are full again.
+const maxBusyClaim = sources.DefaultConcurrency * claimAhead
 
 // paused returns how long the destination-wide back-off still lasts.
 func (w *worker) paused() time.Duration {

@@ -410,29 +410,38 @@ func TestConnectionErrorIsRetried(t *testing.T) {
 // While receiving is busy, a destination claims at most once per MaxYield: deliveries go on,
 // slowly, and catch up once the senders are answered.
 func TestBusyReceivingHoldsTheRelayBack(t *testing.T) {
-	var hits atomic.Int64
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
-	defer app.Close()
-	st := openStore(t)
-	for i := range 200 {
-		insert(t, st, fmt.Sprint("m-", i), "app")
+	for _, c := range []struct {
+		concurrency, perClaim int64
+	}{
+		{1, 8},   // a claim of 8 slots' worth
+		{16, 32}, // a destination with many slots takes a busy claim's most, not 8 slots' worth
+	} {
+		t.Run(fmt.Sprint("concurrency ", c.concurrency), func(t *testing.T) {
+			var hits atomic.Int64
+			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+			defer app.Close()
+			st := openStore(t)
+			for i := range 200 {
+				insert(t, st, fmt.Sprint("m-", i), "app")
+			}
+			var busy atomic.Bool
+			busy.Store(true)
+			p := fast
+			p.MaxYield = 250 * time.Millisecond
+			r := delivery.New(delivery.Options{Store: st, HTTP: delivery.NewHTTPSender("t"), Policy: p, Busy: busy.Load})
+			r.SetDestinations(destinations(t, httpDestination("app", app.URL, fmt.Sprintf("    concurrency: %d\n", c.concurrency))))
+			defer r.Close(context.Background())
+			start := time.Now()
+			time.Sleep(time.Second)
+			n, elapsed := hits.Load(), time.Since(start)
+			// One claim per 250 ms at most, the first at once.
+			if most := (int64(elapsed/p.MaxYield) + 1) * c.perClaim; n > most || n == 0 {
+				t.Errorf("%d delivered in %s while busy, want between 1 and %d", n, elapsed.Round(time.Millisecond), most)
+			}
+			busy.Store(false)
+			waitFor(t, "all delivered once not busy", 20*time.Second, func() bool { return hits.Load() == 200 })
+		})
 	}
-	var busy atomic.Bool
-	busy.Store(true)
-	p := fast
-	p.MaxYield = 250 * time.Millisecond
-	r := delivery.New(delivery.Options{Store: st, HTTP: delivery.NewHTTPSender("t"), Policy: p, Busy: busy.Load})
-	r.SetDestinations(destinations(t, httpDestination("app", app.URL, "    concurrency: 1\n")))
-	defer r.Close(context.Background())
-	start := time.Now()
-	time.Sleep(time.Second)
-	n, elapsed := hits.Load(), time.Since(start)
-	// One claim of 8 (concurrency 1 × 8) per 250 ms at most, the first at once.
-	if most := (int64(elapsed/p.MaxYield) + 1) * 8; n > most || n == 0 {
-		t.Errorf("%d delivered in %s while busy, want between 1 and %d", n, elapsed.Round(time.Millisecond), most)
-	}
-	busy.Store(false)
-	waitFor(t, "all delivered once not busy", 20*time.Second, func() bool { return hits.Load() == 200 })
 }
 
 // With no poll to fall back on, Notify alone brings every message to its destination. Each
