@@ -227,7 +227,6 @@ func (l *listing) page(body []byte, rows func(tw io.Writer)) error {
 	return err
 }
 
-// close ends the output of a complete listing.
 // walk lists page after page: fetch gets the page at *cursor (the server's body, the rows of
 // its table, its next_cursor). With --all it follows next_cursor, moving *cursor; otherwise
 // it says on stderr how to list the next page (nextCommand).
@@ -258,6 +257,7 @@ func (l *listing) walk(stderr io.Writer, shown string, cursor **string, nextComm
 	return l.close()
 }
 
+// close ends the output of a complete listing.
 func (l *listing) close() error {
 	switch {
 	case !l.json:

@@ -446,8 +446,10 @@ func TestBusyReceivingHoldsTheRelayBack(t *testing.T) {
 
 // With no poll to fall back on, Notify alone brings every message to its destination. Each
 // message is committed as the previous one reaches the app, a moment later: about when the
-// worker, its attempt done, claims again, finds nothing and waits. A wake-up lost there
-// would stall the chain for the poll's hour.
+// worker, its attempt done, claims again, finds nothing and waits: without Notify, or with
+// a Notify that skipped a waiting worker, the chain stalls for the poll's hour. (The
+// narrowest window, between a claim that finds nothing and the worker's wait, is rarely hit
+// here; why no wake-up is lost in it is argued at Notify and worker.idle.)
 func TestNotifyLosesNoWakeUp(t *testing.T) {
 	const chain = 150
 	next := make(chan int, chain)

@@ -264,7 +264,7 @@ func (s *Store) RecordAll(ctx context.Context, rs []hookvault.Recorded) ([]error
 			if err != nil {
 				return err
 			}
-			if errs[i] = nil; n == 1 {
+			if n == 1 {
 				continue
 			}
 			// Not recorded: tell a delivery that is gone from one leased to another.

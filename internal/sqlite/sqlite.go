@@ -236,33 +236,34 @@ func (s *Store) start(ctx context.Context) (err error) {
 	return err
 }
 
-// prepare prepares the writer's statements.
-func (s *Store) prepare(ctx context.Context) (err error) {
-	if s.insert, err = s.w.PrepareContext(ctx, `INSERT INTO messages
-		(source, id, received_at, type, sender, content, content_type, headers, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`); err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
-	}
-	if s.insertDelivery, err = s.w.PrepareContext(ctx, insertDeliveriesQuery); err != nil {
-		return fmt.Errorf("prepare delivery insert: %w", err)
-	}
-	if s.existing, err = s.w.PrepareContext(ctx, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`); err != nil {
-		return fmt.Errorf("prepare lookup: %w", err)
-	}
-	const count = `INSERT INTO counts (kind, name, n) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET n = n + excluded.n`
-	if s.count, err = s.w.PrepareContext(ctx, count); err != nil {
-		return fmt.Errorf("prepare count: %w", err)
-	}
-	// The returned count equals the added one exactly when the counted name is new.
-	if s.countNew, err = s.w.PrepareContext(ctx, count+` RETURNING n`); err != nil {
-		return fmt.Errorf("prepare count: %w", err)
-	}
-	// The relay's statements: preparing them in each of its transactions cost about a third
-	// of a record (their JSON functions make them slow to compile).
-	for _, st := range []struct {
+// countQuery adds to one of the /stats counters (see addCounts).
+const countQuery = `INSERT INTO counts (kind, name, n) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET n = n + excluded.n`
+
+// statements are the writer's prepared statements with their SQL: prepare makes them,
+// closeAll closes them. The relay's are among them: preparing them in each of its
+// transactions cost about a third of a record (their JSON functions are slow to compile).
+func (s *Store) statements() []struct {
+	stmt **sql.Stmt
+	q    string
+} {
+	return []struct {
 		stmt **sql.Stmt
 		q    string
-	}{{&s.claim, claimQuery}, {&s.lease, leaseQuery}, {&s.record, recordQuery}} {
+	}{
+		{&s.insert, `INSERT INTO messages (source, id, received_at, type, sender, content, content_type, headers, payload)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`},
+		{&s.insertDelivery, insertDeliveriesQuery},
+		{&s.existing, `SELECT payload, received_at FROM messages WHERE source = ? AND id = ?`},
+		{&s.count, countQuery},
+		// The returned count equals the added one exactly when the counted name is new.
+		{&s.countNew, countQuery + ` RETURNING n`},
+		{&s.claim, claimQuery}, {&s.lease, leaseQuery}, {&s.record, recordQuery},
+	}
+}
+
+// prepare prepares the writer's statements.
+func (s *Store) prepare(ctx context.Context) (err error) {
+	for _, st := range s.statements() {
 		if *st.stmt, err = s.w.PrepareContext(ctx, st.q); err != nil {
 			return fmt.Errorf("prepare %.40q: %w", st.q, err)
 		}
@@ -334,9 +335,9 @@ func (s *Store) closeAll() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
-	for _, st := range []*sql.Stmt{s.insert, s.insertDelivery, s.existing, s.count, s.countNew, s.claim, s.lease, s.record} {
-		if st != nil {
-			errs = append(errs, st.Close())
+	for _, st := range s.statements() {
+		if *st.stmt != nil {
+			errs = append(errs, (*st.stmt).Close())
 		}
 	}
 	s.appendMu.Lock()
