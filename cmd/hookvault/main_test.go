@@ -416,6 +416,33 @@ func TestSIGHUPReloadsSources(t *testing.T) {
 	}
 }
 
+// SIGHUP without a sources file is logged and changes nothing: its default action would end
+// the server without a drain.
+func TestSIGHUPWithoutSourcesFileKeepsServing(t *testing.T) {
+	addr, cmd, rest := start(t, "WEBHOOK_SECRET=s", "SHUTDOWN_DELAY=0s")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "an answer after SIGHUP", func() bool {
+		resp, err := testClient.Get("http://" + addr + "/health/live")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, func() string { return "no answer" })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	out := rest()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `"msg":"SIGHUP: no SOURCES_FILE, nothing to reload"`) {
+		t.Errorf("log lacks the SIGHUP line:\n%s", out)
+	}
+}
+
 // The log is buffered (a write per request line cost a system call each); every request's
 // line is still written when the server stops on SIGTERM right after answering.
 func TestNoLogLineLostOnSIGTERM(t *testing.T) {

@@ -481,6 +481,11 @@ var ErrInterrupted = errors.New("interrupted")
 // served, so that load balancers stop sending new ones before the listener closes; then it
 // drains within cfg.ShutdownTimeout.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	// SIGHUP's default action ends the process: caught from the start, with or without a
+	// sources file, so that a hangup during start-up or with nothing to reload stops nothing.
+	hangups := make(chan os.Signal, 1)
+	signal.Notify(hangups, syscall.SIGHUP)
+	defer signal.Stop(hangups)
 	s, err := Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -496,16 +501,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("hookvault listening", slog.String("addr", s.Addr()), slog.String("version", build.Version),
 			slog.String("revision", build.Revision), slog.Any("config", cfg), slog.Any("sources", s.Sources()), memoryLimit())
 	}
-	hangups := make(chan os.Signal, 1)
-	if cfg.SourcesFile != "" {
-		signal.Notify(hangups, syscall.SIGHUP)
-		defer signal.Stop(hangups)
-	}
 	for serving := true; serving; {
 		select {
 		case <-ctx.Done():
 			serving = false
 		case <-hangups:
+			if cfg.SourcesFile == "" {
+				log.Info("SIGHUP: no SOURCES_FILE, nothing to reload")
+				continue
+			}
 			if err := s.Reload(); err != nil {
 				s.Metrics.SourceReloads.WithLabelValues("error").Inc()
 				log.Error("SIGHUP: the sources file has mistakes; the running sources are kept", slog.String("error", err.Error()))

@@ -227,9 +227,12 @@ func (v *Verifier) verifyHMAC(h http.Header, body []byte) Reason {
 }
 
 // anyMatch reports whether any secret's HMAC of the concatenated parts equals any of wants.
-// Each secret's MAC is computed once, and every comparison is constant-time.
+// Each secret's MAC is computed once, and every comparison is constant-time. Every (secret ×
+// signature) pair is compared, with no early exit, so the time taken says neither which
+// secret nor which signature matched.
 func (v *Verifier) anyMatch(pools []*sync.Pool, wants [][sha256.Size]byte, parts ...[]byte) bool {
 	var sum [sha256.Size]byte
+	ok := false
 	for _, pool := range pools {
 		mac := pool.Get().(hash.Hash)
 		mac.Reset()
@@ -238,16 +241,11 @@ func (v *Verifier) anyMatch(pools []*sync.Pool, wants [][sha256.Size]byte, parts
 		}
 		got := mac.Sum(sum[:0])
 		pool.Put(mac)
-		ok := false
 		for i := range wants {
-			// No early exit, so the time taken does not say which entry matched.
 			ok = hmac.Equal(got, wants[i][:]) || ok
 		}
-		if ok {
-			return true
-		}
 	}
-	return false
+	return ok
 }
 
 // hasStandardHeaders reports whether any Standard Webhooks or Svix header is present, even
