@@ -37,8 +37,22 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 			return err
 		}
 		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
+		if err != nil {
 			return err
+		}
+		// The deliveries go even when no message does: those of messages deleted by an
+		// earlier batch that could not take them all.
+		newest := before.UnixNano() - 1
+		if n > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT max(rid) FROM temp.doomed`).Scan(&newest); err != nil {
+				return fmt.Errorf("newest doomed message: %w", err)
+			}
+		}
+		if err := deleteDeliveriesUpTo(ctx, tx, newest, batch); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
 		}
 		deleted = int(n)
 		var senders int64
@@ -59,16 +73,6 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batc
 				return fmt.Errorf("delete and uncount: %w", err)
 			}
 		}
-		// Deliveries have no foreign key to messages, and no index by message (each would
-		// cost every delivery insert): a delivery is created with its message, so the old
-		// ones are the oldest dids. This takes the oldest few of the outbox, in rowid order,
-		// and deletes those created before the cut; one left over (a message with many
-		// destinations) goes with the next batch.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE did IN (
-			SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at < ?)`,
-			4*batch, before.UnixNano()); err != nil {
-			return fmt.Errorf("delete old deliveries: %w", err)
-		}
 		_, err = tx.ExecContext(ctx, `UPDATE counts SET n = n - iif(name = 'messages', ?, ?) WHERE kind = 'total'`, n, senders)
 		return err
 	})
@@ -87,4 +91,28 @@ func (s *Store) Sizes(ctx context.Context) (messages, bytes int64, err error) {
 		return 0, 0, hookvault.Unavailable(fmt.Errorf("sizes: %w", err))
 	}
 	return messages, bytes, nil
+}
+
+// deleteDeliveriesUpTo deletes the deliveries of the messages received at or before newest.
+// Deliveries have no foreign key to messages, and no index by message (each would cost every
+// delivery insert); but a delivery is created with its message, at its received_at, so those
+// of the oldest messages are the oldest dids, and the deliveries of messages up to newest are
+// the table's first rows in did order with created_at <= newest. They are deleted a chunk of
+// such rows at a time until a chunk is not full, at most maxChunks of them in one
+// transaction, so that however many destinations a message has, the writer is held for a
+// bounded time: what is left goes with the next batch, or the next pass.
+func deleteDeliveriesUpTo(ctx context.Context, tx *sql.Tx, newest int64, batch int) error {
+	const maxChunks = 8
+	chunk := int64(max(4*batch, 64))
+	for range maxChunks {
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE did IN (
+			SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at <= ?)`, chunk, newest)
+		if err != nil {
+			return fmt.Errorf("delete old deliveries: %w", err)
+		}
+		if k, err := res.RowsAffected(); err != nil || k < chunk {
+			return err
+		}
+	}
+	return nil
 }

@@ -44,6 +44,7 @@ func RunJournal(t *testing.T, open Opener) {
 		{"PruneRejectionsByAge", testPruneByAge},
 		{"PruneRejectionsByRows", testPruneByRows},
 		{"RetentionDeletesOnlyOlder", testRetention},
+		{"RetentionDeletesEveryDelivery", testRetentionManyDestinations},
 		{"RedeliveryAfterRetentionIsCreated", testRedeliveryAfterRetention},
 		{"Sizes", testSizes},
 	}
@@ -432,6 +433,67 @@ func testRetention(t *testing.T, open Opener) {
 	}
 	if n, err := s.DeleteMessagesBefore(ctx, epoch.Add(time.Hour), 100); err != nil || n != 0 {
 		t.Errorf("deleting from an empty store: %d, %v", n, err)
+	}
+}
+
+// Retention deletes every delivery of the messages it deletes, however many destinations
+// each has, and none of the newer ones: a delivery left without its message could never be
+// claimed, and would count as pending for ever.
+func testRetentionManyDestinations(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := journal(t, open(t, clock.Now))
+	ctx := context.Background()
+	dests := make([]string, 12)
+	for i := range dests {
+		dests[i] = fmt.Sprintf("d%02d", i)
+	}
+	for i := range 30 {
+		clock.Set(epoch.Add(time.Duration(i) * time.Second))
+		m := sourceMessage("github", fmt.Sprintf("g%d", i))
+		m.Destinations = dests
+		mustInsert(t, s, m)
+	}
+	cut := epoch.Add(20 * time.Second) // g0..g19 older: 240 deliveries, 24 for each batch of 2
+	for {
+		n, err := s.DeleteMessagesBefore(ctx, cut, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 2 {
+			break
+		}
+	}
+	counts, err := s.PendingCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dests {
+		if counts[d] != 10 {
+			t.Errorf("pending for %s after retention: %d, want 10 (those of g20..g29)", d, counts[d])
+		}
+	}
+	left := map[string]int{}
+	for before := int64(0); ; {
+		page, err := s.ListDeliveries(ctx, hookvault.DeliveryFilter{Limit: 100, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Deliveries {
+			left[d.MessageID]++
+		}
+		if page.Next == 0 {
+			break
+		}
+		before = page.Next
+	}
+	for i := range 30 {
+		id, want := fmt.Sprintf("g%d", i), 0
+		if i >= 20 {
+			want = len(dests)
+		}
+		if left[id] != want {
+			t.Errorf("deliveries of %s left: %d, want %d", id, left[id], want)
+		}
 	}
 }
 
