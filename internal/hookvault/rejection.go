@@ -92,7 +92,7 @@ type Journal interface {
 	// GetRejection returns one entry, or ENOTFOUND.
 	GetRejection(ctx context.Context, rid int64) (Rejection, error)
 	// PruneRejections deletes at most batch of the oldest entries that are received before
-	// `before` or beyond the newest maxRows (0: no row bound), and returns how many it
+	// `before` or beyond the newest maxRows (negative: no row bound; 0 keeps none), and returns how many it
 	// deleted: the caller repeats while it deletes a full batch.
 	PruneRejections(ctx context.Context, before time.Time, maxRows, batch int) (int, error)
 }

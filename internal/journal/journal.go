@@ -234,6 +234,13 @@ func (r *Recorder) write(batch []*Entry) {
 		}
 		rs[i] = e.Rejection
 	}
+	if r.opts.MaxRows > 0 && len(rs) > r.opts.MaxRows {
+		rs = rs[len(rs)-r.opts.MaxRows:] // the oldest would be pruned at once
+	}
+	if r.opts.MaxRows > 0 && r.sincePrune+len(rs) > r.slack() {
+		// The journal must not pass MaxRows even between two prunes: make room first.
+		r.pruneTo(r.opts.MaxRows - max(r.slack(), len(rs)))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.opts.Store.AppendRejections(ctx, rs); err != nil {
@@ -247,9 +254,6 @@ func (r *Recorder) write(batch []*Entry) {
 		r.sincePrune += len(rs)
 	}
 	r.held.Add(-held)
-	if r.opts.MaxRows > 0 && r.sincePrune >= max(r.opts.MaxRows/10, r.opts.Batch) {
-		r.prune()
-	}
 }
 
 // WantsHints reports whether the hint rate of source has room, and takes its share if so:
@@ -284,14 +288,29 @@ func bound(hints []string) []string {
 	return hints
 }
 
-// prune deletes what is older than Retention or beyond MaxRows, a batch at a time, so that
-// it never holds the store's writer for long. It runs every PruneEvery, and after every
-// tenth of MaxRows appended, so the journal holds at most about 1.1 × MaxRows entries
-// whatever the rate of refusals.
+// slack is how many entries may be appended between two prunes: a tenth of MaxRows (at
+// least one), so that a flood prunes every tenth of the bound, not every batch.
+func (r *Recorder) slack() int { return max(r.opts.MaxRows/10, 1) }
+
+// prune deletes what is older than Retention, and the oldest entries beyond MaxRows less
+// the slack, so that the next slack of appends finds room: the journal never holds more than
+// MaxRows entries, whatever the rate of refusals (write prunes before an append that would
+// pass the bound). It runs every PruneEvery and whenever write needs room.
 func (r *Recorder) prune() {
+	r.pruneTo(r.opts.MaxRows - r.slack())
+}
+
+// pruneTo is prune keeping at most keep entries (when MaxRows bounds them), a batch at a
+// time, so that it never holds the store's writer for long.
+func (r *Recorder) pruneTo(keep int) {
 	r.sincePrune = 0
 	if r.opts.Retention <= 0 && r.opts.MaxRows <= 0 {
 		return
+	}
+	if r.opts.MaxRows <= 0 {
+		keep = -1 // no bound on rows
+	} else {
+		keep = max(keep, 0)
 	}
 	var before time.Time
 	if r.opts.Retention > 0 {
@@ -300,7 +319,7 @@ func (r *Recorder) prune() {
 	total := 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		n, err := r.opts.Store.PruneRejections(ctx, before, r.opts.MaxRows, pruneBatch)
+		n, err := r.opts.Store.PruneRejections(ctx, before, keep, pruneBatch)
 		cancel()
 		total += n
 		if err != nil {

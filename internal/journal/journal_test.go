@@ -204,25 +204,52 @@ func TestHintsAreComputedByTheWriter(t *testing.T) {
 	}
 }
 
-// Pruning keeps the newest MaxRows, also between two ticks when a flood fills the journal.
+// countingStore counts the journal's rows after every append: the most it ever held.
+type countingStore struct {
+	*sqlite.Store
+	t    *testing.T
+	most int
+}
+
+func (c *countingStore) AppendRejections(ctx context.Context, rs []hookvault.Rejection) error {
+	if err := c.Store.AppendRejections(ctx, rs); err != nil {
+		return err
+	}
+	c.most = max(c.most, len(all(c.t, c.Store)))
+	return nil
+}
+
+// Pruning keeps the newest MaxRows, also between two ticks when a flood fills the journal,
+// and the journal never holds more, not even between two prunes, whatever the bound and the
+// batches.
 func TestPrunedToMaxRows(t *testing.T) {
-	st := openStore(t)
-	var dropped atomic.Int64
-	r := journal.New(journal.Options{Store: st, MaxRows: 1000, PruneEvery: time.Hour, Batch: 100,
-		QueueEntries: 5000, Dropped: func() { dropped.Add(1) }})
-	for i := range 5000 {
-		r.Record(entry(i, nil))
-	}
-	_ = r.Close(context.Background())
-	if d := dropped.Load(); d != 0 {
-		t.Fatalf("dropped %d with room for all", d)
-	}
-	got := all(t, st)
-	if len(got) > 1100 || len(got) < 1000 {
-		t.Errorf("%d entries after 5000 with MaxRows 1000, want between 1000 and 1100", len(got))
-	}
-	if got[0].RequestID != "req-4999" {
-		t.Errorf("newest kept is %s, want req-4999", got[0].RequestID)
+	for _, c := range []struct{ maxRows, batch, entries int }{
+		{1000, 100, 5000},
+		{1000, 256, 3000},
+		{50, 100, 700},
+		{1, 100, 300},
+	} {
+		t.Run(fmt.Sprintf("max_%d_batch_%d", c.maxRows, c.batch), func(t *testing.T) {
+			st := &countingStore{Store: openStore(t), t: t}
+			var dropped atomic.Int64
+			r := journal.New(journal.Options{Store: st, MaxRows: c.maxRows, PruneEvery: time.Hour, Batch: c.batch,
+				QueueEntries: c.entries, Dropped: func() { dropped.Add(1) }})
+			for i := range c.entries {
+				r.Record(entry(i, nil))
+			}
+			_ = r.Close(context.Background())
+			if d := dropped.Load(); d != 0 {
+				t.Fatalf("dropped %d with room for all", d)
+			}
+			got := all(t, st.Store)
+			if st.most > c.maxRows || len(got) < c.maxRows-c.maxRows/10 {
+				t.Errorf("held at most %d entries, %d at the end, after %d with MaxRows %d; want at most %d, and at least %d at the end",
+					st.most, len(got), c.entries, c.maxRows, c.maxRows, c.maxRows-c.maxRows/10)
+			}
+			if want := fmt.Sprint("req-", c.entries-1); got[0].RequestID != want {
+				t.Errorf("newest kept is %s, want %s", got[0].RequestID, want)
+			}
+		})
 	}
 }
 

@@ -228,7 +228,7 @@ func (s *Store) GetRejection(ctx context.Context, rid int64) (hookvault.Rejectio
 // transaction.
 const pruneRejections = `
 WITH candidates AS (
-	(SELECT rid FROM rejections WHERE $1::bigint > 0 AND rid <= (SELECT max(rid) FROM rejections) - $1::bigint
+	(SELECT rid FROM rejections WHERE $1::bigint >= 0 AND rid <= (SELECT max(rid) FROM rejections) - $1::bigint
 		ORDER BY rid LIMIT $3)
 	UNION
 	(SELECT rid FROM rejections WHERE received_at < $2 ORDER BY received_at, rid LIMIT $3)

@@ -312,7 +312,7 @@ func (s *Store) PruneRejections(ctx context.Context, before time.Time, maxRows, 
 	deleted := 0
 	err := s.lowWrite(ctx, "prune rejections", func(tx *sql.Tx) error {
 		deleted = 0
-		if maxRows > 0 {
+		if maxRows >= 0 {
 			res, err := tx.ExecContext(ctx, `DELETE FROM rejections WHERE rid IN (
 				SELECT rid FROM rejections WHERE rid <= (SELECT max(rid) FROM rejections) - ? ORDER BY rid LIMIT ?)`, maxRows, batch)
 			if err != nil {

@@ -306,7 +306,7 @@ func testPruneByAge(t *testing.T, open Opener) {
 	cut := epoch.Add(20 * time.Minute) // entries 0..19 are older
 	var got []int
 	for {
-		n := prune(t, s, cut, 0, 8)
+		n := prune(t, s, cut, -1, 8)
 		got = append(got, n)
 		if n < 8 {
 			break
@@ -318,7 +318,7 @@ func testPruneByAge(t *testing.T, open Opener) {
 	if ids := walkRejections(t, s, hookvault.RejectionFilter{Limit: 100}); !reflect.DeepEqual(ids, reqIDs(24, 23, 22, 21, 20)) {
 		t.Errorf("left %v, want the five newest", ids)
 	}
-	if n := prune(t, s, time.Time{}, 0, 8); n != 0 {
+	if n := prune(t, s, time.Time{}, -1, 8); n != 0 {
 		t.Errorf("pruned %d with no bound, want 0", n)
 	}
 }
@@ -355,6 +355,10 @@ func testPruneByRows(t *testing.T, open Opener) {
 	}
 	if ids := walkRejections(t, s, hookvault.RejectionFilter{Limit: 100}); len(ids) != 12 || ids[11] != "req-18" {
 		t.Errorf("left %v, want 29 … 18", ids)
+	}
+	// A row bound of 0 keeps none (a negative one is no bound).
+	if n := prune(t, s, time.Time{}, 0, 100); n != 12 {
+		t.Errorf("a bound of 0 deleted %d, want all 12", n)
 	}
 }
 
