@@ -103,6 +103,15 @@ func (p Policy) Backoff(n int) time.Duration {
 	return min(d, p.MaxBackoff)
 }
 
+// RetryWait is the wait before the next attempt after the n-th failed one, which the
+// destination answered with retryAfter (0: none): the backoff with jitter, which spreads the
+// retries of a backlog but never goes past the cap; and never sooner than the destination
+// asked, since it knows best when it can take more (Retry-After is bounded to an hour when
+// read).
+func (p Policy) RetryWait(n int, retryAfter time.Duration) time.Duration {
+	return max(min(p.jittered(p.Backoff(n)), p.MaxBackoff), retryAfter)
+}
+
 func (p Policy) jittered(d time.Duration) time.Duration {
 	if p.Jitter <= 0 {
 		return d
@@ -495,11 +504,7 @@ func (w *worker) attempt(c *hookvault.Claimed, owner string) {
 	case res.Permanent || tries >= w.d.MaxAttempts:
 		out.Status, outcome = hookvault.Failed, "failed"
 	default:
-		wait := p.jittered(p.Backoff(tries))
-		// The destination knows best when it can take more (Retry-After is bounded to an
-		// hour when read); it is never retried sooner than it asked.
-		wait = max(wait, res.RetryAfter)
-		out.Status, out.NextAttemptAt, outcome = hookvault.Pending, now.Add(wait), "retry"
+		out.Status, out.NextAttemptAt, outcome = hookvault.Pending, now.Add(p.RetryWait(tries, res.RetryAfter)), "retry"
 	}
 	w.track(res)
 

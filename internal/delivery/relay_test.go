@@ -175,9 +175,9 @@ func TestHTTPDelivery(t *testing.T) {
 	}
 }
 
-// SPEC's retry rules, one destination per rule: 5xx and 429 are retried (429 no sooner than
-// its Retry-After), any other 4xx fails at once, a redirect is not followed, and after
-// max_attempts the delivery is failed.
+// SPEC's retry rules, one destination per rule: 5xx, 429 and a timeout are retried (no
+// sooner than a Retry-After, in seconds or as a date), any other 4xx fails at once, a
+// redirect is not followed, and after max_attempts the delivery is failed.
 func TestRetryRules(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]time.Time{}
@@ -199,7 +199,19 @@ func TestRetryRules(t *testing.T) {
 			w.WriteHeader(307)
 		},
 		"down": func(n int, w http.ResponseWriter) { w.WriteHeader(500) },
+		"unavailable": func(n int, w http.ResponseWriter) { // 503 with an HTTP-date Retry-After, then 200
+			if n == 1 {
+				w.Header().Set("Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))
+				w.WriteHeader(503)
+			}
+		},
+		"hanging": func(n int, w http.ResponseWriter) { // answers after its timeout once, then 200
+			if n == 1 {
+				time.Sleep(600 * time.Millisecond)
+			}
+		},
 	}
+	extra := map[string]string{"hanging": "    timeout: 200ms\n"}
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/")
 		mu.Lock()
@@ -211,10 +223,10 @@ func TestRetryRules(t *testing.T) {
 	defer app.Close()
 	var yaml string
 	for name := range answer {
-		yaml += httpDestination(name, app.URL+"/"+name, "    max_attempts: 3\n")
+		yaml += httpDestination(name, app.URL+"/"+name, "    max_attempts: 3\n"+extra[name])
 	}
 	st := openStore(t)
-	names := []string{"flaky", "throttled", "refusing", "moved", "down"}
+	names := []string{"flaky", "throttled", "refusing", "moved", "down", "unavailable", "hanging"}
 	insert(t, st, "m", names...)
 	r := startRelay(t, st, fast, destinations(t, yaml))
 	r.Notify(names)
@@ -226,11 +238,13 @@ func TestRetryRules(t *testing.T) {
 		attempts int
 		codes    string
 	}{
-		"flaky":     {hookvault.Delivered, 3, "503,503,200"},
-		"throttled": {hookvault.Delivered, 2, "429,200"},
-		"refusing":  {hookvault.Failed, 1, "400"},
-		"moved":     {hookvault.Failed, 1, "307"},
-		"down":      {hookvault.Failed, 3, "500,500,500"},
+		"flaky":       {hookvault.Delivered, 3, "503,503,200"},
+		"throttled":   {hookvault.Delivered, 2, "429,200"},
+		"refusing":    {hookvault.Failed, 1, "400"},
+		"moved":       {hookvault.Failed, 1, "307"},
+		"down":        {hookvault.Failed, 3, "500,500,500"},
+		"unavailable": {hookvault.Delivered, 2, "503,200"},
+		"hanging":     {hookvault.Delivered, 2, "0,200"},
 	}
 	for _, d := range list(t, st, hookvault.DeliveryFilter{}) {
 		w := want[d.Destination]
@@ -246,6 +260,10 @@ func TestRetryRules(t *testing.T) {
 	defer mu.Unlock()
 	if th := seen["throttled"]; len(th) == 2 && th[1].Sub(th[0]) < 900*time.Millisecond {
 		t.Errorf("retried %s after a 429 with Retry-After: 1", th[1].Sub(th[0]))
+	}
+	// The date is to the second: two seconds ahead is at least one.
+	if un := seen["unavailable"]; len(un) == 2 && un[1].Sub(un[0]) < 900*time.Millisecond {
+		t.Errorf("retried %s after a 503 with Retry-After two seconds ahead", un[1].Sub(un[0]))
 	}
 	// Backoff: the second wait is about twice the first (within the ±20% jitter).
 	if fl := seen["flaky"]; len(fl) == 3 {
@@ -270,6 +288,38 @@ func TestBackoff(t *testing.T) {
 	for n, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 10: 2560 * time.Second, 11: time.Hour, 40: time.Hour} {
 		if got := p.Backoff(n); got != want {
 			t.Errorf("Backoff(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+// The wait before a retry is the backoff within ±20 % jitter, spread over that range, never
+// past the cap of an hour, and never shorter than a Retry-After.
+func TestRetryWait(t *testing.T) {
+	p := delivery.DefaultPolicy
+	for _, c := range []struct {
+		n           int
+		retryAfter  time.Duration
+		least, most time.Duration
+		name        string
+	}{
+		{1, 0, 4 * time.Second, 6 * time.Second, "first retry about 5 s"},
+		{3, 0, 16 * time.Second, 24 * time.Second, "third about 20 s"},
+		{11, 0, 48 * time.Minute, time.Hour, "at the cap: jitter only below it"},
+		{40, 0, 48 * time.Minute, time.Hour, "far past the cap"},
+		{1, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, "Retry-After longer than the backoff"},
+		{11, time.Hour, time.Hour, time.Hour, "Retry-After at its bound"},
+		{3, time.Second, 16 * time.Second, 24 * time.Second, "Retry-After shorter than the backoff"},
+	} {
+		lo, hi := time.Duration(1<<62), time.Duration(0)
+		for range 2000 {
+			w := p.RetryWait(c.n, c.retryAfter)
+			lo, hi = min(lo, w), max(hi, w)
+		}
+		if lo < c.least || hi > c.most {
+			t.Errorf("%s: waits from %s to %s, want within %s … %s", c.name, lo, hi, c.least, c.most)
+		}
+		if c.least != c.most && hi-lo < (c.most-c.least)/2 {
+			t.Errorf("%s: waits from %s to %s: the jitter does not spread them", c.name, lo, hi)
 		}
 	}
 }
