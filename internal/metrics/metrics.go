@@ -172,7 +172,7 @@ func New() *Metrics {
 		}),
 		StoredMessages: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "store_messages",
-			Help: "Messages stored (read every minute; an estimate on PostgreSQL).",
+			Help: "Messages stored (read every minute, from the /stats counters).",
 		}),
 		StoreBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "store_size_bytes",

@@ -13,7 +13,9 @@ import (
 	"github.com/hookvault/hookvault/internal/signature"
 )
 
-// Defaults of an HTTP destination, as SPEC's example shows them.
+// Defaults of a destination: timeout and max_attempts as SPEC's example shows them; a
+// concurrency of 4, where the example shows 8, since more in flight per destination cost
+// ingest its share of this machine while a backlog drains (README, "Forwarding").
 const (
 	DefaultTimeout     = 10 * time.Second
 	DefaultMaxAttempts = 15
