@@ -106,51 +106,74 @@ func ready(addr string) int {
 	return resp.StatusCode
 }
 
-// A client that opens 1,100 connections, sends headers announcing a 1 MiB body and then
-// one byte, holds no processing slot: it is capped per address, its bodies hold a few KiB
-// each until READ_BODY_TIMEOUT cuts them, and real deliveries all go through meanwhile.
+// Slow senders hold no processing slot: a request takes one only once its body is in. 11
+// client addresses (127.0.0.2 to 127.0.0.12) open 20 connections each, far under the
+// per-client caps, so that only MAX_IN_FLIGHT could stop them; each announces a 1 MiB body
+// and sends one byte. The server holds all 220 bodies, 8 KiB each, against 64 slots, with
+// no slot taken, and real deliveries all go through meanwhile, until READ_BODY_TIMEOUT cuts
+// the bodies.
 func TestSlowBodyAttackLeavesDeliveriesServed(t *testing.T) {
-	addr, _, _ := start(t, "WEBHOOK_SECRET="+attackSecret, "API_TOKEN="+attackToken, "READ_BODY_TIMEOUT=3s")
+	const clients, perClient, slots, bodyTimeout = 11, 20, 64, 5 * time.Second
+	const attack = clients * perClient
+	addr, _, rest := start(t, "WEBHOOK_SECRET="+attackSecret, "API_TOKEN="+attackToken,
+		"READ_BODY_TIMEOUT="+bodyTimeout.String(), "MAX_IN_FLIGHT="+strconv.Itoa(slots))
 	var held []net.Conn
-	for i := 0; i < 1100; i++ {
-		c, err := dialFrom("127.0.0.2", addr)
-		if err != nil {
-			t.Fatalf("attacker connection %d: %v", i, err)
-		}
-		held = append(held, c)
-		// Refused connections answer 503 or close; the attacker does not care.
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Signature: 00\r\nContent-Length: 1048576\r\n\r\n{")
-	}
 	defer func() {
 		for _, c := range held {
 			c.Close()
 		}
 	}()
+	began := time.Now()
+	for i := range attack {
+		c, err := dialFrom(fmt.Sprintf("127.0.0.%d", 2+i%clients), addr)
+		if err != nil {
+			t.Fatalf("attacker connection %d: %v", i, err)
+		}
+		held = append(held, c)
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Signature: 00\r\nContent-Length: 1048576\r\n\r\n{")
+	}
+	// Every attacker's body is being read: each holds the first buffer, 8 KiB.
+	holding := func() (bodyBytes, processing float64) {
+		m := scrapeMetrics(t, addr)
+		return metricValue(m, "http_request_body_bytes_in_flight"), metricValue(m, "http_requests_processing")
+	}
+	waitFor(t, bodyTimeout/2, "the server to read all the attackers' bodies", func() bool {
+		b, _ := holding()
+		return b == attack*8<<10
+	}, func() string {
+		b, p := holding()
+		return fmt.Sprintf("body bytes in flight %v (want %d), processing %v", b, attack*8<<10, p)
+	})
+	if _, p := holding(); p != 0 {
+		t.Errorf("with %d bodies still arriving, %v requests hold a processing slot; want 0", attack, p)
+	}
+
 	readyDuring := ready(addr)
+	sent := time.Now()
 	acked, others := realDeliveries(addr, "slow-body", 200)
-	t.Logf("slow-body attack, 1,100 connections: real deliveries acknowledged %d/200 (others %v); readiness %d", acked, others, readyDuring)
+	t.Logf("slow-body attack, %d connections from %d addresses, %d slots: real deliveries acknowledged %d/200 in %v (others %v); readiness %d",
+		attack, clients, slots, acked, time.Since(sent).Round(time.Millisecond), others, readyDuring)
 	if acked != 200 || readyDuring != 200 {
 		t.Errorf("during the attack: %d/200 deliveries acknowledged (others %v), readiness %d; want all, and 200", acked, others, readyDuring)
 	}
-
-	// The attacker's bodies end at READ_BODY_TIMEOUT with a 408 (or a close, for the
-	// connections refused at once).
-	c := held[0]
-	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	start := time.Now()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	switch {
-	case err == nil && resp.StatusCode == http.StatusRequestTimeout:
-	case err != nil && !isTimeout(err):
-	default:
-		t.Errorf("the first attacker connection after %v: %v %v, want a 408 or a close", time.Since(start), resp, err)
+	// Else the bodies were cut before the deliveries ended, and the test proved less.
+	if b, _ := holding(); b != attack*8<<10 {
+		t.Errorf("after the real deliveries (%v into the attack) the server holds %v body bytes, want all %d attackers' still",
+			time.Since(began).Round(time.Millisecond), b, attack*8<<10)
 	}
-}
 
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	// The attackers' bodies end at READ_BODY_TIMEOUT with a 408.
+	for _, c := range []net.Conn{held[0], held[attack-1]} {
+		_ = c.SetReadDeadline(time.Now().Add(bodyTimeout + 5*time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("an attacker connection after %v: %v %v, want a 408", time.Since(began).Round(time.Millisecond), resp, err)
+		}
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%.3000s", rest())
+	}
 }
 
 // Connections beyond the open-file limit would leave the server unable to accept, probes

@@ -261,7 +261,8 @@ func wantConfigRefused(t *testing.T, code int, out string, want ...string) {
 
 // A typo in DATABASE_URL stops the start (exit 2) and creates nothing; a folder the server
 // cannot write in too, as root included (a path under a regular file, which no one can
-// create): SQLite alone said "unable to open database file (14)" and exit 1.
+// create, and a folder such as /proc, where access(2) lets root write but SQLite cannot open
+// a file): SQLite alone said "unable to open database file (14)" and exit 1.
 func TestMistypedDatabaseURLExitsTwo(t *testing.T) {
 	dir := t.TempDir()
 	typo := filepath.Join(dir, "dta", "nested", "hv.db")
@@ -284,6 +285,19 @@ func TestMistypedDatabaseURLExitsTwo(t *testing.T) {
 	migrated, err := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(migrated), "DATABASE_URL: the folder") {
 		t.Errorf("migrate on a typo: %v, want exit 2 naming DATABASE_URL:\n%s", err, migrated)
+	}
+
+	if fi, err := os.Stat("/proc/self"); err != nil || !fi.IsDir() {
+		return // no procfs here
+	}
+	proc := "/proc/hookvault-test.db"
+	code, out = runToExit(t, "DATABASE_URL=sqlite:"+proc)
+	wantConfigRefused(t, code, out, "cannot write the database file "+proc)
+	cmd = exec.Command(buildBinary(t), "migrate")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=sqlite:"+proc)
+	migrated, err = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(migrated), "DATABASE_URL: cannot write the database file "+proc) {
+		t.Errorf("migrate in /proc: %v, want exit 2 naming DATABASE_URL and the path:\n%s", err, migrated)
 	}
 }
 

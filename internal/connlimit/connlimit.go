@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -55,9 +56,17 @@ func New(inner net.Listener, opts Options) *Listener {
 	return &Listener{Listener: inner, opts: opts, byClient: map[netip.Addr]int{}, idle: map[*conn]time.Time{}}
 }
 
+// refusalBody is the problem document of a refusal: every error answer has one, this one
+// too, although no handler writes it (the package imports nothing of ours, so it is spelled
+// out here rather than made by package problem).
+const refusalBody = `{"type":"about:blank","title":"Service Unavailable","status":503,` +
+	`"detail":"connection limit reached; retry later"}` + "\n"
+
 // refusal is written to a connection refused at accept, so that an HTTP client sees a
 // retryable answer rather than only a reset. It is small enough to fit any socket buffer.
-const refusal = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+var refusal = []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\n" +
+	"Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n" +
+	"Content-Length: " + strconv.Itoa(len(refusalBody)) + "\r\n\r\n" + refusalBody)
 
 // Accept returns the next connection within the bounds; the ones beyond them are refused
 // here, so the server never sees them.
@@ -78,7 +87,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		l.refused(reason)
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write([]byte(refusal))
+		_, _ = c.Write(refusal)
 		_ = c.Close()
 	}
 }

@@ -3,10 +3,12 @@ package connlimit_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +99,44 @@ func (c *client) get(t *testing.T) string {
 	return string(b)
 }
 
+// wantRefusal reads what the server wrote to c at accept, without sending a request (one
+// sent to a connection closed unread could turn the close into a reset): a retryable 503
+// with a problem document, as every error answer has.
+func wantRefusal(t *testing.T, c *client) {
+	t.Helper()
+	_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("reading the refusal: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the refusal's body: %v", err)
+	}
+	for _, h := range []struct{ name, got, want string }{
+		{"status", resp.Status, "503 Service Unavailable"},
+		{"Retry-After", resp.Header.Get("Retry-After"), "5"},
+		{"Content-Type", resp.Header.Get("Content-Type"), "application/problem+json"},
+	} {
+		if h.got != h.want {
+			t.Errorf("refusal %s = %q, want %q", h.name, h.got, h.want)
+		}
+	}
+	if !resp.Close {
+		t.Error("the refusal does not say Connection: close")
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("refusal body %q: %v", body, err)
+	}
+	want := map[string]any{"type": "about:blank", "title": "Service Unavailable", "status": 503.0,
+		"detail": "connection limit reached; retry later"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("refusal body = %v, want %v", got, want)
+	}
+}
+
 // waitFor polls until cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -113,9 +153,7 @@ func TestPerClientCap(t *testing.T) {
 	if a1.get(t) != "ok" || a2.get(t) != "ok" {
 		t.Fatal("the first two connections of a client are served")
 	}
-	if got := dial(t, l, "127.0.0.2").get(t); got != "503 Service Unavailable" && got != "closed" {
-		t.Errorf("third connection of one client: %q, want a 503 or a close", got)
-	}
+	wantRefusal(t, dial(t, l, "127.0.0.2")) // the third connection of one client
 	if got := dial(t, l, "127.0.0.3").get(t); got != "ok" {
 		t.Errorf("another client: %q, want ok", got)
 	}
@@ -180,9 +218,7 @@ func TestTotalCapEvictsIdleThenReserves(t *testing.T) {
 	}
 	hold(reserve)
 	waitFor(t, "all three connections to be busy", func() bool { return l.Busy() == 3 })
-	if got := dial(t, l, "127.0.0.6").get(t); got != "503 Service Unavailable" && got != "closed" {
-		t.Errorf("beyond the reserve: %q, want a 503 or a close", got)
-	}
+	wantRefusal(t, dial(t, l, "127.0.0.6")) // beyond the reserve
 	if refused.get("total") != 1 {
 		t.Errorf("refused total = %d, want 1", refused.get("total"))
 	}

@@ -396,7 +396,7 @@ func openStore(ctx context.Context, db config.Database, m *metrics.Metrics, log 
 			Logger: log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+			return nil, sqliteOpenError(err)
 		}
 		return st, nil
 	case "postgres":
@@ -422,7 +422,7 @@ func Migrate(ctx context.Context, db config.Database) error {
 		}
 		st, err := sqlite.Open(ctx, db.Path, sqlite.Options{Synchronous: db.Synchronous, WriteTimeout: db.Timeout})
 		if err != nil {
-			return fmt.Errorf("DATABASE_URL: %w", err)
+			return sqliteOpenError(err)
 		}
 		return st.Close()
 	case "postgres":

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/hookvault/hookvault/internal/sqlite"
 )
 
 // defaultDataDir is the folder of DATABASE_URL's default, sqlite:data/hookvault.db. It is
@@ -16,7 +18,8 @@ const defaultDataDir = "data"
 
 // checkSQLitePath makes sure that the database file can be created or written before SQLite
 // tries, which would only say "unable to open database file". SQLite also creates the -wal
-// and -shm files beside the database, so the folder itself must take new files.
+// and -shm files beside the database, so the folder itself must take new files. What it
+// cannot foresee, SQLite's "cannot open" says later (see sqliteOpenError).
 func checkSQLitePath(path string) error {
 	dir := filepath.Dir(path)
 	fail := func(format string, args ...any) error {
@@ -54,4 +57,16 @@ func checkSQLitePath(path string) error {
 		return fail("hookvault cannot write the database file %s (%v)", path, err)
 	}
 	return nil
+}
+
+// sqliteOpenError names DATABASE_URL in an error of sqlite.Open. A file SQLite cannot open
+// or write is a configuration mistake (exit 2), like those checkSQLitePath finds: access(2)
+// can say yes where SQLite then cannot create a file (/proc, for root). A corrupt database,
+// or anything else, stays an error of the server (exit 1).
+func sqliteOpenError(err error) error {
+	err = fmt.Errorf("DATABASE_URL: %w", err)
+	if errors.Is(err, sqlite.ErrCannotWrite) {
+		return &ConfigError{err}
+	}
+	return err
 }

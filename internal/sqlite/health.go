@@ -339,14 +339,20 @@ func (s *Store) quickCheck(ctx context.Context, budget time.Duration) error {
 }
 
 // openError says what a user can do about an error opening the database.
+// ErrCannotWrite is in Open's error when SQLite cannot open or write the database file
+// (SQLITE_CANTOPEN, SQLITE_READONLY): the path does not suit this process, whatever the
+// data, so the server reports it as a mistake in DATABASE_URL. It catches what no check
+// beforehand can foresee, such as /proc, where access(2) lets root create files.
+var ErrCannotWrite = errors.New("cannot write the database file")
+
 func openError(path string, err error) error {
 	var d *damage
 	switch {
 	case errors.As(err, &d):
 		return err
 	case code(err) == sqlite3.SQLITE_READONLY || code(err) == sqlite3.SQLITE_CANTOPEN:
-		return fmt.Errorf("cannot write the database file %s (a read-only file or file system, or a folder "+
-			"hookvault may not create files in): %w", path, err)
+		return fmt.Errorf("%w %s (a read-only file or file system, or a folder "+
+			"hookvault may not create files in): %w", ErrCannotWrite, path, err)
 	}
 	return err
 }
