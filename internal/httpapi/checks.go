@@ -282,6 +282,11 @@ func (a *api) signatureError(info *requestInfo, err error) error {
 func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInfo, d *delivery) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" {
+		// No Content-Type at all: a source whose preset takes any body (Accepts("")) takes
+		// this one too; the generic scheme's senders are not bound to send one.
+		mt, err = "", nil
+	}
 	if err != nil || !src.Accepts(mt) {
 		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not one that source %q (provider %s) sends",
 			clip(ct), info.source, src.Provider)

@@ -62,6 +62,12 @@ sources:
   - name: bot
     provider: discord
     public_key: "e8da63a40ca687c87cfce05cb24a786c7e75cc49c70db5573f026f1c6a86ceaa"
+  - name: vault
+    provider: hmac
+    secrets: ["vault-secret"]
+    header: X-Vault-Signature
+    algorithm: sha256
+    encoding: hex
 `
 
 // Discord signs with an Ed25519 private key: botSeed is the seed of bot's public_key, and
@@ -84,6 +90,7 @@ func sourceConfigs() map[string]provider.Config {
 		"mine":   {Name: "mine", Provider: "hookvault"},
 		"stream": {Name: "stream", Provider: "twitch"},
 		"bot":    {Name: "bot", Provider: "discord"},
+		"vault":  {Name: "vault", Provider: "hmac", Header: "X-Vault-Signature", Algorithm: "sha256", Encoding: "hex"},
 	}
 }
 
@@ -118,7 +125,8 @@ type sourceDelivery struct {
 	source      string
 	secret      string // "" sends it unsigned
 	body        string
-	contentType string
+	contentType string            // "" sends application/json
+	noType      bool              // send no Content-Type at all
 	headers     map[string]string // set before signing, e.g. the id header
 	drop        []string          // headers removed after signing
 	query       string            // the request URL's query
@@ -155,7 +163,9 @@ func (ts *testServer) send(t *testing.T, d sourceDelivery) (*http.Response, []by
 	if d.contentType == "" {
 		d.contentType = "application/json"
 	}
-	req.Header.Set("Content-Type", d.contentType)
+	if !d.noType {
+		req.Header.Set("Content-Type", d.contentType)
+	}
 	return do(t, req)
 }
 
@@ -320,6 +330,72 @@ func TestSourceOrderOfChecks(t *testing.T) {
 	}
 }
 
+// The generic hmac scheme takes any body: one with no Content-Type, a text body, a form
+// whose payload field is text. JSON is parsed only where a json: rule reads it (billing's
+// type).
+func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
+	ts := newSourcesServer(t)
+	form := func(payload string) string { return "payload=" + url.QueryEscape(payload) + "&x=1" }
+	const formType = "application/x-www-form-urlencoded"
+	bill := func(id string) map[string]string { return map[string]string{"X-Billing-Delivery": id} }
+	tests := []struct {
+		name   string
+		d      sourceDelivery
+		status int
+		detail string // of a refusal
+		typ    string // of a stored message
+	}{
+		{name: "hmac, no content type", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "plain words", noType: true}, status: 200},
+		{name: "hmac, text", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "more words", contentType: "text/plain"}, status: 200},
+		{name: "hmac, form with a text payload", d: sourceDelivery{source: "vault", secret: "vault-secret", body: form("not json"),
+			contentType: formType}, status: 200},
+		{name: "hmac, unsigned, no content type", d: sourceDelivery{source: "vault", body: "plain words", noType: true},
+			status: 401, detail: "missing signature"},
+		{name: "hmac json rule, no content type", d: sourceDelivery{source: "billing", secret: "billing-secret", body: `{"event":"paid"}`,
+			noType: true, headers: bill("b-none")}, status: 200, typ: "paid"},
+		{name: "hmac json rule, form payload", d: sourceDelivery{source: "billing", secret: "billing-secret", body: form(`{"event":"sent"}`),
+			contentType: formType, headers: bill("b-form")}, status: 200, typ: "sent"},
+		{name: "hmac json rule, form payload not JSON", d: sourceDelivery{source: "billing", secret: "billing-secret", body: form("not json"),
+			contentType: formType, headers: bill("b-text")}, status: 422, detail: "form field payload is not JSON"},
+	}
+	stored := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := ts.send(t, tt.d)
+			if tt.status != 200 {
+				p := decodeProblem(t, resp, body)
+				if resp.StatusCode != tt.status || !strings.Contains(p.Detail, tt.detail) {
+					t.Errorf("%d %q, want %d containing %q", resp.StatusCode, p.Detail, tt.status, tt.detail)
+				}
+				return
+			}
+			a := acceptedAnswer(t, resp, body)
+			stored++
+			code, m, raw := ts.getMessage(t, tt.d.source, a.Id)
+			if code != 200 {
+				t.Fatalf("GET %s/%s = %d %s", tt.d.source, a.Id, code, raw)
+			}
+			gotType := ""
+			if m.Type != nil {
+				gotType = *m.Type
+			}
+			wantCT := tt.d.contentType
+			if wantCT == "" && !tt.d.noType {
+				wantCT = "application/json"
+			}
+			if gotType != tt.typ || m.ContentType != wantCT {
+				t.Errorf("type %q content type %q, want %q %q", gotType, m.ContentType, tt.typ, wantCT)
+			}
+			if _, sent := m.Headers["Content-Type"]; sent == tt.d.noType {
+				t.Errorf("stored headers %v: Content-Type kept %v, want %v", m.Headers, sent, !tt.d.noType)
+			}
+		})
+	}
+	if list := ts.list(t, nil); len(list.Data) != stored {
+		t.Errorf("%d messages stored, want %d (the deliveries answered 200)", len(list.Data), stored)
+	}
+}
+
 // GitHub's delivery "abc" and the billing app's "abc" are two messages: ids are unique per
 // source, and each is read back by its source.
 func TestIDsAreUniquePerSource(t *testing.T) {
@@ -454,12 +530,12 @@ func TestListSources(t *testing.T) {
 	}
 	want := "default:hookvault:/webhook github:github:/webhook/github payments:stripe:/webhook/payments slack:slack:/webhook/slack " +
 		"sms:twilio:/webhook/sms zoom:zoom:/webhook/zoom billing:hmac:/webhook/billing mine:hookvault:/webhook/mine " +
-		"stream:twitch:/webhook/stream bot:discord:/webhook/bot"
+		"stream:twitch:/webhook/stream bot:discord:/webhook/bot vault:hmac:/webhook/vault"
 	if strings.Join(names, " ") != want {
 		t.Errorf("sources\n got %s\nwant %s", strings.Join(names, " "), want)
 	}
 	for _, s := range []string{"gh-new-secret", "gh-old-secret", "whsec_stripeSecret1234", "slack-signing-secret", "twilio-auth-token", "billing-secret",
-		"twitch-secret-0123", secret} {
+		"twitch-secret-0123", "vault-secret", secret} {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("GET /sources shows a secret: %s", raw)
 		}

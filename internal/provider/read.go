@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -94,6 +95,11 @@ func mustRules(texts ...string) rules {
 type readPlan struct {
 	ptrs  []pointer
 	index map[string]int // pointer text → position in ptrs
+	// formDoc: a form body's payload field is read as JSON. The presets whose senders put
+	// JSON there always read it; the generic scheme takes any body, so it reads it only
+	// when a json: rule for form bodies needs it, and a form whose payload is text is
+	// stored like any other body.
+	formDoc bool
 }
 
 const maxReadPtrs = 16
@@ -136,6 +142,12 @@ func planRead(s *Source) readPlan {
 	if len(pl.ptrs) > maxReadPtrs {
 		panic("provider: too many pointers for one read")
 	}
+	pl.formDoc = s.p.formPayload
+	if s.p.media&mediaAny != 0 {
+		for _, r := range slices.Concat(s.formID, s.formTyp) {
+			pl.formDoc = pl.formDoc || r.kind == ruleJSON
+		}
+	}
 	return pl
 }
 
@@ -167,7 +179,7 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		}
 		d.form = values
 		idRules, typRules = s.formID, s.formTyp
-		if s.p.formPayload || s.p.media&mediaAny != 0 {
+		if s.read.formDoc {
 			payload := values["payload"]
 			switch {
 			case len(payload) > 1:

@@ -80,6 +80,13 @@ func TestRead(t *testing.T) {
 		{name: "hmac form id, json body", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "form:ref"}, body: `{}`, wantErr: "body is not a form, so it has no field ref"},
 		{name: "hmac json id, form body without payload", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "json:/id"}, body: "a=1", kv: []string{"Content-Type", formCT}, wantErr: "form field payload is missing, so there is no field /id"},
 		{name: "hmac json id, not JSON", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "json:/id"}, body: "x", kv: []string{"Content-Type", "text/plain"}, wantErr: "body is not JSON"},
+		// The generic scheme reads a form's payload as JSON only for a json: rule.
+		{name: "hmac sha256 id, form with a text payload", cfg: provider.Config{Provider: "hmac", Header: "X-S"}, body: "payload=not+json&a=1", kv: []string{"Content-Type", formCT},
+			wantID: sha256ID("payload=not+json&a=1"), wantType: "-"},
+		{name: "hmac json type, form payload", cfg: provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/event"}, body: "payload=" + url.QueryEscape(`{"event":"paid"}`), kv: []string{"Content-Type", formCT},
+			wantID: sha256ID("payload=" + url.QueryEscape(`{"event":"paid"}`)), wantType: "paid"},
+		{name: "hmac json type, form payload not JSON", cfg: provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/event"}, body: "payload=not+json", kv: []string{"Content-Type", formCT},
+			wantErr: "form field payload is not JSON"},
 
 		// Overrides and the JSON reader's cases.
 		{name: "override id", cfg: provider.Config{Provider: "stripe", ID: "json:/data/object/id"}, body: `{"id":"evt","data":{"object":{"id":"in_1"}}}`, wantID: "in_1", wantType: "-"},
