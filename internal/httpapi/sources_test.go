@@ -332,12 +332,16 @@ func TestSourceOrderOfChecks(t *testing.T) {
 
 // The generic hmac scheme takes any body: one with no Content-Type, a text body, a form
 // whose payload field is text. JSON is parsed only where a json: rule reads it (billing's
-// type).
+// type), and JSON that is parsed, in the body or in a form's payload field, is held to the
+// Unicode rules of a JSON body. GitHub's form payload is JSON and held to them too.
 func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
 	ts := newSourcesServer(t)
 	form := func(payload string) string { return "payload=" + url.QueryEscape(payload) + "&x=1" }
 	const formType = "application/x-www-form-urlencoded"
 	bill := func(id string) map[string]string { return map[string]string{"X-Billing-Delivery": id} }
+	gh := func(id string) map[string]string {
+		return map[string]string{"X-GitHub-Delivery": id, "X-GitHub-Event": "push"}
+	}
 	tests := []struct {
 		name   string
 		d      sourceDelivery
@@ -357,6 +361,23 @@ func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
 			contentType: formType, headers: bill("b-form")}, status: 200, typ: "sent"},
 		{name: "hmac json rule, form payload not JSON", d: sourceDelivery{source: "billing", secret: "billing-secret", body: form("not json"),
 			contentType: formType, headers: bill("b-text")}, status: 422, detail: "form field payload is not JSON"},
+		{name: "hmac json rule, lone surrogate in a text body", d: sourceDelivery{source: "billing", secret: "billing-secret",
+			body: `{"event":"x","note":"\ud800"}`, contentType: "text/plain", headers: bill("b-sur")},
+			status: 422, detail: `body field /note: \ud800 at byte 21 is a lone surrogate`},
+		{name: "hmac json rule, lone surrogate in a form payload", d: sourceDelivery{source: "billing", secret: "billing-secret",
+			body: form(`{"event":"x","note":"\udc00"}`), contentType: formType, headers: bill("b-fsur")},
+			status: 422, detail: `form field payload field /note: \udc00 at byte 21 of form field payload is a lone surrogate`},
+		{name: "github form, lone surrogate", d: sourceDelivery{source: "github", secret: "gh-new-secret", body: form(`{"zen":"\ud800"}`),
+			contentType: formType, headers: gh("g-sur")},
+			status: 422, detail: `form field payload field /zen: \ud800 at byte 8 of form field payload is a lone surrogate`},
+		{name: "github form, byte that is not UTF-8", d: sourceDelivery{source: "github", secret: "gh-new-secret",
+			body: "payload=%7B%22zen%22%3A%22%FF%22%7D", contentType: formType, headers: gh("g-ff")},
+			status: 422, detail: `form field payload field /zen: byte 8 of form field payload is not valid UTF-8`},
+		{name: "github form, a member name that is not UTF-8", d: sourceDelivery{source: "github", secret: "gh-new-secret",
+			body: "payload=%7B%22%FF%22%3A1%7D", contentType: formType, headers: gh("g-key")},
+			status: 422, detail: `a member name of the form field payload: byte 2 of form field payload is not valid UTF-8`},
+		{name: "github form, Unicode payload", d: sourceDelivery{source: "github", secret: "gh-new-secret", body: form(`{"zen":"\ud83d\ude00 ☃"}`),
+			contentType: formType, headers: gh("g-ok")}, status: 200, typ: "push"},
 	}
 	stored := 0
 	for _, tt := range tests {

@@ -186,6 +186,9 @@ func (s *Source) Read(r Request) (Delivery, error) {
 				return Delivery{}, readErrorf("form field payload is repeated")
 			case len(payload) == 1:
 				d.doc, d.hasDoc, d.docName = []byte(payload[0]), true, "form field payload"
+				if err := r.checkJSON(d.doc, d.docName); err != nil {
+					return Delivery{}, err
+				}
 				if !scanJSON(d.doc, s.read.ptrs, d.found) {
 					return Delivery{}, readErrorf("form field payload is not JSON")
 				}
@@ -195,6 +198,9 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		}
 	case s.p.jsonBody || len(s.read.ptrs) > 0:
 		d.doc, d.hasDoc, d.docName = r.Body, true, "body"
+		if err := r.checkJSON(d.doc, d.docName); err != nil {
+			return Delivery{}, err
+		}
 		if !scanJSON(d.doc, s.read.ptrs, d.found) {
 			return Delivery{}, readErrorf("body is not JSON")
 		}
@@ -225,6 +231,14 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		del.Type, del.HasType = typ, true
 	}
 	return del, nil
+}
+
+// checkJSON runs the caller's CheckJSON on a document Read is about to parse, if it set one.
+func (r *Request) checkJSON(doc []byte, name string) error {
+	if r.CheckJSON == nil {
+		return nil
+	}
+	return r.CheckJSON(doc, name)
 }
 
 // isForm reports whether the Content-Type is application/x-www-form-urlencoded, whatever its

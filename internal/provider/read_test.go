@@ -138,6 +138,54 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// CheckJSON sees every JSON document Read parses, named, and nothing else; its error is
+// Read's, unchanged.
+func TestReadCheckJSON(t *testing.T) {
+	ghForm := "payload=" + url.QueryEscape(`{"zen":"x"}`)
+	gh := []string{"X-GitHub-Delivery", "d1", "X-GitHub-Event", "push"}
+	tests := []struct {
+		name string
+		cfg  provider.Config
+		body string
+		kv   []string
+		want string // "name: document" of each call, joined by "|"
+	}{
+		{"github json", provider.Config{Provider: "github"}, `{"zen":"x"}`, gh, `body: {"zen":"x"}`},
+		{"github form", provider.Config{Provider: "github"}, ghForm, append([]string{"Content-Type", formCT}, gh...), `form field payload: {"zen":"x"}`},
+		{"slack interactivity", provider.Config{Provider: "slack"}, "payload=" + url.QueryEscape(`{"type":"t"}`), []string{"Content-Type", formCT}, `form field payload: {"type":"t"}`},
+		{"slack slash command", provider.Config{Provider: "slack"}, "command=%2Fx", []string{"Content-Type", formCT}, ""},
+		{"hmac sha256, text", provider.Config{Provider: "hmac", Header: "X-S"}, "text", []string{"Content-Type", "text/plain"}, ""},
+		{"hmac sha256, form", provider.Config{Provider: "hmac", Header: "X-S"}, ghForm, []string{"Content-Type", formCT}, ""},
+		{"hmac json type, text", provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/e"}, `{"e":"x"}`, []string{"Content-Type", "text/plain"}, `body: {"e":"x"}`},
+		{"hmac json type, form", provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/zen"}, ghForm, []string{"Content-Type", formCT}, `form field payload: {"zen":"x"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustNew(t, withSecret(tc.cfg), tNow)
+			var seen []string
+			r := request("", tc.body, tc.kv...)
+			r.CheckJSON = func(doc []byte, name string) error {
+				seen = append(seen, name+": "+string(doc))
+				return nil
+			}
+			if _, err := s.Read(r); err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if got := strings.Join(seen, "|"); got != tc.want {
+				t.Errorf("CheckJSON saw %q, want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			refuse := errors.New("refused")
+			r.CheckJSON = func([]byte, string) error { return refuse }
+			if _, err := s.Read(r); err != refuse {
+				t.Errorf("Read with a refusing CheckJSON = %v, want its error unchanged", err)
+			}
+		})
+	}
+}
+
 // withSecret gives a config the credential its preset needs, for tests that only read.
 func withSecret(c provider.Config) provider.Config {
 	switch c.Provider {
