@@ -282,6 +282,11 @@ func (a *api) signatureError(info *requestInfo, err error) error {
 func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInfo, d *delivery) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" {
+		// No Content-Type at all: a source whose preset takes any body (Accepts("")) takes
+		// this one too; the generic scheme's senders are not bound to send one.
+		mt, err = "", nil
+	}
 	if err != nil || !src.Accepts(mt) {
 		return hookvault.Errorf(hookvault.EUNSUPPORTED, "content type %q is not one that source %q (provider %s) sends",
 			clip(ct), info.source, src.Provider)
@@ -297,11 +302,19 @@ func (a *api) checkSource(r *http.Request, src *sources.Source, info *requestInf
 		if err := checkUnicode(d.raw); err != nil {
 			return err
 		}
+	} else {
+		// A body of another type holds JSON only where Read parses it (a form's payload
+		// field, or a body that a json: rule reads): Read hands each such document to the
+		// same check. A JSON body was checked whole above, so it is not scanned twice.
+		req.CheckJSON = checkUnicodeIn
 	}
 	read, err := src.Read(req)
 	if err != nil {
 		if re, ok := errors.AsType[*provider.ReadError](err); ok {
 			return hookvault.Errorf(hookvault.EINVALID, "%s", re.Detail)
+		}
+		if he, ok := errors.AsType[*hookvault.Error](err); ok { // from CheckJSON
+			return he
 		}
 		return &hookvault.Error{Code: hookvault.EINVALID, Message: "the body cannot be read as this provider's delivery", Err: err}
 	}

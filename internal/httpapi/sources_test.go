@@ -56,7 +56,26 @@ sources:
   - name: mine
     provider: hookvault
     secrets: ["mine-secret"]
+  - name: stream
+    provider: twitch
+    secrets: ["twitch-secret-0123"]
+  - name: bot
+    provider: discord
+    public_key: "e8da63a40ca687c87cfce05cb24a786c7e75cc49c70db5573f026f1c6a86ceaa"
+  - name: vault
+    provider: hmac
+    secrets: ["vault-secret"]
+    header: X-Vault-Signature
+    algorithm: sha256
+    encoding: hex
 `
+
+// Discord signs with an Ed25519 private key: botSeed is the seed of bot's public_key, and
+// otherSeed one of another application.
+const (
+	botSeed   = "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"
+	otherSeed = "2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e"
+)
 
 // sourceConfigs are the files' sources by name, to sign deliveries as each provider would.
 func sourceConfigs() map[string]provider.Config {
@@ -68,7 +87,10 @@ func sourceConfigs() map[string]provider.Config {
 		"zoom":     {Name: "zoom", Provider: "zoom"},
 		"billing": {Name: "billing", Provider: "hmac", Header: "X-Billing-Signature", Algorithm: "sha256",
 			Encoding: "hex", Prefix: "sha256=", ID: "header:X-Billing-Delivery", Type: "json:/event"},
-		"mine": {Name: "mine", Provider: "hookvault"},
+		"mine":   {Name: "mine", Provider: "hookvault"},
+		"stream": {Name: "stream", Provider: "twitch"},
+		"bot":    {Name: "bot", Provider: "discord"},
+		"vault":  {Name: "vault", Provider: "hmac", Header: "X-Vault-Signature", Algorithm: "sha256", Encoding: "hex"},
 	}
 }
 
@@ -103,7 +125,8 @@ type sourceDelivery struct {
 	source      string
 	secret      string // "" sends it unsigned
 	body        string
-	contentType string
+	contentType string            // "" sends application/json
+	noType      bool              // send no Content-Type at all
 	headers     map[string]string // set before signing, e.g. the id header
 	drop        []string          // headers removed after signing
 	query       string            // the request URL's query
@@ -140,7 +163,9 @@ func (ts *testServer) send(t *testing.T, d sourceDelivery) (*http.Response, []by
 	if d.contentType == "" {
 		d.contentType = "application/json"
 	}
-	req.Header.Set("Content-Type", d.contentType)
+	if !d.noType {
+		req.Header.Set("Content-Type", d.contentType)
+	}
 	return do(t, req)
 }
 
@@ -305,6 +330,93 @@ func TestSourceOrderOfChecks(t *testing.T) {
 	}
 }
 
+// The generic hmac scheme takes any body: one with no Content-Type, a text body, a form
+// whose payload field is text. JSON is parsed only where a json: rule reads it (billing's
+// type), and JSON that is parsed, in the body or in a form's payload field, is held to the
+// Unicode rules of a JSON body. GitHub's form payload is JSON and held to them too.
+func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
+	ts := newSourcesServer(t)
+	form := func(payload string) string { return "payload=" + url.QueryEscape(payload) + "&x=1" }
+	const formType = "application/x-www-form-urlencoded"
+	bill := func(id string) map[string]string { return map[string]string{"X-Billing-Delivery": id} }
+	gh := func(id string) map[string]string {
+		return map[string]string{"X-GitHub-Delivery": id, "X-GitHub-Event": "push"}
+	}
+	tests := []struct {
+		name   string
+		d      sourceDelivery
+		status int
+		detail string // of a refusal
+		typ    string // of a stored message
+	}{
+		{name: "hmac, no content type", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "plain words", noType: true}, status: 200},
+		{name: "hmac, text", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "more words", contentType: "text/plain"}, status: 200},
+		{name: "hmac, form with a text payload", d: sourceDelivery{source: "vault", secret: "vault-secret", body: form("not json"),
+			contentType: formType}, status: 200},
+		{name: "hmac, unsigned, no content type", d: sourceDelivery{source: "vault", body: "plain words", noType: true},
+			status: 401, detail: "missing signature"},
+		{name: "hmac json rule, no content type", d: sourceDelivery{source: "billing", secret: "billing-secret", body: `{"event":"paid"}`,
+			noType: true, headers: bill("b-none")}, status: 200, typ: "paid"},
+		{name: "hmac json rule, form payload", d: sourceDelivery{source: "billing", secret: "billing-secret", body: form(`{"event":"sent"}`),
+			contentType: formType, headers: bill("b-form")}, status: 200, typ: "sent"},
+		{name: "hmac json rule, form payload not JSON", d: sourceDelivery{source: "billing", secret: "billing-secret", body: form("not json"),
+			contentType: formType, headers: bill("b-text")}, status: 422, detail: "form field payload is not JSON"},
+		{name: "hmac json rule, lone surrogate in a text body", d: sourceDelivery{source: "billing", secret: "billing-secret",
+			body: `{"event":"x","note":"\ud800"}`, contentType: "text/plain", headers: bill("b-sur")},
+			status: 422, detail: `body field /note: \ud800 at byte 21 is a lone surrogate`},
+		{name: "hmac json rule, lone surrogate in a form payload", d: sourceDelivery{source: "billing", secret: "billing-secret",
+			body: form(`{"event":"x","note":"\udc00"}`), contentType: formType, headers: bill("b-fsur")},
+			status: 422, detail: `form field payload field /note: \udc00 at byte 21 of form field payload is a lone surrogate`},
+		{name: "github form, lone surrogate", d: sourceDelivery{source: "github", secret: "gh-new-secret", body: form(`{"zen":"\ud800"}`),
+			contentType: formType, headers: gh("g-sur")},
+			status: 422, detail: `form field payload field /zen: \ud800 at byte 8 of form field payload is a lone surrogate`},
+		{name: "github form, byte that is not UTF-8", d: sourceDelivery{source: "github", secret: "gh-new-secret",
+			body: "payload=%7B%22zen%22%3A%22%FF%22%7D", contentType: formType, headers: gh("g-ff")},
+			status: 422, detail: `form field payload field /zen: byte 8 of form field payload is not valid UTF-8`},
+		{name: "github form, a member name that is not UTF-8", d: sourceDelivery{source: "github", secret: "gh-new-secret",
+			body: "payload=%7B%22%FF%22%3A1%7D", contentType: formType, headers: gh("g-key")},
+			status: 422, detail: `a member name of the form field payload: byte 2 of form field payload is not valid UTF-8`},
+		{name: "github form, Unicode payload", d: sourceDelivery{source: "github", secret: "gh-new-secret", body: form(`{"zen":"\ud83d\ude00 ☃"}`),
+			contentType: formType, headers: gh("g-ok")}, status: 200, typ: "push"},
+	}
+	stored := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := ts.send(t, tt.d)
+			if tt.status != 200 {
+				p := decodeProblem(t, resp, body)
+				if resp.StatusCode != tt.status || !strings.Contains(p.Detail, tt.detail) {
+					t.Errorf("%d %q, want %d containing %q", resp.StatusCode, p.Detail, tt.status, tt.detail)
+				}
+				return
+			}
+			a := acceptedAnswer(t, resp, body)
+			stored++
+			code, m, raw := ts.getMessage(t, tt.d.source, a.Id)
+			if code != 200 {
+				t.Fatalf("GET %s/%s = %d %s", tt.d.source, a.Id, code, raw)
+			}
+			gotType := ""
+			if m.Type != nil {
+				gotType = *m.Type
+			}
+			wantCT := tt.d.contentType
+			if wantCT == "" && !tt.d.noType {
+				wantCT = "application/json"
+			}
+			if gotType != tt.typ || m.ContentType != wantCT {
+				t.Errorf("type %q content type %q, want %q %q", gotType, m.ContentType, tt.typ, wantCT)
+			}
+			if _, sent := m.Headers["Content-Type"]; sent == tt.d.noType {
+				t.Errorf("stored headers %v: Content-Type kept %v, want %v", m.Headers, sent, !tt.d.noType)
+			}
+		})
+	}
+	if list := ts.list(t, nil); len(list.Data) != stored {
+		t.Errorf("%d messages stored, want %d (the deliveries answered 200)", len(list.Data), stored)
+	}
+}
+
 // GitHub's delivery "abc" and the billing app's "abc" are two messages: ids are unique per
 // source, and each is read back by its source.
 func TestIDsAreUniquePerSource(t *testing.T) {
@@ -342,26 +454,83 @@ func TestIDsAreUniquePerSource(t *testing.T) {
 }
 
 // A provider's handshake is answered as it expects once its signature verifies, and is not
-// stored; an unsigned one is a 401 like any delivery.
+// stored; one that is unsigned or signed with the wrong secret (or key) is a 401 like any
+// delivery, and its challenge is not echoed.
 func TestChallengesAreAnsweredNotStored(t *testing.T) {
 	ts := newSourcesServer(t)
 	slack := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
-	resp, body := ts.send(t, sourceDelivery{source: "slack", secret: "slack-signing-secret", body: slack})
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") {
-		t.Errorf("slack url_verification = %d %s, want 200 with the challenge", resp.StatusCode, body)
-	}
-	resp, body = ts.send(t, sourceDelivery{source: "slack", body: slack})
-	if resp.StatusCode != 401 {
-		t.Errorf("unsigned url_verification = %d %s, want 401", resp.StatusCode, body)
-	}
 	zoom := `{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`
-	resp, body = ts.send(t, sourceDelivery{source: "zoom", secret: "zoom-secret-token", body: zoom})
-	var z struct{ PlainToken, EncryptedToken string }
-	if resp.StatusCode != 200 || json.Unmarshal(body, &z) != nil || z.PlainToken != "qgg8vlvZRS6UYooatFL8Aw" || len(z.EncryptedToken) != 64 {
-		t.Errorf("zoom url_validation = %d %s, want the plainToken and its encryptedToken", resp.StatusCode, body)
+	// Twitch's documented verification request (dev.twitch.tv/docs/eventsub/handling-webhook-events).
+	twitch := `{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4",` +
+		`"status":"webhook_callback_verification_pending","type":"channel.follow","version":"1","cost":1,` +
+		`"condition":{"broadcaster_user_id":"12826"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},` +
+		`"created_at":"2019-11-16T10:11:12.634234626Z"}}`
+	twitchHeaders := map[string]string{"Twitch-Eventsub-Message-Type": "webhook_callback_verification",
+		"Twitch-Eventsub-Subscription-Type": "channel.follow"}
+	discord := `{"application_id":"123456789012345678","id":"987654321098765432","token":"aW50ZXJhY3Rpb24","type":1,"version":1}`
+	zoomAnswer := func(t *testing.T, body []byte) {
+		var z struct{ PlainToken, EncryptedToken string }
+		if json.Unmarshal(body, &z) != nil || z.PlainToken != "qgg8vlvZRS6UYooatFL8Aw" || len(z.EncryptedToken) != 64 {
+			t.Errorf("zoom answer %s, want the plainToken and its encryptedToken", body)
+		}
 	}
-	if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues("slack", "challenge")); got != 1 {
-		t.Errorf("challenges counted %v, want 1", got)
+	tests := []struct {
+		name        string
+		d           sourceDelivery
+		status      int
+		contentType string // of a 200
+		answer      string // a 200's body, exactly ("" when check says)
+		check       func(*testing.T, []byte)
+		echo        string // what a refused one must not echo
+	}{
+		{name: "slack", d: sourceDelivery{source: "slack", secret: "slack-signing-secret", body: slack},
+			status: 200, contentType: "text/plain", answer: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
+		{name: "zoom", d: sourceDelivery{source: "zoom", secret: "zoom-secret-token", body: zoom},
+			status: 200, contentType: "application/json", check: zoomAnswer},
+		{name: "twitch", d: sourceDelivery{source: "stream", secret: "twitch-secret-0123", body: twitch, headers: twitchHeaders},
+			status: 200, contentType: "text/plain", answer: "pogchamp-kappa-360noscope-vohiyo"},
+		{name: "discord", d: sourceDelivery{source: "bot", secret: botSeed, body: discord},
+			status: 200, contentType: "application/json", answer: `{"type":1}`},
+		{name: "slack unsigned", d: sourceDelivery{source: "slack", body: slack}, status: 401, echo: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
+		{name: "slack wrong secret", d: sourceDelivery{source: "slack", secret: "not-slack", body: slack},
+			status: 401, echo: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
+		{name: "zoom wrong secret", d: sourceDelivery{source: "zoom", secret: "not-zoom", body: zoom}, status: 401, echo: "qgg8vlvZRS6UYooatFL8Aw"},
+		{name: "twitch wrong secret", d: sourceDelivery{source: "stream", secret: "not-twitch-secret", body: twitch, headers: twitchHeaders},
+			status: 401, echo: "pogchamp-kappa-360noscope-vohiyo"},
+		{name: "discord wrong key", d: sourceDelivery{source: "bot", secret: otherSeed, body: discord}, status: 401, echo: `{"type":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := ts.send(t, tt.d)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tt.status)
+			}
+			if tt.status != 200 {
+				if p := decodeProblem(t, resp, body); p.Detail != "invalid signature" && p.Detail != "missing signature" {
+					t.Errorf("detail %q, want a signature refusal", p.Detail)
+				}
+				if strings.Contains(string(body), tt.echo) {
+					t.Errorf("a refused handshake is answered: %s", body)
+				}
+				return
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.contentType) {
+				t.Errorf("content type %q, want %s", ct, tt.contentType)
+			}
+			if tt.check != nil {
+				tt.check(t, body)
+			} else if string(body) != tt.answer {
+				t.Errorf("answer %s, want %s", body, tt.answer)
+			}
+		})
+	}
+	for source, want := range map[string]float64{"slack": 1, "zoom": 1, "stream": 1, "bot": 1} {
+		if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues(source, "challenge")); got != want {
+			t.Errorf("%s challenges counted %v, want %v", source, got, want)
+		}
+		if got := testutil.ToFloat64(ts.metrics.WebhookRequests.WithLabelValues(source, "invalid_signature")); got < 1 {
+			t.Errorf("%s refused handshakes counted %v, want at least 1", source, got)
+		}
 	}
 	if list := ts.list(t, nil); len(list.Data) != 0 {
 		t.Errorf("handshakes stored: %+v", list.Data)
@@ -381,11 +550,13 @@ func TestListSources(t *testing.T) {
 		names = append(names, s.Name+":"+s.Provider+":"+s.Path)
 	}
 	want := "default:hookvault:/webhook github:github:/webhook/github payments:stripe:/webhook/payments slack:slack:/webhook/slack " +
-		"sms:twilio:/webhook/sms zoom:zoom:/webhook/zoom billing:hmac:/webhook/billing mine:hookvault:/webhook/mine"
+		"sms:twilio:/webhook/sms zoom:zoom:/webhook/zoom billing:hmac:/webhook/billing mine:hookvault:/webhook/mine " +
+		"stream:twitch:/webhook/stream bot:discord:/webhook/bot vault:hmac:/webhook/vault"
 	if strings.Join(names, " ") != want {
 		t.Errorf("sources\n got %s\nwant %s", strings.Join(names, " "), want)
 	}
-	for _, s := range []string{"gh-new-secret", "gh-old-secret", "whsec_stripeSecret1234", "slack-signing-secret", "twilio-auth-token", "billing-secret", secret} {
+	for _, s := range []string{"gh-new-secret", "gh-old-secret", "whsec_stripeSecret1234", "slack-signing-secret", "twilio-auth-token", "billing-secret",
+		"twitch-secret-0123", "vault-secret", secret} {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("GET /sources shows a secret: %s", raw)
 		}

@@ -16,18 +16,27 @@ import (
 // delivery is dropped as its duplicate; and bytes that are not UTF-8 would be stored and
 // served back as JSON that is not JSON. Both scans are linear and allocate nothing; only a
 // body that fails pays for finding the field to name.
-func checkUnicode(raw []byte) error {
+func checkUnicode(raw []byte) error { return checkUnicodeIn(raw, "body") }
+
+// checkUnicodeIn is checkUnicode for a JSON document that is not the whole body, such as
+// the payload field of a form (provider.Request.CheckJSON): doc names it in the detail, and
+// byte offsets count from its start.
+func checkUnicodeIn(raw []byte, doc string) error {
 	bad := -1
 	if !utf8.Valid(raw) {
 		bad = firstInvalidUTF8(raw)
 	}
+	of := ""
+	if doc != "body" {
+		of = " of " + doc
+	}
 	if s := firstLoneSurrogate(raw); s >= 0 && (bad < 0 || s < bad) {
-		return hookvault.Errorf(hookvault.EINVALID, "%s: %s at byte %d is a lone surrogate, not a character "+
-			"(RFC 8259 §8.2: a surrogate escape must be one of a pair)", placeOf(raw, s), raw[s:s+6], s)
+		return hookvault.Errorf(hookvault.EINVALID, "%s: %s at byte %d%s is a lone surrogate, not a character "+
+			"(RFC 8259 §8.2: a surrogate escape must be one of a pair)", placeOf(raw, s, doc), raw[s:s+6], s, of)
 	}
 	if bad >= 0 {
-		return hookvault.Errorf(hookvault.EINVALID, "%s: byte %d is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)",
-			placeOf(raw, bad), bad)
+		return hookvault.Errorf(hookvault.EINVALID, "%s: byte %d%s is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)",
+			placeOf(raw, bad, doc), bad, of)
 	}
 	return nil
 }
@@ -88,9 +97,10 @@ func escapedRune(b []byte) (rune, bool) {
 }
 
 // placeOf names the JSON value or member name that holds byte at of raw, as "body field
-// /a/0/b", "a member name in body field /a", or "body". It walks the tokens up to that
-// byte, so it is only called for a body already known to be bad.
-func placeOf(raw []byte, at int) string {
+// /a/0/b", "a member name in body field /a", or "body" (doc in place of "body" for another
+// document). It walks the tokens up to that byte, so it is only called for a document
+// already known to be bad.
+func placeOf(raw []byte, at int, doc string) string {
 	type level struct {
 		object  bool
 		key     string
@@ -114,7 +124,7 @@ func placeOf(raw []byte, at int) string {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return "body"
+			return doc
 		}
 		end := int(dec.InputOffset())
 		top := len(stack) - 1
@@ -125,7 +135,7 @@ func placeOf(raw []byte, at int) string {
 			}
 			stack = append(stack, level{object: tok == json.Delim('{'), wantKey: true, index: -1})
 			if at < end {
-				return "body"
+				return doc
 			}
 			continue
 		case json.Delim('}'), json.Delim(']'):
@@ -134,7 +144,7 @@ func placeOf(raw []byte, at int) string {
 				stack[len(stack)-1].wantKey = true
 			}
 			if at < end {
-				return "body"
+				return doc
 			}
 			continue
 		}
@@ -145,9 +155,9 @@ func placeOf(raw []byte, at int) string {
 				stack[top].key = ""
 				stack = stack[:top]
 				if p := pointer(); p != "" {
-					return "a member name in body field " + p
+					return "a member name in " + doc + " field " + p
 				}
-				return "a member name of the body"
+				return "a member name of the " + doc
 			}
 			continue
 		}
@@ -156,9 +166,9 @@ func placeOf(raw []byte, at int) string {
 		}
 		if at < end {
 			if p := pointer(); p != "" {
-				return "body field " + p
+				return doc + " field " + p
 			}
-			return "body"
+			return doc
 		}
 		if top >= 0 && stack[top].object {
 			stack[top].wantKey = true

@@ -69,6 +69,38 @@ func TestCheckUnicode(t *testing.T) {
 	}
 }
 
+// checkUnicodeIn names the document it checks, for JSON that is not the whole body.
+func TestCheckUnicodeIn(t *testing.T) {
+	const doc = "form field payload"
+	tests := []struct {
+		name, body string
+		want       string
+	}{
+		{"passes", `{"zen":"\ud83d\ude00"}`, ""},
+		{"lone surrogate", `{"zen":"\ud800"}`,
+			`form field payload field /zen: \ud800 at byte 8 of form field payload is a lone surrogate, not a character (RFC 8259 §8.2: a surrogate escape must be one of a pair)`},
+		{"invalid byte", "{\"zen\":\"\xff\"}",
+			`form field payload field /zen: byte 8 of form field payload is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)`},
+		{"in a member name", "{\"a\":{\"\xff\":1}}",
+			`a member name in form field payload field /a: byte 7 of form field payload is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)`},
+		{"a top-level member name", "{\"\xff\":1}",
+			`a member name of the form field payload: byte 2 of form field payload is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)`},
+		{"not in a value", "[1]\xff",
+			`form field payload: byte 3 of form field payload is not valid UTF-8 (RFC 8259 §8.1: JSON text is UTF-8)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if err := checkUnicodeIn([]byte(tt.body), doc); err != nil {
+				got = hookvault.ErrorMessage(err)
+			}
+			if got != tt.want {
+				t.Errorf("checkUnicodeIn(%q)\n got %q\nwant %q", tt.body, got, tt.want)
+			}
+		})
+	}
+}
+
 // BenchmarkCheckUnicode measures the check on a typical delivery, which passes.
 func BenchmarkCheckUnicode(b *testing.B) {
 	body := []byte(`{"id":"evt_1NrZ2q","sender":"payments","content":"invoice.paid for customer \u00e9 – 42 €","amount":4200}`)

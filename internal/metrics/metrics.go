@@ -67,7 +67,9 @@ type Metrics struct {
 
 	// sources holds the series of each source, looked up once per request by name; only
 	// the sources that Sources registered get series, which keeps the label bounded.
+	// srcMu orders Sources' deletions against SignatureFailure, which creates series.
 	sources sync.Map // string → *sourceSeries
+	srcMu   sync.RWMutex
 	shed    map[string]prometheus.Counter
 	refused map[string]prometheus.Counter
 	https   sync.Map // httpKey → *httpSeries
@@ -212,25 +214,49 @@ func New() *Metrics {
 	return m
 }
 
-// Sources creates the series of the named sources at zero. Call it with the sources of
-// every load of the sources file: a source that is not registered is counted nowhere, so
+// Sources makes the named sources, and `default`, the ones counted: it creates their series
+// at zero and deletes every series of a source no longer named, on each metric with a source
+// label, so a source that a reload removed is not exported for ever. Call it with the sources
+// of every load of the sources file: a source that is not registered is counted nowhere, so
 // that a path segment anyone can send never becomes a label value.
 func (m *Metrics) Sources(names ...string) {
+	m.srcMu.Lock()
+	defer m.srcMu.Unlock()
+	keep := map[string]bool{"default": true}
 	for _, name := range names {
-		if _, ok := m.sources.Load(name); ok {
-			continue
-		}
-		ss := &sourceSeries{results: map[string]prometheus.Counter{}, received: m.MessagesReceived.WithLabelValues(name)}
-		for _, r := range Results {
-			ss.results[r] = m.WebhookRequests.WithLabelValues(name, r)
-		}
-		m.sources.LoadOrStore(name, ss)
+		keep[name] = true
 	}
-	for _, sr := range signatureFailures {
-		for _, name := range names {
+	m.sources.Range(func(k, _ any) bool {
+		if name := k.(string); !keep[name] {
+			m.sources.Delete(name)
+			for _, vec := range m.bySource() {
+				vec.DeletePartialMatch(prometheus.Labels{"source": name})
+			}
+		}
+		return true
+	})
+	for name := range keep {
+		if _, ok := m.sources.Load(name); !ok {
+			ss := &sourceSeries{results: map[string]prometheus.Counter{}, received: m.MessagesReceived.WithLabelValues(name)}
+			for _, r := range Results {
+				ss.results[r] = m.WebhookRequests.WithLabelValues(name, r)
+			}
+			m.sources.Store(name, ss)
+		}
+		for _, sr := range signatureFailures {
 			m.SignatureFailures.WithLabelValues(name, sr[0], sr[1])
 		}
 	}
+}
+
+// bySource are the metrics with a source label: a metric added with one belongs here, or
+// its series outlive their source.
+func (m *Metrics) bySource() []interface {
+	DeletePartialMatch(prometheus.Labels) int
+} {
+	return []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.WebhookRequests, m.MessagesReceived, m.SignatureFailures}
 }
 
 // Webhook counts one delivery of a registered source by result; the counters are looked up
@@ -253,6 +279,9 @@ func (m *Metrics) Received(source string) {
 // SignatureFailure counts one refused signature of a registered source. The scheme and
 // reason come from the verifiers' fixed sets.
 func (m *Metrics) SignatureFailure(source, scheme, reason string) {
+	// Under the read lock, so a series is never created for a source Sources just removed.
+	m.srcMu.RLock()
+	defer m.srcMu.RUnlock()
 	if _, ok := m.sources.Load(source); ok {
 		m.SignatureFailures.WithLabelValues(source, scheme, reason).Inc()
 	}

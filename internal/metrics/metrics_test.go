@@ -80,6 +80,60 @@ func TestSourceLabelIsBounded(t *testing.T) {
 	}
 }
 
+// Sources names the whole set: a source left out loses its series on every metric with a
+// source label (the registry is searched, so a metric added later is held to it too), and
+// is counted nowhere after; default is always kept.
+func TestSourcesDropsRemovedSources(t *testing.T) {
+	m := metrics.New()
+	m.Sources("github", "payments")
+	for _, src := range []string{"github", "payments"} {
+		m.Webhook(src, "created")
+		m.Received(src)
+		m.SignatureFailure(src, "stripe", "stale")
+	}
+	m.Sources("github")
+	m.Webhook("payments", "created")
+	m.Received("payments")
+	m.SignatureFailure("payments", "stripe", "stale")
+
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "source" {
+					seen[l.GetValue()] = true
+					if l.GetValue() == "payments" {
+						t.Errorf("%s still has a payments series: %v", f.GetName(), metric.GetLabel())
+					}
+				}
+			}
+		}
+	}
+	if !seen["github"] || !seen["default"] {
+		t.Errorf("sources with series: %v, want github and default", seen)
+	}
+	for _, tc := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"github created", testutil.ToFloat64(m.WebhookRequests.WithLabelValues("github", "created")), 1},
+		{"github received", testutil.ToFloat64(m.MessagesReceived.WithLabelValues("github")), 1},
+		{"github stale", testutil.ToFloat64(m.SignatureFailures.WithLabelValues("github", "stripe", "stale")), 1},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if got := testutil.CollectAndCount(m.WebhookRequests); got != 2*len(metrics.Results) {
+		t.Errorf("%d webhook_requests_total series, want %d (github and default)", got, 2*len(metrics.Results))
+	}
+}
+
 func TestHTTPSeriesAreCountedOncePerCall(t *testing.T) {
 	m := metrics.New()
 	for range 3 {

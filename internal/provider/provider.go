@@ -56,6 +56,11 @@ type Request struct {
 	URL    *url.URL    // the request's URL as received (path and raw query)
 	Header http.Header // as received
 	Body   []byte      // the raw bytes, exactly as received
+	// CheckJSON, when set, vets each JSON document Read parses (the body, or a form's
+	// payload field, named "body" or "form field payload") before anything is read from
+	// it; an error it returns is Read's, unchanged. The receiver checks Unicode with it, so
+	// JSON found inside a form is held to the rules of a JSON body.
+	CheckJSON func(doc []byte, name string) error
 }
 
 // Error is a refused signature. Its Reason goes to logs and metrics only; the caller is

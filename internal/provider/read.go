@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -94,6 +95,11 @@ func mustRules(texts ...string) rules {
 type readPlan struct {
 	ptrs  []pointer
 	index map[string]int // pointer text → position in ptrs
+	// formDoc: a form body's payload field is read as JSON. The presets whose senders put
+	// JSON there always read it; the generic scheme takes any body, so it reads it only
+	// when a json: rule for form bodies needs it, and a form whose payload is text is
+	// stored like any other body.
+	formDoc bool
 }
 
 const maxReadPtrs = 16
@@ -136,6 +142,12 @@ func planRead(s *Source) readPlan {
 	if len(pl.ptrs) > maxReadPtrs {
 		panic("provider: too many pointers for one read")
 	}
+	pl.formDoc = s.p.formPayload
+	if s.p.media&mediaAny != 0 {
+		for _, r := range slices.Concat(s.formID, s.formTyp) {
+			pl.formDoc = pl.formDoc || r.kind == ruleJSON
+		}
+	}
 	return pl
 }
 
@@ -167,13 +179,16 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		}
 		d.form = values
 		idRules, typRules = s.formID, s.formTyp
-		if s.p.formPayload || s.p.media&mediaAny != 0 {
+		if s.read.formDoc {
 			payload := values["payload"]
 			switch {
 			case len(payload) > 1:
 				return Delivery{}, readErrorf("form field payload is repeated")
 			case len(payload) == 1:
 				d.doc, d.hasDoc, d.docName = []byte(payload[0]), true, "form field payload"
+				if err := r.checkJSON(d.doc, d.docName); err != nil {
+					return Delivery{}, err
+				}
 				if !scanJSON(d.doc, s.read.ptrs, d.found) {
 					return Delivery{}, readErrorf("form field payload is not JSON")
 				}
@@ -183,6 +198,9 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		}
 	case s.p.jsonBody || len(s.read.ptrs) > 0:
 		d.doc, d.hasDoc, d.docName = r.Body, true, "body"
+		if err := r.checkJSON(d.doc, d.docName); err != nil {
+			return Delivery{}, err
+		}
 		if !scanJSON(d.doc, s.read.ptrs, d.found) {
 			return Delivery{}, readErrorf("body is not JSON")
 		}
@@ -213,6 +231,14 @@ func (s *Source) Read(r Request) (Delivery, error) {
 		del.Type, del.HasType = typ, true
 	}
 	return del, nil
+}
+
+// checkJSON runs the caller's CheckJSON on a document Read is about to parse, if it set one.
+func (r *Request) checkJSON(doc []byte, name string) error {
+	if r.CheckJSON == nil {
+		return nil
+	}
+	return r.CheckJSON(doc, name)
 }
 
 // isForm reports whether the Content-Type is application/x-www-form-urlencoded, whatever its

@@ -80,6 +80,13 @@ func TestRead(t *testing.T) {
 		{name: "hmac form id, json body", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "form:ref"}, body: `{}`, wantErr: "body is not a form, so it has no field ref"},
 		{name: "hmac json id, form body without payload", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "json:/id"}, body: "a=1", kv: []string{"Content-Type", formCT}, wantErr: "form field payload is missing, so there is no field /id"},
 		{name: "hmac json id, not JSON", cfg: provider.Config{Provider: "hmac", Header: "X-S", ID: "json:/id"}, body: "x", kv: []string{"Content-Type", "text/plain"}, wantErr: "body is not JSON"},
+		// The generic scheme reads a form's payload as JSON only for a json: rule.
+		{name: "hmac sha256 id, form with a text payload", cfg: provider.Config{Provider: "hmac", Header: "X-S"}, body: "payload=not+json&a=1", kv: []string{"Content-Type", formCT},
+			wantID: sha256ID("payload=not+json&a=1"), wantType: "-"},
+		{name: "hmac json type, form payload", cfg: provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/event"}, body: "payload=" + url.QueryEscape(`{"event":"paid"}`), kv: []string{"Content-Type", formCT},
+			wantID: sha256ID("payload=" + url.QueryEscape(`{"event":"paid"}`)), wantType: "paid"},
+		{name: "hmac json type, form payload not JSON", cfg: provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/event"}, body: "payload=not+json", kv: []string{"Content-Type", formCT},
+			wantErr: "form field payload is not JSON"},
 
 		// Overrides and the JSON reader's cases.
 		{name: "override id", cfg: provider.Config{Provider: "stripe", ID: "json:/data/object/id"}, body: `{"id":"evt","data":{"object":{"id":"in_1"}}}`, wantID: "in_1", wantType: "-"},
@@ -126,6 +133,54 @@ func TestRead(t *testing.T) {
 			}
 			if d.ID != tc.wantID || d.Type != wantType || d.HasType != hasType || d.Challenge != nil {
 				t.Fatalf("Read = %+v, want id %q type %q", d, tc.wantID, tc.wantType)
+			}
+		})
+	}
+}
+
+// CheckJSON sees every JSON document Read parses, named, and nothing else; its error is
+// Read's, unchanged.
+func TestReadCheckJSON(t *testing.T) {
+	ghForm := "payload=" + url.QueryEscape(`{"zen":"x"}`)
+	gh := []string{"X-GitHub-Delivery", "d1", "X-GitHub-Event", "push"}
+	tests := []struct {
+		name string
+		cfg  provider.Config
+		body string
+		kv   []string
+		want string // "name: document" of each call, joined by "|"
+	}{
+		{"github json", provider.Config{Provider: "github"}, `{"zen":"x"}`, gh, `body: {"zen":"x"}`},
+		{"github form", provider.Config{Provider: "github"}, ghForm, append([]string{"Content-Type", formCT}, gh...), `form field payload: {"zen":"x"}`},
+		{"slack interactivity", provider.Config{Provider: "slack"}, "payload=" + url.QueryEscape(`{"type":"t"}`), []string{"Content-Type", formCT}, `form field payload: {"type":"t"}`},
+		{"slack slash command", provider.Config{Provider: "slack"}, "command=%2Fx", []string{"Content-Type", formCT}, ""},
+		{"hmac sha256, text", provider.Config{Provider: "hmac", Header: "X-S"}, "text", []string{"Content-Type", "text/plain"}, ""},
+		{"hmac sha256, form", provider.Config{Provider: "hmac", Header: "X-S"}, ghForm, []string{"Content-Type", formCT}, ""},
+		{"hmac json type, text", provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/e"}, `{"e":"x"}`, []string{"Content-Type", "text/plain"}, `body: {"e":"x"}`},
+		{"hmac json type, form", provider.Config{Provider: "hmac", Header: "X-S", Type: "json:/zen"}, ghForm, []string{"Content-Type", formCT}, `form field payload: {"zen":"x"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustNew(t, withSecret(tc.cfg), tNow)
+			var seen []string
+			r := request("", tc.body, tc.kv...)
+			r.CheckJSON = func(doc []byte, name string) error {
+				seen = append(seen, name+": "+string(doc))
+				return nil
+			}
+			if _, err := s.Read(r); err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if got := strings.Join(seen, "|"); got != tc.want {
+				t.Errorf("CheckJSON saw %q, want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			refuse := errors.New("refused")
+			r.CheckJSON = func([]byte, string) error { return refuse }
+			if _, err := s.Read(r); err != refuse {
+				t.Errorf("Read with a refusing CheckJSON = %v, want its error unchanged", err)
 			}
 		})
 	}

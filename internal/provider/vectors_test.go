@@ -145,6 +145,15 @@ func TestVectorsStripe(t *testing.T) {
 			{name: "computed: two timestamps", h: h(v(0) + ",t=1700000000"), body: stripePayload, want: malformed},
 			{name: "computed: upper-case hex", h: h(strings.ToUpper(v(0))), body: stripePayload, want: malformed},
 			{name: "computed: 21 v1 entries", h: h(v(0) + strings.Repeat(","+sig(7), 20)), body: stripePayload, want: malformed},
+			// stripe-go's parseSignatureHeader: a pair that does not split on "=" into exactly
+			// two parts is ErrInvalidHeader, even next to a valid signature.
+			{name: "official rule, computed: trailing comma", h: h(v(0) + ","), body: stripePayload, want: malformed},
+			{name: "official rule, computed: leading comma", h: h("," + v(0)), body: stripePayload, want: malformed},
+			{name: "official rule, computed: doubled comma", h: h(strings.Replace(v(0), ",", ",,", 1)), body: stripePayload, want: malformed},
+			{name: "official rule, computed: x=a=b pair", h: h(v(0) + ",x=a=b"), body: stripePayload, want: malformed},
+			{name: "official rule, computed: v0=a=b pair", h: h(v(0) + ",v0=a=b"), body: stripePayload, want: malformed},
+			{name: "official rule, computed: t=1=1", h: h(strings.Replace(v(0), "t=1700000000", "t=1700000000=1", 1)), body: stripePayload, want: malformed},
+			{name: "official rule, computed: empty header", h: h(""), body: stripePayload, want: malformed},
 		},
 	}.run(t)
 	// TestTokenNew / testTimestampTooOld and testTimestampTooRecent: 15 s off with a 10 s
@@ -343,6 +352,9 @@ func TestVectorsPaddle(t *testing.T) {
 		// Computed: the SDK keeps only the last h1; every h1 is tried here.
 		{name: "computed: valid h1 before a wrong one", h: h(sig + ";h1=" + strings.Repeat("0", 64)), body: body},
 		{name: "computed: rotation by secrets", h: h(sig), body: body, secrets: []string{"OLD", "VALID_SECRET"}},
+		// Held to stripe-go's pair rule (the SDK would skip these parts; Paddle never sends them).
+		{name: "computed: trailing semicolon", h: h(sig + ";"), body: body, want: malformed},
+		{name: "computed: x=a=b pair", h: h(sig + ";x=a=b"), body: body, want: malformed},
 	}}.run(t)
 	// The SDK's own window is 5 s, old only: with a 5 s tolerance its time cases hold here.
 	five := cfg

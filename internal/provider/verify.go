@@ -218,18 +218,19 @@ func single(h http.Header, name string) (string, bool) {
 	return vs[0], true
 }
 
-// parsePairs reads `t=…,v1=…,v1=…` (or Paddle's `ts=…;h1=…`). As stripe-go does, a part
-// without `=` makes the header invalid, a signature that does not decode is skipped, and
-// other keys (Stripe's test v0) are ignored; a timestamp that is not a number, or a second
-// one (it would be unclear which was signed), makes it invalid too.
+// parsePairs reads `t=…,v1=…,v1=…` (or Paddle's `ts=…;h1=…`). As stripe-go's
+// parseSignatureHeader does, every part must split on `=` into exactly two (so an empty
+// part, from a trailing or doubled separator, or a part such as `x=a=b` makes the header
+// invalid), a signature that does not decode is skipped, and other keys (Stripe's test v0)
+// are ignored; a timestamp that is not a number, or a second one (it would be unclear
+// which was signed), makes it invalid too. Paddle and Calendly are held to the same rule:
+// their senders write no other form.
 func parsePairs(sp *sigSpec, values []string, w *wantSet, ts *string) signature.Reason {
 	sigs, seenTS := 0, false
 	for _, v := range values {
-		for v != "" {
-			var pair string
-			pair, v, _ = strings.Cut(v, string(sp.pairSep))
+		for pair := range strings.SplitSeq(v, string(sp.pairSep)) {
 			key, val, ok := strings.Cut(pair, "=")
-			if !ok {
+			if !ok || strings.IndexByte(val, '=') >= 0 {
 				return reasonMalformed
 			}
 			switch key {

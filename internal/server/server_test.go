@@ -323,6 +323,64 @@ func TestReloadSwapsSourcesOrKeepsThem(t *testing.T) {
 	}
 }
 
+// A reload that drops a source drops its series too, on every metric with a source label;
+// the kept sources and default keep theirs, counts included.
+func TestReloadRemovesMetricsOfDroppedSources(t *testing.T) {
+	cfg := mustConfig(t)
+	cfg.SourcesFile = writeSources(t, "", "sources:\n  - name: github\n    provider: github\n    secrets: [gh-secret]\n  - name: payments\n    provider: stripe\n    secrets: [whsec_x]\n")
+	s := openServer(t, cfg)
+	if got := postGitHub(t, s.Addr(), "gh-secret", "d-1"); got != 200 {
+		t.Fatalf("github: %d, want 200", got)
+	}
+	// An unsigned Stripe delivery: a signature failure series beyond the ones made at zero.
+	resp, err := http.Post("http://"+s.Addr()+"/webhook/payments", "application/json", strings.NewReader(`{"id":"evt_1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("unsigned payments delivery: %d, want 401", resp.StatusCode)
+	}
+	if got := scrape(t, s.Addr()); !strings.Contains(got, `source="payments"`) {
+		t.Fatalf("before the reload no payments series:\n%s", got)
+	}
+	writeSources(t, cfg.SourcesFile, "sources:\n  - name: github\n    provider: github\n    secrets: [gh-secret]\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := scrape(t, s.Addr())
+	for line := range strings.Lines(got) {
+		if strings.Contains(line, `source="payments"`) {
+			t.Errorf("after the reload: %s", strings.TrimSpace(line))
+		}
+	}
+	for _, want := range []string{
+		`webhook_requests_total{result="created",source="github"} 1`,
+		`webhook_messages_received_total{source="github"} 1`,
+		`webhook_requests_total{result="created",source="default"} 0`,
+		`webhook_signature_failures_total{reason="missing",scheme="none",source="default"} 0`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("after the reload, missing %s", want)
+		}
+	}
+}
+
+// scrape returns the server's /metrics text.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // A sources file with mistakes stops the start with a configuration error (exit 2 in main).
 func TestBadSourcesFileStopsTheStart(t *testing.T) {
 	cfg := mustConfig(t)

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -116,14 +118,23 @@ func Load(path string, getenv func(string) string, opts provider.Options) (*Set,
 
 // Parse checks a sources file's contents; see Load.
 func Parse(data []byte, getenv func(string) string, opts provider.Options) (*Set, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true) // a misspelt field is an error, not a silently ignored setting
-	var f file
-	if err := dec.Decode(&f); err != nil {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("the file is empty; it needs a `sources:` list")
 		}
 		return nil, fmt.Errorf("not a valid sources file: %w", yamlError(err))
+	}
+	// A misspelt field is an error, not a silently ignored setting. The YAML library's
+	// KnownFields would say so in terms of Go types ("field colour not found in type
+	// sources.spec"), so the fields are checked here, where the source is known.
+	unknown := unknownFields(&doc)
+	var f file
+	if err := doc.Decode(&f); err != nil {
+		return nil, errors.Join(unknown, fmt.Errorf("not a valid sources file: %w", yamlError(err)))
+	}
+	if unknown != nil {
+		return nil, unknown
 	}
 	if len(f.Sources) == 0 && len(f.Destinations) == 0 {
 		return nil, errors.New("the file has no sources; list them under `sources:`")
@@ -201,6 +212,119 @@ func build(sp spec, getenv func(string) string, opts provider.Options) (*Source,
 		return nil, err
 	}
 	return &Source{Source: src, Name: sp.Name, Provider: sp.Provider, MaxBodyBytes: sp.MaxBodyBytes}, nil
+}
+
+// Fields are the names each level of the file may have, read from the yaml tags so that
+// they cannot drift from what is decoded.
+var (
+	fileFields        = yamlFields(reflect.TypeFor[file]())
+	sourceFields      = yamlFields(reflect.TypeFor[spec]())
+	destinationFields = yamlFields(reflect.TypeFor[destinationSpec]())
+)
+
+func yamlFields(t reflect.Type) map[string]bool {
+	names := map[string]bool{}
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" {
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// unknownFields names every field of the file that hookvault does not know, with the
+// source or destination it is in and its line: `source "github": unknown field "colour"
+// (line 5)`. Anything that is not the shape of a sources file is left to the decoder.
+func unknownFields(doc *yaml.Node) error {
+	var errs []error
+	root := resolve(doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = resolve(root.Content[0])
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil
+	}
+	for k, v := range pairs(root) {
+		if !fileFields[k.Value] {
+			errs = append(errs, fmt.Errorf("unknown field %q (line %d); the file has sources: and destinations:", clip(k.Value), k.Line))
+			continue
+		}
+		list := resolve(v)
+		if list.Kind != yaml.SequenceNode {
+			continue
+		}
+		kind, known := "source", sourceFields
+		if k.Value == "destinations" {
+			kind, known = "destination", destinationFields
+		}
+		for i, item := range list.Content {
+			item = resolve(item)
+			if item.Kind != yaml.MappingNode {
+				continue
+			}
+			where := fmt.Sprintf("%s[%d]", k.Value, i)
+			for nk, nv := range pairs(item) {
+				if nk.Value == "name" && nv.Kind == yaml.ScalarNode && nv.Value != "" {
+					where = fmt.Sprintf("%s %q", kind, clip(nv.Value))
+				}
+			}
+			for _, name := range unknownKeys(item, known) {
+				errs = append(errs, fmt.Errorf("%s: unknown field %q (line %d)", where, clip(name.Value), name.Line))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownKeys are the keys of mapping m that are not known, following YAML merge keys
+// (`<<: *common`), whose fields count as m's own.
+func unknownKeys(m *yaml.Node, known map[string]bool) []*yaml.Node {
+	var out []*yaml.Node
+	for k, v := range pairs(m) {
+		if k.Tag != "!!merge" {
+			if !known[k.Value] {
+				out = append(out, k)
+			}
+			continue
+		}
+		merged := []*yaml.Node{v}
+		if v = resolve(v); v.Kind == yaml.SequenceNode {
+			merged = v.Content
+		}
+		for _, mm := range merged {
+			if mm = resolve(mm); mm.Kind == yaml.MappingNode {
+				out = append(out, unknownKeys(mm, known)...)
+			}
+		}
+	}
+	return out
+}
+
+// pairs yields a mapping node's keys and values.
+func pairs(m *yaml.Node) iter.Seq2[*yaml.Node, *yaml.Node] {
+	return func(yield func(*yaml.Node, *yaml.Node) bool) {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !yield(m.Content[i], m.Content[i+1]) {
+				return
+			}
+		}
+	}
+}
+
+// resolve follows an alias (`*name`) to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// clip shortens a name quoted in a message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return strings.ToValidUTF8(s[:64], "") + "…"
+	}
+	return s
 }
 
 // varPattern is a ${NAME} reference; $$ writes a literal $.

@@ -67,8 +67,7 @@ func TestBadFilesNameSourceAndField(t *testing.T) {
 		{"not yaml", "sources: [", []string{"not a valid sources file"}},
 		{"empty", "", []string{"empty"}},
 		{"no sources", "sources: []", []string{"no sources"}},
-		{"unknown field", "sources:\n  - name: a\n    provider: github\n    secrets: [x]\n    secret: y\n", []string{"field secret not found"}},
-		{"unknown top-level", "sauces: []\n", []string{"field sauces not found"}},
+		{"unknown top-level", "sauces: []\n", []string{`unknown field "sauces" (line 1)`}},
 		{"missing name", "sources:\n  - provider: github\n    secrets: [x]\n", []string{"sources[0]", "name: missing"}},
 		{"bad name", "sources:\n  - name: GitHub\n    provider: github\n    secrets: [x]\n", []string{`source "GitHub"`, "name:"}},
 		{"reserved name", "sources:\n  - name: default\n    provider: github\n    secrets: [x]\n", []string{`source "default"`, "WEBHOOK_SECRET"}},
@@ -94,6 +93,42 @@ func TestBadFilesNameSourceAndField(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), vars["SECRET"]) {
 				t.Errorf("error %q shows a secret", err)
+			}
+		})
+	}
+}
+
+// An unknown field is named with the source or destination it is in, and its line; every
+// one is reported at once.
+func TestUnknownFieldsNameTheirSource(t *testing.T) {
+	const gh = "sources:\n  - name: github\n    provider: github\n    secrets: [x]\n"
+	tests := []struct {
+		name, file string
+		want       string // the whole error
+	}{
+		{"in a source", gh + "    colour: blue\n", `source "github": unknown field "colour" (line 5)`},
+		{"before the name", "sources:\n  - colour: blue\n    name: github\n    provider: github\n    secrets: [x]\n",
+			`source "github": unknown field "colour" (line 2)`},
+		{"in a source without a name", "sources:\n  - provider: github\n    secret: x\n", `sources[0]: unknown field "secret" (line 3)`},
+		{"in the second source", gh + "  - name: payments\n    provider: stripe\n    secrets: [x]\n    tolerence: 1m\n",
+			`source "payments": unknown field "tolerence" (line 8)`},
+		{"two at once", gh + "    colour: blue\n  - name: b\n    provider: github\n    secrets: [x]\n    size: 2\n",
+			"source \"github\": unknown field \"colour\" (line 5)\nsource \"b\": unknown field \"size\" (line 9)"},
+		{"in a destination", gh + "destinations:\n  - name: app\n    url: https://app.example/hooks\n    retries: 3\n",
+			`destination "app": unknown field "retries" (line 8)`},
+		{"in a destination without a name", gh + "destinations:\n  - url: https://app.example/hooks\n    retries: 3\n",
+			`destinations[0]: unknown field "retries" (line 7)`},
+		{"at the top", gh + "sauces: []\n", `unknown field "sauces" (line 5); the file has sources: and destinations:`},
+		{"through a merge key", "common: &c\n  colour: blue\n" + gh + "    <<: *c\n",
+			"unknown field \"common\" (line 1); the file has sources: and destinations:\nsource \"github\": unknown field \"colour\" (line 2)"},
+		{"with a type error too", gh + "    colour: blue\n    max_body_bytes: lots\n",
+			"source \"github\": unknown field \"colour\" (line 5)\nnot a valid sources file: line 6: cannot unmarshal !!str … into int64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sources.Parse([]byte(tt.file), env(nil), opts)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Parse = %v\nwant %s", err, tt.want)
 			}
 		})
 	}
