@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -353,6 +354,8 @@ func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
 		{name: "hmac, text", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "more words", contentType: "text/plain"}, status: 200},
 		{name: "hmac, form with a text payload", d: sourceDelivery{source: "vault", secret: "vault-secret", body: form("not json"),
 			contentType: formType}, status: 200},
+		{name: "hmac, bytes that are not UTF-8", d: sourceDelivery{source: "vault", secret: "vault-secret", body: "\xff\xfe raw \x00",
+			contentType: "application/octet-stream"}, status: 200},
 		{name: "hmac, unsigned, no content type", d: sourceDelivery{source: "vault", body: "plain words", noType: true},
 			status: 401, detail: "missing signature"},
 		{name: "hmac json rule, no content type", d: sourceDelivery{source: "billing", secret: "billing-secret", body: `{"event":"paid"}`,
@@ -409,6 +412,13 @@ func TestBodiesOfAnyTypeAndFormPayloads(t *testing.T) {
 			}
 			if _, sent := m.Headers["Content-Type"]; sent == tt.d.noType {
 				t.Errorf("stored headers %v: Content-Type kept %v, want %v", m.Headers, sent, !tt.d.noType)
+			}
+			// A body that is not UTF-8 text is null in payload and whole in payload_base64
+			// (the response is checked against api/openapi.yaml, which says so).
+			if !utf8.ValidString(tt.d.body) {
+				if string(m.Payload) != "null" || m.PayloadBase64 == nil || string(*m.PayloadBase64) != tt.d.body {
+					t.Errorf("payload %s, payload_base64 %v; want null and the bytes sent", m.Payload, m.PayloadBase64)
+				}
 			}
 		})
 	}
