@@ -109,7 +109,7 @@ func reqIDs(ns ...int) []string {
 }
 
 // Every field comes back as appended, byte for byte: NUL bytes and bytes that are not UTF-8
-// in every text a sender controls, a 1 MiB body, a conflict's message and first arrival, no
+// in every text a sender controls, a body of the largest size kept (MaxRejectionBodyBytes), a conflict's message and first arrival, no
 // body hash for a 413, hints with NUL and non-ASCII text.
 func testRejectionsRoundTrip(t *testing.T, open Opener) {
 	s := journal(t, open(t, NewClock(epoch).Now))
