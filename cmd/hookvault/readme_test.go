@@ -38,7 +38,7 @@ const specPath = "../../api/openapi.yaml"
 
 // specNo4xxTags are the tags whose operations have no 4xx response: they take no parameters,
 // body or credentials, so there is nothing a caller can get wrong. Every operation, these
-// included, documents an error response (at least the 500 of a recovered panic); Redocly's
+// included, documents an error response (a 4xx or a 5xx); Redocly's
 // operation-4xx-response warns about these and nothing else, and api/openapi.yaml says why.
 var specNo4xxTags = map[string]string{
 	"health":     "probes take no input",
