@@ -8,12 +8,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,8 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/hookvault/hookvault/internal/provider"
 )
 
 // ---------------------------------------------------------------------------------------
@@ -224,7 +228,11 @@ func TestSpecPassesRedoclyLint(t *testing.T) {
 // one `bash -euo pipefail`
 // session, as a reader pastes them into one terminal, against the built server started with
 // the README's secret and token. The block that POSTs /webhook runs twice, because the prose
-// after it says "Send it again and the answer is "duplicate":true".
+// after it says "Send it again and the answer is "duplicate":true". The server's sources are
+// the README's `sources:` YAML, with the secrets its export line sets, plus what "Every row,
+// tried" describes: a source per `hookctl send --source NAME --provider P` line that YAML
+// lacks, with the YAML lines of P's row of the providers table (readmeTriedSources), so a
+// wrong `url:`, `public_key:` or hmac field in the table fails the send line that uses it.
 //
 // Not run, as written they cannot be: the hookctl blocks without the address (list and get
 // ask for the GitHub delivery 72d3162e-…, which no earlier block stores, and pipe into
@@ -418,11 +426,14 @@ func TestReadmeCurlExamples(t *testing.T) {
 	if sourcesYAML == "" || exports == nil {
 		t.Fatal("README.md has no ```yaml block starting `sources:`, or no `export VAR=value …` line for its secrets")
 	}
+	// "Every row, tried": one more source per provider row, as the README describes them.
+	tried := readmeTriedSources(t, readme, blocks, sourcesYAML)
 	sourcesPath := filepath.Join(work, "sources.yaml")
-	if err := os.WriteFile(sourcesPath, []byte(sourcesYAML), 0o600); err != nil {
+	if err := os.WriteFile(sourcesPath, []byte(sourcesYAML+tried.yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := append(exports, "WEBHOOK_SECRET="+readmeSecret, "API_TOKEN="+readmeToken, "SOURCES_FILE="+sourcesPath)
+	env = append(env, tried.env...)
 	addr, cmd, serverLog := start(t, env...)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -608,10 +619,36 @@ func TestReadmeCurlExamples(t *testing.T) {
 			return nil
 		}},
 		{"8000/stats", func(_ ran, _ string, a readmeAnswer) error {
-			if a.Total == nil || *a.Total != 5 || a.SendersCount != 1 ||
-				len(a.TopSenders) != 1 || a.TopSenders[0].Sender != "alice" || a.TopSenders[0].Count != 4 ||
-				fmt.Sprint(a.Sources) != "[{default 4} {github 1}]" {
-				return errors.New("want total_messages 5, senders_count 1, top_senders alice 4, sources default 4 and github 1")
+			// alice's four messages on POST /webhook, and one per provider send line before it.
+			counts := map[string]int64{"default": 4}
+			for name, n := range tried.stored {
+				counts[name] += n
+			}
+			var want []string
+			total := int64(0)
+			for _, name := range slices.Sorted(maps.Keys(counts)) {
+				want = append(want, fmt.Sprintf("{%s %d}", name, counts[name]))
+				total += counts[name]
+			}
+			senders := fmt.Sprintf("[{alice 4} {hookctl %d}]", tried.hookctl)
+			if tried.hookctl == 0 {
+				senders = "[{alice 4}]"
+			}
+			got := fmt.Sprint(a.Sources)
+			if a.Total == nil || *a.Total != total || a.SendersCount != int64(len(a.TopSenders)) ||
+				fmt.Sprint(a.TopSenders) != senders || got != "["+strings.Join(want, " ")+"]" {
+				return fmt.Errorf("want total_messages %d, top_senders %s, sources %s; got sources %s", total, senders, want, got)
+			}
+			return nil
+		}},
+		// Every provider send line but a handshake (its --data) stores a new message; the
+		// handshake's answer is the comment under it.
+		{"hookctl send --source ", func(c ran, _ string, a readmeAnswer) error {
+			if strings.Contains(c.text, " --data ") {
+				return nil
+			}
+			if a.Status != "ok" || a.ID == "" || a.Duplicate == nil || *a.Duplicate {
+				return errors.New(`want {"status":"ok","id":…,"duplicate":false}`)
 			}
 			return nil
 		}},
@@ -666,4 +703,138 @@ func TestReadmeCurlExamples(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Logf("server log:\n%s", serverLog())
 	}
+}
+
+// ---------------------------------------------------------------------------------------
+// "Receiving from providers": every row of its table, tried.
+
+// readmeTried is what the README's "Every row, tried" asks of the server: the sources to add
+// to the YAML above it and the environment they read, and how many messages the send lines
+// store per source.
+type readmeTried struct {
+	yaml    string
+	env     []string
+	stored  map[string]int64 // by source: send lines without --data, each a fresh sample
+	hookctl int64            // of them, the ones of the hookvault preset, whose sender is hookctl
+}
+
+var (
+	readmeSendRE      = regexp.MustCompile(`hookctl send (?:.* )?--source (\S+) --provider (\S+)(.*)$`)
+	readmeSecretRE    = regexp.MustCompile(`--secret (\S+)`)
+	readmeNameRE      = regexp.MustCompile(`(?m)^\s*- name: (\S+)`)
+	readmeYAMLSpanRE  = regexp.MustCompile("`([a-z_]+: [^`]+)`")
+	readmeCodeSpanRE  = regexp.MustCompile("`([^`]+)`")
+	readmeEnvRefRE    = regexp.MustCompile(`\$\{([A-Z_]+)\}`)
+	readmeTableHeader = "| provider | its secret | URL to give it | YAML besides"
+)
+
+// readmeProviderRows returns, by every name in its first column, the YAML lines of each row
+// of the providers table: the `key: value` code spans of its fourth column.
+func readmeProviderRows(t *testing.T, readme string) map[string][]string {
+	t.Helper()
+	rows := map[string][]string{}
+	in := false
+	for _, line := range strings.Split(readme, "\n") {
+		switch {
+		case strings.HasPrefix(line, readmeTableHeader):
+			in = true
+		case in && !strings.HasPrefix(line, "|"):
+			return rows
+		case in && !strings.HasPrefix(line, "| ---"):
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			if len(cells) != 5 {
+				t.Fatalf("README.md providers table: %d cells, want 5: %s", len(cells), line)
+			}
+			var yaml []string
+			for _, m := range readmeYAMLSpanRE.FindAllStringSubmatch(cells[3], -1) {
+				yaml = append(yaml, m[1])
+			}
+			for _, m := range readmeCodeSpanRE.FindAllStringSubmatch(cells[0], -1) {
+				rows[m[1]] = yaml
+			}
+		}
+	}
+	if !in {
+		t.Fatalf("README.md has no providers table (a line starting %q)", readmeTableHeader)
+	}
+	return rows
+}
+
+// readmeTriedSources builds, from the README, the sources its "Every row, tried" expects
+// beside the YAML above it: for each `hookctl send --source NAME --provider P` line whose NAME
+// that YAML does not declare, a source NAME of provider P with the line's --secret (else
+// ${WEBHOOK_SECRET}) and the YAML lines of P's row; for discord, no secrets, and its
+// public_key's variable set to the public key of the seed its line signs with, which the
+// README must give. Every provider hookvault knows must have a row and a send line.
+func readmeTriedSources(t *testing.T, readme string, blocks []readmeBlock, declaredYAML string) readmeTried {
+	t.Helper()
+	rows := readmeProviderRows(t, readme)
+	declared := map[string]bool{}
+	for _, m := range readmeNameRE.FindAllStringSubmatch(declaredYAML, -1) {
+		declared[m[1]] = true
+	}
+	tried := readmeTried{stored: map[string]int64{}}
+	var yaml strings.Builder
+	sent := map[string]bool{}
+	for _, b := range blocks {
+		cmds, _ := b.commands()
+		for _, c := range cmds {
+			m := readmeSendRE.FindStringSubmatch(c.text)
+			if m == nil {
+				continue
+			}
+			name, prov, rest := m[1], m[2], m[3]
+			sent[prov] = true
+			if !strings.Contains(rest, "--data") {
+				tried.stored[name]++
+				if prov == "hookvault" && !strings.Contains(rest, "--sender") {
+					tried.hookctl++
+				}
+			}
+			if declared[name] {
+				continue
+			}
+			declared[name] = true
+			row, ok := rows[prov]
+			if !ok {
+				t.Errorf("README.md:%d: provider %s has no row in the providers table", c.line, prov)
+				continue
+			}
+			secret := "${WEBHOOK_SECRET}"
+			if s := readmeSecretRE.FindStringSubmatch(rest); s != nil {
+				secret = s[1]
+			}
+			fmt.Fprintf(&yaml, "  - name: %s\n    provider: %s\n", name, prov)
+			if prov == "discord" {
+				seed, err := hex.DecodeString(secret)
+				if err != nil || len(seed) != ed25519.SeedSize {
+					t.Fatalf("README.md:%d: discord's --secret is not a 32-byte seed in hex", c.line)
+				}
+				pub := hex.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+				for _, line := range row {
+					for _, v := range readmeEnvRefRE.FindAllStringSubmatch(line, -1) {
+						if !strings.Contains(readme, v[1]+"="+pub) {
+							t.Errorf("README.md does not give %s=%s, the public key of the seed its discord line signs with", v[1], pub)
+						}
+						tried.env = append(tried.env, v[1]+"="+pub)
+					}
+				}
+			} else {
+				fmt.Fprintf(&yaml, "    secrets: [%s]\n", strconv.Quote(secret))
+			}
+			for _, line := range row {
+				fmt.Fprintf(&yaml, "    %s\n", line)
+			}
+		}
+	}
+	for _, p := range provider.Names() {
+		if _, ok := rows[p]; !ok {
+			t.Errorf("README.md's providers table has no row for provider %s", p)
+		}
+		if !sent[p] {
+			t.Errorf("README.md has no `hookctl send --source NAME --provider %s` line against http://%s", p, readmeAddr)
+		}
+	}
+	tried.yaml = yaml.String()
+	return tried
 }
