@@ -725,7 +725,7 @@ var (
 	readmeYAMLSpanRE  = regexp.MustCompile("`([a-z_]+: [^`]+)`")
 	readmeCodeSpanRE  = regexp.MustCompile("`([^`]+)`")
 	readmeEnvRefRE    = regexp.MustCompile(`\$\{([A-Z_]+)\}`)
-	readmeTableHeader = "| provider | its secret | URL to give it | YAML besides"
+	readmeTableHeader = "| provider | its secret, and where to find it | URL to give it | YAML besides"
 )
 
 // readmeProviderRows returns, by every name in its first column, the YAML lines of each row
