@@ -243,7 +243,7 @@ func (b *bench) floodTable(runs []*floodRun) {
 	fmt.Fprintf(b.out, "  stopped are not in it); answered: the server's invalid_signature count; recorded: entries\n")
 	fmt.Fprintf(b.out, "  stored (the newest rid); dropped: webhook_rejections_dropped_total. Rows after load: once\n")
 	fmt.Fprintf(b.out, "  every entry is stored or dropped, whatever the recorder pruned meanwhile; after prune: after\n")
-	fmt.Fprintf(b.out, "  a restart on the same file, whose prune at start enforces REJECTION_MAX_ROWS.\n")
+	fmt.Fprintf(b.out, "  a restart on the same file, whose prune at start leaves nine tenths of REJECTION_MAX_ROWS.\n")
 	for _, r := range runs {
 		for _, s := range r.gen.Samples {
 			fmt.Fprintf(b.out, "%s flood: %s\n", r.res.name, s)

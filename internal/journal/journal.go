@@ -234,8 +234,13 @@ func (r *Recorder) write(batch []*Entry) {
 		}
 		rs[i] = e.Rejection
 	}
-	if r.opts.MaxRows > 0 && len(rs) > r.opts.MaxRows {
-		rs = rs[len(rs)-r.opts.MaxRows:] // the oldest would be pruned at once
+	if over := len(rs) - r.opts.MaxRows; r.opts.MaxRows > 0 && over > 0 {
+		// A batch larger than the whole bound (a bound below the batch size): its oldest
+		// entries would be pruned at once; they are dropped instead, and counted so.
+		for range over {
+			r.opts.Dropped()
+		}
+		rs = rs[over:]
 	}
 	if r.opts.MaxRows > 0 && r.sincePrune+len(rs) > r.slack() {
 		// The journal must not pass MaxRows even between two prunes: make room first.
