@@ -234,17 +234,19 @@ func (r *Recorder) write(batch []*Entry) {
 		}
 		rs[i] = e.Rejection
 	}
-	if over := len(rs) - r.opts.MaxRows; r.opts.MaxRows > 0 && over > 0 {
-		// A batch larger than the whole bound (a bound below the batch size): its oldest
-		// entries would be pruned at once; they are dropped instead, and counted so.
-		for range over {
-			r.opts.Dropped()
+	if r.opts.MaxRows > 0 {
+		if over := len(rs) - r.opts.MaxRows; over > 0 {
+			// A batch larger than the whole bound (a bound below the batch size): its oldest
+			// entries would be pruned at once; they are dropped instead, and counted so.
+			for range over {
+				r.opts.Dropped()
+			}
+			rs = rs[over:]
 		}
-		rs = rs[over:]
-	}
-	if r.opts.MaxRows > 0 && r.sincePrune+len(rs) > r.slack() {
-		// The journal must not pass MaxRows even between two prunes: make room first.
-		r.pruneTo(r.opts.MaxRows - max(r.slack(), len(rs)))
+		if r.sincePrune+len(rs) > r.slack() {
+			// The journal must not pass MaxRows even between two prunes: make room first.
+			r.pruneTo(r.opts.MaxRows - max(r.slack(), len(rs)))
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hookvault/hookvault/internal/hookvault"
 	"github.com/hookvault/hookvault/internal/provider"
 )
 
@@ -322,7 +323,7 @@ func resolve(n *yaml.Node) *yaml.Node {
 // clip shortens a name quoted in a message.
 func clip(s string) string {
 	if len(s) > 64 {
-		return strings.ToValidUTF8(s[:64], "") + "…"
+		return hookvault.TruncateUTF8(s, 64) + "…"
 	}
 	return s
 }

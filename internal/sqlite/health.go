@@ -338,13 +338,13 @@ func (s *Store) quickCheck(ctx context.Context, budget time.Duration) error {
 	return nil
 }
 
-// openError says what a user can do about an error opening the database.
 // ErrCannotWrite is in Open's error when SQLite cannot open or write the database file
 // (SQLITE_CANTOPEN, SQLITE_READONLY): the path does not suit this process, whatever the
 // data, so the server reports it as a mistake in DATABASE_URL. It catches what no check
 // beforehand can foresee, such as /proc, where access(2) lets root create files.
 var ErrCannotWrite = errors.New("cannot write the database file")
 
+// openError says what a user can do about an error opening the database.
 func openError(path string, err error) error {
 	var d *damage
 	switch {

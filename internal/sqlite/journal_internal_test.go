@@ -86,10 +86,58 @@ func TestRetentionDeletesDeliveriesByRowid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := explain(t, s.w, `DELETE FROM deliveries WHERE did IN (
-		SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at < ?)`, 400, 1)
+	got := explain(t, s.w, deleteDeliveriesQuery, 400, 1)
 	if !strings.Contains(got, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") || strings.Contains(got, "TEMP B-TREE") ||
 		strings.Count(got, "SCAN deliveries") != 1 {
 		t.Errorf("plan %q, want the first rows in rowid order (one scan under the LIMIT), then deletes by rowid", got)
+	}
+}
+
+// One retention transaction deletes at most maxDeliveryChunks chunks of deliveries however
+// many destinations its messages have; what is left goes with the next batch, and once no
+// old message is left, with the calls that find none.
+func TestRetentionBoundsTheDeliveriesOfOneTransaction(t *testing.T) {
+	epoch := time.Unix(1_700_000_000, 0)
+	now := epoch
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "hv.db"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A batch's deliveries (10 messages of 64 destinations, the most a message may have)
+	// pass the bound of 8 chunks of 64.
+	const batch, perMessage, messages = 10, hookvault.MaxDestinations, 30
+	bound := maxDeliveryChunks * deliveryChunk(batch)
+	dests := make([]string, perMessage)
+	for i := range dests {
+		dests[i] = fmt.Sprintf("d%03d", i)
+	}
+	for i := range messages {
+		now = epoch.Add(time.Duration(i) * time.Second)
+		m := hookvault.Message{Source: "github", ID: fmt.Sprint("g", i), ContentType: "application/json",
+			Payload: []byte(`{}`), Destinations: dests}
+		if _, err := s.Insert(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		var n int
+		if err := s.w.QueryRow(`SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cut := epoch.Add(time.Hour)
+	var deleted []int
+	for before := left(); before > 0 && len(deleted) < 10; {
+		if _, err := s.DeleteMessagesBefore(context.Background(), cut, batch); err != nil {
+			t.Fatal(err)
+		}
+		after := left()
+		deleted = append(deleted, before-after)
+		before = after
+	}
+	if want := []int{bound, bound, bound, messages*perMessage - 3*bound}; fmt.Sprint(deleted) != fmt.Sprint(want) {
+		t.Errorf("deliveries deleted by each call: %v, want %v (at most %d a transaction, none left behind)", deleted, want, bound)
 	}
 }

@@ -11,9 +11,10 @@ import (
 
 // DeleteMessagesBefore deletes at most batch of the oldest messages received before
 // `before`, in one short transaction on the writer behind every waiting message batch (see
-// gate): a range of the table's first rows (received_at is the rowid), the rows, their deliveries (whatever their status:
-// a pending one would find no message to carry), and their share of the /stats counters, in
-// the same transaction, so /stats stays exact. Each step is one statement however many
+// gate): a range of the table's first rows (received_at is the rowid), the rows and their
+// share of the /stats counters in the same transaction, so /stats stays exact, and their
+// deliveries, whatever their status (a pending one would find no message to carry), up to a
+// bound per transaction (see deleteDeliveriesUpTo). Each step is one statement however many
 // senders the batch has (a statement per sender made a batch of 500 senders take three
 // times as long). A redelivery of a deleted id is then new.
 func (s *Store) DeleteMessagesBefore(ctx context.Context, before time.Time, batch int) (int, error) {
@@ -93,6 +94,17 @@ func (s *Store) Sizes(ctx context.Context) (messages, bytes int64, err error) {
 	return messages, bytes, nil
 }
 
+// deleteDeliveriesQuery deletes, of the first ?1 deliveries in did order, those created at or
+// before ?2.
+const deleteDeliveriesQuery = `DELETE FROM deliveries WHERE did IN (
+	SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at <= ?)`
+
+// maxDeliveryChunks of deliveryChunk(batch) rows bound the deliveries one retention
+// transaction deletes.
+const maxDeliveryChunks = 8
+
+func deliveryChunk(batch int) int { return max(4*batch, 64) }
+
 // deleteDeliveriesUpTo deletes the deliveries of the messages received at or before newest.
 // Deliveries have no foreign key to messages, and no index by message (each would cost every
 // delivery insert); but a delivery is created with its message, at its received_at, so those
@@ -102,11 +114,9 @@ func (s *Store) Sizes(ctx context.Context) (messages, bytes int64, err error) {
 // transaction, so that however many destinations a message has, the writer is held for a
 // bounded time: what is left goes with the next batch, or the next pass.
 func deleteDeliveriesUpTo(ctx context.Context, tx *sql.Tx, newest int64, batch int) error {
-	const maxChunks = 8
-	chunk := int64(max(4*batch, 64))
-	for range maxChunks {
-		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE did IN (
-			SELECT did FROM (SELECT did, created_at FROM deliveries ORDER BY did LIMIT ?) WHERE created_at <= ?)`, chunk, newest)
+	chunk := int64(deliveryChunk(batch))
+	for range maxDeliveryChunks {
+		res, err := tx.ExecContext(ctx, deleteDeliveriesQuery, chunk, newest)
 		if err != nil {
 			return fmt.Errorf("delete old deliveries: %w", err)
 		}
